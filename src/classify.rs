@@ -1,0 +1,153 @@
+//! Features → ImageNet probabilities → labelled top-K predictions.
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use serde::Serialize;
+
+use crate::model::MobileNetV2;
+use crate::preprocess::{ModelInput, to_tensor};
+use crate::tflite::{InputScaling, MobileNetV2Weights, ModelError};
+
+/// One labelled output of the classifier.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Output index (0 = background for the ImageNet files).
+    pub index: usize,
+    pub label: String,
+    pub prob: f32,
+}
+
+/// The device failed while running the model (for example a lost WebGPU device).
+#[derive(Debug, thiserror::Error)]
+#[error("the compute device failed: {0}")]
+pub struct DeviceError(pub String);
+
+/// The pretrained network with its labels, ready to classify photos on one device.
+#[derive(Debug)]
+pub struct Classifier {
+    model: MobileNetV2,
+    labels: Vec<String>,
+    scaling: InputScaling,
+    sha256: String,
+    device: Device,
+}
+
+impl Classifier {
+    /// Reads a `.tflite` file. `fallback_labels` is the text of a label list for files that do
+    /// not carry one.
+    pub fn from_tflite(
+        bytes: &[u8],
+        fallback_labels: Option<&str>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let weights = MobileNetV2Weights::from_tflite(bytes)?;
+        let labels = weights.labels_or(fallback_labels)?;
+        Ok(Self::new(&weights, labels, device))
+    }
+
+    /// Builds the model on `device`. `labels` must have one entry per output.
+    pub fn new(weights: &MobileNetV2Weights, labels: Vec<String>, device: &Device) -> Self {
+        Self {
+            model: MobileNetV2::from_weights(weights, device),
+            labels,
+            scaling: weights.input_scaling,
+            sha256: weights.sha256.clone(),
+            device: device.clone(),
+        }
+    }
+
+    pub fn model(&self) -> &MobileNetV2 {
+        &self.model
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// sha256 of the `.tflite` file the weights came from.
+    pub fn model_sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The network's input tensor for `inputs`: `[N, 3, 224, 224]`.
+    pub fn input_tensor(&self, inputs: &[ModelInput]) -> Tensor<4> {
+        to_tensor(inputs, self.scaling, &self.device)
+    }
+
+    /// Softmax probabilities, `[N, num_classes]`, still on the device.
+    pub fn probabilities(&self, inputs: &[ModelInput]) -> Tensor<2> {
+        softmax(self.model.forward(self.input_tensor(inputs)), 1)
+    }
+
+    /// Top-`k` predictions per input. Reads the device synchronously: native and CPU only
+    /// (WebGPU in a browser needs [`Self::classify_async`]).
+    pub fn classify(&self, inputs: &[ModelInput], k: usize) -> Vec<Vec<Prediction>> {
+        if inputs.is_empty() {
+            return Vec::new();
+        }
+        self.predictions(self.probabilities(inputs).into_data(), k)
+    }
+
+    /// Top-`k` predictions per input, reading the device asynchronously (any device, wasm too).
+    pub async fn classify_async(
+        &self,
+        inputs: &[ModelInput],
+        k: usize,
+    ) -> Result<Vec<Vec<Prediction>>, DeviceError> {
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let data = self
+            .probabilities(inputs)
+            .into_data_async()
+            .await
+            .map_err(|e| DeviceError(e.to_string()))?;
+        Ok(self.predictions(data, k))
+    }
+
+    fn predictions(&self, data: TensorData, k: usize) -> Vec<Vec<Prediction>> {
+        let classes = self.labels.len();
+        let probs = data
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        probs
+            .chunks_exact(classes)
+            .map(|row| {
+                top_k(row, k)
+                    .into_iter()
+                    .map(|(index, prob)| Prediction {
+                        index,
+                        label: self.labels[index].clone(),
+                        prob,
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Indices and values of the `k` largest values, largest first; ties go to the lower index.
+pub fn top_k(values: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
+    order.into_iter().take(k).map(|i| (i, values[i])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top_k;
+
+    #[test]
+    fn top_k_orders_by_value_then_index() {
+        assert_eq!(
+            top_k(&[0.1, 0.5, 0.2, 0.5], 3),
+            [(1, 0.5), (3, 0.5), (2, 0.2)]
+        );
+        assert_eq!(top_k(&[0.1], 5), [(0, 0.1)]);
+    }
+}

@@ -1,0 +1,188 @@
+//! MobileNetV2 1.0 in Burn, written once for every device.
+//!
+//! BatchNorm is already folded into the convolutions of the TFLite files, so every layer is a
+//! conv with bias, followed by ReLU6 or nothing. Padding is TensorFlow's `SAME`, which Burn's
+//! [`PaddingConfig2d::Same`] reproduces, including the asymmetric (0 top/left, 1 bottom/right)
+//! padding of the five stride-2 layers.
+
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+
+use crate::architecture::{Activation, BackboneSpec, BlockSpec, ConvSpec, FEATURE_DIM};
+use crate::tflite::{ConvWeights, DenseWeights, MobileNetV2Weights};
+
+/// Configuration of [`MobileNetV2`].
+#[derive(Config, Debug)]
+pub struct MobileNetV2Config {
+    /// Outputs of the classifier. 1001 for the ImageNet TFLite files (index 0 = background).
+    #[config(default = 1001)]
+    pub num_classes: usize,
+}
+
+impl MobileNetV2Config {
+    /// A MobileNetV2 with randomly initialized weights.
+    pub fn init(&self, device: &Device) -> MobileNetV2 {
+        let spec = BackboneSpec::mobilenet_v2();
+        MobileNetV2 {
+            stem: ConvLayer::init(&spec.stem, device),
+            blocks: spec
+                .blocks
+                .iter()
+                .map(|b| InvertedResidual::init(b, device))
+                .collect(),
+            last: ConvLayer::init(&spec.last, device),
+            classifier: LinearConfig::new(FEATURE_DIM, self.num_classes).init(device),
+        }
+    }
+}
+
+/// A convolution with bias and an optional fused ReLU6.
+#[derive(Module, Debug)]
+pub struct ConvLayer {
+    pub conv: Conv2d,
+    #[module(skip)]
+    pub relu6: bool,
+}
+
+impl ConvLayer {
+    fn init(spec: &ConvSpec, device: &Device) -> Self {
+        let conv = Conv2dConfig::new([spec.in_channels, spec.out_channels], [spec.kernel; 2])
+            .with_stride([spec.stride; 2])
+            .with_groups(spec.groups())
+            .with_padding(PaddingConfig2d::Same)
+            .init(device);
+        Self {
+            conv,
+            relu6: spec.activation == Activation::Relu6,
+        }
+    }
+
+    fn load(mut self, weights: &ConvWeights, device: &Device) -> Self {
+        let shape = weights.spec.weight_shape();
+        self.conv.weight = Param::from_data(TensorData::new(weights.weight.clone(), shape), device);
+        self.conv.bias = Some(Param::from_data(
+            TensorData::new(weights.bias.clone(), [weights.bias.len()]),
+            device,
+        ));
+        self
+    }
+
+    /// `[N, C_in, H, W]` → `[N, C_out, H / stride, W / stride]` (rounded up).
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let x = self.conv.forward(input);
+        if self.relu6 { x.clamp(0.0, 6.0) } else { x }
+    }
+}
+
+/// Inverted residual block: 1×1 expand (ReLU6), 3×3 depthwise (ReLU6), linear 1×1 project,
+/// plus the input when the shapes allow.
+#[derive(Module, Debug)]
+pub struct InvertedResidual {
+    pub expand: Option<ConvLayer>,
+    pub depthwise: ConvLayer,
+    pub project: ConvLayer,
+    #[module(skip)]
+    pub residual: bool,
+}
+
+impl InvertedResidual {
+    fn init(spec: &BlockSpec, device: &Device) -> Self {
+        Self {
+            expand: spec.expand.as_ref().map(|s| ConvLayer::init(s, device)),
+            depthwise: ConvLayer::init(&spec.depthwise, device),
+            project: ConvLayer::init(&spec.project, device),
+            residual: spec.residual,
+        }
+    }
+
+    /// `[N, C_in, H, W]` → `[N, C_out, H / stride, W / stride]`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let x = match &self.expand {
+            Some(expand) => expand.forward(input.clone()),
+            None => input.clone(),
+        };
+        let x = self.project.forward(self.depthwise.forward(x));
+        if self.residual { x + input } else { x }
+    }
+}
+
+/// MobileNetV2 1.0: backbone to pooled features, then a dense classifier.
+#[derive(Module, Debug)]
+pub struct MobileNetV2 {
+    pub stem: ConvLayer,
+    pub blocks: Vec<InvertedResidual>,
+    /// The last 1×1 conv, 320 → 1280 channels.
+    pub last: ConvLayer,
+    /// The ImageNet classifier (a 1×1 conv in the file, the same as a dense layer after pooling).
+    pub classifier: Linear,
+}
+
+impl MobileNetV2 {
+    /// Builds the model on `device` from weights read out of a `.tflite` file.
+    pub fn from_weights(weights: &MobileNetV2Weights, device: &Device) -> Self {
+        let model = MobileNetV2Config::new()
+            .with_num_classes(weights.num_classes())
+            .init(device);
+        let mut convs = weights.convs.iter();
+        // `from_tflite` checked the 52 convs against the same architecture table, in this order.
+        let mut next = |layer: ConvLayer| match convs.next() {
+            Some(w) => layer.load(w, device),
+            None => layer,
+        };
+        let stem = next(model.stem);
+        let blocks = model
+            .blocks
+            .into_iter()
+            .map(|block| InvertedResidual {
+                expand: block.expand.map(&mut next),
+                depthwise: next(block.depthwise),
+                project: next(block.project),
+                residual: block.residual,
+            })
+            .collect();
+        let last = next(model.last);
+        Self {
+            stem,
+            blocks,
+            last,
+            classifier: load_linear(model.classifier, &weights.classifier, device),
+        }
+    }
+
+    /// Pooled features. `[N, 3, 224, 224]` (real-valued, see [`crate::InputScaling`]) → `[N, 1280]`.
+    pub fn features(&self, input: Tensor<4>) -> Tensor<2> {
+        let x = self
+            .blocks
+            .iter()
+            .fold(self.stem.forward(input), |x, block| block.forward(x));
+        global_average_pool(self.last.forward(x))
+    }
+
+    /// Classifier logits. `[N, 1280]` → `[N, num_classes]`.
+    pub fn logits_from_features(&self, features: Tensor<2>) -> Tensor<2> {
+        self.classifier.forward(features)
+    }
+
+    /// Logits for images. `[N, 3, 224, 224]` → `[N, num_classes]`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
+        self.logits_from_features(self.features(input))
+    }
+}
+
+fn load_linear(mut linear: Linear, weights: &DenseWeights, device: &Device) -> Linear {
+    let shape = [weights.inputs, weights.outputs];
+    linear.weight = Param::from_data(TensorData::new(weights.weight.clone(), shape), device);
+    linear.bias = Some(Param::from_data(
+        TensorData::new(weights.bias.clone(), [weights.outputs]),
+        device,
+    ));
+    linear
+}
+
+/// `[N, C, H, W]` → `[N, C]`, the mean over all positions.
+fn global_average_pool(x: Tensor<4>) -> Tensor<2> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
+}

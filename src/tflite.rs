@@ -1,0 +1,667 @@
+//! Reads a MobileNetV2 1.0/224 `.tflite` file into float32 weights in Burn's layout.
+//!
+//! The flatbuffer is parsed (and verified) with the TFLite schema bindings that `tract-tflite`
+//! carries; nothing here walks raw bytes by hand. Convolutions are matched to the architecture
+//! by execution order and every shape is checked, so a file of another network is refused with
+//! a message instead of producing nonsense.
+
+use std::io::{Cursor, Read};
+
+use sha2::{Digest, Sha256};
+use tract_tflite::tflite;
+
+use crate::architecture::{
+    Activation, BACKBONE_CONVS, BackboneSpec, ConvKind, ConvSpec, FEATURE_DIM, INPUT_SIZE,
+    RESIDUAL_ADDS,
+};
+
+/// Largest label list accepted from the appended zip (the ImageNet one is 21 kB).
+const MAX_LABELS_BYTES: u64 = 1 << 20;
+
+/// Why a model file was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ModelError {
+    #[error("the model file is empty")]
+    Empty,
+    #[error("not a TFLite model (the file does not carry the TFLite identifier \"TFL3\")")]
+    NotTflite,
+    #[error("the TFLite file is damaged or truncated: {0}")]
+    Corrupt(String),
+    #[error("not a MobileNetV2 1.0/224 model: {0}")]
+    WrongArchitecture(String),
+    #[error("unsupported TFLite content: {0}")]
+    Unsupported(String),
+    #[error("the model has {classes} outputs but its label list has {labels} lines")]
+    LabelCount { classes: usize, labels: usize },
+    #[error("the model file carries no label list (no zip with a .txt is appended to it)")]
+    NoLabels,
+}
+
+/// How a uint8 pixel maps to the real value the network expects: `scale * (p - zero_point)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputScaling {
+    pub scale: f32,
+    pub zero_point: f32,
+}
+
+impl InputScaling {
+    /// The usual MobileNetV2 scaling `p / 127.5 - 1`, used for float32 files that say nothing.
+    pub const MOBILENET: Self = Self {
+        scale: 1.0 / 127.5,
+        zero_point: 127.5,
+    };
+}
+
+/// A convolution's float32 weights, in Burn's layout.
+#[derive(Debug, Clone)]
+pub struct ConvWeights {
+    pub spec: ConvSpec,
+    /// `[out, in / groups, kh, kw]`, row-major.
+    pub weight: Vec<f32>,
+    /// `[out]`.
+    pub bias: Vec<f32>,
+}
+
+/// The classifier: a dense layer from the pooled features to the outputs.
+#[derive(Debug, Clone)]
+pub struct DenseWeights {
+    /// `[in, out]`, row-major (Burn's `Linear` layout).
+    pub weight: Vec<f32>,
+    /// `[out]`.
+    pub bias: Vec<f32>,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+/// Everything the app needs from a MobileNetV2 `.tflite` file.
+#[derive(Debug, Clone)]
+pub struct MobileNetV2Weights {
+    /// The 52 backbone convolutions in execution order.
+    pub convs: Vec<ConvWeights>,
+    pub classifier: DenseWeights,
+    pub input_scaling: InputScaling,
+    /// Labels from the zip appended to the file, one per output, if the file has them.
+    pub labels: Option<Vec<String>>,
+    /// sha256 of the whole file, lowercase hex: identifies the base model of a trained head.
+    pub sha256: String,
+}
+
+impl MobileNetV2Weights {
+    /// Parses and dequantizes a `.tflite` file.
+    pub fn from_tflite(bytes: &[u8]) -> Result<Self, ModelError> {
+        if bytes.is_empty() {
+            return Err(ModelError::Empty);
+        }
+        if bytes.len() < 8 || !tflite::model_buffer_has_identifier(bytes) {
+            return Err(ModelError::NotTflite);
+        }
+        let model = tflite::root_as_model(bytes).map_err(|e| ModelError::Corrupt(e.to_string()))?;
+        let reader = Reader { model };
+        let (convs, classifier) = reader.layers()?;
+        let input_scaling = reader.input_scaling()?;
+        let labels = labels_from_appended_zip(bytes);
+        if let Some(labels) = &labels {
+            check_label_count(classifier.outputs, labels.len())?;
+        }
+        Ok(Self {
+            convs,
+            classifier,
+            input_scaling,
+            labels,
+            sha256: sha256_hex(bytes),
+        })
+    }
+
+    /// Number of outputs of the classifier (1001 for the ImageNet files).
+    pub fn num_classes(&self) -> usize {
+        self.classifier.outputs
+    }
+
+    /// Labels from the file, else from `fallback` (the text of an `imagenet_labels.txt`).
+    pub fn labels_or(&self, fallback: Option<&str>) -> Result<Vec<String>, ModelError> {
+        let labels = match (&self.labels, fallback) {
+            (Some(labels), _) => labels.clone(),
+            (None, Some(text)) => parse_labels(text),
+            (None, None) => return Err(ModelError::NoLabels),
+        };
+        check_label_count(self.num_classes(), labels.len())?;
+        Ok(labels)
+    }
+}
+
+fn check_label_count(classes: usize, labels: usize) -> Result<(), ModelError> {
+    if classes == labels {
+        Ok(())
+    } else {
+        Err(ModelError::LabelCount { classes, labels })
+    }
+}
+
+/// One label per line; a trailing empty line is not a label.
+pub fn parse_labels(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect()
+}
+
+/// Lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The label list from the zip that TFLite's metadata tools append to a model file.
+fn labels_from_appended_zip(bytes: &[u8]) -> Option<Vec<String>> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
+    let names: Vec<String> = archive
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .collect();
+    let name = names
+        .iter()
+        .find(|n| n.ends_with(".txt") && n.contains("label"))
+        .or_else(|| names.iter().find(|n| n.ends_with(".txt")))?;
+    let file = archive.by_name(name).ok()?;
+    let mut text = String::new();
+    // Bounded read: a crafted zip cannot make us inflate gigabytes.
+    file.take(MAX_LABELS_BYTES).read_to_string(&mut text).ok()?;
+    Some(parse_labels(&text))
+}
+
+/// Bounds-checked access into a flatbuffer vector: indices come from the file.
+fn at<'a, T: flatbuffers::Follow<'a> + 'a>(
+    vector: flatbuffers::Vector<'a, T>,
+    index: i64,
+    what: &str,
+) -> Result<T::Inner, ModelError> {
+    usize::try_from(index)
+        .ok()
+        .filter(|&i| i < vector.len())
+        .map(|i| vector.get(i))
+        .ok_or_else(|| ModelError::Corrupt(format!("{what} index {index} is out of range")))
+}
+
+fn corrupt(what: &str) -> ModelError {
+    ModelError::Corrupt(format!("{what} is missing"))
+}
+
+/// A quantized or float tensor read back as float32.
+struct FloatTensor {
+    shape: Vec<usize>,
+    values: Vec<f32>,
+}
+
+struct Reader<'a> {
+    model: tflite::Model<'a>,
+}
+
+/// An operator of the graph, by kind, with its options.
+enum Op<'a> {
+    Conv(tflite::Operator<'a>, ConvKind),
+    FullyConnected(tflite::Operator<'a>),
+    Add,
+    Other,
+}
+
+impl<'a> Reader<'a> {
+    fn subgraph(&self) -> Result<tflite::SubGraph<'a>, ModelError> {
+        let subgraphs = self
+            .model
+            .subgraphs()
+            .ok_or_else(|| corrupt("subgraph list"))?;
+        if subgraphs.is_empty() {
+            return Err(corrupt("main subgraph"));
+        }
+        Ok(subgraphs.get(0))
+    }
+
+    fn tensor(&self, index: i32) -> Result<tflite::Tensor<'a>, ModelError> {
+        let tensors = self
+            .subgraph()?
+            .tensors()
+            .ok_or_else(|| corrupt("tensor list"))?;
+        at(tensors, index.into(), "tensor")
+    }
+
+    fn operators(&self) -> Result<Vec<Op<'a>>, ModelError> {
+        let codes = self
+            .model
+            .operator_codes()
+            .ok_or_else(|| corrupt("operator code list"))?;
+        let ops = self
+            .subgraph()?
+            .operators()
+            .ok_or_else(|| corrupt("operator list"))?;
+        ops.iter()
+            .map(|op| {
+                let code = at(codes, op.opcode_index().into(), "operator code")?;
+                // Old files keep the code in the deprecated i8 field; new ones in the i32 field.
+                let builtin = i32::from(code.deprecated_builtin_code()).max(code.builtin_code().0);
+                Ok(match tflite::BuiltinOperator(builtin) {
+                    tflite::BuiltinOperator::CONV_2D => Op::Conv(op, ConvKind::Standard),
+                    tflite::BuiltinOperator::DEPTHWISE_CONV_2D => Op::Conv(op, ConvKind::Depthwise),
+                    tflite::BuiltinOperator::FULLY_CONNECTED => Op::FullyConnected(op),
+                    tflite::BuiltinOperator::ADD => Op::Add,
+                    _ => Op::Other,
+                })
+            })
+            .collect()
+    }
+
+    /// The 52 backbone convolutions and the classifier, checked against the architecture.
+    fn layers(&self) -> Result<(Vec<ConvWeights>, DenseWeights), ModelError> {
+        let ops = self.operators()?;
+        let adds = ops.iter().filter(|op| matches!(op, Op::Add)).count();
+        if adds != RESIDUAL_ADDS {
+            return Err(ModelError::WrongArchitecture(format!(
+                "{adds} residual additions, MobileNetV2 has {RESIDUAL_ADDS}"
+            )));
+        }
+        let convs: Vec<_> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Conv(op, kind) => Some((*op, *kind)),
+                _ => None,
+            })
+            .collect();
+        let fully_connected: Vec<_> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::FullyConnected(op) => Some(*op),
+                _ => None,
+            })
+            .collect();
+        // The classifier is a 1×1 conv (TF-slim and TF2 exports) or a dense layer (Keras).
+        let expected_convs = BACKBONE_CONVS + usize::from(fully_connected.is_empty());
+        if convs.len() != expected_convs || fully_connected.len() > 1 {
+            return Err(ModelError::WrongArchitecture(format!(
+                "{} convolutions and {} dense layers, MobileNetV2 has {BACKBONE_CONVS} convolutions and a 1×1 conv or dense classifier",
+                convs.len(),
+                fully_connected.len()
+            )));
+        }
+        let specs = BackboneSpec::mobilenet_v2().convs();
+        let file_shapes = specs
+            .iter()
+            .zip(&convs)
+            .enumerate()
+            .map(|(i, (spec, (op, kind)))| self.check_conv(i, *spec, *op, *kind))
+            .collect::<Result<Vec<_>, _>>()?;
+        let backbone = specs
+            .iter()
+            .zip(&convs)
+            .zip(file_shapes)
+            .map(|((spec, (op, _)), file_shape)| self.load_conv(*spec, *op, file_shape))
+            .collect::<Result<Vec<_>, _>>()?;
+        let classifier = match fully_connected.first() {
+            Some(op) => self.classifier(*op, false)?,
+            None => self.classifier(convs[BACKBONE_CONVS].0, true)?,
+        };
+        Ok((backbone, classifier))
+    }
+
+    /// Checks a convolution's kind, options and shapes against the architecture (no weights are
+    /// read yet, so a file of another network gets an architecture error, not a data error).
+    /// Returns the weight shape as stored in the file.
+    fn check_conv(
+        &self,
+        index: usize,
+        spec: ConvSpec,
+        op: tflite::Operator<'a>,
+        kind: ConvKind,
+    ) -> Result<[usize; 4], ModelError> {
+        let wrong = |what: String| {
+            ModelError::WrongArchitecture(format!("convolution {index}: {what}, expected {spec:?}"))
+        };
+        if kind != spec.kind {
+            return Err(wrong(format!("found a {kind:?} convolution")));
+        }
+        let (padding, stride, activation) = match kind {
+            ConvKind::Standard => {
+                let o = op
+                    .builtin_options_as_conv_2_doptions()
+                    .ok_or_else(|| corrupt("conv options"))?;
+                let dilation = (o.dilation_h_factor(), o.dilation_w_factor());
+                if dilation != (1, 1) {
+                    return Err(wrong(format!("dilation {dilation:?}")));
+                }
+                (
+                    o.padding(),
+                    (o.stride_h(), o.stride_w()),
+                    o.fused_activation_function(),
+                )
+            }
+            ConvKind::Depthwise => {
+                let o = op
+                    .builtin_options_as_depthwise_conv_2_doptions()
+                    .ok_or_else(|| corrupt("depthwise conv options"))?;
+                let dilation = (o.dilation_h_factor(), o.dilation_w_factor());
+                if dilation != (1, 1) {
+                    return Err(wrong(format!("dilation {dilation:?}")));
+                }
+                (
+                    o.padding(),
+                    (o.stride_h(), o.stride_w()),
+                    o.fused_activation_function(),
+                )
+            }
+        };
+        let stride_wanted = i32::try_from(spec.stride).unwrap_or(i32::MAX);
+        if stride != (stride_wanted, stride_wanted) {
+            return Err(wrong(format!("stride {stride:?}")));
+        }
+        if padding != tflite::Padding::SAME {
+            return Err(ModelError::Unsupported(format!(
+                "convolution {index} uses {} padding; only SAME is supported",
+                padding.variant_name().unwrap_or("unknown")
+            )));
+        }
+        let activation = match activation {
+            tflite::ActivationFunctionType::NONE => Activation::None,
+            tflite::ActivationFunctionType::RELU6 => Activation::Relu6,
+            other => {
+                return Err(wrong(format!(
+                    "activation {}",
+                    other.variant_name().unwrap_or("unknown")
+                )));
+            }
+        };
+        if activation != spec.activation {
+            return Err(wrong(format!("activation {activation:?}")));
+        }
+        let [out, _, kh, kw] = spec.weight_shape();
+        // TFLite: regular conv OHWI, depthwise 1HWC. Burn: OIHW, depthwise C1HW.
+        let file_shape = match kind {
+            ConvKind::Standard => [out, kh, kw, spec.in_channels],
+            ConvKind::Depthwise => [1, kh, kw, out],
+        };
+        let (weight, bias) = self.weight_and_bias_tensors(op)?;
+        let (weight_shape, bias_shape) = (shape(&weight)?, shape(&bias)?);
+        if weight_shape != file_shape || bias_shape != [out] {
+            return Err(wrong(format!(
+                "weight shape {weight_shape:?} and bias shape {bias_shape:?}"
+            )));
+        }
+        Ok(file_shape)
+    }
+
+    /// Dequantizes a checked convolution into Burn's layout.
+    fn load_conv(
+        &self,
+        spec: ConvSpec,
+        op: tflite::Operator<'a>,
+        file_shape: [usize; 4],
+    ) -> Result<ConvWeights, ModelError> {
+        let (weight, bias) = self.weight_and_bias(op)?;
+        Ok(ConvWeights {
+            spec,
+            weight: permute_to_oihw(&weight.values, file_shape),
+            bias: bias.values,
+        })
+    }
+
+    /// The classifier, as `[in, out]`. `conv` tells whether it is a 1×1 conv (`[out,1,1,in]`)
+    /// or a dense layer (`[out, in]`); both store the weights output-major.
+    fn classifier(&self, op: tflite::Operator<'a>, conv: bool) -> Result<DenseWeights, ModelError> {
+        let (weight, bias) = self.weight_and_bias(op)?;
+        let (outputs, inputs) = match (conv, weight.shape.as_slice()) {
+            (true, [o, 1, 1, i]) | (false, [o, i]) => (*o, *i),
+            (_, shape) => {
+                return Err(ModelError::WrongArchitecture(format!(
+                    "classifier weight shape {shape:?}"
+                )));
+            }
+        };
+        if inputs != FEATURE_DIM || outputs == 0 || bias.shape != [outputs] {
+            return Err(ModelError::WrongArchitecture(format!(
+                "classifier maps {inputs} features to {outputs} outputs (bias {:?}); MobileNetV2 pools {FEATURE_DIM} features",
+                bias.shape
+            )));
+        }
+        let mut transposed = vec![0.0; weight.values.len()];
+        for o in 0..outputs {
+            for i in 0..inputs {
+                transposed[i * outputs + o] = weight.values[o * inputs + i];
+            }
+        }
+        Ok(DenseWeights {
+            weight: transposed,
+            bias: bias.values,
+            inputs,
+            outputs,
+        })
+    }
+
+    fn weight_and_bias_tensors(
+        &self,
+        op: tflite::Operator<'a>,
+    ) -> Result<(tflite::Tensor<'a>, tflite::Tensor<'a>), ModelError> {
+        let inputs = op.inputs().ok_or_else(|| corrupt("operator inputs"))?;
+        if inputs.len() < 3 || inputs.get(2) < 0 {
+            return Err(ModelError::WrongArchitecture(
+                "a convolution without weights and bias".into(),
+            ));
+        }
+        Ok((self.tensor(inputs.get(1))?, self.tensor(inputs.get(2))?))
+    }
+
+    fn weight_and_bias(
+        &self,
+        op: tflite::Operator<'a>,
+    ) -> Result<(FloatTensor, FloatTensor), ModelError> {
+        let (weight, bias) = self.weight_and_bias_tensors(op)?;
+        Ok((self.dequantize(&weight)?, self.dequantize(&bias)?))
+    }
+
+    /// Reads a constant tensor as float32: `scale[c] * (q - zero_point[c])` for quantized types,
+    /// where `c` indexes the tensor's quantized dimension.
+    fn dequantize(&self, tensor: &tflite::Tensor<'a>) -> Result<FloatTensor, ModelError> {
+        let name = tensor.name().unwrap_or("?");
+        let shape = shape(tensor)?;
+        let count = shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| ModelError::Corrupt(format!("tensor {name} is too large")))?;
+        let buffers = self.model.buffers().ok_or_else(|| corrupt("buffer list"))?;
+        let buffer = at(buffers, tensor.buffer().into(), "buffer")?;
+        let data = buffer.data().map(|d| d.bytes()).unwrap_or_default();
+        let ty = tensor.type_();
+        let width = match ty {
+            tflite::TensorType::FLOAT32 | tflite::TensorType::INT32 => 4,
+            tflite::TensorType::UINT8 | tflite::TensorType::INT8 => 1,
+            other => {
+                return Err(ModelError::Unsupported(format!(
+                    "tensor {name} has type {}; only float32, uint8, int8 and int32 weights are supported",
+                    other.variant_name().unwrap_or("unknown")
+                )));
+            }
+        };
+        if data.len() != count * width {
+            return Err(ModelError::Corrupt(format!(
+                "tensor {name} holds {} bytes, its shape {shape:?} needs {}",
+                data.len(),
+                count * width
+            )));
+        }
+        let raw: Vec<f32> = match ty {
+            tflite::TensorType::FLOAT32 => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            // i32 → f32 rounds above 2^24; exact for any bias a real model has.
+            tflite::TensorType::INT32 => data
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+                .collect(),
+            tflite::TensorType::UINT8 => data.iter().map(|&q| f32::from(q)).collect(),
+            _ => data.iter().map(|&q| f32::from(q as i8)).collect(),
+        };
+        let values = match tensor
+            .quantization()
+            .and_then(|q| q.scale().map(|s| (q, s)))
+        {
+            None if ty == tflite::TensorType::FLOAT32 => raw,
+            None => {
+                return Err(ModelError::Corrupt(format!(
+                    "quantized tensor {name} has no scale"
+                )));
+            }
+            Some((q, scales)) => {
+                let scales: Vec<f32> = scales.iter().collect();
+                let zero_points: Vec<f32> = q
+                    .zero_point()
+                    .map(|z| z.iter().map(|z| z as f32).collect())
+                    .unwrap_or_default();
+                let channels = scales.len();
+                let axis = usize::try_from(q.quantized_dimension())
+                    .ok()
+                    .filter(|&a| channels == 1 || a < shape.len())
+                    .ok_or_else(|| {
+                        ModelError::Corrupt(format!("tensor {name} has a bad quantized dimension"))
+                    })?;
+                if channels == 0
+                    || (channels > 1 && shape[axis] != channels)
+                    || !(zero_points.is_empty() || zero_points.len() == channels)
+                {
+                    return Err(ModelError::Corrupt(format!(
+                        "tensor {name} has {channels} scales and {} zero points for shape {shape:?}",
+                        zero_points.len()
+                    )));
+                }
+                // Elements between two steps of the quantized axis.
+                let inner: usize = shape.get(axis + 1..).map_or(1, |s| s.iter().product());
+                raw.iter()
+                    .enumerate()
+                    .map(|(i, &q)| {
+                        let c = if channels == 1 {
+                            0
+                        } else {
+                            (i / inner) % channels
+                        };
+                        let zero = zero_points.get(c).copied().unwrap_or(0.0);
+                        scales[c] * (q - zero)
+                    })
+                    .collect()
+            }
+        };
+        Ok(FloatTensor { shape, values })
+    }
+
+    /// The input tensor's quantization tells how pixels become real values.
+    fn input_scaling(&self) -> Result<InputScaling, ModelError> {
+        let subgraph = self.subgraph()?;
+        let inputs = subgraph.inputs().ok_or_else(|| corrupt("graph inputs"))?;
+        if inputs.len() != 1 {
+            return Err(ModelError::WrongArchitecture(format!(
+                "{} graph inputs, expected one image",
+                inputs.len()
+            )));
+        }
+        let input = self.tensor(inputs.get(0))?;
+        let shape = shape(&input)?;
+        let side = INPUT_SIZE;
+        if shape.len() != 4 || shape[1..] != [side, side, 3] {
+            return Err(ModelError::WrongArchitecture(format!(
+                "input shape {shape:?}, expected [1, {side}, {side}, 3]"
+            )));
+        }
+        let quantization = input
+            .quantization()
+            .and_then(|q| Some((q.scale()?, q.zero_point()?)))
+            .filter(|(s, z)| s.len() == 1 && z.len() == 1);
+        match (input.type_(), quantization) {
+            (tflite::TensorType::FLOAT32, _) => Ok(InputScaling::MOBILENET),
+            (tflite::TensorType::UINT8, Some((scale, zero))) => Ok(InputScaling {
+                scale: scale.get(0),
+                zero_point: zero.get(0) as f32,
+            }),
+            // An int8 input stores p - 128: the same real value for pixel p.
+            (tflite::TensorType::INT8, Some((scale, zero))) => Ok(InputScaling {
+                scale: scale.get(0),
+                zero_point: zero.get(0) as f32 + 128.0,
+            }),
+            (ty, _) => Err(ModelError::Unsupported(format!(
+                "input of type {} without one scale and zero point",
+                ty.variant_name().unwrap_or("unknown")
+            ))),
+        }
+    }
+}
+
+fn shape(tensor: &tflite::Tensor<'_>) -> Result<Vec<usize>, ModelError> {
+    tensor
+        .shape()
+        .map(|s| {
+            s.iter()
+                .map(|d| usize::try_from(d).ok())
+                .collect::<Option<Vec<_>>>()
+        })
+        .unwrap_or(Some(Vec::new()))
+        .ok_or_else(|| {
+            ModelError::Corrupt(format!(
+                "tensor {} has a negative dimension",
+                tensor.name().unwrap_or("?")
+            ))
+        })
+}
+
+/// `[a, b, c, d]` row-major → `[a, d, b, c]`: OHWI → OIHW, and 1HWC → 1CHW, which for a
+/// depthwise kernel is the same memory as Burn's `[C, 1, H, W]`.
+fn permute_to_oihw(values: &[f32], [a, b, c, d]: [usize; 4]) -> Vec<f32> {
+    debug_assert_eq!(values.len(), a * b * c * d);
+    let mut out = vec![0.0; values.len()];
+    for ia in 0..a {
+        for ib in 0..b {
+            for ic in 0..c {
+                for id in 0..d {
+                    out[((ia * d + id) * b + ib) * c + ic] =
+                        values[((ia * b + ib) * c + ic) * d + id];
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permute_moves_the_channel_axis_second() {
+        // [1, 1, 2, 3] OHWI: w=0 → (0,1,2), w=1 → (3,4,5); OIHW puts channels before width.
+        let v: Vec<f32> = (0..6).map(|x| x as f32).collect();
+        assert_eq!(
+            permute_to_oihw(&v, [1, 1, 2, 3]),
+            [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+        );
+    }
+
+    #[test]
+    fn labels_drop_carriage_returns() {
+        assert_eq!(
+            parse_labels("background\r\ntench\r\n"),
+            ["background", "tench"]
+        );
+    }
+
+    #[test]
+    fn garbage_is_refused_without_panicking() {
+        assert_eq!(
+            MobileNetV2Weights::from_tflite(&[]).unwrap_err(),
+            ModelError::Empty
+        );
+        assert_eq!(
+            MobileNetV2Weights::from_tflite(b"\x89PNG\r\n\x1a\n0000").unwrap_err(),
+            ModelError::NotTflite
+        );
+        let mut fake = vec![0u8; 64];
+        fake[4..8].copy_from_slice(b"TFL3");
+        assert!(matches!(
+            MobileNetV2Weights::from_tflite(&fake),
+            Err(ModelError::Corrupt(_))
+        ));
+    }
+}
