@@ -17,10 +17,19 @@ pub struct Prediction {
     pub prob: f32,
 }
 
-/// The device failed while running the model (for example a lost WebGPU device).
+/// Photos per forward pass. Larger batches are split: WebGPU's default storage-buffer binding
+/// limit (128 MiB) must hold the largest activation, 96×112×112 floats (4.8 MB) per photo, and
+/// on the CPU per-photo time does not improve past a few photos.
+pub const MAX_DEVICE_BATCH: usize = 16;
+
+/// The device failed while running the model (for example a lost WebGPU device or out of memory).
 #[derive(Debug, thiserror::Error)]
 #[error("the compute device failed: {0}")]
 pub struct DeviceError(pub String);
+
+fn device_error(e: impl std::fmt::Display) -> DeviceError {
+    DeviceError(e.to_string())
+}
 
 /// The pretrained network with its labels, ready to classify photos on one device.
 #[derive(Debug)]
@@ -85,11 +94,20 @@ impl Classifier {
 
     /// Top-`k` predictions per input. Reads the device synchronously: native and CPU only
     /// (WebGPU in a browser needs [`Self::classify_async`]).
-    pub fn classify(&self, inputs: &[ModelInput], k: usize) -> Vec<Vec<Prediction>> {
-        if inputs.is_empty() {
-            return Vec::new();
+    pub fn classify(
+        &self,
+        inputs: &[ModelInput],
+        k: usize,
+    ) -> Result<Vec<Vec<Prediction>>, DeviceError> {
+        let mut predictions = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(MAX_DEVICE_BATCH) {
+            let data = self
+                .probabilities(chunk)
+                .try_into_data()
+                .map_err(device_error)?;
+            predictions.extend(self.predictions(data, k)?);
         }
-        self.predictions(self.probabilities(inputs).into_data(), k)
+        Ok(predictions)
     }
 
     /// Top-`k` predictions per input, reading the device asynchronously (any device, wasm too).
@@ -98,25 +116,25 @@ impl Classifier {
         inputs: &[ModelInput],
         k: usize,
     ) -> Result<Vec<Vec<Prediction>>, DeviceError> {
-        if inputs.is_empty() {
-            return Ok(Vec::new());
+        let mut predictions = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(MAX_DEVICE_BATCH) {
+            let data = self
+                .probabilities(chunk)
+                .into_data_async()
+                .await
+                .map_err(device_error)?;
+            predictions.extend(self.predictions(data, k)?);
         }
-        let data = self
-            .probabilities(inputs)
-            .into_data_async()
-            .await
-            .map_err(|e| DeviceError(e.to_string()))?;
-        Ok(self.predictions(data, k))
+        Ok(predictions)
     }
 
-    fn predictions(&self, data: TensorData, k: usize) -> Vec<Vec<Prediction>> {
-        let classes = self.labels.len();
+    fn predictions(&self, data: TensorData, k: usize) -> Result<Vec<Vec<Prediction>>, DeviceError> {
         let probs = data
             .convert::<f32>()
             .try_into_vec::<f32>()
-            .unwrap_or_default();
-        probs
-            .chunks_exact(classes)
+            .map_err(|e| DeviceError(format!("unreadable output: {e:?}")))?;
+        Ok(probs
+            .chunks_exact(self.labels.len())
             .map(|row| {
                 top_k(row, k)
                     .into_iter()
@@ -127,7 +145,7 @@ impl Classifier {
                     })
                     .collect()
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -152,16 +152,17 @@ fn classify(args: &ClassifyArgs) -> Result<bool> {
             .iter()
             .filter_map(|r| r.as_ref().ok().cloned())
             .collect();
-        let mut predictions = classifier
-            .classify(&good, usize::from(args.top))
-            .into_iter();
+        let mut predictions = match classifier.classify(&good, usize::from(args.top)) {
+            Ok(predictions) => predictions.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e.to_string()); good.len()],
+        }
+        .into_iter();
         for (file, input) in chunk.iter().zip(&inputs) {
             let name = file.to_string_lossy();
             let result = match input {
-                Ok(_) => match predictions.next() {
-                    Some(top) => Ok(top),
-                    None => Err("the model returned no result".to_string()),
-                },
+                Ok(_) => predictions
+                    .next()
+                    .unwrap_or_else(|| Err("the model returned no result".to_string())),
                 Err(e) => Err(e.clone()),
             };
             all_ok &= result.is_ok();

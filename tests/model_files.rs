@@ -17,7 +17,7 @@ fn both_files_load_and_agree_on_the_bird() {
     for name in [V1_QUANT, TF2_PTQ] {
         let classifier = Classifier::from_tflite(&model_bytes(name), None, &device)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let top = &classifier.classify(&[bird()], 1)[0][0];
+        let top = &classifier.classify(&[bird()], 1).expect("classifies")[0][0];
         println!("{name}: {} {} {:.3}", top.index, top.label, top.prob);
         top1.push(top.index);
     }

@@ -59,7 +59,24 @@ fn ndarray_matches_the_float32_reference() {
 #[test]
 fn wgpu_matches_the_float32_reference_where_an_adapter_exists() {
     match Device::wgpu_options().init() {
-        Ok(device) => check_parity(&device),
+        Ok(device) => {
+            check_parity(&device);
+            // More photos than one device pass holds (WebGPU's 128 MiB buffer limit): split.
+            let classifier = Classifier::from_tflite(&model_bytes(V1_QUANT), None, &device)
+                .expect("model loads");
+            let bird = references()
+                .into_iter()
+                .find(|(n, _)| n == "bird")
+                .expect("bird")
+                .1
+                .input();
+            let many = vec![bird; afinar::classify::MAX_DEVICE_BATCH + 4];
+            let results = classifier
+                .classify(&many, 1)
+                .expect("a large batch runs in parts");
+            assert_eq!(results.len(), many.len());
+            assert!(results.iter().all(|r| r[0].index == 20));
+        }
         Err(e) => println!("SKIPPED: no wgpu adapter on this machine ({e})"),
     }
 }
@@ -75,9 +92,9 @@ fn a_photo_gets_the_same_result_alone_and_in_a_batch() {
         .find(|(n, _)| n == "bird")
         .expect("bird reference")
         .1;
-    let alone = classifier.classify(&[bird.input()], 5);
+    let alone = classifier.classify(&[bird.input()], 5).expect("classifies");
     let batch: Vec<ModelInput> = refs.iter().map(|(_, r)| r.input()).collect();
-    let together = classifier.classify(&batch, 5);
+    let together = classifier.classify(&batch, 5).expect("classifies");
     let position = refs.iter().position(|(n, _)| n == "bird").expect("bird");
     assert_eq!(alone[0][0].index, 20);
     assert_eq!(alone[0][0].label, "chickadee");
