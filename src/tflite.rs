@@ -153,7 +153,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The label list from the zip that TFLite's metadata tools append to a model file.
-fn labels_from_appended_zip(bytes: &[u8]) -> Option<Vec<String>> {
+pub fn labels_from_appended_zip(bytes: &[u8]) -> Option<Vec<String>> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
     let names: Vec<String> = archive
         .file_names()
