@@ -2,20 +2,12 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
-use serde::Serialize;
 
 use crate::model::MobileNetV2;
 use crate::preprocess::{ModelInput, to_tensor};
 use crate::tflite::{InputScaling, MobileNetV2Weights, ModelError};
 
-/// One labelled output of the classifier.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Prediction {
-    /// Output index (0 = background for the ImageNet files).
-    pub index: usize,
-    pub label: String,
-    pub prob: f32,
-}
+pub use afinar_protocol::Prediction;
 
 /// Photos per forward pass. Larger batches are split: WebGPU's default storage-buffer binding
 /// limit (128 MiB) must hold the largest activation, 96×112×112 floats (4.8 MB) per photo, and
@@ -126,6 +118,28 @@ impl Classifier {
             predictions.extend(self.predictions(data, k)?);
         }
         Ok(predictions)
+    }
+
+    /// Softmax probabilities read back asynchronously (any device, wasm too): one row of
+    /// `num_classes` values per input.
+    pub async fn probability_rows_async(
+        &self,
+        inputs: &[ModelInput],
+    ) -> Result<Vec<Vec<f32>>, DeviceError> {
+        let mut rows = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(MAX_DEVICE_BATCH) {
+            let data = self
+                .probabilities(chunk)
+                .into_data_async()
+                .await
+                .map_err(device_error)?;
+            let probs = data
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| DeviceError(format!("unreadable output: {e:?}")))?;
+            rows.extend(probs.chunks_exact(self.labels.len()).map(<[f32]>::to_vec));
+        }
+        Ok(rows)
     }
 
     fn predictions(&self, data: TensorData, k: usize) -> Result<Vec<Vec<Prediction>>, DeviceError> {

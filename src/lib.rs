@@ -3,7 +3,8 @@
 //! The data's path, one module per stage: file bytes → [`tflite`] (read and dequantize the
 //! weights) → [`model`] (MobileNetV2 in Burn) → pooled features → [`classify`] (ImageNet
 //! probabilities and labels). Photos enter through [`preprocess`]. Nothing here knows about
-//! the DOM or the terminal; the CLI and the browser app are thin layers over this library.
+//! the DOM or the terminal, except [`worker`], the browser's model worker (wasm only); the CLI,
+//! the worker crate and the page are thin layers over this library.
 
 pub mod architecture;
 pub mod classify;
@@ -11,11 +12,13 @@ pub mod device;
 pub mod model;
 pub mod preprocess;
 pub mod tflite;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
 
 pub use classify::{Classifier, Prediction, top_k};
 pub use model::{MobileNetV2, MobileNetV2Config};
 pub use preprocess::{ImageInputError, ModelInput};
 pub use tflite::{InputScaling, MobileNetV2Weights, ModelError};
 
-/// File name of the recommended model, as the setup script puts it in place.
-pub const DEFAULT_MODEL_FILE: &str = "mobilenet_v2_1.0_224_quant.tflite";
+pub use afinar_protocol as protocol;
+pub use afinar_protocol::DEFAULT_MODEL_FILE;

@@ -1,0 +1,332 @@
+//! The page's side of the worker boundary: spawns the model worker, sends it [`Request`]s and
+//! hands its [`Reply`]s to the UI.
+//!
+//! Photos are kept as `Blob`s (cheap handles) and only a few are read into memory and sent at a
+//! time, so hundreds of queued photos cost no memory. If the worker stops (a bug, a lost GPU
+//! that panicked), a new one is started on the CPU with the same model, and every photo that was
+//! not answered is sent again, except the one it stopped on, which gets an error.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+use afinar_protocol::{Backend, Reply, Request};
+
+/// The loader script Trunk generates for the worker binary (`data-loader-shim`).
+const WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
+/// Photos sent to the worker and not yet answered, at most.
+const IN_FLIGHT: usize = 3;
+/// After this many stops in one session, give up instead of restarting again.
+const MAX_RESTARTS: u32 = 3;
+
+/// A worker event handler (message or error).
+type Handler = Closure<dyn Fn(JsValue)>;
+
+#[derive(Clone)]
+enum ModelRequest {
+    Default(String),
+    File(String, Blob),
+}
+
+struct Inner {
+    worker: RefCell<Option<Worker>>,
+    /// The worker's wasm is listening (it said [`Reply::Started`]).
+    started: Cell<bool>,
+    /// Messages posted before it was.
+    outbox: RefCell<Vec<JsValue>>,
+    on_reply: Box<dyn Fn(Reply)>,
+    backend: Cell<Backend>,
+    model: RefCell<Option<ModelRequest>>,
+    /// While a user's model file is being tried: the model to go back to if it is refused.
+    previous_model: RefCell<Option<Option<ModelRequest>>>,
+    waiting: RefCell<VecDeque<(u32, Blob)>>,
+    in_flight: RefCell<VecDeque<(u32, Blob)>>,
+    restarts: Cell<u32>,
+    /// The worker's event handlers; dropped with the worker.
+    handlers: RefCell<Vec<Handler>>,
+}
+
+/// A running model worker.
+#[derive(Clone)]
+pub struct WorkerLink {
+    inner: Rc<Inner>,
+}
+
+impl WorkerLink {
+    /// Starts the worker; `on_reply` receives everything it says, in order.
+    pub fn spawn(backend: Backend, on_reply: impl Fn(Reply) + 'static) -> Self {
+        let link = Self {
+            inner: Rc::new(Inner {
+                worker: RefCell::new(None),
+                started: Cell::new(false),
+                outbox: RefCell::new(Vec::new()),
+                on_reply: Box::new(on_reply),
+                backend: Cell::new(backend),
+                model: RefCell::new(None),
+                previous_model: RefCell::new(None),
+                waiting: RefCell::new(VecDeque::new()),
+                in_flight: RefCell::new(VecDeque::new()),
+                restarts: Cell::new(0),
+                handlers: RefCell::new(Vec::new()),
+            }),
+        };
+        link.start_worker();
+        link.post(&Request::UseBackend(backend));
+        link
+    }
+
+    pub fn load_default_model(&self, url: &str) {
+        *self.inner.model.borrow_mut() = Some(ModelRequest::Default(url.to_string()));
+        self.post(&Request::LoadDefaultModel {
+            url: url.to_string(),
+        });
+    }
+
+    /// Asks the worker to load a model file; it answers `ModelReady` or `ModelRefused`.
+    pub fn load_model_file(&self, name: String, file: Blob) {
+        let link = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            match read_blob(&file).await {
+                Ok(bytes) => {
+                    let previous = link
+                        .inner
+                        .model
+                        .replace(Some(ModelRequest::File(name.clone(), file.clone())));
+                    link.post(&Request::LoadModelFile {
+                        name: name.clone(),
+                        bytes,
+                    });
+                    // If refused, a restart must reload the model that stayed.
+                    link.inner.pending_model_fallback(previous);
+                }
+                Err(message) => (link.inner.on_reply)(Reply::ModelRefused { name, message }),
+            }
+        });
+    }
+
+    pub fn use_backend(&self, backend: Backend) {
+        self.inner.backend.set(backend);
+        self.post(&Request::UseBackend(backend));
+    }
+
+    /// Queues a photo; the answer comes as [`Reply::Classified`] with this `id`.
+    pub fn classify(&self, id: u32, photo: Blob) {
+        self.inner.waiting.borrow_mut().push_back((id, photo));
+        self.pump();
+    }
+
+    /// Sends waiting photos while fewer than [`IN_FLIGHT`] are with the worker.
+    fn pump(&self) {
+        loop {
+            if self.inner.in_flight.borrow().len() >= IN_FLIGHT {
+                return;
+            }
+            let Some((id, photo)) = self.inner.waiting.borrow_mut().pop_front() else {
+                return;
+            };
+            self.inner
+                .in_flight
+                .borrow_mut()
+                .push_back((id, photo.clone()));
+            let link = self.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                match read_blob(&photo).await {
+                    Ok(bytes) => link.post(&Request::Classify { id, bytes }),
+                    Err(message) => link.answered(Reply::Classified {
+                        id,
+                        result: Err(format!("The file could not be read: {message}.")),
+                    }),
+                }
+            });
+        }
+    }
+
+    fn post(&self, request: &Request) {
+        let value = match serde_wasm_bindgen::to_value(request) {
+            Ok(value) => value,
+            Err(e) => {
+                web_sys::console::error_1(&format!("afinar: {e}").into());
+                return;
+            }
+        };
+        if !self.inner.started.get() {
+            self.inner.outbox.borrow_mut().push(value);
+            return;
+        }
+        if let Some(worker) = self.inner.worker.borrow().as_ref()
+            && let Err(e) = worker.post_message(&value)
+        {
+            web_sys::console::error_1(&e);
+        }
+    }
+
+    fn start_worker(&self) {
+        self.inner.started.set(false);
+        let options = WorkerOptions::new();
+        options.set_type(WorkerType::Classic);
+        let worker = match Worker::new_with_options(WORKER_SCRIPT, &options) {
+            Ok(worker) => worker,
+            Err(e) => {
+                (self.inner.on_reply)(Reply::ModelFailed(format!(
+                    "This browser could not start the model worker: {}",
+                    describe(&e)
+                )));
+                return;
+            }
+        };
+        let weak = Rc::downgrade(&self.inner);
+        let on_message = Handler::new(move |event: JsValue| {
+            let Some(inner) = weak.upgrade() else { return };
+            let link = WorkerLink { inner };
+            let data = event.unchecked_into::<MessageEvent>().data();
+            match serde_wasm_bindgen::from_value::<Reply>(data) {
+                Ok(reply) => link.received(reply),
+                Err(e) => web_sys::console::error_1(&format!("afinar: bad reply: {e}").into()),
+            }
+        });
+        let weak = Rc::downgrade(&self.inner);
+        let on_error = Handler::new(move |event: JsValue| {
+            let Some(inner) = weak.upgrade() else { return };
+            let message = event
+                .dyn_ref::<ErrorEvent>()
+                .map(|e| e.message())
+                .unwrap_or_else(|| "the worker could not run".into());
+            WorkerLink { inner }.restart(message);
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        *self.inner.handlers.borrow_mut() = vec![on_message, on_error];
+        *self.inner.worker.borrow_mut() = Some(worker);
+    }
+
+    fn received(&self, reply: Reply) {
+        match reply {
+            Reply::Started => {
+                self.inner.started.set(true);
+                let outbox = std::mem::take(&mut *self.inner.outbox.borrow_mut());
+                if let Some(worker) = self.inner.worker.borrow().as_ref() {
+                    for value in outbox {
+                        if let Err(e) = worker.post_message(&value) {
+                            web_sys::console::error_1(&e);
+                        }
+                    }
+                }
+            }
+            Reply::Crashed(message) => self.restart(message),
+            Reply::Classified { .. } => self.answered(reply),
+            Reply::ModelRefused { .. } => {
+                // The worker kept its model: remember that one for restarts.
+                if let Some(previous) = self.inner.previous_model.take() {
+                    *self.inner.model.borrow_mut() = previous;
+                }
+                (self.inner.on_reply)(reply);
+            }
+            Reply::ModelReady(_) => {
+                self.inner.previous_model.take();
+                (self.inner.on_reply)(reply);
+            }
+            other => (self.inner.on_reply)(other),
+        }
+    }
+
+    fn answered(&self, reply: Reply) {
+        if let Reply::Classified { id, .. } = &reply {
+            self.inner.in_flight.borrow_mut().retain(|(i, _)| i != id);
+        }
+        (self.inner.on_reply)(reply);
+        self.pump();
+    }
+
+    /// The worker stopped: start a new one on the CPU and resend what it had not answered.
+    fn restart(&self, reason: String) {
+        if let Some(worker) = self.inner.worker.borrow_mut().take() {
+            // Detach first: the old worker's last events must not reach dropped handlers.
+            worker.set_onmessage(None);
+            worker.set_onerror(None);
+            worker.terminate();
+        }
+        self.inner.handlers.borrow_mut().clear();
+        let restarts = self.inner.restarts.get() + 1;
+        self.inner.restarts.set(restarts);
+        // Requests are handled in order, so the oldest unanswered photo is the one it stopped on.
+        let culprit = self.inner.in_flight.borrow_mut().pop_front();
+        if let Some((id, _)) = culprit {
+            (self.inner.on_reply)(Reply::Classified {
+                id,
+                result: Err("The model stopped on this photo; it was restarted.".into()),
+            });
+        }
+        if restarts > MAX_RESTARTS {
+            (self.inner.on_reply)(Reply::ModelFailed(format!(
+                "The model worker keeps stopping ({reason}). Reload the page to try again."
+            )));
+            let unanswered: Vec<u32> = self
+                .inner
+                .in_flight
+                .borrow_mut()
+                .drain(..)
+                .chain(self.inner.waiting.borrow_mut().drain(..))
+                .map(|(id, _)| id)
+                .collect();
+            for id in unanswered {
+                (self.inner.on_reply)(Reply::Classified {
+                    id,
+                    result: Err("Not classified: the model worker stopped.".into()),
+                });
+            }
+            return;
+        }
+        (self.inner.on_reply)(Reply::Crashed(reason));
+        self.inner.outbox.borrow_mut().clear();
+        // The CPU is the safe choice after a stop; the user can switch back.
+        self.inner.backend.set(Backend::Cpu);
+        self.start_worker();
+        self.post(&Request::UseBackend(Backend::Cpu));
+        match self.inner.model.borrow().clone() {
+            Some(ModelRequest::Default(url)) => self.post(&Request::LoadDefaultModel { url }),
+            Some(ModelRequest::File(name, file)) => {
+                let link = self.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(bytes) = read_blob(&file).await {
+                        link.post(&Request::LoadModelFile { name, bytes });
+                    }
+                });
+            }
+            None => {}
+        }
+        // Resend, oldest first, ahead of the photos still waiting.
+        let resend: Vec<_> = self.inner.in_flight.borrow_mut().drain(..).collect();
+        for item in resend.into_iter().rev() {
+            self.inner.waiting.borrow_mut().push_front(item);
+        }
+        self.pump();
+    }
+}
+
+impl Inner {
+    fn pending_model_fallback(&self, previous: Option<ModelRequest>) {
+        *self.previous_model.borrow_mut() = Some(previous);
+    }
+}
+
+async fn read_blob(blob: &Blob) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(blob.array_buffer())
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// A JS error as text for people.
+pub fn describe(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}

@@ -1,0 +1,146 @@
+// End-to-end: the built dist/ served as plain files, driven in headless Chromium.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { readFileSync } from "node:fs";
+import {
+  serveDist, launch, openApp, waitForModel, waitForResults, resultFor, photo, rgbFixtureAsPng, shared,
+} from "./support.mjs";
+
+// Known photos and the label the reference float32 model gives them (> 0.9 sure).
+const KNOWN = [
+  [rgbFixtureAsPng("bird"), "chickadee"],
+  [photo("daisy/100080576_f52e8ee070_n.jpg"), "daisy"],
+  [photo("daisy/11023272144_fce94401f2_m.jpg"), "daisy"],
+  [photo("sunflowers/1022552002_2b93faf9e7_n.jpg"), "daisy"],
+];
+const NOT_AN_IMAGE = { name: "notes.jpg", mimeType: "image/jpeg", buffer: Buffer.from("shopping list: eggs, milk\n") };
+
+let server;
+before(async () => {
+  server = await serveDist();
+});
+after(async () => {
+  await server?.close();
+});
+
+function assertSameOrigin(seen, origin) {
+  const foreign = seen.requests.filter((u) => !u.startsWith(origin) && !u.startsWith("blob:") && !u.startsWith("data:"));
+  assert.deepEqual(foreign, [], "requests that left the page's origin");
+}
+
+test("WebGPU: known photos get known labels, a broken file gets an error card, the page stays responsive", async () => {
+  const browser = await launch({ webgpu: true });
+  try {
+    const context = await browser.newContext();
+    const { page, seen } = await openApp(context, server.origin);
+    await waitForModel(page);
+    await page.getByTestId("backend").filter({ hasText: "WebGPU" }).waitFor({ timeout: 120_000 });
+
+    await page.evaluate(() => (window.__longTasks = []));
+    // The text file sits in the middle: the photos after it must still be classified.
+    const files = [KNOWN[0][0], KNOWN[1][0], NOT_AN_IMAGE, KNOWN[2][0], KNOWN[3][0]];
+    await page.getByTestId("photo-input").setInputFiles(files);
+    await waitForResults(page, files.length);
+
+    for (const [file, label] of KNOWN) {
+      const result = await resultFor(page, file.name);
+      assert.equal(result.label, label, `${file.name}: ${JSON.stringify(result)}`);
+      assert.ok(result.prob > 0.5, `${file.name}: ${result.prob}`);
+    }
+    const broken = await resultFor(page, NOT_AN_IMAGE.name);
+    assert.match(broken.error ?? "", /can't be read|not an image/i);
+
+    const longTasks = await page.evaluate(() => window.__longTasks);
+    const worst = Math.max(0, ...longTasks);
+    console.log(`WebGPU: longest main-thread task while classifying ${worst.toFixed(0)} ms`);
+    assert.ok(worst <= 200, `the UI thread was blocked for ${worst} ms`);
+
+    const timings = await page.getByTestId("timing").allInnerTexts();
+    console.log("WebGPU timings:", timings.join(" | "));
+    assert.ok(timings.every((t) => t.startsWith("WebGPU")), timings.join(" | "));
+
+    // The gallery shows every photo with its top-1 label.
+    await page.getByTestId("gallery-button").click();
+    assert.equal(await page.locator(".photos.gallery [data-testid=top-label]").count(), KNOWN.length);
+
+    assertSameOrigin(seen, server.origin);
+    assert.deepEqual(seen.errors.filter((e) => /panic|RuntimeError/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("CPU: switching the backend keeps working, and without WebGPU the CPU is used", async () => {
+  // A browser that offers no WebGPU adapter: the app falls back to the CPU and says so.
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    const { page, seen } = await openApp(context, server.origin);
+    await waitForModel(page);
+    await page.getByTestId("backend").filter({ hasText: "CPU" }).waitFor({ timeout: 60_000 });
+    await page.evaluate(() => (window.__longTasks = []));
+    await page.getByTestId("photo-input").setInputFiles([KNOWN[0][0], KNOWN[1][0]]);
+    await waitForResults(page, 2);
+    assert.equal((await resultFor(page, KNOWN[0][0].name)).label, "chickadee");
+    assert.equal((await resultFor(page, KNOWN[1][0].name)).label, "daisy");
+    const timings = await page.getByTestId("timing").allInnerTexts();
+    console.log("CPU timings:", timings.join(" | "));
+    assert.ok(timings.every((t) => t.startsWith("CPU")), timings.join(" | "));
+    const worst = Math.max(0, ...(await page.evaluate(() => window.__longTasks)));
+    console.log(`CPU: longest main-thread task while classifying ${worst.toFixed(0)} ms`);
+    assert.ok(worst <= 200, `the UI thread was blocked for ${worst} ms`);
+    assertSameOrigin(seen, server.origin);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("the model is cached, the app works offline, and a wrong model file is refused", async () => {
+  const browser = await launch({ webgpu: true });
+  try {
+    const context = await browser.newContext();
+    const modelPath = "/models/mobilenet_v2_1.0_224_quant.tflite";
+    const before = server.requests.filter((p) => p === modelPath).length;
+    const { page, seen } = await openApp(context, server.origin);
+    await waitForModel(page);
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    assert.equal(server.requests.filter((p) => p === modelPath).length, before + 1, "first visit downloads the model");
+
+    // Second visit: the model comes from Cache Storage, not the network.
+    await page.reload();
+    await waitForModel(page);
+    assert.match(await page.getByTestId("model-ready").innerText(), /cache/);
+    assert.equal(server.requests.filter((p) => p === modelPath).length, before + 1, "second visit downloads it again");
+
+    // Offline: the service worker serves the app, Cache Storage the model.
+    await context.setOffline(true);
+    await page.reload();
+    await waitForModel(page);
+    await page.getByTestId("photo-input").setInputFiles([KNOWN[1][0]]);
+    await waitForResults(page, 1);
+    assert.equal((await resultFor(page, KNOWN[1][0].name)).label, "daisy");
+    await context.setOffline(false);
+
+    // A file that is not a model is refused and the current model stays.
+    const ready = await page.getByTestId("model-ready").innerText();
+    await page.getByTestId("model-input").setInputFiles({
+      name: "not-a-model.tflite", mimeType: "application/octet-stream", buffer: Buffer.from("definitely not a flatbuffer"),
+    });
+    await page.getByTestId("notice").filter({ hasText: "not loaded" }).waitFor({ timeout: 60_000 });
+    assert.equal(await page.getByTestId("model-ready").innerText(), ready);
+
+    // Another MobileNetV2 1.0/224 file (int8, TF2 post-training quantization) is accepted.
+    const other = path.join(shared, "models/tf2_mobilenet_v2_1.0_224_ptq.tflite");
+    await page.getByTestId("model-input").setInputFiles({
+      name: "tf2_ptq.tflite", mimeType: "application/octet-stream", buffer: readFileSync(other),
+    });
+    await page.getByTestId("model-ready").filter({ hasText: "tf2_ptq.tflite" }).waitFor({ timeout: 120_000 });
+    await page.getByTestId("photo-input").setInputFiles([KNOWN[0][0]]);
+    await waitForResults(page, 2);
+    assert.equal((await resultFor(page, KNOWN[0][0].name)).label, "chickadee");
+    assertSameOrigin(seen, server.origin);
+  } finally {
+    await browser.close();
+  }
+});

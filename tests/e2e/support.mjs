@@ -1,0 +1,149 @@
+// Helpers for the end-to-end tests: a plain static file server for dist/, the system Chromium,
+// and test photos from ../shared.
+import { createServer } from "node:http";
+import { readFile, stat } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { deflateSync, crc32 } from "node:zlib";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const dist = path.join(root, "dist");
+export const shared = process.env.AFINAR_SHARED ?? path.join(root, "../shared");
+
+const types = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript",
+  ".wasm": "application/wasm",
+  ".css": "text/css",
+  ".svg": "image/svg+xml",
+  ".json": "application/json",
+  ".tflite": "application/octet-stream",
+};
+
+/** Serves dist/ as plain files on 127.0.0.1 and records every path asked for. */
+export async function serveDist() {
+  if (!existsSync(path.join(dist, "index.html"))) {
+    throw new Error(`no built app in ${dist}: run \`trunk build --release\` first`);
+  }
+  const requests = [];
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, "http://localhost");
+    requests.push(url.pathname);
+    let file = path.join(dist, decodeURIComponent(url.pathname));
+    if (!file.startsWith(dist)) {
+      res.writeHead(403).end();
+      return;
+    }
+    try {
+      if ((await stat(file)).isDirectory()) file = path.join(file, "index.html");
+      const body = await readFile(file);
+      res.writeHead(200, {
+        "content-type": types[path.extname(file)] ?? "application/octet-stream",
+        "content-length": body.length,
+        "cache-control": "no-cache",
+      });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end("not found");
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return { origin, requests, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** Debian's Chromium, headless; WebGPU on (a software adapter where there is no GPU). */
+export function launch({ webgpu = true } = {}) {
+  const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+  const args = ["--disable-background-networking", "--disable-component-update", "--no-first-run"];
+  if (webgpu) args.push("--enable-unsafe-webgpu");
+  return chromium.launch({ executablePath, args });
+}
+
+/** A page that records long main-thread tasks, requests and console errors. */
+export async function openApp(context, origin) {
+  const page = await context.newPage();
+  const seen = { requests: [], errors: [] };
+  context.on("request", (r) => seen.requests.push(r.url()));
+  page.on("pageerror", (e) => seen.errors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error") seen.errors.push(m.text());
+  });
+  await page.addInitScript(() => {
+    window.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
+    }).observe({ type: "longtask", buffered: true });
+  });
+  await page.goto(origin + "/");
+  return { page, seen };
+}
+
+export async function waitForModel(page) {
+  const ready = page.getByTestId("model-ready");
+  const failed = page.getByTestId("model-error");
+  await ready.or(failed).first().waitFor({ timeout: 180_000 });
+  if (await failed.count()) throw new Error(`the model did not load: ${await failed.innerText()}`);
+}
+
+/** Waits until every result card has its answer (label or error). */
+export async function waitForResults(page, count) {
+  await page.waitForFunction(
+    (n) => {
+      const cards = document.querySelectorAll('[data-testid="result"]');
+      return cards.length === n && [...cards].every((c) => !c.classList.contains("waiting"));
+    },
+    count,
+    { timeout: 300_000 },
+  );
+}
+
+/** The top label (or the error) of the card for `name`. */
+export async function resultFor(page, name) {
+  const card = page.locator(`[data-testid="result"][data-name="${name}"]`);
+  if (await card.getByTestId("error").count()) {
+    return { error: await card.getByTestId("error").innerText() };
+  }
+  return {
+    label: await card.getByTestId("top-label").innerText(),
+    prob: Number(await card.getByTestId("top-prob").getAttribute("data-prob")),
+  };
+}
+
+/** A flower photo from shared/ as a Playwright file payload. */
+export function photo(relative) {
+  const file = path.join(shared, "data/flower_photos", relative);
+  return { name: path.basename(file), mimeType: "image/jpeg", buffer: readFileSync(file) };
+}
+
+/** A 224×224 raw `.rgb` fixture from shared/models/testdata, encoded as a PNG. */
+export function rgbFixtureAsPng(name) {
+  const rgb = readFileSync(path.join(shared, "models/testdata", `${name}.rgb`));
+  const size = 224;
+  const rows = Buffer.alloc(size * (size * 3 + 1));
+  for (let y = 0; y < size; y++) {
+    rows[y * (size * 3 + 1)] = 0; // filter: none
+    rgb.copy(rows, y * (size * 3 + 1) + 1, y * size * 3, (y + 1) * size * 3);
+  }
+  const chunk = (type, data) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, "ascii");
+    data.copy(out, 8);
+    out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(size, 0);
+  header.writeUInt32BE(size, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const png = Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(rows)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+  return { name: `${name}.png`, mimeType: "image/png", buffer: png };
+}
