@@ -2,11 +2,23 @@
 // Network first (a new build is picked up at once), the cached copy when offline. The model is
 // not handled here: the model worker keeps it in its own Cache Storage bucket.
 const APP_CACHE = "afinar-app-v1";
+// The worker's files have fixed names; the page's files are named in index.html.
+const WORKER_FILES = ["./afinar-worker_loader.js", "./afinar-worker.js", "./afinar-worker_bg.wasm"];
+
+// Caches the whole app at install, so it opens offline right after the first visit.
+async function cacheApp() {
+  const cache = await caches.open(APP_CACHE);
+  const page = await fetch("./index.html", { cache: "no-cache" });
+  const html = await page.clone().text();
+  const linked = [...html.matchAll(/(?:href|src|from)\s*=?\s*["'](\.\/[^"']+)["']/g)].map((m) => m[1]);
+  const imported = [...html.matchAll(/import[^'"]*['"](\.\/[^'"]+)['"]/g)].map((m) => m[1]);
+  await cache.put("./index.html", page.clone());
+  await cache.put("./", page);
+  await cache.addAll([...new Set([...linked, ...imported, ...WORKER_FILES, "./sw.js"])]);
+}
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(
-    caches.open(APP_CACHE).then((cache) => cache.addAll(["./", "./index.html"])).then(() => self.skipWaiting()),
-  );
+  event.waitUntil(cacheApp().then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {

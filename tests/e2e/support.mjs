@@ -3,7 +3,7 @@
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
-import { deflateSync, crc32 } from "node:zlib";
+import { deflateSync } from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -116,6 +116,18 @@ export async function resultFor(page, name) {
 export function photo(relative) {
   const file = path.join(shared, "data/flower_photos", relative);
   return { name: path.basename(file), mimeType: "image/jpeg", buffer: readFileSync(file) };
+}
+
+// zlib.crc32 needs Node 20.15; Debian's Node 18 must work too.
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(bytes) {
+  let c = 0xffffffff;
+  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
 }
 
 /** A 224×224 raw `.rgb` fixture from shared/models/testdata, encoded as a PNG. */
