@@ -84,6 +84,23 @@ test("CPU: switching the backend keeps working, and without WebGPU the CPU is us
     await waitForResults(page, 2);
     assert.equal((await resultFor(page, KNOWN[0][0].name)).label, "chickadee");
     assert.equal((await resultFor(page, KNOWN[1][0].name)).label, "daisy");
+    // Photos dropped on the page and pasted from the clipboard are classified too.
+    for (const [kind, file] of [["drop", KNOWN[2][0]], ["paste", KNOWN[3][0]]]) {
+      await page.evaluate(
+        ({ kind, name, type, bytes }) => {
+          const data = new DataTransfer();
+          data.items.add(new File([new Uint8Array(bytes)], name, { type }));
+          const event = kind === "drop"
+            ? new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true })
+            : new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true });
+          document.body.dispatchEvent(event);
+        },
+        { kind, name: file.name, type: file.mimeType, bytes: [...file.buffer] },
+      );
+    }
+    await waitForResults(page, 4);
+    assert.equal((await resultFor(page, KNOWN[2][0].name)).label, "daisy");
+    assert.equal((await resultFor(page, KNOWN[3][0].name)).label, "daisy");
     const timings = await page.getByTestId("timing").allInnerTexts();
     console.log("CPU timings:", timings.join(" | "));
     assert.ok(timings.every((t) => t.startsWith("CPU")), timings.join(" | "));
@@ -102,15 +119,19 @@ test("the model is cached, the app works offline, and a wrong model file is refu
     const context = await browser.newContext();
     const modelPath = "/models/mobilenet_v2_1.0_224_quant.tflite";
     const before = server.requests.filter((p) => p === modelPath).length;
+    let start = Date.now();
     const { page, seen } = await openApp(context, server.origin);
     await waitForModel(page);
+    console.log(`cold load (download, worker start, WebGPU warm-up) to model ready: ${Date.now() - start} ms`);
     await page.evaluate(() => navigator.serviceWorker.ready);
     assert.equal(server.requests.filter((p) => p === modelPath).length, before + 1, "first visit downloads the model");
 
     // Next visit, offline: the service worker serves the app, Cache Storage the model.
     await context.setOffline(true);
+    start = Date.now();
     await page.reload();
     await waitForModel(page);
+    console.log(`warm load (offline, everything from the caches) to model ready: ${Date.now() - start} ms`);
     assert.match(await page.getByTestId("model-ready").innerText(), /cache/);
     assert.equal(server.requests.filter((p) => p === modelPath).length, before + 1, "the model was downloaded again");
     await page.getByTestId("photo-input").setInputFiles([KNOWN[1][0]]);
