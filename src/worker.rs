@@ -382,28 +382,29 @@ impl Worker {
             return Err(reason);
         }
         if let Some(device) = self.model.borrow().webgpu.clone() {
-            return Ok((device, "WebGPU".into()));
+            return Ok((device, String::new()));
         }
         let has_gpu = js_sys::Reflect::get(&self.scope.navigator(), &"gpu".into())
             .map(|gpu| !gpu.is_undefined())
             .unwrap_or(false);
         if !has_gpu {
-            return Err("this browser does not offer WebGPU".into());
+            return Err("This browser does not offer WebGPU".into());
         }
         self.post(&Reply::Status("Starting WebGPU…".into()));
         match Device::wgpu_options().init_with_setup_async().await {
             Ok((device, setup)) => {
-                let info = setup.adapter.get_info();
-                let adapter = if info.name.is_empty() {
-                    "WebGPU".to_string()
-                } else {
-                    info.name
-                };
+                // Browsers may hide the adapter's name; then there is nothing more to show.
+                let adapter = setup.adapter.get_info().name;
                 self.model.borrow_mut().webgpu = Some(device.clone());
                 Ok((device, adapter))
             }
             Err(e) => {
-                let reason = format!("WebGPU is not available: {e}");
+                let detail = e.to_string();
+                let reason = if detail.contains("No adapter") || detail.contains("no adapters") {
+                    "This browser offers WebGPU but no adapter (graphics device) for it".to_string()
+                } else {
+                    format!("WebGPU could not start ({detail})")
+                };
                 self.model.borrow_mut().webgpu_broken = Some(reason.clone());
                 Err(reason)
             }
@@ -442,7 +443,7 @@ impl Worker {
                 }
                 Err(e) if backend == Backend::WebGpu => {
                     // Lost device, out of memory…: rebuild on the CPU and retry this photo.
-                    self.fall_back_to_cpu(format!("WebGPU failed ({e}); switched to the CPU"));
+                    self.fall_back_to_cpu(format!("WebGPU failed while classifying ({e})"));
                     let (weights, labels) = {
                         let model = self.model.borrow();
                         (model.weights.clone(), model.labels.clone())

@@ -161,3 +161,36 @@ test("the model is cached, the app works offline, and a wrong model file is refu
     await browser.close();
   }
 });
+
+test("if the model worker stops, a new one takes over and the unanswered photos are classified", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    const { page } = await openApp(context, server.origin);
+    await waitForModel(page);
+    const files = KNOWN.map(([file]) => file);
+    await page.getByTestId("photo-input").setInputFiles(files);
+    // Once the first answer is in, the worker is busy with the rest: make it fail there.
+    await page.locator('[data-testid="result"]:not(.waiting)').first().waitFor({ timeout: 60_000 });
+    const worker = page.workers().find((w) => w.url().includes("afinar-worker"));
+    assert.ok(worker, "the model worker is running");
+    await worker.evaluate(() => setTimeout(() => {
+      throw new Error("simulated worker failure");
+    }, 0));
+    await page.getByTestId("notice").filter({ hasText: "restarted" }).waitFor({ timeout: 60_000 });
+    await waitForResults(page, files.length);
+    const results = await Promise.all(files.map((f) => resultFor(page, f.name)));
+    const failed = results.filter((r) => r.error);
+    assert.ok(failed.length <= 1, JSON.stringify(results));
+    assert.ok(failed.every((r) => /stopped/.test(r.error)), JSON.stringify(results));
+    assert.ok(results.filter((r) => r.label).length >= files.length - 1, JSON.stringify(results));
+    await page.getByTestId("backend").filter({ hasText: "CPU" }).waitFor();
+    await waitForModel(page);
+    // The new worker keeps working.
+    await page.getByTestId("photo-input").setInputFiles([{ ...KNOWN[1][0], name: "again.jpg" }]);
+    await waitForResults(page, files.length + 1);
+    assert.equal((await resultFor(page, "again.jpg")).label, "daisy");
+  } finally {
+    await browser.close();
+  }
+});

@@ -112,7 +112,8 @@ pub enum Reply {
         name: String,
         message: String,
     },
-    /// The backend now in use. `fallback` says why it is not the one asked for.
+    /// The backend now in use, with the adapter's name where the browser tells it. `fallback`
+    /// says why it is not the one asked for.
     BackendReady {
         backend: Backend,
         adapter: String,

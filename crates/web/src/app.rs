@@ -94,7 +94,7 @@ fn App() -> impl IntoView {
             fallback,
         } => {
             if let Some(reason) = fallback {
-                notice.set(Some(format!("{reason}. Running on the CPU instead.")));
+                notice.set(Some(format!("{reason}; running on the CPU instead.")));
             }
             backend.set(Some(BackendView {
                 backend: chosen,
@@ -276,6 +276,7 @@ fn BackendControl(
             </select>
             <span class="backend-name" data-testid="backend">
                 {move || match backend.get() {
+                    Some(b) if b.adapter.is_empty() => format!("Running on {}", b.backend.name()),
                     Some(b) => format!("Running on {} · {}", b.backend.name(), b.adapter),
                     None => "Choosing a backend…".to_string(),
                 }}
