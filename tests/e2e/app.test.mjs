@@ -29,7 +29,7 @@ function assertSameOrigin(seen, origin) {
   assert.deepEqual(foreign, [], "requests that left the page's origin");
 }
 
-test("WebGPU: known photos get known labels, a broken file gets an error card, the page stays responsive", async () => {
+test("WebGPU: known photos get known labels, a broken file gets an error card, the page stays responsive, the user can switch to the CPU", async () => {
   const browser = await launch({ webgpu: true });
   try {
     const context = await browser.newContext();
@@ -64,6 +64,16 @@ test("WebGPU: known photos get known labels, a broken file gets an error card, t
     await page.getByTestId("gallery-button").click();
     assert.equal(await page.locator(".photos.gallery [data-testid=top-label]").count(), KNOWN.length);
 
+    // The user switches to the CPU; the next photo runs there.
+    await page.getByRole("button", { name: "Details" }).click();
+    await page.getByTestId("backend-select").selectOption("cpu");
+    await page.getByTestId("backend").filter({ hasText: "CPU" }).waitFor({ timeout: 60_000 });
+    await page.getByTestId("photo-input").setInputFiles([{ ...KNOWN[0][0], name: "bird-on-cpu.png" }]);
+    await waitForResults(page, files.length + 1);
+    assert.equal((await resultFor(page, "bird-on-cpu.png")).label, "chickadee");
+    const card = page.locator('[data-testid="result"][data-name="bird-on-cpu.png"]');
+    assert.match(await card.getByTestId("timing").innerText(), /^CPU/);
+
     assertSameOrigin(seen, server.origin);
     assert.deepEqual(seen.errors.filter((e) => /panic|RuntimeError/.test(e)), []);
   } finally {
@@ -71,7 +81,7 @@ test("WebGPU: known photos get known labels, a broken file gets an error card, t
   }
 });
 
-test("CPU: switching the backend keeps working, and without WebGPU the CPU is used", async () => {
+test("without WebGPU the CPU is used; dropped and pasted photos are classified", async () => {
   // A browser that offers no WebGPU adapter: the app falls back to the CPU and says so.
   const browser = await launch({ webgpu: false });
   try {
