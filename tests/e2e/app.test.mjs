@@ -81,7 +81,7 @@ test("WebGPU: known photos get known labels, a broken file gets an error card, t
   }
 });
 
-test("without WebGPU the CPU is used; dropped and pasted photos are classified", async () => {
+test("without WebGPU the CPU is used; dropped, pasted and camera photos are classified", async () => {
   // A browser that offers no WebGPU adapter: the app falls back to the CPU and says so.
   const browser = await launch({ webgpu: false });
   try {
@@ -111,6 +111,15 @@ test("without WebGPU the CPU is used; dropped and pasted photos are classified",
     await waitForResults(page, 4);
     assert.equal((await resultFor(page, KNOWN[2][0].name)).label, "daisy");
     assert.equal((await resultFor(page, KNOWN[3][0].name)).label, "daisy");
+
+    // The camera (Chromium's synthetic one): a captured frame becomes a classified photo.
+    await page.getByTestId("camera-button").click();
+    await page.waitForFunction(() => document.querySelector(".camera video")?.videoWidth > 0, null, { timeout: 30_000 });
+    await page.getByRole("button", { name: "Capture" }).click();
+    await waitForResults(page, 5);
+    const shot = page.locator('[data-testid="result"][data-name^="camera"]');
+    assert.equal(await shot.getByTestId("top-label").count(), 1, "the camera photo got a label");
+    await page.getByRole("button", { name: "Close" }).click();
     const timings = await page.getByTestId("timing").allInnerTexts();
     console.log("CPU timings:", timings.join(" | "));
     assert.ok(timings.every((t) => t.startsWith("CPU")), timings.join(" | "));

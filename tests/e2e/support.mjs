@@ -57,7 +57,11 @@ export async function serveDist() {
 /** Debian's Chromium, headless; WebGPU on (a software adapter where there is no GPU). */
 export function launch({ webgpu = true } = {}) {
   const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-  const args = ["--disable-background-networking", "--disable-component-update", "--no-first-run"];
+  const args = [
+    "--disable-background-networking", "--disable-component-update", "--no-first-run",
+    // A synthetic camera (a moving test pattern), allowed without a prompt.
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+  ];
   if (webgpu) args.push("--enable-unsafe-webgpu");
   return chromium.launch({ executablePath, args });
 }
