@@ -120,6 +120,26 @@ impl Classifier {
         Ok(predictions)
     }
 
+    /// Pooled backbone features (`[N, 1280]` row-major), read back asynchronously: the input
+    /// of a trained head.
+    pub async fn features_async(&self, inputs: &[ModelInput]) -> Result<Vec<f32>, DeviceError> {
+        let mut values = Vec::with_capacity(inputs.len() * crate::architecture::FEATURE_DIM);
+        for chunk in inputs.chunks(MAX_DEVICE_BATCH) {
+            let data = self
+                .model
+                .features(self.input_tensor(chunk))
+                .into_data_async()
+                .await
+                .map_err(device_error)?;
+            values.extend(
+                data.convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .map_err(|e| DeviceError(format!("unreadable output: {e:?}")))?,
+            );
+        }
+        Ok(values)
+    }
+
     /// Softmax probabilities read back asynchronously (any device, wasm too): one row of
     /// `num_classes` values per input.
     pub async fn probability_rows_async(

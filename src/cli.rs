@@ -31,6 +31,10 @@ struct Cli {
 enum Command {
     /// Classify photos against the 1,000 ImageNet classes.
     Classify(ClassifyArgs),
+    /// Train a new head on folders of photos (one sub-folder per class).
+    Train(crate::train_cli::TrainArgs),
+    /// Score a trained head on folders of photos: accuracy, per class, confusion matrix.
+    Eval(crate::train_cli::EvalArgs),
 }
 
 #[derive(clap::Args)]
@@ -56,7 +60,7 @@ struct ClassifyArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Backend {
+pub(crate) enum Backend {
     /// Burn's ndarray backend on the CPU.
     Cpu,
     /// Burn's wgpu backend on the first GPU adapter (Vulkan, Metal, DX12).
@@ -68,6 +72,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Classify(args) => classify(&args),
+        Command::Train(args) => crate::train_cli::train(&args),
+        Command::Eval(args) => crate::train_cli::eval(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -81,7 +87,7 @@ pub fn main() -> ExitCode {
 
 /// Finds the model: `--model` / `$AFINAR_MODEL`, else the setup script's location under the
 /// working directory or under the source tree this binary was built from.
-fn model_path(explicit: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn model_path(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = explicit {
         return Ok(path.to_path_buf());
     }
@@ -100,7 +106,7 @@ fn model_path(explicit: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-fn load_classifier(path: &Path, backend: Backend) -> Result<Classifier> {
+pub(crate) fn load_classifier(path: &Path, backend: Backend) -> Result<Classifier> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))?;
     let sidecar = path.with_file_name(LABELS_FILE);

@@ -8,10 +8,13 @@
 
 pub mod architecture;
 pub mod classify;
+pub mod dataset;
 pub mod device;
+pub mod head;
 pub mod model;
 pub mod preprocess;
 pub mod tflite;
+pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
 

@@ -188,3 +188,82 @@ fn many_files_run_in_batches() {
     let daisies = lines.iter().filter(|l| l["top"][0]["index"] == 986).count();
     assert!(daisies >= 10, "{daisies} of 20 sunflowers labelled daisy");
 }
+
+#[test]
+fn train_writes_a_head_that_eval_scores() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let flowers = common::shared_dir().join("data/flower_photos");
+    for class in ["daisy", "sunflowers"] {
+        let dest = data.path().join(class);
+        std::fs::create_dir(&dest).expect("class folder");
+        let mut photos: Vec<PathBuf> = std::fs::read_dir(flowers.join(class))
+            .expect("photos")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        photos.sort();
+        for photo in photos.iter().take(6) {
+            std::fs::copy(photo, dest.join(photo.file_name().expect("name"))).expect("copy");
+        }
+    }
+    let head = data.path().join("head.safetensors");
+    let (data_dir, head_file) = (data.path().to_string_lossy(), head.to_string_lossy());
+    let out = afinar(&[
+        "train",
+        "--data",
+        &data_dir,
+        "--out",
+        &head_file,
+        "--epochs",
+        "5",
+        "--model",
+        &model(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("train loss").count(), 5, "{stdout}");
+    assert!(head.is_file());
+
+    let out = afinar(&[
+        "eval",
+        "--head",
+        &head_file,
+        "--data",
+        &data_dir,
+        "--json",
+        "--model",
+        &model(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scores = json_lines(&out).pop().expect("a JSON line");
+    assert_eq!(
+        scores["classes"],
+        serde_json::json!(["daisy", "sunflowers"])
+    );
+    let accuracy = scores["accuracy"].as_f64().expect("accuracy");
+    // Scored on its own training photos (two easy classes): it must have learnt them.
+    assert!(accuracy >= 0.9, "{scores}");
+    assert_eq!(scores["confusion"].as_array().expect("matrix").len(), 2);
+    assert!(scores["per_class"]["daisy"].is_number());
+
+    // A folder with one class is refused with a message, not a panic.
+    std::fs::remove_dir_all(data.path().join("sunflowers")).expect("remove");
+    let out = afinar(&[
+        "train",
+        "--data",
+        &data_dir,
+        "--out",
+        &head_file,
+        "--model",
+        &model(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 2"));
+}
