@@ -130,7 +130,12 @@ pub fn train(args: &TrainArgs) -> Result<bool> {
                 .unwrap_or_default()
         })
         .collect();
-    data.check_duplicates(&hashes)?;
+    // The same photo under two classes teaches the head nothing but confusion; say so, but
+    // keep it (public datasets, flower_photos among them, have a few such photos, and a split
+    // file lists them).
+    if let Err(conflict) = data.check_duplicates(&hashes) {
+        eprintln!("warning: {conflict}; it is kept in both classes");
+    }
     let parts = split(
         &data,
         args.split.as_deref(),
