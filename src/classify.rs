@@ -97,7 +97,7 @@ impl Classifier {
                 .probabilities(chunk)
                 .try_into_data()
                 .map_err(device_error)?;
-            predictions.extend(self.predictions(data, k)?);
+            predictions.extend(self.top_predictions(&f32_values(data)?, k));
         }
         Ok(predictions)
     }
@@ -108,36 +108,19 @@ impl Classifier {
         inputs: &[ModelInput],
         k: usize,
     ) -> Result<Vec<Vec<Prediction>>, DeviceError> {
-        let mut predictions = Vec::with_capacity(inputs.len());
-        for chunk in inputs.chunks(MAX_DEVICE_BATCH) {
-            let data = self
-                .probabilities(chunk)
-                .into_data_async()
-                .await
-                .map_err(device_error)?;
-            predictions.extend(self.predictions(data, k)?);
-        }
-        Ok(predictions)
+        let probs = self
+            .read_in_chunks(inputs, |chunk| self.probabilities(chunk))
+            .await?;
+        Ok(self.top_predictions(&probs, k))
     }
 
     /// Pooled backbone features (`[N, 1280]` row-major), read back asynchronously: the input
     /// of a trained head.
     pub async fn features_async(&self, inputs: &[ModelInput]) -> Result<Vec<f32>, DeviceError> {
-        let mut values = Vec::with_capacity(inputs.len() * crate::architecture::FEATURE_DIM);
-        for chunk in inputs.chunks(MAX_DEVICE_BATCH) {
-            let data = self
-                .model
-                .features(self.input_tensor(chunk))
-                .into_data_async()
-                .await
-                .map_err(device_error)?;
-            values.extend(
-                data.convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .map_err(|e| DeviceError(format!("unreadable output: {e:?}")))?,
-            );
-        }
-        Ok(values)
+        self.read_in_chunks(inputs, |chunk| {
+            self.model.features(self.input_tensor(chunk))
+        })
+        .await
     }
 
     /// Softmax probabilities read back asynchronously (any device, wasm too): one row of
@@ -146,28 +129,33 @@ impl Classifier {
         &self,
         inputs: &[ModelInput],
     ) -> Result<Vec<Vec<f32>>, DeviceError> {
-        let mut rows = Vec::with_capacity(inputs.len());
-        for chunk in inputs.chunks(MAX_DEVICE_BATCH) {
-            let data = self
-                .probabilities(chunk)
-                .into_data_async()
-                .await
-                .map_err(device_error)?;
-            let probs = data
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|e| DeviceError(format!("unreadable output: {e:?}")))?;
-            rows.extend(probs.chunks_exact(self.labels.len()).map(<[f32]>::to_vec));
-        }
-        Ok(rows)
+        let probs = self
+            .read_in_chunks(inputs, |chunk| self.probabilities(chunk))
+            .await?;
+        Ok(probs
+            .chunks_exact(self.labels.len())
+            .map(<[f32]>::to_vec)
+            .collect())
     }
 
-    fn predictions(&self, data: TensorData, k: usize) -> Result<Vec<Vec<Prediction>>, DeviceError> {
-        let probs = data
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| DeviceError(format!("unreadable output: {e:?}")))?;
-        Ok(probs
+    /// Runs `pass` on at most [`MAX_DEVICE_BATCH`] inputs at a time and reads each result back
+    /// asynchronously, concatenated row-major.
+    async fn read_in_chunks(
+        &self,
+        inputs: &[ModelInput],
+        pass: impl Fn(&[ModelInput]) -> Tensor<2>,
+    ) -> Result<Vec<f32>, DeviceError> {
+        let mut values = Vec::new();
+        for chunk in inputs.chunks(MAX_DEVICE_BATCH) {
+            let data = pass(chunk).into_data_async().await.map_err(device_error)?;
+            values.extend(f32_values(data)?);
+        }
+        Ok(values)
+    }
+
+    /// Labelled top-`k` of each row of `probs` (`[N, num_classes]` row-major).
+    fn top_predictions(&self, probs: &[f32], k: usize) -> Vec<Vec<Prediction>> {
+        probs
             .chunks_exact(self.labels.len())
             .map(|row| {
                 top_k(row, k)
@@ -179,8 +167,14 @@ impl Classifier {
                     })
                     .collect()
             })
-            .collect())
+            .collect()
     }
+}
+
+fn f32_values(data: TensorData) -> Result<Vec<f32>, DeviceError> {
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| DeviceError(format!("unreadable output: {e:?}")))
 }
 
 /// Indices and values of the `k` largest values, largest first; ties go to the lower index.
