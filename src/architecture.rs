@@ -164,6 +164,24 @@ impl BackboneSpec {
     }
 }
 
+/// Most blocks the fine-tuning stage can unfreeze (all of them).
+pub const MAX_UNFROZEN_BLOCKS: usize = 17;
+
+/// `[C, H, W]` of the activations below the last `unfrozen` blocks (clamped to
+/// [`MAX_UNFROZEN_BLOCKS`]): what the fine-tuning stage caches per photo.
+pub fn boundary_shape(unfrozen: usize) -> [usize; 3] {
+    let spec = BackboneSpec::mobilenet_v2();
+    let frozen = spec.blocks.len().saturating_sub(unfrozen);
+    let below = &spec.blocks[..frozen];
+    let channels = below
+        .last()
+        .map_or(spec.stem.out_channels, |b| b.project.out_channels);
+    let stride: usize =
+        spec.stem.stride * below.iter().map(|b| b.depthwise.stride).product::<usize>();
+    let side = INPUT_SIZE.div_ceil(stride);
+    [channels, side, side]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +201,13 @@ mod tests {
         let conv40 = spec.convs()[40];
         assert_eq!(conv40.weight_shape(), [576, 1, 3, 3]);
         assert_eq!(conv40.stride, 2);
+    }
+
+    #[test]
+    fn boundary_shapes_follow_the_strides() {
+        assert_eq!(boundary_shape(0), [320, 7, 7]);
+        assert_eq!(boundary_shape(2), [160, 7, 7]);
+        assert_eq!(boundary_shape(4), [96, 14, 14]);
+        assert_eq!(boundary_shape(17), [32, 112, 112]);
     }
 }

@@ -3,6 +3,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
+use crate::head::TrainedParts;
 use crate::model::MobileNetV2;
 use crate::preprocess::{ModelInput, to_tensor};
 use crate::tflite::{InputScaling, MobileNetV2Weights, ModelError};
@@ -119,6 +120,81 @@ impl Classifier {
     pub async fn features_async(&self, inputs: &[ModelInput]) -> Result<Vec<f32>, DeviceError> {
         self.read_in_chunks(inputs, |chunk| {
             self.model.features(self.input_tensor(chunk))
+        })
+        .await
+    }
+
+    /// Top-`k` predictions per input in the classes of trained parts, named by `classes`.
+    pub async fn classify_trained_async(
+        &self,
+        inputs: &[ModelInput],
+        parts: &TrainedParts,
+        classes: &[String],
+        k: usize,
+    ) -> Result<Vec<Vec<Prediction>>, DeviceError> {
+        let probs = self
+            .read_in_chunks(inputs, |chunk| {
+                softmax(parts.logits(&self.model, self.input_tensor(chunk)), 1)
+            })
+            .await?;
+        Ok(probs
+            .chunks_exact(classes.len().max(1))
+            .map(|row| {
+                top_k(row, k)
+                    .into_iter()
+                    .map(|(index, prob)| Prediction {
+                        index,
+                        label: classes.get(index).cloned().unwrap_or_default(),
+                        prob,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// What a training photo needs, in one pass: pooled features, the boundary activations
+    /// below the last `unfreeze` blocks (when set) and the ImageNet probabilities.
+    pub async fn embed_async(
+        &self,
+        input: &ModelInput,
+        unfreeze: Option<usize>,
+    ) -> Result<(Vec<f32>, Option<Vec<f32>>, Vec<f32>), DeviceError> {
+        let x = self.input_tensor(std::slice::from_ref(input));
+        let (pooled, boundary) = match unfreeze {
+            Some(k) => {
+                let boundary = self.model.boundary(x, k);
+                (self.model.top(k).forward(boundary.clone()), Some(boundary))
+            }
+            None => (self.model.features(x), None),
+        };
+        let probs = softmax(self.model.logits_from_features(pooled.clone()), 1);
+        let pooled = f32_values(pooled.into_data_async().await.map_err(device_error)?)?;
+        let probs = f32_values(probs.into_data_async().await.map_err(device_error)?)?;
+        let boundary = match boundary {
+            Some(b) => Some(f32_values(
+                b.into_data_async().await.map_err(device_error)?,
+            )?),
+            None => None,
+        };
+        Ok((pooled, boundary, probs))
+    }
+
+    /// Labelled top-`k` of one row of ImageNet probabilities.
+    pub fn top_labels(&self, probs: &[f32], k: usize) -> Vec<Prediction> {
+        self.top_predictions(probs, k).pop().unwrap_or_default()
+    }
+
+    /// Activations at the freeze boundary below the last `unfrozen` blocks, flattened to one
+    /// row of `C·H·W` values per input (see [`crate::architecture::boundary_shape`]).
+    pub async fn boundary_async(
+        &self,
+        inputs: &[ModelInput],
+        unfrozen: usize,
+    ) -> Result<Vec<f32>, DeviceError> {
+        self.read_in_chunks(inputs, |chunk| {
+            self.model
+                .boundary(self.input_tensor(chunk), unfrozen)
+                .flatten(1, 3)
         })
         .await
     }

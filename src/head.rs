@@ -1,16 +1,18 @@
 //! The trainable head on the frozen backbone: pooled features → Dense(128, ReLU) → Dense(N).
-//! Saved and loaded as `.safetensors` with the metadata needed to use it again.
+//! Saved and loaded as `.safetensors` (with the fine-tuned top of the backbone, when there is
+//! one) and the metadata needed to use it again.
 
 use std::collections::HashMap;
 
 use burn::module::Param;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::architecture::FEATURE_DIM;
+use crate::architecture::{FEATURE_DIM, MAX_UNFROZEN_BLOCKS};
+use crate::model::{BackboneTop, MobileNetV2};
 
 /// Configuration of a [`Head`].
 #[derive(Config, Debug)]
@@ -33,12 +35,22 @@ pub struct Head {
 }
 
 impl HeadConfig {
+    /// A new head, initialized as Keras does its `Dense` layers (Glorot-uniform weights, zero
+    /// biases), which the recipe's reference accuracy was measured with.
     pub fn init(&self, device: &Device) -> Head {
         Head {
-            hidden: LinearConfig::new(self.input, self.hidden).init(device),
-            output: LinearConfig::new(self.hidden, self.num_classes).init(device),
+            hidden: dense(self.input, self.hidden, device),
+            output: dense(self.hidden, self.num_classes, device),
         }
     }
+}
+
+fn dense(inputs: usize, outputs: usize, device: &Device) -> Linear {
+    let mut linear = LinearConfig::new(inputs, outputs)
+        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+        .init(device);
+    linear.bias = Some(Param::from_tensor(Tensor::zeros([outputs], device)));
+    linear
 }
 
 impl Head {
@@ -62,6 +74,9 @@ pub struct HeadMetadata {
     pub recipe: serde_json::Value,
     /// How photos become model inputs.
     pub preprocessing: String,
+    /// Backbone blocks that were fine-tuned and are saved with the head (0: the head alone).
+    #[serde(default)]
+    pub unfrozen_blocks: usize,
 }
 
 /// Why a saved head cannot be used.
@@ -79,25 +94,70 @@ const FORMAT: &str = "afinar-head-1";
 pub const PREPROCESSING: &str =
     "centre crop to a square, resize to 224x224 (antialiased bilinear), x = (p - 128) / 128";
 
-/// Serializes the head's weights and metadata as `.safetensors` bytes.
-pub async fn save(head: &Head, metadata: &HeadMetadata) -> Result<Vec<u8>, HeadFileError> {
-    let tensors = [
-        ("hidden.weight", head.hidden.weight.val()),
-        ("output.weight", head.output.weight.val()),
-    ];
-    let biases = [
-        ("hidden.bias", head.hidden.bias.as_ref().map(|b| b.val())),
-        ("output.bias", head.output.bias.as_ref().map(|b| b.val())),
-    ];
-    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (name, t) in tensors {
-        let dims = t.dims().to_vec();
-        owned.push((name.into(), dims, f32_bytes(t.into_data_async().await)?));
+/// What a training run produces: the head and, after the fine-tuning stage, the backbone's top.
+#[derive(Module, Debug)]
+pub struct TrainedParts {
+    pub head: Head,
+    pub top: Option<BackboneTop>,
+}
+
+impl TrainedParts {
+    /// Logits in the user's classes for images, with `base` below the trained parts.
+    /// `[N, 3, 224, 224]` → `[N, classes]`.
+    pub fn logits(&self, base: &MobileNetV2, input: Tensor<4>) -> Tensor<2> {
+        let features = match &self.top {
+            Some(top) => top.forward(base.boundary(input, top.unfrozen())),
+            None => base.features(input),
+        };
+        self.head.forward(features)
     }
-    for (name, b) in biases {
+
+    /// Blocks of the backbone the parts replace (0 for a head alone).
+    pub fn unfrozen(&self) -> usize {
+        self.top.as_ref().map_or(0, BackboneTop::unfrozen)
+    }
+}
+
+/// Serializes the trained parts and metadata as `.safetensors` bytes.
+pub async fn save(parts: &TrainedParts, metadata: &HeadMetadata) -> Result<Vec<u8>, HeadFileError> {
+    let head = &parts.head;
+    let mut tensors: Vec<(String, Tensor<2>)> = vec![
+        ("hidden.weight".into(), head.hidden.weight.val()),
+        ("output.weight".into(), head.output.weight.val()),
+    ];
+    let mut vectors: Vec<(String, Option<Tensor<1>>)> = vec![
+        (
+            "hidden.bias".into(),
+            head.hidden.bias.as_ref().map(|b| b.val()),
+        ),
+        (
+            "output.bias".into(),
+            head.output.bias.as_ref().map(|b| b.val()),
+        ),
+    ];
+    let mut kernels: Vec<(String, Tensor<4>)> = Vec::new();
+    if let Some(top) = &parts.top {
+        for (name, conv) in top.named_convs() {
+            kernels.push((format!("top.{name}.weight"), conv.conv.weight.val()));
+            vectors.push((
+                format!("top.{name}.bias"),
+                conv.conv.bias.as_ref().map(|b| b.val()),
+            ));
+        }
+    }
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, t) in tensors.drain(..) {
+        let dims = t.dims().to_vec();
+        owned.push((name, dims, f32_bytes(t.into_data_async().await)?));
+    }
+    for (name, t) in kernels {
+        let dims = t.dims().to_vec();
+        owned.push((name, dims, f32_bytes(t.into_data_async().await)?));
+    }
+    for (name, b) in vectors {
         if let Some(b) = b {
             let dims = b.dims().to_vec();
-            owned.push((name.into(), dims, f32_bytes(b.into_data_async().await)?));
+            owned.push((name, dims, f32_bytes(b.into_data_async().await)?));
         }
     }
     let views: Vec<(String, TensorView<'_>)> = owned
@@ -130,13 +190,13 @@ fn f32_bytes(
     Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
 
-/// Reads a head saved by [`save`]. With `base_model_sha256`, a head trained on another base
-/// model is refused.
+/// Reads parts saved by [`save`]. With `base_model_sha256`, parts trained on another base
+/// model are refused.
 pub fn load(
     bytes: &[u8],
     base_model_sha256: Option<&str>,
     device: &Device,
-) -> Result<(Head, HeadMetadata), HeadFileError> {
+) -> Result<(TrainedParts, HeadMetadata), HeadFileError> {
     let bad = |m: String| HeadFileError::Unreadable(m);
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let info = header.metadata().clone().unwrap_or_default();
@@ -183,10 +243,30 @@ pub fn load(
     if classes < 2 || hidden == 0 {
         return Err(bad("it names fewer than two classes".into()));
     }
+    if metadata.unfrozen_blocks > MAX_UNFROZEN_BLOCKS {
+        return Err(bad(format!(
+            "it unfreezes {} blocks; MobileNetV2 has {MAX_UNFROZEN_BLOCKS}",
+            metadata.unfrozen_blocks
+        )));
+    }
     let mut head = HeadConfig::new(classes).with_hidden(hidden).init(device);
     head.hidden.weight = Param::from_data(read("hidden.weight", &[FEATURE_DIM, hidden])?, device);
     head.hidden.bias = Some(Param::from_data(read("hidden.bias", &[hidden])?, device));
     head.output.weight = Param::from_data(read("output.weight", &[hidden, classes])?, device);
     head.output.bias = Some(Param::from_data(read("output.bias", &[classes])?, device));
-    Ok((head, metadata))
+    let top = match metadata.unfrozen_blocks {
+        0 => None,
+        unfrozen => {
+            let mut top = BackboneTop::init(unfrozen, device);
+            for (name, conv) in top.named_convs_mut() {
+                let weight_dims = conv.conv.weight.dims();
+                let out = weight_dims[0];
+                let weight = read(&format!("top.{name}.weight"), &weight_dims)?;
+                let bias = read(&format!("top.{name}.bias"), &[out])?;
+                conv.set_weights(weight, bias, device);
+            }
+            Some(top)
+        }
+    };
+    Ok((TrainedParts { head, top }, metadata))
 }

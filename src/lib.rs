@@ -10,11 +10,13 @@ pub mod architecture;
 pub mod classify;
 pub mod dataset;
 pub mod device;
+pub mod finetune;
 pub mod head;
 pub mod model;
 pub mod preprocess;
 pub mod tflite;
 pub mod train;
+pub mod training_run;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
 

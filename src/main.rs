@@ -3,6 +3,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
+mod feature_cache;
+#[cfg(not(target_arch = "wasm32"))]
 mod train_cli;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -44,6 +44,10 @@ pub struct ConvLayer {
     pub conv: Conv2d,
     #[module(skip)]
     pub relu6: bool,
+    /// A 1×1 conv with stride 1 over all channels: run as a matrix product, which Burn's CPU
+    /// backend computes (and differentiates) far faster than its general convolution.
+    #[module(skip)]
+    pub pointwise: bool,
 }
 
 impl ConvLayer {
@@ -56,6 +60,7 @@ impl ConvLayer {
         Self {
             conv,
             relu6: spec.activation == Activation::Relu6,
+            pointwise: spec.kernel == 1 && spec.stride == 1 && spec.groups() == 1,
         }
     }
 
@@ -69,10 +74,33 @@ impl ConvLayer {
         self
     }
 
+    /// Replaces the weights (`[out, in / groups, k, k]`) and bias (`[out]`).
+    pub fn set_weights(&mut self, weight: TensorData, bias: TensorData, device: &Device) {
+        self.conv.weight = Param::from_data(weight, device);
+        self.conv.bias = Some(Param::from_data(bias, device));
+    }
+
     /// `[N, C_in, H, W]` → `[N, C_out, H / stride, W / stride]` (rounded up).
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(input);
+        let x = if self.pointwise {
+            self.pointwise_forward(input)
+        } else {
+            self.conv.forward(input)
+        };
         if self.relu6 { x.clamp(0.0, 6.0) } else { x }
+    }
+
+    /// `W [1, out, in] × x [N, in, H·W]` (+ bias): the same as the 1×1 convolution, with no
+    /// layout change.
+    fn pointwise_forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let [n, c, h, w] = input.dims();
+        let out = self.conv.weight.dims()[0];
+        let weight = self.conv.weight.val().reshape([1, out, c]);
+        let mut x = weight.matmul(input.reshape([n, c, h * w]));
+        if let Some(bias) = &self.conv.bias {
+            x = x + bias.val().reshape([1, out, 1]);
+        }
+        x.reshape([n, out, h, w])
     }
 }
 
@@ -168,6 +196,100 @@ impl MobileNetV2 {
     /// Logits for images. `[N, 3, 224, 224]` → `[N, num_classes]`.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
         self.logits_from_features(self.features(input))
+    }
+
+    /// Activations at the freeze boundary: the output of every block but the last `unfrozen`.
+    /// `[N, 3, 224, 224]` → `[N, C, H, W]` (see [`crate::architecture::boundary_shape`];
+    /// `[N, 160, 7, 7]` for 2).
+    pub fn boundary(&self, input: Tensor<4>, unfrozen: usize) -> Tensor<4> {
+        let frozen = self.blocks.len().saturating_sub(unfrozen);
+        self.blocks[..frozen]
+            .iter()
+            .fold(self.stem.forward(input), |x, block| block.forward(x))
+    }
+
+    /// A copy of the part above the freeze boundary: the last `unfrozen` blocks and the last
+    /// conv.
+    pub fn top(&self, unfrozen: usize) -> BackboneTop {
+        let frozen = self.blocks.len().saturating_sub(unfrozen);
+        BackboneTop {
+            blocks: self.blocks[frozen..].to_vec(),
+            last: self.last.clone(),
+        }
+    }
+
+    /// This model with `top` (for example a fine-tuned one) in place of its last blocks and
+    /// last conv.
+    pub fn with_top(mut self, top: BackboneTop) -> Self {
+        let frozen = self.blocks.len().saturating_sub(top.blocks.len());
+        self.blocks.truncate(frozen);
+        self.blocks.extend(top.blocks);
+        self.last = top.last;
+        self
+    }
+}
+
+/// The top of the backbone: what the fine-tuning stage trains.
+#[derive(Module, Debug)]
+pub struct BackboneTop {
+    pub blocks: Vec<InvertedResidual>,
+    pub last: ConvLayer,
+}
+
+impl BackboneTop {
+    /// A randomly initialized top of `unfrozen` blocks (weights are loaded into it).
+    pub fn init(unfrozen: usize, device: &Device) -> Self {
+        let spec = BackboneSpec::mobilenet_v2();
+        let frozen = spec.blocks.len().saturating_sub(unfrozen);
+        Self {
+            blocks: spec.blocks[frozen..]
+                .iter()
+                .map(|b| InvertedResidual::init(b, device))
+                .collect(),
+            last: ConvLayer::init(&spec.last, device),
+        }
+    }
+
+    /// Every convolution with a stable name (`blocks.0.expand`, …, `last`), for saving.
+    pub fn named_convs(&self) -> Vec<(String, &ConvLayer)> {
+        let mut convs = Vec::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            if let Some(expand) = &block.expand {
+                convs.push((format!("blocks.{i}.expand"), expand));
+            }
+            convs.push((format!("blocks.{i}.depthwise"), &block.depthwise));
+            convs.push((format!("blocks.{i}.project"), &block.project));
+        }
+        convs.push(("last".into(), &self.last));
+        convs
+    }
+
+    /// [`Self::named_convs`], mutable, for loading.
+    pub fn named_convs_mut(&mut self) -> Vec<(String, &mut ConvLayer)> {
+        let mut convs = Vec::new();
+        for (i, block) in self.blocks.iter_mut().enumerate() {
+            if let Some(expand) = &mut block.expand {
+                convs.push((format!("blocks.{i}.expand"), expand));
+            }
+            convs.push((format!("blocks.{i}.depthwise"), &mut block.depthwise));
+            convs.push((format!("blocks.{i}.project"), &mut block.project));
+        }
+        convs.push(("last".into(), &mut self.last));
+        convs
+    }
+
+    /// Pooled features from boundary activations. `[N, C, H, W]` → `[N, 1280]`.
+    pub fn forward(&self, boundary: Tensor<4>) -> Tensor<2> {
+        let x = self
+            .blocks
+            .iter()
+            .fold(boundary, |x, block| block.forward(x));
+        global_average_pool(self.last.forward(x))
+    }
+
+    /// Number of inverted-residual blocks it holds.
+    pub fn unfrozen(&self) -> usize {
+        self.blocks.len()
     }
 }
 

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use crate::architecture::FEATURE_DIM;
+use crate::dataset::Part;
 use crate::head::{Head, HeadConfig};
 
 /// The head recipe's settings (the Keras transfer-learning defaults).
@@ -32,14 +32,26 @@ pub struct TrainConfig {
     pub hidden: usize,
 }
 
-/// Features (`[N, 1280]`, row-major) with their class indices.
+/// Rows of model inputs with their class indices: pooled features (`[N, 1280]`) for the head,
+/// or flattened activations at the freeze boundary for the fine-tuning stage. Row-major.
 #[derive(Debug, Clone, Copy)]
 pub struct LabelledFeatures<'a> {
     pub features: &'a [f32],
     pub labels: &'a [usize],
+    /// Values per row.
+    pub width: usize,
 }
 
-impl LabelledFeatures<'_> {
+impl<'a> LabelledFeatures<'a> {
+    /// `features` holds one row per label.
+    pub fn new(features: &'a [f32], labels: &'a [usize]) -> Self {
+        Self {
+            features,
+            labels,
+            width: features.len() / labels.len().max(1),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
     }
@@ -49,16 +61,34 @@ impl LabelledFeatures<'_> {
     }
 
     fn tensors(&self, rows: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
-        let mut x = Vec::with_capacity(rows.len() * FEATURE_DIM);
+        let w = self.width;
+        let mut x = Vec::with_capacity(rows.len() * w);
         for &r in rows {
-            x.extend_from_slice(&self.features[r * FEATURE_DIM..(r + 1) * FEATURE_DIM]);
+            x.extend_from_slice(&self.features[r * w..(r + 1) * w]);
         }
         let y: Vec<i64> = rows.iter().map(|&r| self.labels[r] as i64).collect();
         (
-            Tensor::from_data(TensorData::new(x, [rows.len(), FEATURE_DIM]), device),
+            Tensor::from_data(TensorData::new(x, [rows.len(), w]), device),
             Tensor::from_data(TensorData::new(y, [rows.len()]), device),
         )
     }
+}
+
+/// The rows (each `width` values) and labels of the photos in `part` of a split.
+pub fn select_rows(
+    rows: &[f32],
+    width: usize,
+    labels: &[usize],
+    parts: &[Part],
+    part: Part,
+) -> (Vec<f32>, Vec<usize>) {
+    let mut selected = Vec::new();
+    let mut selected_labels = Vec::new();
+    for (i, _) in parts.iter().enumerate().filter(|(_, p)| **p == part) {
+        selected.extend_from_slice(&rows[i * width..(i + 1) * width]);
+        selected_labels.push(labels[i]);
+    }
+    (selected, selected_labels)
 }
 
 /// Loss and accuracy of one epoch.
@@ -113,29 +143,65 @@ pub async fn train_head(
     train: LabelledFeatures<'_>,
     val: Option<LabelledFeatures<'_>>,
     device: &Device,
-    mut on_epoch: impl FnMut(&EpochReport) -> bool,
+    on_epoch: impl FnMut(&EpochReport) -> bool,
 ) -> Result<(Head, Vec<EpochReport>), TrainError> {
     if train.is_empty() {
         return Err(TrainError::NoTrainingData);
     }
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
-    let mut head = HeadConfig::new(num_classes)
+    let head = HeadConfig::new(num_classes)
         .with_hidden(config.hidden)
         .init(&autodiff);
-    let mut optimizer = AdamConfig::new().init();
+    let schedule = Schedule {
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        learning_rate: config.learning_rate,
+        seed: config.seed,
+        first_epoch: 1,
+    };
+    fit(head, Head::forward, &schedule, train, val, device, on_epoch).await
+}
+
+/// How [`fit`] walks over the data.
+pub(crate) struct Schedule {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    /// Number of the first epoch in the reports (stages continue the count).
+    pub first_epoch: usize,
+}
+
+/// Trains every trainable parameter of `model` (already on the autodiff device) with Adam on
+/// cross-entropy, reporting each epoch; `forward` maps a batch of rows to logits.
+pub(crate) async fn fit<M: Module>(
+    mut model: M,
+    forward: impl Fn(&M, Tensor<2>) -> Tensor<2>,
+    schedule: &Schedule,
+    train: LabelledFeatures<'_>,
+    val: Option<LabelledFeatures<'_>>,
+    device: &Device,
+    mut on_epoch: impl FnMut(&EpochReport) -> bool,
+) -> Result<(M, Vec<EpochReport>), TrainError> {
+    if train.is_empty() {
+        return Err(TrainError::NoTrainingData);
+    }
+    let autodiff = device.clone().autodiff();
+    // Keras's epsilon; Burn's default (1e-5) damps the first steps of a fresh head.
+    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&autodiff);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(schedule.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut reports = Vec::with_capacity(config.epochs);
-    for epoch in 1..=config.epochs {
+    let mut reports = Vec::with_capacity(schedule.epochs);
+    for epoch in schedule.first_epoch..schedule.first_epoch + schedule.epochs {
         order.shuffle(&mut rng);
         // Sums stay on the device and are read once per epoch.
         let mut loss_sum = Tensor::<1>::zeros([1], device);
         let mut correct = Tensor::<1, Int>::zeros([1], device);
-        for rows in order.chunks(config.batch_size.max(1)) {
+        for rows in order.chunks(schedule.batch_size.max(1)) {
             let (x, y) = train.tensors(rows, &autodiff);
-            let logits = head.forward(x);
+            let logits = forward(&model, x);
             let loss = loss_fn.forward(logits.clone(), y.clone());
             let hits = logits
                 .inner()
@@ -144,8 +210,8 @@ pub async fn train_head(
                 .equal(y.inner());
             correct = correct + hits.int().sum();
             loss_sum = loss_sum + loss.clone().inner().mul_scalar(rows.len() as f32);
-            let grads = GradientsParams::from_grads(loss.backward(), &head);
-            head = optimizer.step(config.learning_rate, head, grads);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(schedule.learning_rate, model, grads);
         }
         let train_loss = read_f64(loss_sum).await? / train.len() as f64;
         if !train_loss.is_finite() {
@@ -157,7 +223,7 @@ pub async fn train_head(
         let train_accuracy = read_f64(correct.float()).await? / train.len() as f64;
         let (val_loss, val_accuracy) = match val {
             Some(val) if !val.is_empty() => {
-                let e = evaluate(&head.valid(), val, device).await?;
+                let e = evaluate_with(&model.valid(), &forward, val, device).await?;
                 (Some(e.loss), Some(e.accuracy))
             }
             _ => (None, None),
@@ -175,7 +241,7 @@ pub async fn train_head(
             return Err(TrainError::Cancelled);
         }
     }
-    Ok((head.valid(), reports))
+    Ok((model.valid(), reports))
 }
 
 /// Loss, accuracy, per-class accuracy and confusion matrix of `head` on `data`.
@@ -184,14 +250,25 @@ pub async fn evaluate(
     data: LabelledFeatures<'_>,
     device: &Device,
 ) -> Result<Evaluation, TrainError> {
-    let classes = head.num_classes();
+    evaluate_with(head, Head::forward, data, device).await
+}
+
+/// [`evaluate`] for any model that maps rows of `data` to logits.
+pub(crate) async fn evaluate_with<M>(
+    model: &M,
+    forward: impl Fn(&M, Tensor<2>) -> Tensor<2>,
+    data: LabelledFeatures<'_>,
+    device: &Device,
+) -> Result<Evaluation, TrainError> {
+    let mut classes = 0;
     let all: Vec<usize> = (0..data.len()).collect();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut loss_sum = 0.0;
     let mut predicted = Vec::with_capacity(data.len());
     for rows in all.chunks(256) {
         let (x, y) = data.tensors(rows, device);
-        let logits = head.forward(x);
+        let logits = forward(model, x);
+        classes = logits.dims()[1];
         loss_sum += read_f64(loss_fn.forward(logits.clone(), y)).await? * rows.len() as f64;
         let best = logits
             .argmax(1)

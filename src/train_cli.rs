@@ -2,17 +2,23 @@
 
 use std::path::{Path, PathBuf};
 
+use afinar::architecture::{FEATURE_DIM, boundary_shape};
 use afinar::dataset::{Dataset, Part};
-use afinar::head::{self, HeadMetadata};
-use afinar::train::{Evaluation, LabelledFeatures, TrainConfig, evaluate, train_head};
+use afinar::finetune::{self, FineTuneConfig, FineTuned};
+use afinar::head::{self, HeadMetadata, TrainedParts};
+use afinar::train::{
+    EpochReport, Evaluation, LabelledFeatures, TrainConfig, evaluate, select_rows, train_head,
+};
 use afinar::{Classifier, ModelInput};
 use anyhow::{Context, Result, bail};
 use futures_lite::future::block_on;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::cli::{Backend, load_classifier, model_path};
+use crate::feature_cache::{FeatureCache, PhotoHash};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -26,11 +32,22 @@ pub struct TrainArgs {
     /// Where to write the trained head (`.safetensors`).
     #[arg(long)]
     out: PathBuf,
+    /// Epochs of the head on the frozen backbone.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
-    /// Adam's learning rate.
+    /// Adam's learning rate for the head.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// Then unfreeze the last K inverted-residual blocks (and the last 1×1 conv) and fine-tune
+    /// them with the head [1–17; the recipe's K is 2].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u8).range(1..=17))]
+    unfreeze: Option<u8>,
+    /// Epochs of the fine-tuning stage.
+    #[arg(long, value_name = "M", default_value_t = 5)]
+    finetune_epochs: usize,
+    /// Learning rate of the fine-tuning stage.
+    #[arg(long, default_value_t = 1e-4)]
+    finetune_lr: f64,
     #[arg(long, default_value_t = 32)]
     batch: usize,
     #[arg(long, default_value_t = 42)]
@@ -43,6 +60,29 @@ pub struct TrainArgs {
     model: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     device: Backend,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(clap::Args)]
+struct CacheArgs {
+    /// Folder of the per-photo feature cache [default: $AFINAR_CACHE_DIR, else afinar/ in the
+    /// user's cache folder].
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Compute every photo's features again and keep nothing on disk.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    fn dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(FeatureCache::default_dir)
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -63,25 +103,89 @@ pub struct EvalArgs {
     model: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     device: Backend,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
-/// Decodes every photo (in parallel) and computes its backbone features once.
-fn features(classifier: &Classifier, paths: &[PathBuf]) -> Result<Vec<f32>> {
+/// What the frozen backbone computes per photo and the trained parts take as input.
+#[derive(Clone, Copy)]
+enum Stage {
+    /// Pooled features (`[1280]`).
+    Pooled,
+    /// Activations below the last K blocks.
+    Boundary(usize),
+}
+
+impl Stage {
+    fn name(self) -> String {
+        match self {
+            Stage::Pooled => "pooled".into(),
+            Stage::Boundary(k) => format!("boundary{k}"),
+        }
+    }
+
+    fn width(self) -> usize {
+        match self {
+            Stage::Pooled => FEATURE_DIM,
+            Stage::Boundary(k) => boundary_shape(k).iter().product(),
+        }
+    }
+}
+
+/// Every photo's features (row-major, in `paths` order): read from the cache, or decoded (in
+/// parallel) and computed once, then cached.
+fn features(
+    classifier: &Classifier,
+    paths: &[PathBuf],
+    stage: Stage,
+    cache_dir: Option<&Path>,
+) -> Result<Vec<f32>> {
+    let width = stage.width();
+    let mut cache = FeatureCache::open(cache_dir, classifier.model_sha256(), &stage.name(), width)?;
     let progress = ProgressBar::new(paths.len() as u64).with_style(
         ProgressStyle::with_template("features {bar:40} {pos}/{len} photos  {per_sec}  eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut values = Vec::with_capacity(paths.len() * 1280);
+    let mut values = Vec::with_capacity(paths.len() * width);
     for chunk in paths.chunks(64) {
-        let inputs: Vec<ModelInput> = chunk
+        let photos: Vec<(PhotoHash, Vec<u8>)> = chunk
             .par_iter()
             .map(|path| {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                ModelInput::from_image_bytes(&bytes).with_context(|| format!("{}", path.display()))
+                Ok((Sha256::digest(&bytes).into(), bytes))
             })
             .collect::<Result<_>>()?;
-        values.extend(block_on(classifier.features_async(&inputs))?);
+        let missing: Vec<(PhotoHash, ModelInput)> = photos
+            .par_iter()
+            .zip(chunk)
+            .filter(|((hash, _), _)| cache.get(hash).is_none())
+            .map(|((hash, bytes), path)| {
+                ModelInput::from_image_bytes(bytes)
+                    .map(|input| (*hash, input))
+                    .with_context(|| format!("{}", path.display()))
+            })
+            .collect::<Result<_>>()?;
+        if !missing.is_empty() {
+            let inputs: Vec<ModelInput> = missing.iter().map(|(_, i)| i.clone()).collect();
+            let computed = match stage {
+                Stage::Pooled => block_on(classifier.features_async(&inputs))?,
+                Stage::Boundary(k) => block_on(classifier.boundary_async(&inputs, k))?,
+            };
+            cache.insert(
+                missing
+                    .iter()
+                    .zip(computed.chunks_exact(width))
+                    .map(|((hash, _), row)| (*hash, row.to_vec()))
+                    .collect(),
+            )?;
+        }
+        for (hash, _) in &photos {
+            match cache.get(hash) {
+                Some(row) => values.extend_from_slice(row),
+                None => bail!("the model returned no features"),
+            }
+        }
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
@@ -106,16 +210,27 @@ fn split(
     }
 }
 
-fn rows(features: &[f32], labels: &[usize], parts: &[Part], want: Part) -> (Vec<f32>, Vec<usize>) {
-    let mut f = Vec::new();
-    let mut l = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
-        if *part == want {
-            f.extend_from_slice(&features[i * 1280..(i + 1) * 1280]);
-            l.push(labels[i]);
-        }
-    }
-    (f, l)
+fn epoch_bar(epochs: usize) -> ProgressBar {
+    ProgressBar::new(epochs as u64).with_style(
+        ProgressStyle::with_template("training {bar:40} epoch {pos}/{len}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
+}
+
+fn print_epoch(bar: &ProgressBar, total: usize, r: &EpochReport) {
+    // Not `bar.println`: that prints nothing when the bar is hidden (output not a terminal).
+    bar.suspend(|| {
+        println!(
+            "epoch {:>3}/{}  train loss {:.4} acc {:.3}  val loss {} acc {}",
+            r.epoch,
+            total,
+            r.train_loss,
+            r.train_accuracy,
+            r.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
+            r.val_accuracy.map_or("-".into(), |v| format!("{v:.3}")),
+        )
+    });
+    bar.inc(1);
 }
 
 pub fn train(args: &TrainArgs) -> Result<bool> {
@@ -154,24 +269,33 @@ pub fn train(args: &TrainArgs) -> Result<bool> {
         parts.iter().filter(|p| **p == Part::Val).count(),
     );
     let paths: Vec<PathBuf> = data.samples.iter().map(|s| s.path.clone()).collect();
-    let all = features(&classifier, &paths)?;
     let labels: Vec<usize> = data.samples.iter().map(|s| s.class).collect();
-    let (tf, tl) = rows(&all, &labels, &parts, Part::Train);
-    let (vf, vl) = rows(&all, &labels, &parts, Part::Val);
-    let train = LabelledFeatures {
-        features: &tf,
-        labels: &tl,
+    let device = classifier.device().clone();
+    let cache_dir = args.cache.dir();
+    let unfreeze = args.unfreeze.map(usize::from);
+    // With the fine-tuning stage, the cache holds boundary activations and the pooled features
+    // come from running the (still frozen) top over them.
+    let stage = unfreeze.map_or(Stage::Pooled, Stage::Boundary);
+    let cached = features(&classifier, &paths, stage, cache_dir.as_deref())?;
+    let pooled = match unfreeze {
+        Some(k) => block_on(finetune::pooled_features(
+            &classifier.model().top(k),
+            &cached,
+            &device,
+        ))?,
+        None => cached.clone(),
     };
-    let val = LabelledFeatures {
-        features: &vf,
-        labels: &vl,
-    };
+    let (tf, tl) = select_rows(&pooled, FEATURE_DIM, &labels, &parts, Part::Train);
+    let (vf, vl) = select_rows(&pooled, FEATURE_DIM, &labels, &parts, Part::Val);
+    let train = LabelledFeatures::new(&tf, &tl);
+    let val = LabelledFeatures::new(&vf, &vl);
     let config = TrainConfig::new()
         .with_epochs(args.epochs)
         .with_learning_rate(args.lr)
         .with_batch_size(args.batch)
         .with_seed(args.seed);
-    let device = classifier.device().clone();
+    let total_epochs = args.epochs + unfreeze.map_or(0, |_| args.finetune_epochs);
+    let bar = epoch_bar(total_epochs);
     let (head, _) = block_on(train_head(
         &config,
         data.classes.len(),
@@ -179,38 +303,85 @@ pub fn train(args: &TrainArgs) -> Result<bool> {
         Some(val),
         &device,
         |r| {
-            println!(
-                "epoch {:>3}/{}  train loss {:.4} acc {:.3}  val loss {} acc {}",
-                r.epoch,
-                args.epochs,
-                r.train_loss,
-                r.train_accuracy,
-                r.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
-                r.val_accuracy.map_or("-".into(), |v| format!("{v:.3}")),
-            );
+            print_epoch(&bar, total_epochs, r);
             true
         },
     ))?;
+    let frozen_scores = (!val.is_empty())
+        .then(|| block_on(evaluate(&head, val, &device)))
+        .transpose()?;
+    let mut recipe = serde_json::json!({
+        "head": "dense128-relu-dense",
+        "optimizer": "adam",
+        "epochs": config.epochs,
+        "learning_rate": config.learning_rate,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "split": args.split.as_ref().map_or(format!("stratified {}", args.val_fraction), |p| p.display().to_string()),
+    });
+    let (parts_out, scores) = match unfreeze {
+        None => (TrainedParts { head, top: None }, frozen_scores.clone()),
+        Some(k) => {
+            let tuning = FineTuneConfig::new()
+                .with_unfreeze(k)
+                .with_epochs(args.finetune_epochs)
+                .with_learning_rate(args.finetune_lr)
+                .with_batch_size(args.batch)
+                .with_seed(args.seed);
+            let width = Stage::Boundary(k).width();
+            let (tb, tl) = select_rows(&cached, width, &labels, &parts, Part::Train);
+            let (vb, vl) = select_rows(&cached, width, &labels, &parts, Part::Val);
+            let train = LabelledFeatures::new(&tb, &tl);
+            let val = LabelledFeatures::new(&vb, &vl);
+            let (tuned, _) = block_on(finetune::fine_tune(
+                &tuning,
+                classifier.model().top(k),
+                head,
+                train,
+                Some(val),
+                &device,
+                args.epochs + 1,
+                |r| {
+                    print_epoch(&bar, total_epochs, r);
+                    true
+                },
+            ))?;
+            recipe["finetune"] = serde_json::json!({
+                "unfreeze": k,
+                "epochs": tuning.epochs,
+                "learning_rate": tuning.learning_rate,
+            });
+            let scores = (!val.is_empty())
+                .then(|| block_on(finetune::evaluate(&tuned, val, &device)))
+                .transpose()?;
+            (
+                TrainedParts {
+                    head: tuned.head,
+                    top: Some(tuned.top),
+                },
+                scores,
+            )
+        }
+    };
+    bar.finish_and_clear();
     let metadata = HeadMetadata {
         classes: data.classes.clone(),
         base_model_sha256: classifier.model_sha256().to_string(),
-        recipe: serde_json::json!({
-            "head": "dense128-relu-dense",
-            "optimizer": "adam",
-            "epochs": config.epochs,
-            "learning_rate": config.learning_rate,
-            "batch_size": config.batch_size,
-            "seed": config.seed,
-            "split": args.split.as_ref().map_or(format!("stratified {}", args.val_fraction), |p| p.display().to_string()),
-        }),
+        recipe,
         preprocessing: head::PREPROCESSING.into(),
+        unfrozen_blocks: parts_out.unfrozen(),
     };
-    let bytes = block_on(head::save(&head, &metadata))?;
+    let bytes = block_on(head::save(&parts_out, &metadata))?;
     std::fs::write(&args.out, bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    if !val.is_empty() {
-        let scores = block_on(evaluate(&head, val, &device))?;
-        print_scores(&data.classes, &scores, false);
+    if let (Some(k), Some(frozen)) = (unfreeze, &frozen_scores) {
+        println!(
+            "frozen backbone: validation accuracy {:.1}%; after fine-tuning the last {k} blocks:",
+            frozen.accuracy * 100.0
+        );
+    }
+    if let Some(scores) = &scores {
+        print_scores(&data.classes, scores, false);
     }
     eprintln!("head written to {}", args.out.display());
     Ok(true)
@@ -265,7 +436,7 @@ pub fn eval(args: &EvalArgs) -> Result<bool> {
     let device = classifier.device().clone();
     let bytes = std::fs::read(&args.head)
         .with_context(|| format!("cannot read {}", args.head.display()))?;
-    let (head, metadata) = head::load(&bytes, Some(classifier.model_sha256()), &device)
+    let (trained, metadata) = head::load(&bytes, Some(classifier.model_sha256()), &device)
         .with_context(|| format!("cannot use {}", args.head.display()))?;
     let data = Dataset::from_dir(&args.data)?;
     // Folders are matched to the head's classes by name.
@@ -308,15 +479,30 @@ pub fn eval(args: &EvalArgs) -> Result<bool> {
     if chosen.is_empty() {
         bail!("no photos to evaluate in {}", args.data.display());
     }
-    let values = features(&classifier, &chosen)?;
-    let scores = block_on(evaluate(
-        &head,
-        LabelledFeatures {
-            features: &values,
-            labels: &labels,
-        },
-        &device,
-    ))?;
+    let dir = args.cache.dir();
+    let scores = match trained.top {
+        None => {
+            let values = features(&classifier, &chosen, Stage::Pooled, dir.as_deref())?;
+            block_on(evaluate(
+                &trained.head,
+                LabelledFeatures::new(&values, &labels),
+                &device,
+            ))?
+        }
+        Some(top) => {
+            let stage = Stage::Boundary(top.unfrozen());
+            let values = features(&classifier, &chosen, stage, dir.as_deref())?;
+            let tuned = FineTuned {
+                top,
+                head: trained.head,
+            };
+            block_on(finetune::evaluate(
+                &tuned,
+                LabelledFeatures::new(&values, &labels),
+                &device,
+            ))?
+        }
+    };
     print_scores(&metadata.classes, &scores, args.json);
     Ok(true)
 }

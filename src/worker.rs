@@ -17,7 +17,11 @@ use web_sys::{
     ReadableStreamReadResult, Response,
 };
 
-use crate::protocol::{Backend, Classification, ModelInfo, ModelSource, Reply, Request};
+use crate::head::{self, TrainedParts};
+use crate::protocol::{
+    Backend, Classification, Embedding, HeadInfo, ModelInfo, ModelSource, Reply, Request,
+    TrainingSet,
+};
 use crate::{Classifier, MobileNetV2Weights, ModelInput};
 
 /// Cache Storage bucket that keeps the downloaded model between visits.
@@ -42,9 +46,13 @@ pub fn start() {
         queue: RefCell::new(VecDeque::new()),
         busy: Cell::new(false),
         model: RefCell::new(ModelState::default()),
+        cancel_training: Cell::new(false),
+        head: RefCell::new(None),
     });
     let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
         match serde_wasm_bindgen::from_value::<Request>(event.data()) {
+            // Not queued: training is the request under way, and it checks this between epochs.
+            Ok(Request::CancelTraining) => state.cancel_training.set(true),
             Ok(request) => Worker::enqueue(&state, request),
             Err(e) => web_sys::console::error_1(&format!("afinar worker: bad message: {e}").into()),
         }
@@ -84,6 +92,18 @@ struct Worker {
     queue: RefCell<VecDeque<Request>>,
     busy: Cell<bool>,
     model: RefCell<ModelState>,
+    /// Set by [`Request::CancelTraining`]; the training loop stops after its epoch.
+    cancel_training: Cell<bool>,
+    /// The user's trained head, if any.
+    head: RefCell<Option<UserHead>>,
+}
+
+/// A trained head: its file (kept to rebuild it on another device) and the parts built from it.
+struct UserHead {
+    file: Vec<u8>,
+    classes: Vec<String>,
+    /// Built for the device of the classifier in use; rebuilt when that changes.
+    parts: Option<(Device, Rc<TrainedParts>)>,
 }
 
 /// What the worker holds between requests.
@@ -138,6 +158,158 @@ impl Worker {
             Request::Classify { id, bytes } => {
                 let result = self.classify(&bytes).await;
                 self.post(&Reply::Classified { id, result });
+            }
+            Request::Embed {
+                id,
+                bytes,
+                unfreeze,
+            } => {
+                let result = self.embed(&bytes, unfreeze).await;
+                self.post(&Reply::Embedded { id, result });
+            }
+            Request::Train(set) => {
+                let result = self.train(&set).await;
+                self.post(&Reply::Trained(result));
+            }
+            Request::CancelTraining => {}
+            Request::UseHead { bytes } => match self.use_head(bytes) {
+                Ok(info) => self.post(&Reply::HeadReady(info)),
+                Err(message) => self.post(&Reply::HeadRefused(message)),
+            },
+            Request::ForgetHead => {
+                self.head.borrow_mut().take();
+            }
+        }
+    }
+
+    fn current(&self) -> Option<(Rc<Classifier>, Backend)> {
+        let model = self.model.borrow();
+        let backend = model.device.as_ref().map_or(Backend::Cpu, |(b, _)| *b);
+        model.classifier.clone().map(|c| (c, backend))
+    }
+
+    /// After WebGPU failed: the CPU from now on, with the classifier rebuilt there.
+    async fn rebuild_on_cpu(&self, reason: String) -> Result<(), String> {
+        self.fall_back_to_cpu(reason);
+        let (weights, labels) = {
+            let model = self.model.borrow();
+            (model.weights.clone(), model.labels.clone())
+        };
+        let weights = weights.ok_or("No model is loaded.")?;
+        let classifier = self.build_classifier(&weights, &labels).await?;
+        self.model.borrow_mut().classifier = Some(classifier);
+        Ok(())
+    }
+
+    async fn embed(&self, bytes: &[u8], unfreeze: Option<usize>) -> Result<Embedding, String> {
+        let input = ModelInput::from_image_bytes(bytes)
+            .map_err(|e| format!("This photo can't be read: {e}."))?;
+        let sha256 = crate::tflite::sha256_hex(bytes);
+        loop {
+            let (classifier, backend) = self
+                .current()
+                .ok_or("No model is loaded yet, so the photo can't be prepared.")?;
+            match classifier.embed_async(&input, unfreeze).await {
+                Ok((features, boundary, probs)) => {
+                    return Ok(Embedding {
+                        features,
+                        boundary,
+                        imagenet: classifier.top_labels(&probs, 3),
+                        sha256,
+                        thumbnail_jpeg: thumbnail(&input),
+                    });
+                }
+                Err(e) if backend == Backend::WebGpu => {
+                    self.rebuild_on_cpu(format!("WebGPU failed while preparing a photo ({e})"))
+                        .await?;
+                }
+                Err(e) => return Err(format!("The model failed on this photo: {e}.")),
+            }
+        }
+    }
+
+    /// Trains on the current device; if WebGPU fails in the middle, once more on the CPU.
+    async fn train(&self, set: &TrainingSet) -> Result<crate::protocol::TrainingOutcome, String> {
+        self.cancel_training.set(false);
+        loop {
+            let (classifier, backend) = self
+                .current()
+                .ok_or("No model is loaded yet; wait for it, then train.")?;
+            let device = classifier.device().clone();
+            let start = now_ms(&self.scope);
+            let scope = self.scope.clone();
+            let cancel = &self.cancel_training;
+            let result = crate::training_run::run(
+                set,
+                classifier.model(),
+                classifier.model_sha256(),
+                backend,
+                &device,
+                |epoch| {
+                    let mut epoch = epoch.clone();
+                    epoch.elapsed_ms = now_ms(&scope) - start;
+                    post(&scope, &Reply::Epoch(epoch));
+                    !cancel.get()
+                },
+            )
+            .await;
+            match result {
+                Ok((parts, mut outcome)) => {
+                    outcome.train_ms = now_ms(&self.scope) - start;
+                    *self.head.borrow_mut() = Some(UserHead {
+                        file: outcome.head_file.clone(),
+                        classes: outcome.classes.clone(),
+                        parts: Some((device, Rc::new(parts))),
+                    });
+                    return Ok(outcome);
+                }
+                Err(e) if e.is_device_failure() && backend == Backend::WebGpu => {
+                    self.rebuild_on_cpu(format!(
+                        "WebGPU failed during training ({e}); training again on the CPU"
+                    ))
+                    .await?;
+                }
+                Err(crate::training_run::RunError::Train(crate::train::TrainError::Cancelled)) => {
+                    return Err("Training was cancelled; your photos and classes are kept.".into());
+                }
+                Err(e) => return Err(format!("Training stopped: {e}.")),
+            }
+        }
+    }
+
+    fn use_head(&self, file: Vec<u8>) -> Result<HeadInfo, String> {
+        let (classifier, _) = self
+            .current()
+            .ok_or("No model is loaded yet, so the head can't be checked.")?;
+        let device = classifier.device().clone();
+        let (parts, metadata) = head::load(&file, Some(classifier.model_sha256()), &device)
+            .map_err(|e| format!("This head can't be used: {e}."))?;
+        let info = HeadInfo {
+            classes: metadata.classes.clone(),
+            unfrozen_blocks: parts.unfrozen(),
+        };
+        *self.head.borrow_mut() = Some(UserHead {
+            file,
+            classes: metadata.classes,
+            parts: Some((device, Rc::new(parts))),
+        });
+        Ok(info)
+    }
+
+    /// The user's head built for `classifier`'s device (rebuilt from its file after a switch).
+    fn head_for(&self, classifier: &Classifier) -> Option<(Rc<TrainedParts>, Vec<String>)> {
+        let mut slot = self.head.borrow_mut();
+        let user = slot.as_mut()?;
+        let device = classifier.device();
+        match &user.parts {
+            Some((built_on, parts)) if built_on == device => {
+                Some((parts.clone(), user.classes.clone()))
+            }
+            _ => {
+                let (parts, _) = head::load(&user.file, None, device).ok()?;
+                let parts = Rc::new(parts);
+                user.parts = Some((device.clone(), parts.clone()));
+                Some((parts, user.classes.clone()))
             }
         }
     }
@@ -433,12 +605,26 @@ impl Worker {
                 .await
             {
                 Ok(mut rows) => {
+                    let custom = match self.head_for(&classifier) {
+                        Some((parts, classes)) => classifier
+                            .classify_trained_async(
+                                std::slice::from_ref(&input),
+                                &parts,
+                                &classes,
+                                TOP_K.min(classes.len()),
+                            )
+                            .await
+                            .ok()
+                            .and_then(|mut rows| rows.pop()),
+                        None => None,
+                    };
                     return Ok(Classification {
                         top: rows.pop().unwrap_or_default(),
                         model_ms: now_ms(&self.scope) - model_start,
                         decode_ms: decoded - start,
                         thumbnail_jpeg,
                         backend,
+                        custom,
                     });
                 }
                 Err(e) if backend == Backend::WebGpu => {

@@ -5,9 +5,12 @@ mod common;
 
 use std::path::PathBuf;
 
+use afinar::architecture::boundary_shape;
 use afinar::dataset::{Dataset, DatasetError, Part, Sample};
-use afinar::head::{self, HeadFileError, HeadMetadata};
-use afinar::train::{LabelledFeatures, TrainConfig, TrainError, evaluate, train_head};
+use afinar::finetune::{self, FineTuneConfig};
+use afinar::head::{self, HeadFileError, HeadMetadata, TrainedParts};
+use afinar::model::{ConvLayer, InvertedResidual};
+use afinar::train::{LabelledFeatures, TrainConfig, TrainError, evaluate, select_rows, train_head};
 use afinar::{Classifier, ModelInput};
 use common::{V1_QUANT, model_bytes, shared_dir};
 use futures_lite::future::block_on;
@@ -37,8 +40,15 @@ fn small_flowers() -> Dataset {
     }
 }
 
+/// Blocks the fine-tuning test unfreezes (the recipe's default).
+const UNFREEZE: usize = 2;
+
 struct Prepared {
     classifier: Classifier,
+    inputs: Vec<ModelInput>,
+    /// Activations below the last [`UNFREEZE`] blocks, one row per photo.
+    boundary: Vec<f32>,
+    /// Pooled features, computed from `boundary` through the frozen top.
     features: Vec<f32>,
     labels: Vec<usize>,
     parts: Vec<Part>,
@@ -56,9 +66,13 @@ fn prepare() -> Prepared {
             ModelInput::from_image_bytes(&std::fs::read(&s.path).expect("photo")).expect("decodes")
         })
         .collect();
-    let features = block_on(classifier.features_async(&inputs)).expect("features");
+    let boundary = block_on(classifier.boundary_async(&inputs, UNFREEZE)).expect("boundary");
+    let top = classifier.model().top(UNFREEZE);
+    let features = block_on(finetune::pooled_features(&top, &boundary, &device)).expect("features");
     Prepared {
         classifier,
+        inputs,
+        boundary,
         features,
         labels: data.samples.iter().map(|s| s.class).collect(),
         parts: data.stratified_split(0.25, 7),
@@ -66,13 +80,7 @@ fn prepare() -> Prepared {
 }
 
 fn select(p: &Prepared, part: Part) -> (Vec<f32>, Vec<usize>) {
-    let mut f = Vec::new();
-    let mut l = Vec::new();
-    for (i, _) in p.parts.iter().enumerate().filter(|(_, q)| **q == part) {
-        f.extend_from_slice(&p.features[i * 1280..(i + 1) * 1280]);
-        l.push(p.labels[i]);
-    }
-    (f, l)
+    select_rows(&p.features, 1280, &p.labels, &p.parts, part)
 }
 
 #[test]
@@ -81,14 +89,8 @@ fn training_lowers_the_loss_and_learns_the_flowers_and_survives_save_and_load() 
     let (tf, tl) = select(&p, Part::Train);
     let (vf, vl) = select(&p, Part::Val);
     assert_eq!(vl.len(), 5 * 4, "a quarter of each class is held out");
-    let train = LabelledFeatures {
-        features: &tf,
-        labels: &tl,
-    };
-    let val = LabelledFeatures {
-        features: &vf,
-        labels: &vl,
-    };
+    let train = LabelledFeatures::new(&tf, &tl);
+    let val = LabelledFeatures::new(&vf, &vl);
     let device = afinar::device::cpu();
     let config = TrainConfig::new();
     let (head, reports) =
@@ -124,13 +126,16 @@ fn training_lowers_the_loss_and_learns_the_flowers_and_survives_save_and_load() 
         base_model_sha256: p.classifier.model_sha256().to_string(),
         recipe: serde_json::to_value(format!("{config:?}")).expect("json"),
         preprocessing: head::PREPROCESSING.into(),
+        unfrozen_blocks: 0,
     };
-    let bytes = block_on(head::save(&head, &metadata)).expect("saves");
+    let parts = TrainedParts { head, top: None };
+    let bytes = block_on(head::save(&parts, &metadata)).expect("saves");
     let (loaded, loaded_meta) =
         head::load(&bytes, Some(p.classifier.model_sha256()), &device).expect("loads");
     assert_eq!(loaded_meta, metadata);
-    let before = block_on(evaluate(&head, val, &device)).expect("evaluates");
-    let after = block_on(evaluate(&loaded, val, &device)).expect("evaluates");
+    assert!(loaded.top.is_none());
+    let before = block_on(evaluate(&parts.head, val, &device)).expect("evaluates");
+    let after = block_on(evaluate(&loaded.head, val, &device)).expect("evaluates");
     assert_eq!(before, after);
     assert!(matches!(
         head::load(&bytes, Some("0000"), &device),
@@ -142,14 +147,151 @@ fn training_lowers_the_loss_and_learns_the_flowers_and_survives_save_and_load() 
     ));
 }
 
+fn conv_weights(layer: &ConvLayer) -> Vec<f32> {
+    let mut values: Vec<f32> = layer
+        .conv
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec()
+        .expect("f32");
+    if let Some(bias) = &layer.conv.bias {
+        values.extend(bias.val().into_data().try_to_vec::<f32>().expect("f32"));
+    }
+    values
+}
+
+/// Every conv of a block, in order.
+fn block_convs(block: &InvertedResidual) -> Vec<&ConvLayer> {
+    block
+        .expand
+        .iter()
+        .chain([&block.depthwise, &block.project])
+        .collect()
+}
+
+#[test]
+fn fine_tuning_changes_only_the_unfrozen_weights_and_survives_save_and_load() {
+    let p = prepare();
+    let device = afinar::device::cpu();
+    // The cached boundary gives the same pooled features as the whole backbone.
+    let direct = block_on(p.classifier.features_async(&p.inputs[..4])).expect("features");
+    let worst = direct
+        .iter()
+        .zip(&p.features)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "pooled features differ by {worst}");
+
+    let (tf, tl) = select(&p, Part::Train);
+    let (vf, vl) = select(&p, Part::Val);
+    let head_config = TrainConfig::new().with_epochs(5);
+    let (head, head_reports) = block_on(train_head(
+        &head_config,
+        5,
+        LabelledFeatures::new(&tf, &tl),
+        Some(LabelledFeatures::new(&vf, &vl)),
+        &device,
+        |_| true,
+    ))
+    .expect("trains the head");
+    let width: usize = boundary_shape(UNFREEZE).iter().product();
+    let (tb, tbl) = select_rows(&p.boundary, width, &p.labels, &p.parts, Part::Train);
+    let (vb, vbl) = select_rows(&p.boundary, width, &p.labels, &p.parts, Part::Val);
+    let val = LabelledFeatures::new(&vb, &vbl);
+    let base = p.classifier.model();
+    let config = FineTuneConfig::new().with_epochs(2);
+    let (tuned, reports) = block_on(finetune::fine_tune(
+        &config,
+        base.top(UNFREEZE),
+        head.clone(),
+        LabelledFeatures::new(&tb, &tbl),
+        Some(val),
+        &device,
+        6,
+        |_| true,
+    ))
+    .expect("fine-tunes");
+    for r in &reports {
+        println!(
+            "fine-tune epoch {}: train loss {:.4} acc {:.3}, val loss {:.4} acc {:.3}",
+            r.epoch,
+            r.train_loss,
+            r.train_accuracy,
+            r.val_loss.unwrap_or(f64::NAN),
+            r.val_accuracy.unwrap_or(f64::NAN)
+        );
+    }
+    assert_eq!(reports.iter().map(|r| r.epoch).collect::<Vec<_>>(), [6, 7]);
+    let head_last = head_reports.last().expect("reports").train_loss;
+    let tuned_last = reports.last().expect("reports").train_loss;
+    assert!(
+        tuned_last < head_last,
+        "fine-tuning went on lowering the loss: {head_last} → {tuned_last}"
+    );
+
+    // Put the tuned top back into the backbone: everything below the boundary is untouched,
+    // every conv above it (and the head) moved.
+    let combined = base.clone().with_top(tuned.top.clone());
+    assert_eq!(conv_weights(&combined.stem), conv_weights(&base.stem));
+    let frozen = base.blocks.len() - UNFREEZE;
+    for (i, (before, after)) in base.blocks.iter().zip(&combined.blocks).enumerate() {
+        for (a, b) in block_convs(before).into_iter().zip(block_convs(after)) {
+            let (a, b) = (conv_weights(a), conv_weights(b));
+            if i < frozen {
+                assert_eq!(a, b, "frozen block {i} changed");
+            } else {
+                assert_ne!(a, b, "unfrozen block {i} did not train");
+            }
+        }
+    }
+    assert_ne!(conv_weights(&combined.last), conv_weights(&base.last));
+    let head_weights = |h: &afinar::head::Head| -> Vec<f32> {
+        h.hidden.weight.val().into_data().try_to_vec().expect("f32")
+    };
+    assert_ne!(head_weights(&tuned.head), head_weights(&head));
+
+    // Save → load keeps the tuned top: the same scores and the same predictions on photos.
+    let before = block_on(finetune::evaluate(&tuned, val, &device)).expect("evaluates");
+    let metadata = HeadMetadata {
+        classes: small_flowers().classes,
+        base_model_sha256: p.classifier.model_sha256().to_string(),
+        recipe: serde_json::json!({"finetune": {"unfreeze": UNFREEZE}}),
+        preprocessing: head::PREPROCESSING.into(),
+        unfrozen_blocks: UNFREEZE,
+    };
+    let parts = TrainedParts {
+        head: tuned.head.clone(),
+        top: Some(tuned.top.clone()),
+    };
+    let bytes = block_on(head::save(&parts, &metadata)).expect("saves");
+    let (loaded, _) =
+        head::load(&bytes, Some(p.classifier.model_sha256()), &device).expect("loads");
+    assert_eq!(loaded.unfrozen(), UNFREEZE);
+    let reloaded = afinar::finetune::FineTuned {
+        top: loaded.top.clone().expect("top"),
+        head: loaded.head.clone(),
+    };
+    let after = block_on(finetune::evaluate(&reloaded, val, &device)).expect("evaluates");
+    assert_eq!(before, after);
+    let photos = &p.inputs[..3];
+    let classes = &metadata.classes;
+    let a = block_on(
+        p.classifier
+            .classify_trained_async(photos, &parts, classes, 2),
+    );
+    let b = block_on(
+        p.classifier
+            .classify_trained_async(photos, &loaded, classes, 2),
+    );
+    assert_eq!(a.expect("classifies"), b.expect("classifies"));
+}
+
 #[test]
 fn training_can_be_cancelled_and_a_diverging_loss_is_reported() {
     let features: Vec<f32> = (0..4 * 1280).map(|i| (i % 7) as f32).collect();
     let labels = [0, 1, 0, 1];
-    let data = LabelledFeatures {
-        features: &features,
-        labels: &labels,
-    };
+    let data = LabelledFeatures::new(&features, &labels);
     let device = afinar::device::cpu();
     let cancelled = block_on(train_head(
         &TrainConfig::new(),
@@ -166,10 +308,7 @@ fn training_can_be_cancelled_and_a_diverging_loss_is_reported() {
         matches!(diverged, Err(TrainError::NonFiniteLoss { .. })),
         "{diverged:?}"
     );
-    let empty = LabelledFeatures {
-        features: &[],
-        labels: &[],
-    };
+    let empty = LabelledFeatures::new(&[], &[]);
     let none = block_on(train_head(
         &TrainConfig::new(),
         2,

@@ -1,6 +1,7 @@
 //! In-browser tests (wasm-bindgen-test in headless Chromium): the model read from the real
-//! `.tflite` bytes reproduces the float32 reference on the CPU backend and on WebGPU, and the
-//! page ↔ worker messages survive the trip through JS values.
+//! `.tflite` bytes reproduces the float32 reference on the CPU backend and on WebGPU, a training
+//! step lowers the loss on both, and the page ↔ worker messages survive the trip through JS
+//! values.
 //!
 //! Run by `scripts/test`; by hand: `CHROMEDRIVER=/usr/bin/chromedriver cargo test --release
 //! --target wasm32-unknown-unknown --test web` (flags for Chromium in `webdriver.json`).
@@ -59,6 +60,25 @@ async fn check_bird_parity(device: &Device) {
     assert_eq!(classifier.labels()[top5[0]], reference.top5[0].1);
 }
 
+thread_local! {
+    /// Burn starts its WebGPU runtime once per page; the tests share the device.
+    static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The WebGPU device. Chromium gets --enable-unsafe-webgpu from webdriver.json; without an
+/// adapter this fails rather than skips, so a lost WebGPU set-up shows up in CI.
+async fn webgpu() -> Device {
+    if let Some(device) = WEBGPU.with_borrow(Clone::clone) {
+        return device;
+    }
+    let device = Device::wgpu_options()
+        .init_async()
+        .await
+        .expect("headless Chromium offers a WebGPU adapter (see webdriver.json)");
+    WEBGPU.set(Some(device.clone()));
+    device
+}
+
 #[wasm_bindgen_test]
 async fn cpu_backend_matches_the_float32_reference() {
     check_bird_parity(&afinar::device::cpu()).await;
@@ -66,13 +86,75 @@ async fn cpu_backend_matches_the_float32_reference() {
 
 #[wasm_bindgen_test]
 async fn webgpu_backend_matches_the_float32_reference() {
-    // Chromium gets --enable-unsafe-webgpu from webdriver.json; without an adapter this fails
-    // rather than skips, so a lost WebGPU set-up shows up in CI.
-    let device = Device::wgpu_options()
-        .init_async()
+    check_bird_parity(&webgpu().await).await;
+}
+
+/// `rows` rows of `width` values in two clusters (class 0 around -0.5, class 1 around +0.5),
+/// with labels.
+fn two_clusters(rows: usize, width: usize) -> (Vec<f32>, Vec<usize>) {
+    let labels: Vec<usize> = (0..rows).map(|i| i % 2).collect();
+    let values = labels
+        .iter()
+        .enumerate()
+        .flat_map(|(r, &l)| {
+            (0..width).map(move |c| {
+                let wobble = (((r * 31 + c * 17) % 13) as f32 - 6.0) / 24.0;
+                if l == 0 { -0.5 + wobble } else { 0.5 + wobble }
+            })
+        })
+        .collect();
+    (values, labels)
+}
+
+/// One optimizer step on the head, and one on the unfrozen top with the head, each lower the
+/// loss on their batch (the loss of the second epoch is measured after the first step).
+async fn one_step_lowers_the_loss(device: &Device) {
+    use afinar::finetune::{FineTuneConfig, fine_tune};
+    use afinar::train::{LabelledFeatures, TrainConfig, train_head};
+    let (features, labels) = two_clusters(16, 1280);
+    let batch = LabelledFeatures::new(&features, &labels);
+    let config = TrainConfig::new().with_epochs(2).with_batch_size(16);
+    let (head, reports) = train_head(&config, 2, batch, None, device, |_| true)
         .await
-        .expect("headless Chromium offers a WebGPU adapter (see webdriver.json)");
-    check_bird_parity(&device).await;
+        .expect("trains");
+    let (before, after) = (reports[0].train_loss, reports[1].train_loss);
+    web_sys::console::log_1(&format!("head step: loss {before:.4} → {after:.4}").into());
+    assert!(after < before, "head: {before} → {after}");
+
+    let classifier = Classifier::from_tflite(MODEL, None, device).expect("the model loads");
+    let width: usize = afinar::architecture::boundary_shape(1).iter().product();
+    let (boundary, labels) = two_clusters(4, width);
+    let batch = LabelledFeatures::new(&boundary, &labels);
+    let config = FineTuneConfig::new()
+        .with_unfreeze(1)
+        .with_epochs(2)
+        .with_batch_size(4)
+        .with_learning_rate(1e-3);
+    let (_, reports) = fine_tune(
+        &config,
+        classifier.model().top(1),
+        head,
+        batch,
+        None,
+        device,
+        1,
+        |_| true,
+    )
+    .await
+    .expect("fine-tunes");
+    let (before, after) = (reports[0].train_loss, reports[1].train_loss);
+    web_sys::console::log_1(&format!("fine-tuning step: loss {before:.4} → {after:.4}").into());
+    assert!(after < before, "fine-tuning: {before} → {after}");
+}
+
+#[wasm_bindgen_test]
+async fn a_training_step_lowers_the_loss_on_the_cpu() {
+    one_step_lowers_the_loss(&afinar::device::cpu()).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_training_step_lowers_the_loss_on_webgpu() {
+    one_step_lowers_the_loss(&webgpu().await).await;
 }
 
 #[wasm_bindgen_test]
@@ -105,6 +187,7 @@ fn messages_survive_the_trip_through_js_values() {
             decode_ms: 3.0,
             thumbnail_jpeg: vec![1, 2, 3],
             backend: Backend::WebGpu,
+            custom: None,
         }),
     };
     let value = serde_wasm_bindgen::to_value(&reply).expect("serializes");
@@ -112,4 +195,27 @@ fn messages_survive_the_trip_through_js_values() {
         serde_wasm_bindgen::from_value::<Reply>(value).expect("deserializes"),
         reply
     );
+
+    // A training set's features travel as bytes too (as numbers, serde-wasm-bindgen took
+    // seconds to read a few thousand back).
+    let set = afinar::protocol::TrainingSet {
+        classes: vec!["a".into(), "b".into()],
+        labels: vec![0, 1],
+        features: (0..2 * 1280).map(|i| i as f32 * 0.5).collect(),
+        boundary: None,
+        sha256: vec!["x".into(), "y".into()],
+        settings: Default::default(),
+    };
+    let request = Request::Train(set.clone());
+    let value = serde_wasm_bindgen::to_value(&request).expect("serializes");
+    let features = js_sys::Reflect::get(
+        &js_sys::Reflect::get(&value, &"Train".into()).expect("variant"),
+        &"features".into(),
+    )
+    .expect("field");
+    assert!(features.is_instance_of::<js_sys::Uint8Array>());
+    match serde_wasm_bindgen::from_value::<Request>(value).expect("deserializes") {
+        Request::Train(back) => assert_eq!(back, set),
+        other => panic!("got {other:?}"),
+    }
 }

@@ -5,6 +5,50 @@
 
 use serde::{Deserialize, Serialize};
 
+/// `Vec<f32>` as little-endian bytes: one `Uint8Array` in JS instead of an array of numbers,
+/// which serde-wasm-bindgen reads back element by element (seconds for a training set).
+mod f32_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(values: &[f32], s: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        serde_bytes::serialize(&bytes, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+        let bytes = serde_bytes::ByteBuf::deserialize(d)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    /// The same for `Option<Vec<f32>>`.
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            values: &Option<Vec<f32>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match values {
+                Some(values) => super::serialize(values, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<f32>>, D::Error> {
+            let bytes = Option::<serde_bytes::ByteBuf>::deserialize(d)?;
+            Ok(bytes.map(|bytes| {
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()
+            }))
+        }
+    }
+}
+
 /// File name of the recommended model, as the setup script puts it in place.
 pub const DEFAULT_MODEL_FILE: &str = "mobilenet_v2_1.0_224_quant.tflite";
 
@@ -35,6 +79,111 @@ impl Backend {
     }
 }
 
+/// The training recipe as the user set it (defaults: the Keras transfer-learning recipe).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub epochs: usize,
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Share of each class held out for validation.
+    pub val_fraction: f64,
+    /// Fine-tune the last K blocks after the head (`None`: the head alone).
+    pub unfreeze: Option<usize>,
+    pub finetune_epochs: usize,
+    pub finetune_learning_rate: f64,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            learning_rate: 1e-3,
+            batch_size: 32,
+            seed: 42,
+            val_fraction: 0.2,
+            unfreeze: None,
+            finetune_epochs: 5,
+            finetune_learning_rate: 1e-4,
+        }
+    }
+}
+
+/// A training photo as the model sees it, computed once and kept by the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embedding {
+    /// Pooled backbone features (1280 values).
+    #[serde(with = "f32_bytes")]
+    pub features: Vec<f32>,
+    /// Activations below the last `unfreeze` blocks, when asked for (fine-tuning).
+    #[serde(with = "f32_bytes::option", default)]
+    pub boundary: Option<Vec<f32>>,
+    /// What the ImageNet head alone says (top-3): the "zero-shot" view.
+    pub imagenet: Vec<Prediction>,
+    /// sha256 of the file's bytes, to find the same photo in two classes.
+    pub sha256: String,
+    /// The 224×224 crop the model saw, as a JPEG.
+    #[serde(with = "serde_bytes")]
+    pub thumbnail_jpeg: Vec<u8>,
+}
+
+/// The photos to train on: one row per photo, in the same order everywhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSet {
+    pub classes: Vec<String>,
+    pub labels: Vec<usize>,
+    /// Pooled features, `labels.len()` rows of 1280.
+    #[serde(with = "f32_bytes")]
+    pub features: Vec<f32>,
+    /// Boundary activations for the fine-tuning stage (with `settings.unfreeze`).
+    #[serde(with = "f32_bytes::option", default)]
+    pub boundary: Option<Vec<f32>>,
+    /// The photos' sha256, to refuse the same photo in two classes.
+    pub sha256: Vec<String>,
+    pub settings: TrainSettings,
+}
+
+/// Loss and accuracy after one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochSummary {
+    pub epoch: usize,
+    pub total_epochs: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    /// Since training started.
+    pub elapsed_ms: f64,
+}
+
+/// What a finished training run gives the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingOutcome {
+    pub classes: Vec<String>,
+    /// The trained parts as a `.safetensors` file (head, and the fine-tuned blocks).
+    #[serde(with = "serde_bytes")]
+    pub head_file: Vec<u8>,
+    /// Rows of the training set held out for validation.
+    pub val_rows: Vec<usize>,
+    pub val_accuracy: Option<f64>,
+    /// Validation accuracy of the head alone, before fine-tuning (when there was fine-tuning).
+    pub frozen_val_accuracy: Option<f64>,
+    pub per_class: Vec<f64>,
+    /// `confusion[true][predicted]` on the validation photos.
+    pub confusion: Vec<Vec<usize>>,
+    pub epochs: Vec<EpochSummary>,
+    pub backend: Backend,
+    pub train_ms: f64,
+}
+
+/// A trained head the worker now uses next to the ImageNet head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadInfo {
+    pub classes: Vec<String>,
+    /// Fine-tuned backbone blocks it carries (0: the head alone).
+    pub unfrozen_blocks: usize,
+}
+
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
@@ -54,6 +203,27 @@ pub enum Request {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
+    /// Compute a training photo's [`Embedding`] (with boundary activations below the last
+    /// `unfreeze` blocks when set).
+    Embed {
+        id: u32,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+        unfreeze: Option<usize>,
+    },
+    /// Train a head; the worker answers with [`Reply::Epoch`]s, then [`Reply::Trained`], and
+    /// uses the new head from then on.
+    Train(TrainingSet),
+    /// Stop the training under way after the current epoch. Handled as soon as it arrives.
+    CancelTraining,
+    /// Use a head file (exported earlier, or kept by the page); answered with
+    /// [`Reply::HeadReady`] or [`Reply::HeadRefused`].
+    UseHead {
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// Classify with the ImageNet head only from now on.
+    ForgetHead,
 }
 
 /// Where the model's bytes came from.
@@ -90,6 +260,8 @@ pub struct Classification {
     #[serde(with = "serde_bytes")]
     pub thumbnail_jpeg: Vec<u8>,
     pub backend: Backend,
+    /// Top predictions in the user's classes, when a trained head is in use.
+    pub custom: Option<Vec<Prediction>>,
 }
 
 /// Worker → page.
@@ -126,4 +298,15 @@ pub enum Reply {
         id: u32,
         result: Result<Classification, String>,
     },
+    /// The answer to [`Request::Embed`].
+    Embedded {
+        id: u32,
+        result: Result<Embedding, String>,
+    },
+    /// One training epoch finished.
+    Epoch(EpochSummary),
+    /// Training finished, was cancelled or failed (`Err` holds a message for people).
+    Trained(Result<TrainingOutcome, String>),
+    HeadReady(HeadInfo),
+    HeadRefused(String),
 }

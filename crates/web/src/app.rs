@@ -11,6 +11,7 @@ use web_sys::Blob;
 use crate::camera;
 use crate::link::WorkerLink;
 use crate::photos::{self, Photo, PhotoViews};
+use crate::training::{Training, TrainingPanel};
 use afinar_protocol::{Backend, ModelInfo, ModelSource, Reply};
 
 /// Mounts the app on the page's `<body>` and registers the offline service worker.
@@ -62,14 +63,15 @@ fn App() -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     let photos = RwSignal::new(Vec::<Photo>::new());
     let webgpu_offered = browser_has_webgpu();
+    let training = Training::new();
 
-    let on_reply = move |reply: Reply| match reply {
+    let on_app_reply = move |reply: Reply| match reply {
         Reply::Started => {}
         Reply::Status(text) => activity.set(text),
-        Reply::Download { loaded, total } => {
-            if !matches!(model.get_untracked(), ModelView::Ready(_)) {
-                model.set(ModelView::Loading { loaded, total });
-            }
+        Reply::Download { loaded, total }
+            if !matches!(model.get_untracked(), ModelView::Ready(_)) =>
+        {
+            model.set(ModelView::Loading { loaded, total });
         }
         Reply::ModelReady(info) => {
             activity.set(String::new());
@@ -106,6 +108,14 @@ fn App() -> impl IntoView {
              Your photos are kept."
         ))),
         Reply::Classified { id, result } => photos::settle(photos, id, result),
+        // Training replies are routed above.
+        _ => {}
+    };
+    let on_reply = move |reply: Reply| {
+        if training.on_reply(&reply) {
+            return;
+        }
+        on_app_reply(reply)
     };
 
     let preferred = if webgpu_offered {
@@ -115,6 +125,7 @@ fn App() -> impl IntoView {
     };
     let link = WorkerLink::spawn(preferred, on_reply);
     link.load_default_model(&format!("models/{}", afinar_protocol::DEFAULT_MODEL_FILE));
+    training.start(link.clone());
     let link = StoredValue::new_local(link);
 
     let next_id = StoredValue::new(0u32);
@@ -156,6 +167,7 @@ fn App() -> impl IntoView {
         <main>
             <PhotoIntake photos add_photos />
             <PhotoViews photos />
+            <TrainingPanel training />
         </main>
     }
 }

@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use afinar_protocol::{Backend, Reply, Request};
+use afinar_protocol::{Backend, Reply, Request, TrainingSet};
 
 /// The loader script Trunk generates for the worker binary (`data-loader-shim`).
 const WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
@@ -26,6 +26,41 @@ const MAX_RESTARTS: u32 = 3;
 
 /// A worker event handler (message or error).
 type Handler = Closure<dyn Fn(JsValue)>;
+
+/// Work on one photo: classify it, or prepare it for training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    Classify,
+    /// With boundary activations below the last K blocks when set.
+    Embed(Option<usize>),
+}
+
+#[derive(Clone)]
+struct Job {
+    kind: JobKind,
+    id: u32,
+    photo: Blob,
+}
+
+impl Job {
+    fn same(&self, kind: JobKind, id: u32) -> bool {
+        std::mem::discriminant(&self.kind) == std::mem::discriminant(&kind) && self.id == id
+    }
+
+    /// The reply that tells the page this job failed.
+    fn failure(&self, message: String) -> Reply {
+        match self.kind {
+            JobKind::Classify => Reply::Classified {
+                id: self.id,
+                result: Err(message),
+            },
+            JobKind::Embed(_) => Reply::Embedded {
+                id: self.id,
+                result: Err(message),
+            },
+        }
+    }
+}
 
 #[derive(Clone)]
 enum ModelRequest {
@@ -44,8 +79,10 @@ struct Inner {
     model: RefCell<Option<ModelRequest>>,
     /// While a user's model file is being tried: the model to go back to if it is refused.
     previous_model: RefCell<Option<Option<ModelRequest>>>,
-    waiting: RefCell<VecDeque<(u32, Blob)>>,
-    in_flight: RefCell<VecDeque<(u32, Blob)>>,
+    waiting: RefCell<VecDeque<Job>>,
+    in_flight: RefCell<VecDeque<Job>>,
+    /// The user's trained head file, sent again to a restarted worker.
+    head: RefCell<Option<Vec<u8>>>,
     restarts: Cell<u32>,
     /// The worker's event handlers; dropped with the worker.
     handlers: RefCell<Vec<Handler>>,
@@ -71,6 +108,7 @@ impl WorkerLink {
                 previous_model: RefCell::new(None),
                 waiting: RefCell::new(VecDeque::new()),
                 in_flight: RefCell::new(VecDeque::new()),
+                head: RefCell::new(None),
                 restarts: Cell::new(0),
                 handlers: RefCell::new(Vec::new()),
             }),
@@ -116,8 +154,51 @@ impl WorkerLink {
 
     /// Queues a photo; the answer comes as [`Reply::Classified`] with this `id`.
     pub fn classify(&self, id: u32, photo: Blob) {
-        self.inner.waiting.borrow_mut().push_back((id, photo));
+        self.queue(JobKind::Classify, id, photo);
+    }
+
+    /// Queues a training photo; the answer comes as [`Reply::Embedded`] with this `id`.
+    pub fn embed(&self, id: u32, photo: Blob, unfreeze: Option<usize>) {
+        self.queue(JobKind::Embed(unfreeze), id, photo);
+    }
+
+    fn queue(&self, kind: JobKind, id: u32, photo: Blob) {
+        self.inner
+            .waiting
+            .borrow_mut()
+            .push_back(Job { kind, id, photo });
         self.pump();
+    }
+
+    /// Starts training; progress comes as [`Reply::Epoch`], the end as [`Reply::Trained`].
+    pub fn train(&self, set: TrainingSet) {
+        self.post(&Request::Train(set));
+    }
+
+    pub fn cancel_training(&self) {
+        self.post(&Request::CancelTraining);
+    }
+
+    /// Uses a trained head from now on (also after a worker restart); `None` forgets it.
+    pub fn use_head(&self, file: Option<Vec<u8>>) {
+        match &file {
+            Some(bytes) => self.post(&Request::UseHead {
+                bytes: bytes.clone(),
+            }),
+            None => self.post(&Request::ForgetHead),
+        }
+        *self.inner.head.borrow_mut() = file;
+    }
+
+    /// Asks the worker to check and use a head file; it answers `HeadReady` or `HeadRefused`
+    /// (then call [`Self::keep_head`]).
+    pub fn try_head(&self, bytes: Vec<u8>) {
+        self.post(&Request::UseHead { bytes });
+    }
+
+    /// Remembers the head the worker uses, for restarts.
+    pub fn keep_head(&self, file: Vec<u8>) {
+        *self.inner.head.borrow_mut() = Some(file);
     }
 
     /// Sends waiting photos while fewer than [`IN_FLIGHT`] are with the worker.
@@ -126,21 +207,23 @@ impl WorkerLink {
             if self.inner.in_flight.borrow().len() >= IN_FLIGHT {
                 return;
             }
-            let Some((id, photo)) = self.inner.waiting.borrow_mut().pop_front() else {
+            let Some(job) = self.inner.waiting.borrow_mut().pop_front() else {
                 return;
             };
-            self.inner
-                .in_flight
-                .borrow_mut()
-                .push_back((id, photo.clone()));
+            self.inner.in_flight.borrow_mut().push_back(job.clone());
             let link = self.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                match read_blob(&photo).await {
-                    Ok(bytes) => link.post(&Request::Classify { id, bytes }),
-                    Err(message) => link.answered(Reply::Classified {
-                        id,
-                        result: Err(format!("The file could not be read: {message}.")),
+                match read_blob(&job.photo).await {
+                    Ok(bytes) => link.post(&match job.kind {
+                        JobKind::Classify => Request::Classify { id: job.id, bytes },
+                        JobKind::Embed(unfreeze) => Request::Embed {
+                            id: job.id,
+                            bytes,
+                            unfreeze,
+                        },
                     }),
+                    Err(message) => link
+                        .answered(job.failure(format!("The file could not be read: {message}."))),
                 }
             });
         }
@@ -218,7 +301,7 @@ impl WorkerLink {
                 }
             }
             Reply::Crashed(message) => self.restart(message),
-            Reply::Classified { .. } => self.answered(reply),
+            Reply::Classified { .. } | Reply::Embedded { .. } => self.answered(reply),
             Reply::ModelRefused { .. } => {
                 // The worker kept its model: remember that one for restarts.
                 if let Some(previous) = self.inner.previous_model.take() {
@@ -235,8 +318,16 @@ impl WorkerLink {
     }
 
     fn answered(&self, reply: Reply) {
-        if let Reply::Classified { id, .. } = &reply {
-            self.inner.in_flight.borrow_mut().retain(|(i, _)| i != id);
+        let done = match &reply {
+            Reply::Classified { id, .. } => Some((JobKind::Classify, *id)),
+            Reply::Embedded { id, .. } => Some((JobKind::Embed(None), *id)),
+            _ => None,
+        };
+        if let Some((kind, id)) = done {
+            self.inner
+                .in_flight
+                .borrow_mut()
+                .retain(|job| !job.same(kind, id));
         }
         (self.inner.on_reply)(reply);
         self.pump();
@@ -255,29 +346,24 @@ impl WorkerLink {
         self.inner.restarts.set(restarts);
         // Requests are handled in order, so the oldest unanswered photo is the one it stopped on.
         let culprit = self.inner.in_flight.borrow_mut().pop_front();
-        if let Some((id, _)) = culprit {
-            (self.inner.on_reply)(Reply::Classified {
-                id,
-                result: Err("The model stopped on this photo; it was restarted.".into()),
-            });
+        if let Some(job) = culprit {
+            (self.inner.on_reply)(
+                job.failure("The model stopped on this photo; it was restarted.".into()),
+            );
         }
         if restarts > MAX_RESTARTS {
             (self.inner.on_reply)(Reply::ModelFailed(format!(
                 "The model worker keeps stopping ({reason}). Reload the page to try again."
             )));
-            let unanswered: Vec<u32> = self
+            let unanswered: Vec<Job> = self
                 .inner
                 .in_flight
                 .borrow_mut()
                 .drain(..)
                 .chain(self.inner.waiting.borrow_mut().drain(..))
-                .map(|(id, _)| id)
                 .collect();
-            for id in unanswered {
-                (self.inner.on_reply)(Reply::Classified {
-                    id,
-                    result: Err("Not classified: the model worker stopped.".into()),
-                });
+            for job in unanswered {
+                (self.inner.on_reply)(job.failure("Not done: the model worker stopped.".into()));
             }
             return;
         }
@@ -298,6 +384,9 @@ impl WorkerLink {
                 });
             }
             None => {}
+        }
+        if let Some(bytes) = self.inner.head.borrow().clone() {
+            self.post(&Request::UseHead { bytes });
         }
         // Resend, oldest first, ahead of the photos still waiting.
         let resend: Vec<_> = self.inner.in_flight.borrow_mut().drain(..).collect();

@@ -12,6 +12,10 @@ mod camera;
 mod link;
 #[cfg(target_arch = "wasm32")]
 mod photos;
+#[cfg(target_arch = "wasm32")]
+mod store;
+#[cfg(target_arch = "wasm32")]
+mod training;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

@@ -34,6 +34,8 @@ pub enum PhotoState {
         backend: Backend,
         /// Object URL of the 224×224 crop the model saw.
         thumbnail: Option<String>,
+        /// The user's trained head's top classes, when there is one.
+        custom: Option<Vec<Prediction>>,
     },
     Failed(String),
 }
@@ -76,6 +78,7 @@ pub fn settle(photos: RwSignal<Vec<Photo>>, id: u32, result: Result<Classificati
             model_ms: c.model_ms,
             decode_ms: c.decode_ms,
             backend: c.backend,
+            custom: c.custom,
         },
         Err(message) => PhotoState::Failed(message),
     });
@@ -216,7 +219,7 @@ fn PhotoCard(photo: Photo, mode: RwSignal<ViewMode>) -> impl IntoView {
                     }
                         .into_any()
                 }
-                PhotoState::Done { top, model_ms, decode_ms, backend, thumbnail } => {
+                PhotoState::Done { top, model_ms, decode_ms, backend, thumbnail, custom } => {
                     let best = top.first().cloned();
                     let (label, prob) = best
                         .map(|p| (p.label, p.prob))
@@ -239,6 +242,14 @@ fn PhotoCard(photo: Photo, mode: RwSignal<ViewMode>) -> impl IntoView {
                                     {percent(prob)}
                                 </span>
                             </h3>
+                            {custom.and_then(|c| c.into_iter().next()).map(|best| view! {
+                                <p class="custom" data-testid="custom-top">
+                                    "Your classes: "
+                                    <strong data-testid="custom-label">{best.label}</strong>
+                                    " "
+                                    <span class="prob">{percent(best.prob)}</span>
+                                </p>
+                            })}
                             <p class="name muted">{name.clone()}</p>
                             <Show when=move || !gallery()>
                                 <ol class="top5" aria-label="Top 5">

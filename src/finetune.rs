@@ -1,0 +1,131 @@
+//! The optional second stage: unfreeze the top of the backbone (the last K blocks and the last
+//! 1×1 conv) and train it together with the head at a low learning rate.
+//!
+//! The frozen part is run once per photo and its output, the activations at the freeze
+//! boundary, is cached; an epoch then only runs the unfrozen part.
+
+use burn::prelude::*;
+
+use crate::architecture::{FEATURE_DIM, boundary_shape};
+use crate::head::Head;
+use crate::model::BackboneTop;
+use crate::train::{
+    EpochReport, Evaluation, LabelledFeatures, Schedule, TrainError, evaluate_with, fit,
+};
+
+/// The fine-tuning stage's settings.
+#[derive(Config, Debug)]
+pub struct FineTuneConfig {
+    /// Inverted-residual blocks to unfreeze, counted from the top (the last 1×1 conv is always
+    /// unfrozen with them).
+    #[config(default = 2)]
+    pub unfreeze: usize,
+    /// Passes over the training photos, after the head's own epochs.
+    #[config(default = 5)]
+    pub epochs: usize,
+    /// Adam's learning rate, low so the pretrained weights move only a little.
+    #[config(default = 1e-4)]
+    pub learning_rate: f64,
+    #[config(default = 32)]
+    pub batch_size: usize,
+    /// Seeds the order of the photos.
+    #[config(default = 42)]
+    pub seed: u64,
+}
+
+/// The trained parts after fine-tuning: the backbone's top and the head.
+#[derive(Module, Debug)]
+pub struct FineTuned {
+    pub top: BackboneTop,
+    pub head: Head,
+}
+
+impl FineTuned {
+    /// Logits from boundary activations. `[N, C, H, W]` → `[N, classes]`.
+    pub fn forward(&self, boundary: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.top.forward(boundary))
+    }
+
+    /// Logits from flattened boundary activations. `[N, C·H·W]` → `[N, classes]`.
+    pub fn forward_rows(&self, rows: Tensor<2>) -> Tensor<2> {
+        self.forward(unflatten(rows, self.top.unfrozen()))
+    }
+}
+
+fn unflatten(rows: Tensor<2>, unfrozen: usize) -> Tensor<4> {
+    let [c, h, w] = boundary_shape(unfrozen);
+    let n = rows.dims()[0];
+    rows.reshape([n, c, h, w])
+}
+
+/// Pooled features (`[N, 1280]` row-major) of boundary activations through a frozen `top`: the
+/// head's input when the boundary is what was cached.
+pub async fn pooled_features(
+    top: &BackboneTop,
+    boundary: &[f32],
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
+    let [c, h, w] = boundary_shape(top.unfrozen());
+    let width = c * h * w;
+    let mut pooled = Vec::with_capacity(boundary.len() / width.max(1) * FEATURE_DIM);
+    for chunk in boundary.chunks(width * 32) {
+        let n = chunk.len() / width;
+        let x = Tensor::<4>::from_data(TensorData::new(chunk.to_vec(), [n, c, h, w]), device);
+        let data = top
+            .forward(x)
+            .into_data_async()
+            .await
+            .map_err(|e| TrainError::Device(e.to_string()))?;
+        pooled.extend(
+            data.convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| TrainError::Device(format!("{e:?}")))?,
+        );
+    }
+    Ok(pooled)
+}
+
+/// Trains `top` (from the base model) and `head` (trained on the frozen features) together on
+/// cached boundary activations. Reports continue the epoch count from `first_epoch`;
+/// `on_epoch` returns `false` to cancel.
+#[allow(clippy::too_many_arguments)]
+pub async fn fine_tune(
+    config: &FineTuneConfig,
+    top: BackboneTop,
+    head: Head,
+    train: LabelledFeatures<'_>,
+    val: Option<LabelledFeatures<'_>>,
+    device: &Device,
+    first_epoch: usize,
+    on_epoch: impl FnMut(&EpochReport) -> bool,
+) -> Result<(FineTuned, Vec<EpochReport>), TrainError> {
+    let autodiff = device.clone().autodiff();
+    let model = FineTuned { top, head }.fork(&autodiff).train();
+    let schedule = Schedule {
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        learning_rate: config.learning_rate,
+        seed: config.seed,
+        first_epoch,
+    };
+    fit(
+        model,
+        FineTuned::forward_rows,
+        &schedule,
+        train,
+        val,
+        device,
+        on_epoch,
+    )
+    .await
+}
+
+/// Loss, accuracy, per-class accuracy and confusion matrix of a fine-tuned model on boundary
+/// activations.
+pub async fn evaluate(
+    model: &FineTuned,
+    data: LabelledFeatures<'_>,
+    device: &Device,
+) -> Result<Evaluation, TrainError> {
+    evaluate_with(model, FineTuned::forward_rows, data, device).await
+}
