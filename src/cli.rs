@@ -54,6 +54,9 @@ struct ClassifyArgs {
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     device: Backend,
+    /// A head written by `afinar train`: classify into its classes instead of ImageNet's.
+    #[arg(long)]
+    head: Option<PathBuf>,
     /// Image files (JPEG, PNG, WebP, GIF, BMP).
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -139,6 +142,17 @@ enum FileResult<'a> {
 fn classify(args: &ClassifyArgs) -> Result<bool> {
     let path = model_path(args.model.as_deref())?;
     let classifier = load_classifier(&path, args.device)?;
+    let head = match &args.head {
+        Some(file) => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let (parts, metadata) =
+                afinar::head::load(&bytes, Some(classifier.model_sha256()), classifier.device())
+                    .with_context(|| format!("cannot use {}", file.display()))?;
+            Some((parts, metadata.classes))
+        }
+        None => None,
+    };
     let progress = ProgressBar::new(args.files.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} photos  {per_sec}  eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -158,7 +172,18 @@ fn classify(args: &ClassifyArgs) -> Result<bool> {
             .iter()
             .filter_map(|r| r.as_ref().ok().cloned())
             .collect();
-        let mut predictions = match classifier.classify(&good, usize::from(args.top)) {
+        let result = match &head {
+            Some((parts, classes)) => {
+                futures_lite::future::block_on(classifier.classify_trained_async(
+                    &good,
+                    parts,
+                    classes,
+                    usize::from(args.top).min(classes.len()),
+                ))
+            }
+            None => classifier.classify(&good, usize::from(args.top)),
+        };
+        let mut predictions = match result {
             Ok(predictions) => predictions.into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e.to_string()); good.len()],
         }

@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod device;
 pub mod finetune;
 pub mod head;
+pub mod host;
 pub mod model;
 pub mod preprocess;
 pub mod tflite;

@@ -163,6 +163,9 @@ pub async fn train_head(
     fit(head, Head::forward, &schedule, train, val, device, on_epoch).await
 }
 
+/// Optimizer steps between two chances for the host (the browser worker's event loop) to run.
+const YIELD_EVERY_STEPS: usize = 8;
+
 /// How [`fit`] walks over the data.
 pub(crate) struct Schedule {
     pub epochs: usize,
@@ -199,7 +202,10 @@ pub(crate) async fn fit<M: Module>(
         // Sums stay on the device and are read once per epoch.
         let mut loss_sum = Tensor::<1>::zeros([1], device);
         let mut correct = Tensor::<1, Int>::zeros([1], device);
-        for rows in order.chunks(schedule.batch_size.max(1)) {
+        for (step, rows) in order.chunks(schedule.batch_size.max(1)).enumerate() {
+            if step % YIELD_EVERY_STEPS == YIELD_EVERY_STEPS - 1 {
+                crate::host::let_host_run().await;
+            }
             let (x, y) = train.tensors(rows, &autodiff);
             let logits = forward(&model, x);
             let loss = loss_fn.forward(logits.clone(), y.clone());
@@ -235,6 +241,8 @@ pub(crate) async fn fit<M: Module>(
             val_loss,
             val_accuracy,
         };
+        // The browser worker hears "cancel" only between tasks.
+        crate::host::let_host_run().await;
         let go_on = on_epoch(&report);
         reports.push(report);
         if !go_on {

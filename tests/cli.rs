@@ -206,7 +206,9 @@ fn train_writes_a_head_that_eval_scores() {
         }
     }
     let head = data.path().join("head.safetensors");
+    let cache = tempfile::tempdir().expect("cache dir");
     let (data_dir, head_file) = (data.path().to_string_lossy(), head.to_string_lossy());
+    let cache_dir = cache.path().to_string_lossy();
     let out = afinar(&[
         "train",
         "--data",
@@ -217,6 +219,8 @@ fn train_writes_a_head_that_eval_scores() {
         "5",
         "--model",
         &model(),
+        "--cache-dir",
+        &cache_dir,
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -236,11 +240,22 @@ fn train_writes_a_head_that_eval_scores() {
         "--json",
         "--model",
         &model(),
+        "--cache-dir",
+        &cache_dir,
     ]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // Each photo's features were computed once and kept.
+    let cached: Vec<_> = std::fs::read_dir(cache.path())
+        .expect("cache")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        cached.iter().any(|name| name.ends_with("-pooled.bin")),
+        "{cached:?}"
     );
     let scores = json_lines(&out).pop().expect("a JSON line");
     assert_eq!(
@@ -253,6 +268,86 @@ fn train_writes_a_head_that_eval_scores() {
     assert_eq!(scores["confusion"].as_array().expect("matrix").len(), 2);
     assert!(scores["per_class"]["daisy"].is_number());
 
+    // `classify --head` answers in the trained classes.
+    let daisy = data.path().join("daisy");
+    let photo = std::fs::read_dir(&daisy)
+        .expect("photos")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .expect("a daisy");
+    let photo = photo.to_string_lossy();
+    let out = afinar(&[
+        "classify",
+        "--head",
+        &head_file,
+        "--json",
+        "--model",
+        &model(),
+        &photo,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = json_lines(&out).pop().expect("a JSON line");
+    assert_eq!(line["top"][0]["label"], "daisy", "{line}");
+    assert_eq!(line["top"].as_array().expect("top").len(), 2);
+
+    // With the fine-tuning stage: the head's epochs, then the unfrozen blocks'.
+    let tuned = data.path().join("tuned.safetensors");
+    let tuned_file = tuned.to_string_lossy();
+    let out = afinar(&[
+        "train",
+        "--data",
+        &data_dir,
+        "--out",
+        &tuned_file,
+        "--epochs",
+        "3",
+        "--unfreeze",
+        "1",
+        "--finetune-epochs",
+        "2",
+        "--model",
+        &model(),
+        "--cache-dir",
+        &cache_dir,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("train loss").count(), 5, "{stdout}");
+    assert!(
+        stdout.contains("after fine-tuning the last 1 blocks"),
+        "{stdout}"
+    );
+    let out = afinar(&[
+        "eval",
+        "--head",
+        &tuned_file,
+        "--data",
+        &data_dir,
+        "--json",
+        "--model",
+        &model(),
+        "--cache-dir",
+        &cache_dir,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scores = json_lines(&out).pop().expect("a JSON line");
+    assert!(
+        scores["accuracy"].as_f64().expect("accuracy") >= 0.9,
+        "{scores}"
+    );
+
     // A folder with one class is refused with a message, not a panic.
     std::fs::remove_dir_all(data.path().join("sunflowers")).expect("remove");
     let out = afinar(&[
@@ -263,6 +358,7 @@ fn train_writes_a_head_that_eval_scores() {
         &head_file,
         "--model",
         &model(),
+        "--no-cache",
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 2"));

@@ -432,3 +432,71 @@ fn the_split_is_stratified_seeded_and_can_come_from_the_csv() {
     let val = parts.iter().filter(|p| **p == Part::Val).count();
     assert_eq!((train, val), (1806, 695));
 }
+
+/// A training set as the page sends it: `per_class` photos per class, features in separable
+/// clusters, distinct photo hashes.
+fn page_set(per_class: &[usize]) -> afinar::protocol::TrainingSet {
+    let mut set = afinar::protocol::TrainingSet {
+        classes: (0..per_class.len()).map(|c| format!("class {c}")).collect(),
+        labels: Vec::new(),
+        features: Vec::new(),
+        boundary: None,
+        sha256: Vec::new(),
+        settings: Default::default(),
+    };
+    for (class, &n) in per_class.iter().enumerate() {
+        for i in 0..n {
+            set.labels.push(class);
+            set.features
+                .extend((0..1280).map(|j| if j % per_class.len() == class { 1.0 } else { 0.0 } + (i as f32) * 0.01));
+            set.sha256.push(format!("{class}-{i}"));
+        }
+    }
+    set
+}
+
+#[test]
+fn a_page_training_run_trains_and_refuses_bad_input_with_clear_messages() {
+    use afinar::protocol::Backend;
+    use afinar::training_run::run;
+    let device = afinar::device::cpu();
+    let base = afinar::MobileNetV2Config::new().init(&device);
+    let go = |set: &afinar::protocol::TrainingSet| {
+        block_on(run(set, &base, "sha", Backend::Cpu, &device, |_| true))
+    };
+
+    let (parts, outcome) = go(&page_set(&[6, 6, 6])).expect("trains");
+    assert_eq!(outcome.epochs.len(), 10);
+    assert_eq!(outcome.val_rows.len(), 3, "one validation photo per class");
+    assert_eq!(outcome.val_accuracy, Some(1.0), "{outcome:?}");
+    assert!(parts.top.is_none());
+    let (loaded, metadata) = head::load(&outcome.head_file, Some("sha"), &device).expect("loads");
+    assert_eq!(metadata.classes, outcome.classes);
+    assert_eq!(loaded.head.num_classes(), 3);
+
+    let message = |set: &afinar::protocol::TrainingSet| match go(set) {
+        Ok(_) => panic!("trained on a bad set"),
+        Err(e) => e.to_string(),
+    };
+    assert!(message(&page_set(&[6, 1])).contains("“class 1” has 1 photo(s)"));
+    assert!(message(&page_set(&[6, 0])).contains("“class 1” has no photos"));
+    assert!(message(&page_set(&[2; 21])).contains("at most 20"));
+    let mut twice = page_set(&[3, 3]);
+    twice.sha256[4] = twice.sha256[0].clone();
+    assert!(message(&twice).contains("the same photo is in “class 0” and “class 1”"));
+    let mut wild = page_set(&[4, 4]);
+    wild.settings.learning_rate = 1e30;
+    assert!(message(&wild).contains("try a lower learning rate"));
+    let mut tune = page_set(&[4, 4]);
+    tune.settings.unfreeze = Some(2);
+    assert!(message(&tune).contains("activations for fine-tuning are missing"));
+    let cancelled = block_on(run(
+        &page_set(&[4, 4]),
+        &base,
+        "sha",
+        Backend::Cpu,
+        &device,
+        |e| e.epoch < 3,
+    ));
+    assert!(cancelled.is_err_and(|e| e.to_string().contains("cancelled")));
+}

@@ -88,6 +88,26 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     }
     assert.ok(right >= 3, `${right} of ${heldBack.length} held-back photos in their class`);
 
+    // Cancel in the middle: a clear message, the classes and the last head stay.
+    await page.getByText("Recipe").click();
+    await page.getByRole("spinbutton", { name: "Epochs", exact: true }).fill("5000");
+    await page.getByRole("spinbutton", { name: "Epochs", exact: true }).press("Tab");
+    await page.getByTestId("train-button").click();
+    await page.getByTestId("train-status").filter({ hasText: /epoch [1-9]\d* of 5000/ }).waitFor({ timeout: 60_000 });
+    await page.getByTestId("cancel-button").click();
+    await page.getByTestId("train-status").filter({ hasText: "cancelled" }).waitFor({ timeout: 60_000 });
+    assert.equal(await rows.count(), CLASSES.length);
+    assert.match(await page.getByTestId("head-status").innerText(), /daisy/);
+
+    // A reload in the middle: the page says so after it, and nothing the user added is lost.
+    await page.getByTestId("train-button").click();
+    await page.getByTestId("train-status").filter({ hasText: /epoch [1-9]\d* of 5000/ }).waitFor({ timeout: 60_000 });
+    await page.reload();
+    await waitForModel(page);
+    await page.getByTestId("training-message").filter({ hasText: "reloaded during training" }).waitFor({ timeout: 60_000 });
+    assert.equal(await rows.count(), CLASSES.length);
+    assert.match(await page.getByTestId("head-status").innerText(), /daisy/);
+
     // Bad input: an empty class gets a clear message and nothing is lost.
     await page.getByRole("textbox", { name: "New class name" }).fill("empty");
     await page.getByRole("button", { name: "Add class" }).click();
