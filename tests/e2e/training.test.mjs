@@ -3,7 +3,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import os from "node:os";
-import { mkdtempSync, mkdirSync, copyFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, copyFileSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { serveDist, launch, openApp, waitForModel, waitForResults, resultFor, shared } from "./support.mjs";
 
 const CLASSES = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
@@ -12,6 +12,7 @@ const PER_CLASS = 20;
 let server;
 let folder;
 const heldBack = [];
+const extraDaisies = [];
 before(async () => {
   server = await serveDist();
   // A folder with one sub-folder per class, as a user would pick it; one more photo per class
@@ -23,6 +24,7 @@ before(async () => {
     mkdirSync(path.join(folder, "flowers", name), { recursive: true });
     for (const f of photos.slice(0, PER_CLASS)) copyFileSync(path.join(from, f), path.join(folder, "flowers", name, f));
     heldBack.push({ class: name, file: path.join(from, photos[PER_CLASS]) });
+    if (name === "daisy") extraDaisies.push(...photos.slice(PER_CLASS + 1, PER_CLASS + 3).map((f) => path.join(from, f)));
   }
 });
 after(async () => {
@@ -87,6 +89,20 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
       if (label === h.class) right += 1;
     }
     assert.ok(right >= 3, `${right} of ${heldBack.length} held-back photos in their class`);
+
+    // Photos dropped on a class row join that class (and are not classified as new photos).
+    await page.evaluate(
+      (files) => {
+        const data = new DataTransfer();
+        for (const f of files) data.items.add(new File([new Uint8Array(f.bytes)], f.name, { type: "image/jpeg" }));
+        const row = document.querySelector('[data-testid="class-row"][data-class="daisy"]');
+        row.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+      },
+      extraDaisies.map((f) => ({ name: path.basename(f), bytes: [...readFileSync(f)] })),
+    );
+    const daisyCount = page.locator('[data-testid="class-row"][data-class="daisy"] [data-testid="class-count"]');
+    await daisyCount.filter({ hasText: `${PER_CLASS + 2} photos` }).waitFor({ timeout: 60_000 });
+    assert.equal(await page.getByTestId("result").count(), heldBack.length);
 
     // Cancel in the middle: a clear message, the classes and the last head stay.
     await page.getByText("Recipe").click();

@@ -430,7 +430,7 @@ impl Training {
                 self.with_link(|link| link.keep_head(file.clone()));
                 self.head.set(Some(HeadInfo {
                     classes: outcome.classes.clone(),
-                    unfrozen_blocks: 0,
+                    unfrozen_blocks: self.settings.get_untracked().unfreeze.unwrap_or(0),
                 }));
                 let result = RunResult {
                     outcome,
@@ -626,6 +626,12 @@ fn folder_files(files: &FileList) -> Vec<(String, String, Blob)> {
         .collect()
 }
 
+fn stop_dragging() {
+    if let Some(body) = document().body() {
+        let _ = body.class_list().remove_1("dragging");
+    }
+}
+
 fn looks_like_photo(name: &str) -> bool {
     let lower = name.to_lowercase();
     [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"]
@@ -686,14 +692,52 @@ pub fn TrainingPanel(training: Training) -> impl IntoView {
             new_class.set(String::new());
         }
     };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        // Not the page-wide handler: these photos are for training, not for classifying.
+        ev.stop_propagation();
+        stop_dragging();
+        let Some(data) = ev.data_transfer() else {
+            return;
+        };
+        let entries = crate::folders::entries(&data);
+        run_local(async move {
+            match crate::folders::files(entries).await {
+                Ok(found) => {
+                    let photos: Vec<(String, String, Blob)> = found
+                        .into_iter()
+                        .filter(|f| looks_like_photo(&f.name))
+                        .filter_map(|f| Some((f.folder?, f.name, f.blob)))
+                        .collect();
+                    if photos.is_empty() {
+                        training.message.set(Some(
+                            "Drop a folder with one sub-folder of photos per class here, or drop \
+                             photos on a class."
+                                .into(),
+                        ));
+                    }
+                    training.add_photos(photos);
+                }
+                Err(e) => training
+                    .message
+                    .set(Some(format!("The dropped folder could not be read: {e}"))),
+            }
+        });
+    };
     view! {
-        <section class="training" aria-labelledby="training-title">
+        <section
+            class="training"
+            aria-labelledby="training-title"
+            data-testid="training"
+            on:drop=on_drop
+            on:dragover=|ev| ev.prevent_default()
+        >
             <div class="training-head">
                 <h2 id="training-title">"Train your own classes"</h2>
                 <p class="muted">
                     "Teach the model new classes from your photos: it learns a small new head on top of "
-                    "MobileNetV2, here in the page. Add a folder with one sub-folder per class (the "
-                    "folder names become the class names), or add photos to each class."
+                    "MobileNetV2, here in the page. Add or drop a folder with one sub-folder per class "
+                    "(the folder names become the class names), or add photos to each class."
                 </p>
             </div>
             <Show when=move || training.message.get().is_some()>
@@ -766,18 +810,30 @@ fn ClassRow(training: Training, class: TrainClass, total: usize, ready: usize) -
     let drop_name = class.name.clone();
     let on_drop = move |ev: leptos::ev::DragEvent| {
         ev.prevent_default();
-        // The page-wide drop handler classifies photos; these are for this class.
+        // The page-wide drop handler classifies photos; these (or a folder's) are for this class.
         ev.stop_propagation();
-        if let Some(body) = document().body() {
-            let _ = body.class_list().remove_1("dragging");
-        }
-        if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
-            let files = crate::photos::named_files(&files, "dropped photo")
-                .into_iter()
-                .map(|(name, blob)| (drop_name.clone(), name, blob))
-                .collect();
-            training.add_photos(files);
-        }
+        stop_dragging();
+        let Some(data) = ev.data_transfer() else {
+            return;
+        };
+        let entries = crate::folders::entries(&data);
+        let class = drop_name.clone();
+        run_local(async move {
+            match crate::folders::files(entries).await {
+                Ok(found) => training.add_photos(
+                    found
+                        .into_iter()
+                        .filter(|f| {
+                            looks_like_photo(&f.name) || f.blob.type_().starts_with("image/")
+                        })
+                        .map(|f| (class.clone(), f.name, f.blob))
+                        .collect(),
+                ),
+                Err(e) => training
+                    .message
+                    .set(Some(format!("The dropped files could not be read: {e}"))),
+            }
+        });
     };
     let thumbs = move || {
         training.photos.with(|l| {
