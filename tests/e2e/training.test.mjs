@@ -124,6 +124,18 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     assert.equal(await rows.count(), CLASSES.length);
     assert.match(await page.getByTestId("head-status").innerText(), /daisy/);
 
+    // Export the head, import it back; a file that is not a head is refused with the reason.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-head").click()]);
+    const exported = path.join(folder, "head.safetensors");
+    await download.saveAs(exported);
+    const bytes = readFileSync(exported);
+    const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString());
+    assert.deepEqual(JSON.parse(header.__metadata__.metadata).classes, CLASSES);
+    await page.getByTestId("import-head").setInputFiles({ name: "notes.safetensors", mimeType: "application/octet-stream", buffer: Buffer.from("not a head") });
+    await page.getByTestId("training-message").filter({ hasText: "can't be used" }).waitFor({ timeout: 30_000 });
+    await page.getByTestId("import-head").setInputFiles(exported);
+    await page.getByTestId("training-message").filter({ hasText: "Imported a head for daisy" }).waitFor({ timeout: 30_000 });
+
     // Bad input: an empty class gets a clear message and nothing is lost.
     await page.getByRole("textbox", { name: "New class name" }).fill("empty");
     await page.getByRole("button", { name: "Add class" }).click();

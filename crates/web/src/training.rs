@@ -1164,7 +1164,12 @@ fn download(bytes: &[u8], name: &str) {
         a.set_download(name);
         a.click();
     }
-    let _ = Url::revoke_object_url(&url);
+    // Revoked a little later: the download starts after this handler returns.
+    let revoke = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let _ = Url::revoke_object_url(&url);
+    });
+    let _ = window()
+        .set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
 }
 
 #[component]
