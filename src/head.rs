@@ -91,6 +91,32 @@ pub enum HeadFileError {
 }
 
 const FORMAT: &str = "afinar-head-1";
+
+/// The recipe as saved in a head file's metadata: the head's settings, how the photos were
+/// split, and the fine-tuning stage's settings when there was one.
+pub fn recipe(
+    head: &crate::train::TrainConfig,
+    split: &str,
+    tuning: Option<&crate::finetune::FineTuneConfig>,
+) -> serde_json::Value {
+    let mut recipe = serde_json::json!({
+        "head": "dense128-relu-dense",
+        "optimizer": "adam",
+        "epochs": head.epochs,
+        "learning_rate": head.learning_rate,
+        "batch_size": head.batch_size,
+        "seed": head.seed,
+        "split": split,
+    });
+    if let Some(t) = tuning {
+        recipe["finetune"] = serde_json::json!({
+            "unfreeze": t.unfreeze,
+            "epochs": t.epochs,
+            "learning_rate": t.learning_rate,
+        });
+    }
+    recipe
+}
 pub const PREPROCESSING: &str =
     "centre crop to a square, resize to 224x224 (antialiased bilinear), x = (p - 128) / 128";
 

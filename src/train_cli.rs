@@ -310,15 +310,13 @@ pub fn train(args: &TrainArgs) -> Result<bool> {
     let frozen_scores = (!val.is_empty())
         .then(|| block_on(evaluate(&head, val, &device)))
         .transpose()?;
-    let mut recipe = serde_json::json!({
-        "head": "dense128-relu-dense",
-        "optimizer": "adam",
-        "epochs": config.epochs,
-        "learning_rate": config.learning_rate,
-        "batch_size": config.batch_size,
-        "seed": config.seed,
-        "split": args.split.as_ref().map_or(format!("stratified {}", args.val_fraction), |p| p.display().to_string()),
-    });
+    let split_name = args
+        .split
+        .as_ref()
+        .map_or(format!("stratified {}", args.val_fraction), |p| {
+            p.display().to_string()
+        });
+    let mut tuning_used = None;
     let (parts_out, scores) = match unfreeze {
         None => (TrainedParts { head, top: None }, frozen_scores.clone()),
         Some(k) => {
@@ -346,14 +344,10 @@ pub fn train(args: &TrainArgs) -> Result<bool> {
                     true
                 },
             ))?;
-            recipe["finetune"] = serde_json::json!({
-                "unfreeze": k,
-                "epochs": tuning.epochs,
-                "learning_rate": tuning.learning_rate,
-            });
             let scores = (!val.is_empty())
                 .then(|| block_on(finetune::evaluate(&tuned, val, &device)))
                 .transpose()?;
+            tuning_used = Some(tuning);
             (
                 TrainedParts {
                     head: tuned.head,
@@ -367,7 +361,7 @@ pub fn train(args: &TrainArgs) -> Result<bool> {
     let metadata = HeadMetadata {
         classes: data.classes.clone(),
         base_model_sha256: classifier.model_sha256().to_string(),
-        recipe,
+        recipe: head::recipe(&config, &split_name, tuning_used.as_ref()),
         preprocessing: head::PREPROCESSING.into(),
         unfrozen_blocks: parts_out.unfrozen(),
     };

@@ -67,6 +67,19 @@ fn check_shapes(set: &TrainingSet) -> Result<(), RunError> {
     Ok(())
 }
 
+/// An epoch's report for the page (the worker fills in the time).
+fn summary(r: &EpochReport, total_epochs: usize) -> EpochSummary {
+    EpochSummary {
+        epoch: r.epoch,
+        total_epochs,
+        train_loss: r.train_loss,
+        train_accuracy: r.train_accuracy,
+        val_loss: r.val_loss,
+        val_accuracy: r.val_accuracy,
+        elapsed_ms: 0.0,
+    }
+}
+
 /// Trains on `set` with `base` (the model whose features `set` holds) on `device`.
 /// `on_epoch` sees every epoch (head, then fine-tuning) and returns `false` to cancel.
 pub async fn run(
@@ -99,17 +112,7 @@ pub async fn run(
     let val = LabelledFeatures::new(&vf, &vl);
     let val = (!val.is_empty()).then_some(val);
     let total_epochs = s.epochs + s.unfreeze.map_or(0, |_| s.finetune_epochs);
-    let mut report = |r: &EpochReport| {
-        on_epoch(&EpochSummary {
-            epoch: r.epoch,
-            total_epochs,
-            train_loss: r.train_loss,
-            train_accuracy: r.train_accuracy,
-            val_loss: r.val_loss,
-            val_accuracy: r.val_accuracy,
-            elapsed_ms: 0.0,
-        })
-    };
+    let mut report = |r: &EpochReport| on_epoch(&summary(r, total_epochs));
     let mut epochs = Vec::new();
     let config = TrainConfig::new()
         .with_epochs(s.epochs)
@@ -130,30 +133,24 @@ pub async fn run(
         Some(val) => Some(crate::train::evaluate(&head, val, device).await?),
         None => None,
     };
-    let mut recipe = serde_json::json!({
-        "head": "dense128-relu-dense",
-        "optimizer": "adam",
-        "epochs": s.epochs,
-        "learning_rate": s.learning_rate,
-        "batch_size": s.batch_size,
-        "seed": s.seed,
-        "split": format!("stratified {}", s.val_fraction),
+    let tuning = s.unfreeze.map(|k| {
+        FineTuneConfig::new()
+            .with_unfreeze(k)
+            .with_epochs(s.finetune_epochs)
+            .with_learning_rate(s.finetune_learning_rate)
+            .with_batch_size(s.batch_size)
+            .with_seed(s.seed)
     });
-    let (trained, scores) = match (s.unfreeze, &set.boundary) {
-        (Some(k), Some(boundary)) => {
+    let (trained, scores) = match (&tuning, &set.boundary) {
+        (Some(tuning), Some(boundary)) => {
+            let k = tuning.unfreeze;
             let width: usize = boundary_shape(k).iter().product();
             let (tb, tl) = select_rows(boundary, width, &set.labels, &parts, Part::Train);
             let (vb, vl) = select_rows(boundary, width, &set.labels, &parts, Part::Val);
             let val = LabelledFeatures::new(&vb, &vl);
             let val = (!val.is_empty()).then_some(val);
-            let tuning = FineTuneConfig::new()
-                .with_unfreeze(k)
-                .with_epochs(s.finetune_epochs)
-                .with_learning_rate(s.finetune_learning_rate)
-                .with_batch_size(s.batch_size)
-                .with_seed(s.seed);
             let (tuned, reports) = finetune::fine_tune(
-                &tuning,
+                tuning,
                 base.top(k),
                 head,
                 LabelledFeatures::new(&tb, &tl),
@@ -164,11 +161,6 @@ pub async fn run(
             )
             .await?;
             epochs.extend(reports);
-            recipe["finetune"] = serde_json::json!({
-                "unfreeze": k,
-                "epochs": tuning.epochs,
-                "learning_rate": tuning.learning_rate,
-            });
             let scores = match val {
                 Some(val) => Some(finetune::evaluate(&tuned, val, device).await?),
                 None => None,
@@ -184,7 +176,11 @@ pub async fn run(
     let metadata = HeadMetadata {
         classes: set.classes.clone(),
         base_model_sha256: base_sha256.to_string(),
-        recipe,
+        recipe: head::recipe(
+            &config,
+            &format!("stratified {}", s.val_fraction),
+            tuning.as_ref(),
+        ),
         preprocessing: head::PREPROCESSING.into(),
         unfrozen_blocks: trained.unfrozen(),
     };
@@ -204,18 +200,7 @@ pub async fn run(
             .map(|e| e.per_class.clone())
             .unwrap_or_default(),
         confusion: scores.map(|e| e.confusion).unwrap_or_default(),
-        epochs: epochs
-            .iter()
-            .map(|r| EpochSummary {
-                epoch: r.epoch,
-                total_epochs,
-                train_loss: r.train_loss,
-                train_accuracy: r.train_accuracy,
-                val_loss: r.val_loss,
-                val_accuracy: r.val_accuracy,
-                elapsed_ms: 0.0,
-            })
-            .collect(),
+        epochs: epochs.iter().map(|r| summary(r, total_epochs)).collect(),
         backend,
         train_ms: 0.0,
     };

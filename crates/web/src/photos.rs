@@ -84,7 +84,8 @@ pub fn settle(photos: RwSignal<Vec<Photo>>, id: u32, result: Result<Classificati
     });
 }
 
-fn jpeg_url(jpeg: &[u8]) -> Option<String> {
+/// An object URL for JPEG bytes (`None` when there are none).
+pub fn jpeg_url(jpeg: &[u8]) -> Option<String> {
     if jpeg.is_empty() {
         return None;
     }

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Blob, BlobPropertyBag, FileList, Url};
+use web_sys::{Blob, FileList, Url};
 
 use crate::link::WorkerLink;
+use crate::photos::jpeg_url;
 use crate::store::{Store, StoredEmbedding, StoredPhoto};
 use afinar_protocol::{EpochSummary, HeadInfo, Reply, TrainSettings, TrainingOutcome, TrainingSet};
 
@@ -626,10 +627,16 @@ fn folder_files(files: &FileList) -> Vec<(String, String, Blob)> {
         .collect()
 }
 
-fn stop_dragging() {
+/// Takes a drop on the training part: not for the page-wide handler, which classifies photos.
+fn take_drop(ev: &leptos::ev::DragEvent) -> Vec<crate::folders::DropItem> {
+    ev.prevent_default();
+    ev.stop_propagation();
     if let Some(body) = document().body() {
         let _ = body.class_list().remove_1("dragging");
     }
+    ev.data_transfer()
+        .map(|data| crate::folders::entries(&data))
+        .unwrap_or_default()
 }
 
 fn looks_like_photo(name: &str) -> bool {
@@ -637,17 +644,6 @@ fn looks_like_photo(name: &str) -> bool {
     [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"]
         .iter()
         .any(|e| lower.ends_with(e))
-}
-
-fn jpeg_url(jpeg: &[u8]) -> Option<String> {
-    if jpeg.is_empty() {
-        return None;
-    }
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(jpeg));
-    let options = BlobPropertyBag::new();
-    options.set_type("image/jpeg");
-    let blob = Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()?;
-    Url::create_object_url_with_blob(&blob).ok()
 }
 
 fn percent(x: f64) -> String {
@@ -693,14 +689,7 @@ pub fn TrainingPanel(training: Training) -> impl IntoView {
         }
     };
     let on_drop = move |ev: leptos::ev::DragEvent| {
-        ev.prevent_default();
-        // Not the page-wide handler: these photos are for training, not for classifying.
-        ev.stop_propagation();
-        stop_dragging();
-        let Some(data) = ev.data_transfer() else {
-            return;
-        };
-        let entries = crate::folders::entries(&data);
+        let entries = take_drop(&ev);
         run_local(async move {
             match crate::folders::files(entries).await {
                 Ok(found) => {
@@ -809,14 +798,7 @@ fn ClassRow(training: Training, class: TrainClass, total: usize, ready: usize) -
     };
     let drop_name = class.name.clone();
     let on_drop = move |ev: leptos::ev::DragEvent| {
-        ev.prevent_default();
-        // The page-wide drop handler classifies photos; these (or a folder's) are for this class.
-        ev.stop_propagation();
-        stop_dragging();
-        let Some(data) = ev.data_transfer() else {
-            return;
-        };
-        let entries = crate::folders::entries(&data);
+        let entries = take_drop(&ev);
         let class = drop_name.clone();
         run_local(async move {
             match crate::folders::files(entries).await {
