@@ -136,6 +136,24 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     await page.getByTestId("import-head").setInputFiles(exported);
     await page.getByTestId("training-message").filter({ hasText: "Imported a head for daisy" }).waitFor({ timeout: 30_000 });
 
+    // The fine-tuning switch: the photos are prepared again (activations below the unfrozen
+    // blocks), then the head and the last 2 blocks are trained. (The recipe, kept across the
+    // reload, still says 5000 epochs.)
+    await page.getByText("Recipe").click();
+    await page.getByRole("spinbutton", { name: "Epochs", exact: true }).fill("10");
+    await page.getByRole("spinbutton", { name: "Epochs", exact: true }).press("Tab");
+    await page.getByTestId("finetune-switch").check();
+    await page.getByTestId("train-button").click();
+    await page.getByTestId("training-message").filter({ hasText: "for fine-tuning" }).waitFor({ timeout: 30_000 });
+    await waitUntilPrepared(page);
+    await page.getByTestId("train-button").click();
+    await page.getByTestId("train-status").filter({ hasText: "of 15" }).waitFor({ timeout: 60_000 });
+    await page.getByTestId("training-done").filter({ hasText: "15 epochs" }).waitFor({ timeout: 600_000 });
+    const tuned = await page.locator(".scores .big").innerText();
+    console.log(`with fine-tuning: ${tuned}`);
+    assert.match(tuned, /head alone: \d/);
+    await page.getByTestId("finetune-switch").uncheck();
+
     // Bad input: an empty class gets a clear message and nothing is lost.
     await page.getByRole("textbox", { name: "New class name" }).fill("empty");
     await page.getByRole("button", { name: "Add class" }).click();
