@@ -15,7 +15,7 @@ use afinar::{Classifier, ModelInput};
 use common::{V1_QUANT, model_bytes, shared_dir};
 use futures_lite::future::block_on;
 
-const PER_CLASS: usize = 16;
+const PER_CLASS: usize = 24;
 
 fn flowers_dir() -> PathBuf {
     shared_dir().join("data/flower_photos")
@@ -88,7 +88,11 @@ fn training_lowers_the_loss_and_learns_the_flowers_and_survives_save_and_load() 
     let p = prepare();
     let (tf, tl) = select(&p, Part::Train);
     let (vf, vl) = select(&p, Part::Val);
-    assert_eq!(vl.len(), 5 * 4, "a quarter of each class is held out");
+    assert_eq!(
+        vl.len(),
+        5 * PER_CLASS / 4,
+        "a quarter of each class is held out"
+    );
     let train = LabelledFeatures::new(&tf, &tl);
     let val = LabelledFeatures::new(&vf, &vl);
     let device = afinar::device::cpu();
@@ -111,8 +115,9 @@ fn training_lowers_the_loss_and_learns_the_flowers_and_survives_save_and_load() 
         "{first:?} → {last:?}"
     );
     let val_accuracy = last.val_accuracy.expect("validation");
-    // Chance is 0.2; 12 training photos per class gave 0.55 (seed 42, split seed 7).
-    assert!(val_accuracy >= 0.4, "validation accuracy {val_accuracy}");
+    // Chance is 0.2; 18 training photos per class gave 0.77 on the 30 held out (seed 42, split
+    // seed 7, Keras initialization); the floor leaves 5 photos of margin.
+    assert!(val_accuracy >= 0.6, "validation accuracy {val_accuracy}");
     assert!(last.train_accuracy > 0.9, "{last:?}");
 
     // Same seed, same result.
