@@ -37,11 +37,28 @@ enum Command {
     Eval(crate::train_cli::EvalArgs),
 }
 
+/// Which model file, on which device: shared by every subcommand.
 #[derive(clap::Args)]
-struct ClassifyArgs {
+pub(crate) struct ModelArgs {
     /// The MobileNetV2 `.tflite` file [default: www/models/mobilenet_v2_1.0_224_quant.tflite]
     #[arg(long, env = "AFINAR_MODEL")]
     model: Option<PathBuf>,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    device: Backend,
+}
+
+impl ModelArgs {
+    /// Finds and loads the model on the chosen device.
+    pub(crate) fn load(&self) -> Result<Classifier> {
+        load_classifier(&model_path(self.model.as_deref())?, self.device)
+    }
+}
+
+#[derive(clap::Args)]
+struct ClassifyArgs {
+    #[command(flatten)]
+    model: ModelArgs,
     /// How many labels to print per photo.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1001))]
     top: u16,
@@ -51,9 +68,6 @@ struct ClassifyArgs {
     /// Photos per forward pass.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     batch: u16,
-    /// Where the model runs.
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    device: Backend,
     /// A head written by `afinar train`: classify into its classes instead of ImageNet's.
     #[arg(long)]
     head: Option<PathBuf>,
@@ -90,7 +104,7 @@ pub fn main() -> ExitCode {
 
 /// Finds the model: `--model` / `$AFINAR_MODEL`, else the setup script's location under the
 /// working directory or under the source tree this binary was built from.
-pub(crate) fn model_path(explicit: Option<&Path>) -> Result<PathBuf> {
+fn model_path(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = explicit {
         return Ok(path.to_path_buf());
     }
@@ -109,7 +123,7 @@ pub(crate) fn model_path(explicit: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-pub(crate) fn load_classifier(path: &Path, backend: Backend) -> Result<Classifier> {
+fn load_classifier(path: &Path, backend: Backend) -> Result<Classifier> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))?;
     let sidecar = path.with_file_name(LABELS_FILE);
@@ -140,8 +154,7 @@ enum FileResult<'a> {
 
 /// Classifies every file; `Ok(false)` when some file could not be classified.
 fn classify(args: &ClassifyArgs) -> Result<bool> {
-    let path = model_path(args.model.as_deref())?;
-    let classifier = load_classifier(&path, args.device)?;
+    let classifier = args.model.load()?;
     let head = match &args.head {
         Some(file) => {
             let bytes =

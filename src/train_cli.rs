@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::cli::{Backend, load_classifier, model_path};
+use crate::cli::ModelArgs;
 use crate::feature_cache::{FeatureCache, PhotoHash};
 
 #[derive(clap::Args)]
@@ -55,11 +55,8 @@ pub struct TrainArgs {
     /// Share of each class held out for validation when there is no --split.
     #[arg(long, default_value_t = 0.2)]
     val_fraction: f64,
-    /// The MobileNetV2 `.tflite` file.
-    #[arg(long, env = "AFINAR_MODEL")]
-    model: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    device: Backend,
+    #[command(flatten)]
+    model: ModelArgs,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -99,10 +96,8 @@ pub struct EvalArgs {
     /// Print the scores as one JSON object on the last line.
     #[arg(long)]
     json: bool,
-    #[arg(long, env = "AFINAR_MODEL")]
-    model: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    device: Backend,
+    #[command(flatten)]
+    model: ModelArgs,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -258,8 +253,7 @@ pub fn train(args: &TrainArgs) -> Result<bool> {
         args.val_fraction,
         args.seed,
     )?;
-    let model = model_path(args.model.as_deref())?;
-    let classifier = load_classifier(&model, args.device)?;
+    let classifier = args.model.load()?;
     eprintln!(
         "{} classes ({}), {} photos: {} train, {} validation",
         data.classes.len(),
@@ -425,8 +419,7 @@ fn print_scores(classes: &[String], e: &Evaluation, json: bool) {
 }
 
 pub fn eval(args: &EvalArgs) -> Result<bool> {
-    let model = model_path(args.model.as_deref())?;
-    let classifier = load_classifier(&model, args.device)?;
+    let classifier = args.model.load()?;
     let device = classifier.device().clone();
     let bytes = std::fs::read(&args.head)
         .with_context(|| format!("cannot read {}", args.head.display()))?;
