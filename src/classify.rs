@@ -137,19 +137,7 @@ impl Classifier {
                 softmax(parts.logits(&self.model, self.input_tensor(chunk)), 1)
             })
             .await?;
-        Ok(probs
-            .chunks_exact(classes.len().max(1))
-            .map(|row| {
-                top_k(row, k)
-                    .into_iter()
-                    .map(|(index, prob)| Prediction {
-                        index,
-                        label: classes.get(index).cloned().unwrap_or_default(),
-                        prob,
-                    })
-                    .collect()
-            })
-            .collect())
+        Ok(labelled_top_k(&probs, classes, k))
     }
 
     /// What a training photo needs, in one pass: pooled features, the boundary activations
@@ -231,20 +219,25 @@ impl Classifier {
 
     /// Labelled top-`k` of each row of `probs` (`[N, num_classes]` row-major).
     fn top_predictions(&self, probs: &[f32], k: usize) -> Vec<Vec<Prediction>> {
-        probs
-            .chunks_exact(self.labels.len())
-            .map(|row| {
-                top_k(row, k)
-                    .into_iter()
-                    .map(|(index, prob)| Prediction {
-                        index,
-                        label: self.labels[index].clone(),
-                        prob,
-                    })
-                    .collect()
-            })
-            .collect()
+        labelled_top_k(probs, &self.labels, k)
     }
+}
+
+/// Labelled top-`k` of each row of `probs` (`[N, labels.len()]` row-major).
+fn labelled_top_k(probs: &[f32], labels: &[String], k: usize) -> Vec<Vec<Prediction>> {
+    probs
+        .chunks_exact(labels.len().max(1))
+        .map(|row| {
+            top_k(row, k)
+                .into_iter()
+                .map(|(index, prob)| Prediction {
+                    index,
+                    label: labels.get(index).cloned().unwrap_or_default(),
+                    prob,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn f32_values(data: TensorData) -> Result<Vec<f32>, DeviceError> {

@@ -629,16 +629,8 @@ impl Worker {
                 }
                 Err(e) if backend == Backend::WebGpu => {
                     // Lost device, out of memory…: rebuild on the CPU and retry this photo.
-                    self.fall_back_to_cpu(format!("WebGPU failed while classifying ({e})"));
-                    let (weights, labels) = {
-                        let model = self.model.borrow();
-                        (model.weights.clone(), model.labels.clone())
-                    };
-                    let Some(weights) = weights else {
-                        return Err(e.to_string());
-                    };
-                    let classifier = self.build_classifier(&weights, &labels).await?;
-                    self.model.borrow_mut().classifier = Some(classifier);
+                    self.rebuild_on_cpu(format!("WebGPU failed while classifying ({e})"))
+                        .await?;
                 }
                 Err(e) => return Err(format!("The model failed on this photo: {e}.")),
             }

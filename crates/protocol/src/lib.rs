@@ -16,11 +16,14 @@ mod f32_bytes {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
-        let bytes = serde_bytes::ByteBuf::deserialize(d)?;
-        Ok(bytes
+        Ok(from_bytes(&serde_bytes::ByteBuf::deserialize(d)?))
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Vec<f32> {
+        bytes
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+            .collect()
     }
 
     /// The same for `Option<Vec<f32>>`.
@@ -39,12 +42,7 @@ mod f32_bytes {
 
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<f32>>, D::Error> {
             let bytes = Option::<serde_bytes::ByteBuf>::deserialize(d)?;
-            Ok(bytes.map(|bytes| {
-                bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect()
-            }))
+            Ok(bytes.map(|bytes| super::from_bytes(&bytes)))
         }
     }
 }

@@ -190,6 +190,12 @@ impl Store {
         self.write(META, key.into(), value.as_ref()).await
     }
 
+    /// A value stored as JSON text by [`Self::put_meta_json`]; `None` when absent or unreadable.
+    pub async fn meta_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let text = self.meta(key).await.ok()?.as_string()?;
+        serde_json::from_str(&text).ok()
+    }
+
     pub async fn meta(&self, key: &str) -> Result<JsValue, String> {
         let tx = self
             .db

@@ -136,22 +136,10 @@ impl Training {
     }
 
     async fn restore(self, store: &Store) {
-        if let Some(classes) = store
-            .meta("classes")
-            .await
-            .ok()
-            .and_then(|v| v.as_string())
-            .and_then(|s| serde_json::from_str::<Vec<TrainClass>>(&s).ok())
-        {
+        if let Some(classes) = store.meta_json::<Vec<TrainClass>>("classes").await {
             self.classes.set(classes);
         }
-        if let Some(settings) = store
-            .meta("settings")
-            .await
-            .ok()
-            .and_then(|v| v.as_string())
-            .and_then(|s| serde_json::from_str::<TrainSettings>(&s).ok())
-        {
+        if let Some(settings) = store.meta_json::<TrainSettings>("settings").await {
             self.settings.set(settings);
         }
         let photos = store.photos().await.unwrap_or_default();
@@ -186,13 +174,7 @@ impl Training {
             all.sort_by_key(|p| p.id);
             *list = all;
         });
-        if let Some(result) = store
-            .meta("result")
-            .await
-            .ok()
-            .and_then(|v| v.as_string())
-            .and_then(|s| serde_json::from_str::<RunResult>(&s).ok())
-        {
+        if let Some(result) = store.meta_json::<RunResult>("result").await {
             self.epochs.set(result.outcome.epochs.clone());
             self.result.set(Some(result));
         }
@@ -249,9 +231,14 @@ impl Training {
         self.with_store(move |store| Box::pin(async move { store.put_meta(key, value).await }));
     }
 
+    /// Keeps `value` as JSON text (read back by [`Store::meta_json`]).
+    fn save_json(self, key: &'static str, value: &impl serde::Serialize) {
+        let json = serde_json::to_string(value).unwrap_or_default();
+        self.save_meta(key, Some(json.into()));
+    }
+
     fn save_classes(self) {
-        let json = serde_json::to_string(&self.classes.get_untracked()).unwrap_or_default();
-        self.save_meta("classes", Some(json.into()));
+        self.save_json("classes", &self.classes.get_untracked());
     }
 
     fn save_photo(self, id: u32) {
@@ -437,14 +424,13 @@ impl Training {
                     outcome,
                     photo_ids: self.running_ids.get_value(),
                 };
-                let json = serde_json::to_string(&result).unwrap_or_default();
+                self.save_json("result", &result);
                 self.result.set(Some(result));
                 self.run.set(RunState::Done);
                 self.save_meta(
                     "head",
                     Some(js_sys::Uint8Array::from(file.as_slice()).into()),
                 );
-                self.save_meta("result", Some(json.into()));
                 self.save_meta("training", None);
             }
             Reply::Trained(Err(message)) => {
@@ -576,8 +562,7 @@ impl Training {
         self.epochs.set(Vec::new());
         self.run.set(RunState::Running);
         self.save_meta("training", Some("running".into()));
-        let json = serde_json::to_string(&settings).unwrap_or_default();
-        self.save_meta("settings", Some(json.into()));
+        self.save_json("settings", &settings);
         self.with_link(|link| link.train(set));
     }
 
