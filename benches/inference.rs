@@ -1,8 +1,11 @@
 //! Native inference speed: ms per photo at batch 1 and batch 32 on the CPU (and on wgpu when
-//! an adapter exists), from decoded 224×224 input and from a JPEG file.
+//! an adapter exists), from decoded 224×224 input and from a JPEG file, with tract (crate
+//! `tract-tflite`) on the same `.tflite` and inputs as the Rust anchor.
 //!
-//! `cargo bench --bench inference`. Needs the model in `www/models/` (`scripts/setup-model`)
-//! and `../shared` for the photos.
+//! `cargo bench --bench inference`; `scripts/bench` runs it interleaved with LiteRT and reads
+//! criterion's samples. Needs the model in `www/models/` (`scripts/setup-model`) and `../shared`
+//! for the inputs (the reference `.input.rgb` files: the exact pixels LiteRT is fed too).
+//! `AFINAR_BENCH_WGPU=0` skips wgpu; `AFINAR_BENCH_OUT=DIR` is where tract's status is written.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,27 +18,53 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+fn model_path() -> PathBuf {
+    root().join("www/models").join(DEFAULT_MODEL_FILE)
+}
+
 fn classifier(device: &Device) -> Classifier {
-    let path = root().join("www/models").join(DEFAULT_MODEL_FILE);
+    let path = model_path();
     let bytes = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup-model", path.display()));
     Classifier::from_tflite(&bytes, None, device).expect("model loads")
 }
 
-fn photo_path() -> PathBuf {
+fn jpeg_path() -> PathBuf {
     root().join("../shared/data/flower_photos/daisy/100080576_f52e8ee070_n.jpg")
+}
+
+/// The six preprocessed reference photos (224×224×3 uint8), sorted by name.
+fn decoded_inputs() -> Vec<ModelInput> {
+    let dir = root().join("../shared/models/reference");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".input.rgb"))
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no .input.rgb files in {}",
+        dir.display()
+    );
+    files
+        .iter()
+        .map(|f| ModelInput::from_rgb(std::fs::read(f).expect("read")).expect("224×224×3"))
+        .collect()
+}
+
+/// `batch` inputs, cycling through the reference photos.
+fn batch_of(inputs: &[ModelInput], batch: usize) -> Vec<ModelInput> {
+    inputs.iter().cycle().take(batch).cloned().collect()
 }
 
 fn bench_device(c: &mut Criterion, name: &str, device: &Device) {
     let classifier = classifier(device);
-    let jpeg = std::fs::read(photo_path()).expect("photo");
-    let input = ModelInput::from_image_bytes(&jpeg).expect("decodes");
+    let decoded = decoded_inputs();
+    let jpeg = std::fs::read(jpeg_path()).expect("photo");
     let mut group = c.benchmark_group(format!("inference/{name}"));
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(10));
     for batch in [1usize, 32] {
-        let inputs = vec![input.clone(); batch];
+        let inputs = batch_of(&decoded, batch);
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_with_input(BenchmarkId::new("decoded", batch), &inputs, |b, inputs| {
             b.iter(|| classifier.classify(inputs, 5))
@@ -54,18 +83,71 @@ fn bench_device(c: &mut Criterion, name: &str, device: &Device) {
 fn inference(c: &mut Criterion) {
     bench_device(c, "ndarray", &afinar::device::cpu());
     #[cfg(feature = "wgpu")]
-    match Device::wgpu_options().init() {
-        Ok(device) => bench_device(c, "wgpu", &device),
-        Err(e) => eprintln!("wgpu skipped: {e}"),
+    if std::env::var("AFINAR_BENCH_WGPU").as_deref() != Ok("0") {
+        match Device::wgpu_options().init() {
+            Ok(device) => bench_device(c, "wgpu", &device),
+            Err(e) => eprintln!("wgpu skipped: {e}"),
+        }
+    }
+}
+
+/// tract on the same file: the engine a Rust user would pick instead. Neither MobileNetV2 file
+/// here loads in tract-tflite 0.23 (it has no rule for this graph's quantized ADD), so the
+/// attempt and its error are recorded instead of a time.
+fn tract(c: &mut Criterion) {
+    use tract_tflite::prelude::*;
+    let load = || -> TractResult<_> {
+        tract_tflite::tflite()
+            .model_for_path(model_path())?
+            .into_optimized()?
+            .into_runnable()
+    };
+    let status = match load() {
+        Ok(model) => {
+            let decoded = decoded_inputs();
+            let tensor = |input: &ModelInput| -> Tensor {
+                tract_ndarray::Array4::from_shape_vec((1, 224, 224, 3), input.rgb().to_vec())
+                    .expect("224×224×3")
+                    .into()
+            };
+            let mut group = c.benchmark_group("inference/tract");
+            group.bench_function("decoded/1", |b| {
+                b.iter(|| model.run(tvec!(tensor(&decoded[0]).into())))
+            });
+            group.finish();
+            serde_json::json!({"runs": true})
+        }
+        Err(e) => {
+            // The chain ends in the cause; the operator it failed on is named in the middle.
+            let chain = format!("{e:?}");
+            let key = "builtin_code: ";
+            let op = chain
+                .match_indices(key)
+                .find(|(i, _)| !chain[..*i].ends_with("deprecated_"))
+                .and_then(|(i, _)| chain[i + key.len()..].split([',', ' ', '\n']).next())
+                .unwrap_or("?");
+            let reason = format!("{} (on a {op} operator)", e.root_cause());
+            eprintln!("tract-tflite cannot run {}: {reason}", DEFAULT_MODEL_FILE);
+            serde_json::json!({"runs": false, "error": reason})
+        }
+    };
+    if let Ok(dir) = std::env::var("AFINAR_BENCH_OUT") {
+        let path = PathBuf::from(dir).join("tract.json");
+        std::fs::write(&path, status.to_string()).expect("write tract status");
     }
 }
 
 fn preprocessing(c: &mut Criterion) {
-    let jpeg = std::fs::read(photo_path()).expect("photo");
+    let jpeg = std::fs::read(jpeg_path()).expect("photo");
     c.bench_function("preprocess/jpeg 320x263", |b| {
         b.iter(|| ModelInput::from_image_bytes(&jpeg))
     });
 }
 
-criterion_group!(benches, inference, preprocessing);
+criterion_group! {
+    name = benches;
+    // Defaults that command-line flags (as `scripts/bench` passes) override.
+    config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(10));
+    targets = inference, tract, preprocessing
+}
 criterion_main!(benches);

@@ -203,6 +203,7 @@ pub async fn run(
         epochs: epochs.iter().map(|r| summary(r, total_epochs)).collect(),
         backend,
         train_ms: 0.0,
+        wasm_memory_bytes: 0,
     };
     Ok((trained, outcome))
 }

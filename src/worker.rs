@@ -74,6 +74,18 @@ fn post(scope: &DedicatedWorkerGlobalScope, reply: &Reply) {
     }
 }
 
+/// Size of this worker's wasm memory: it never shrinks, so this is the peak so far.
+fn wasm_memory_bytes() -> u64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| {
+            m.buffer()
+                .unchecked_into::<js_sys::ArrayBuffer>()
+                .byte_length() as u64
+        })
+        .unwrap_or(0)
+}
+
 fn now_ms(scope: &DedicatedWorkerGlobalScope) -> f64 {
     scope.performance().map(|p| p.now()).unwrap_or(0.0)
 }
@@ -256,6 +268,7 @@ impl Worker {
             match result {
                 Ok((parts, mut outcome)) => {
                     outcome.train_ms = now_ms(&self.scope) - start;
+                    outcome.wasm_memory_bytes = wasm_memory_bytes();
                     *self.head.borrow_mut() = Some(UserHead {
                         file: outcome.head_file.clone(),
                         classes: outcome.classes.clone(),
@@ -625,6 +638,7 @@ impl Worker {
                         thumbnail_jpeg,
                         backend,
                         custom,
+                        wasm_memory_bytes: wasm_memory_bytes(),
                     });
                 }
                 Err(e) if backend == Backend::WebGpu => {

@@ -188,6 +188,7 @@ fn messages_survive_the_trip_through_js_values() {
             thumbnail_jpeg: vec![1, 2, 3],
             backend: Backend::WebGpu,
             custom: None,
+            wasm_memory_bytes: 1 << 20,
         }),
     };
     let value = serde_wasm_bindgen::to_value(&reply).expect("serializes");

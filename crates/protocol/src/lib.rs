@@ -172,6 +172,9 @@ pub struct TrainingOutcome {
     pub epochs: Vec<EpochSummary>,
     pub backend: Backend,
     pub train_ms: f64,
+    /// The worker's wasm memory after training (it only grows: the peak so far).
+    #[serde(default)]
+    pub wasm_memory_bytes: u64,
 }
 
 /// A trained head the worker now uses next to the ImageNet head.
@@ -260,6 +263,9 @@ pub struct Classification {
     pub backend: Backend,
     /// Top predictions in the user's classes, when a trained head is in use.
     pub custom: Option<Vec<Prediction>>,
+    /// The worker's wasm memory afterwards (it only grows: the peak so far).
+    #[serde(default)]
+    pub wasm_memory_bytes: u64,
 }
 
 /// Worker → page.

@@ -1,0 +1,243 @@
+// Browser half of `scripts/bench`: drives the bench page (dist/bench/, built by Trunk next to the
+// app) and the app itself in headless Chromium, and prints one JSON object.
+//
+//   node bench/browser.mjs --photos photos.json --out browser.json [--quick] [--features DIR]
+//
+// photos.json: {"inference": [relative paths], "train": [[relative path, class index]...],
+// "classes": [...], "scaling": [N...]}, paths relative to the flower_photos folder.
+import { createServer } from "node:http";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const quick = args.includes("--quick");
+const plan = JSON.parse(readFileSync(opt("--photos"), "utf8"));
+const shared = process.env.AFINAR_SHARED ?? path.join(root, "../shared");
+const photoDir = path.join(shared, "data/flower_photos");
+const featuresDir = opt("--features");
+const rounds = Number(opt("--rounds", quick ? 1 : 3));
+const warmup = quick ? 2 : 5;
+// WebGPU without a GPU is SwiftShader, seconds per photo: a few photos say enough.
+const webgpuPhotos = quick ? 1 : 5;
+
+const types = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
+  ".wasm": "application/wasm", ".css": "text/css", ".svg": "image/svg+xml",
+  ".json": "application/json", ".jpg": "image/jpeg", ".data": "application/octet-stream",
+};
+const mounts = [
+  ["/node_modules/", path.join(root, "node_modules")],
+  ["/photos/", photoDir],
+  ["/features/", featuresDir],
+  ["/", path.join(root, "dist")],
+];
+
+/** Plain static files: dist/ at /, the anchors' packages, the photos, the features. */
+async function serve() {
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, "http://localhost");
+    const [prefix, dir] = mounts.find(([p, d]) => d && url.pathname.startsWith(p));
+    let file = path.join(dir, decodeURIComponent(url.pathname.slice(prefix.length)));
+    try {
+      if ((await stat(file)).isDirectory()) file = path.join(file, "index.html");
+      const body = await readFile(file);
+      res.writeHead(200, {
+        "content-type": types[path.extname(file)] ?? "application/octet-stream",
+        "content-length": body.length,
+        // Cacheable, so that a second visit shows the warm-load cost.
+        "cache-control": "max-age=3600",
+      });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end("not found");
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { origin: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
+}
+
+function launch(webgpu) {
+  const args = ["--disable-background-networking", "--disable-component-update", "--no-first-run"];
+  if (webgpu) args.push("--enable-unsafe-webgpu");
+  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length });
+
+/** The app, from navigation to the first prediction of one photo; then again, warm. */
+async function appLoad(browser, origin, label) {
+  const context = await browser.newContext();
+  const file = { name: "daisy.jpg", mimeType: "image/jpeg",
+    buffer: readFileSync(path.join(photoDir, plan.inference[0])) };
+  const once = async () => {
+    const page = await context.newPage();
+    const start = Date.now();
+    await page.goto(origin + "/");
+    await page.getByTestId("model-ready").waitFor({ timeout: 300_000 });
+    await page.getByTestId("photo-input").setInputFiles([file]);
+    await page.locator('[data-testid="result"]:not(.waiting) [data-testid="top-label"]')
+      .first().waitFor({ timeout: 300_000 });
+    const ms = Date.now() - start;
+    const backend = await page.getByTestId("backend").innerText();
+    await page.close();
+    return { ms, backend };
+  };
+  const cold = await once();
+  const warm = await once();
+  await context.close();
+  console.error(`app (${label}): cold ${cold.ms} ms, warm ${warm.ms} ms on ${warm.backend}`);
+  return { cold_ms: cold.ms, warm_ms: warm.ms, backend: warm.backend };
+}
+
+async function main() {
+  const server = await serve();
+  const out = { quick, rounds, chromium: null, inference: {}, load: {}, app_load: {}, sizes: {} };
+  const errors = [];
+  try {
+    for (const wasm of ["afinar-worker_bg.wasm"]) {
+      const bytes = readFileSync(path.join(root, "dist", wasm));
+      out.sizes.worker_wasm = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+    }
+    const page_wasm = (await import("node:fs")).readdirSync(path.join(root, "dist"))
+      .find((f) => f.startsWith("afinar-web") && f.endsWith(".wasm"));
+    const pageBytes = readFileSync(path.join(root, "dist", page_wasm));
+    out.sizes.page_wasm = { raw: pageBytes.length, gzip: gzipSync(pageBytes, { level: 9 }).length };
+
+    const browser = await launch(true);
+    out.chromium = browser.version();
+    const page = await browser.newPage();
+    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(server.origin + "/bench/");
+    await page.waitForFunction(() => window.benchReady === true);
+    const webgpu = await page.evaluate(() => window.bench.hasWebGpu());
+
+    // Inference: each engine loaded once, warmed up, then rounds of the same photos with the
+    // engines' order rotated, so drift in the machine falls on all of them alike.
+    const names = ["afinar-cpu", "mediapipe", "litert"].concat(webgpu ? ["afinar-webgpu"] : []);
+    const urls = plan.inference.map((p) => `/photos/${p}`);
+    for (const name of names) {
+      try {
+        out.load[name] = await page.evaluate((n) => window.bench.load(n), name);
+        const some = name === "afinar-webgpu" ? urls.slice(0, 1) : urls.slice(0, warmup);
+        await page.evaluate(([n, u]) => window.bench.classify(n, u), [name, some]);
+        out.inference[name] = { samples: [], round_medians: [], top1: [] };
+      } catch (e) {
+        out.load[name] = { error: String(e) };
+        console.error(`${name}: ${e}`);
+      }
+    }
+    const running = names.filter((n) => out.inference[n]);
+    for (let r = 0; r < rounds; r++) {
+      const order = running.map((_, i) => running[(i + r) % running.length]);
+      for (const name of order) {
+        const photos = name === "afinar-webgpu" ? urls.slice(0, webgpuPhotos) : urls;
+        const results = await page.evaluate(([n, u]) => window.bench.classify(n, u), [name, photos]);
+        const rec = out.inference[name];
+        rec.samples.push(...results.map((x) => x.ms));
+        rec.round_medians.push(median(results.map((x) => x.ms)));
+        if (results[0].wall_ms !== undefined) {
+          rec.wall_samples = (rec.wall_samples ?? []).concat(results.map((x) => x.wall_ms));
+          rec.memory = results.at(-1).memory;
+        }
+        if (r === 0) rec.top1 = results.map((x) => x.top);
+        console.error(`round ${r + 1} ${name}: ${median(results.map((x) => x.ms)).toFixed(1)} ms/photo`);
+      }
+    }
+    for (const rec of Object.values(out.inference)) {
+      rec.ms_per_photo = stats(rec.samples);
+      if (rec.wall_samples) rec.wall_ms_per_photo = stats(rec.wall_samples);
+    }
+    // Afinar's ratio to each anchor, round by round (each round ran them back to back).
+    out.ratios = {};
+    for (const anchor of ["mediapipe", "litert"]) {
+      const a = out.inference["afinar-cpu"], b = out.inference[anchor];
+      if (a && b) {
+        const per = a.round_medians.map((m, i) => m / b.round_medians[i]);
+        out.ratios[`afinar-cpu/${anchor}`] = stats(per);
+      }
+    }
+    // The same model should say the same thing: top-1 agreement with Afinar on the CPU.
+    out.top1_agreement = {};
+    const ref = out.inference["afinar-cpu"]?.top1 ?? [];
+    for (const [name, rec] of Object.entries(out.inference)) {
+      const n = Math.min(ref.length, rec.top1.length);
+      out.top1_agreement[name] = n ? rec.top1.slice(0, n).filter((t, i) => t === ref[i]).length / n : null;
+    }
+    for (const name of ["mediapipe", "litert"]) await page.evaluate((n) => window.bench.close(n), name);
+
+    // Training in the browser: prepare photos (features), then the default recipe on them.
+    out.training = {};
+    const trainUrls = plan.train.map(([p]) => `/photos/${p}`);
+    const trainLabels = plan.train.map(([, c]) => c);
+    const settings = { epochs: 10, learning_rate: 1e-3, batch_size: 32, seed: 42, val_fraction: 0.2,
+      unfreeze: null, finetune_epochs: 5, finetune_learning_rate: 1e-4 };
+    const backends = ["afinar-cpu"].concat(out.inference["afinar-webgpu"] ? ["afinar-webgpu"] : []);
+    for (const name of backends) {
+      // WebGPU on a software adapter (seconds per photo): a handful of photos, prepared once
+      // with their boundary activations for both stages.
+      const gpu = name === "afinar-webgpu";
+      const n = gpu ? (quick ? 10 : 20) : trainUrls.length;
+      const embedMs = await page.evaluate(([e, u, l, k]) => window.bench.embed(e, u, l, k),
+        [name, trainUrls.slice(0, n), trainLabels.slice(0, n), gpu ? 2 : null]);
+      const head = await page.evaluate(([e, c, s]) => window.bench.train(e, { classes: c, settings: s }),
+        [name, plan.classes, settings]);
+      const ft = gpu ? n : plan.finetune_photos;
+      const ftMs = gpu ? embedMs : await page.evaluate(([e, u, l]) => window.bench.embed(e, u, l, 2),
+        [name, trainUrls.slice(0, ft), trainLabels.slice(0, ft)]);
+      const ftSettings = { ...settings, unfreeze: 2, finetune_epochs: quick ? 1 : 5 };
+      const tuned = await page.evaluate(([e, c, s]) => window.bench.train(e, { classes: c, settings: s }),
+        [name, plan.classes, ftSettings]);
+      out.training[name] = {
+        photos: n, embed_ms_per_photo: stats(embedMs), photos_per_s: 1000 / median(embedMs), head,
+        finetune: { photos: ft, epochs: ftSettings.finetune_epochs, embed_ms_per_photo: stats(ftMs), ...tuned },
+      };
+      console.error(`${name} training: ${(1000 / median(embedMs)).toFixed(1)} photos/s, head ${head.train_ms.toFixed(0)} ms, ` +
+        `val ${head.val_accuracy}; fine-tune on ${ft}: ${tuned.train_ms.toFixed(0)} ms`);
+    }
+
+    // Scaling: the head trained in the browser on the native run's features of N photos.
+    out.scaling = [];
+    for (const n of featuresDir ? plan.scaling : []) {
+      const r = await page.evaluate(([n, c, s]) => window.bench.train("afinar-cpu",
+        { classes: c, settings: s, featuresUrl: `/features/features-${n}.f32`, labelsUrl: `/features/labels-${n}.u8` }),
+        [n, plan.classes, settings]);
+      out.scaling.push({ photos: n, ...r });
+      console.error(`browser head on ${n} photos: ${r.train_ms.toFixed(0)} ms, wasm memory ${(r.memory / 1e6).toFixed(0)} MB`);
+    }
+    await page.close();
+
+    // The app itself: cold load (empty cache) and warm load to the first prediction, with
+    // WebGPU (the app's choice where there is an adapter) and without (the CPU fallback).
+    const plain = await launch(false);
+    out.app_load.cpu = await appLoad(plain, server.origin, "no WebGPU");
+    await plain.close();
+    if (!quick && webgpu) out.app_load.webgpu = await appLoad(browser, server.origin, "WebGPU");
+    await browser.close();
+  } finally {
+    server.close();
+  }
+  out.errors = errors;
+  await writeFile(opt("--out"), JSON.stringify(out, null, 1));
+  // A browser's own chromium processes may linger: exit now.
+  process.exit(0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

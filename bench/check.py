@@ -1,0 +1,58 @@
+"""Checks a `scripts/bench` results.json for completeness and sanity — never for speed.
+
+Run by scripts/test after `scripts/bench --quick`, so the harness cannot rot: every section is
+there, every engine ran, the anchors agree with Afinar on what the photos show (same model),
+and training learned something. Times are measured, reported, and not judged here.
+"""
+
+import json
+import sys
+
+
+def main():
+    r = json.load(open(sys.argv[1]))
+    problems = []
+
+    def need(cond, what):
+        if not cond:
+            problems.append(what)
+
+    n = r["native_inference"]
+    for engine in ("afinar (ndarray)", "litert"):
+        for figure in ("decoded/1", "decoded/32", "jpeg/1"):
+            s = n[engine].get(figure)
+            need(s and s["n"] > 0 and s["median"] > 0, f"native {engine} {figure}")
+    need(n["ratio afinar/litert"]["decoded/1"], "native ratio")
+    need(n.get("tract") is not None, "tract status")
+
+    b = r["browser"]
+    for engine in ("afinar-cpu", "mediapipe", "litert"):
+        rec = b["inference"].get(engine)
+        need(rec and rec["ms_per_photo"]["median"] > 0, f"browser {engine}")
+        # The same .tflite on the same photos: the anchors must mostly agree with Afinar's top-1.
+        agreement = b["top1_agreement"].get(engine)
+        need(agreement is not None and agreement >= 0.7, f"{engine} top-1 agreement {agreement}")
+    for ratio in ("afinar-cpu/mediapipe", "afinar-cpu/litert"):
+        need(b["ratios"].get(ratio), f"browser ratio {ratio}")
+    need(b["app_load"].get("cpu", {}).get("cold_ms", 0) > 0, "app cold load")
+    need(b["sizes"]["worker_wasm"]["gzip"] > 0, "wasm size")
+
+    t = r["native_training"]
+    chance = 1 / len(r["photos"]["classes"])
+    need(t["features_photos_per_s"] > 0, "native features/s")
+    need(t["default_recipe"]["val_accuracy"] > chance + 0.2, "native head accuracy above chance")
+    need(t["finetune"]["total_ms"] > 0, "native fine-tuning")
+    need(len(t["scaling"]) >= 3 and any(s["synthetic"] for s in t["scaling"]), "native scaling")
+    cpu = b["training"].get("afinar-cpu")
+    need(cpu and cpu["head"]["val_accuracy"] is not None, "browser training")
+    need(len(b["scaling"]) == len(t["scaling"]), "browser scaling")
+    need(not [e for e in b.get("errors", []) if "panicked" in e], "no panic in the browser")
+
+    if problems:
+        print("bench check failed: " + "; ".join(problems), file=sys.stderr)
+        sys.exit(1)
+    print(f"bench check: {sys.argv[1]} complete")
+
+
+if __name__ == "__main__":
+    main()

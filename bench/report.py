@@ -1,0 +1,300 @@
+"""Turns one `scripts/bench` run (target/bench-run/) into results.json and results.md.
+
+Every figure is a median with min/max over repeated measurements after warm-up; each ratio
+Afinar / anchor is taken round by round (the engines ran back to back within a round), then
+summarized the same way. `bench/history.md` (the optimizations and their before/after ratios,
+kept by hand) is appended to the Markdown.
+"""
+
+import argparse
+import glob
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def stats(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def criterion_ms_per_photo(path, batch):
+    """Per-sample ms per photo from criterion's sample.json (times in ns for `iters` runs)."""
+    s = json.loads(Path(path).read_text())
+    return [t / i / 1e6 / batch for t, i in zip(s["times"], s["iters"])]
+
+
+def command(*args):
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def lock_version(name):
+    text = Path("Cargo.lock").read_text()
+    m = re.search(r'name = "%s"\nversion = "([^"]+)"' % re.escape(name), text)
+    return m.group(1) if m else None
+
+
+def npm_version(name):
+    try:
+        return json.loads(Path("node_modules", name, "package.json").read_text())["version"]
+    except OSError:
+        return None
+
+
+def machine():
+    cpu = None
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = None
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            mem = round(int(line.split()[1]) / 1024 / 1024, 1)
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem,
+        "os": platform.platform(),
+        "rustc": command("rustc", "--version"),
+        "node": command("node", "--version"),
+        "python": platform.python_version(),
+    }
+
+
+def versions(browser):
+    from importlib.metadata import version
+
+    return {
+        "afinar": command("git", "rev-parse", "--short", "HEAD"),
+        "burn": lock_version("burn"),
+        "tract-tflite": lock_version("tract-tflite"),
+        "ai-edge-litert": version("ai-edge-litert"),
+        "@mediapipe/tasks-vision": npm_version("@mediapipe/tasks-vision"),
+        "@litertjs/core": npm_version("@litertjs/core"),
+        "chromium": browser.get("chromium"),
+        "trunk": command("trunk", "--version"),
+        "wasm-bindgen": command("wasm-bindgen", "--version"),
+    }
+
+
+FIGURES = [("decoded/1", "decoded_1", 1), ("decoded/32", "decoded_32", 32), ("jpeg/1", "jpeg_1", 1)]
+
+
+def native_inference(raw):
+    rounds = sorted(glob.glob(f"{raw}/round-*"))
+    out = {"afinar (ndarray)": {}, "litert": {}, "ratio afinar/litert": {}}
+    for figure, file, batch in FIGURES:
+        afinar_all, litert_all, ratios = [], [], []
+        for r in rounds:
+            a = criterion_ms_per_photo(f"{r}/afinar/{file}.json", batch)
+            lt = json.loads(Path(f"{r}/litert.json").read_text())
+            b = lt["ms_per_photo"][figure]
+            afinar_all += a
+            litert_all += b
+            ratios.append(statistics.median(a) / statistics.median(b))
+        out["afinar (ndarray)"][figure] = stats(afinar_all)
+        out["litert"][figure] = stats(litert_all)
+        out["ratio afinar/litert"][figure] = stats(ratios)
+    lt = json.loads(Path(f"{rounds[0]}/litert.json").read_text())
+    out["litert_threads"] = lt["threads"]
+    for figure, file, batch in FIGURES[:2]:
+        f = Path(f"{raw}/wgpu-{file}.json")
+        if f.exists():
+            out.setdefault("afinar (wgpu)", {})[figure] = stats(criterion_ms_per_photo(f, batch))
+    tract = Path(f"{raw}/tract.json")
+    out["tract"] = json.loads(tract.read_text()) if tract.exists() else None
+    if Path(f"{raw}/tract-decoded_1.json").exists():
+        out["tract"]["decoded/1"] = stats(criterion_ms_per_photo(f"{raw}/tract-decoded_1.json", 1))
+    return out
+
+
+def fmt(s, digits=1):
+    if not s:
+        return "–"
+    return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}–{s['max']:.{digits}f})"
+
+
+def pct(x):
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def markdown(r):
+    m, v = r["machine"], r["versions"]
+    lines = [
+        "# Afinar benchmarks",
+        "",
+        f"Written by `scripts/bench{' --quick' if r['quick'] else ''}` on {r['date']}. "
+        "Figures: median (min–max) over repeated runs after warm-up; every ratio is "
+        "Afinar / anchor, taken round by round from runs interleaved in this one invocation.",
+        "",
+        "## Machine and versions",
+        "",
+        f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}",
+        f"- {m['rustc']}; Node {m['node']}; Python {m['python']}",
+        "- " + "; ".join(f"{k} {val}" for k, val in v.items() if val),
+        "",
+    ]
+    n = r["native_inference"]
+    lines += [
+        "## 1. Native inference (ms per photo)",
+        "",
+        f"Same `.tflite`, same 224×224 inputs (the reference `.input.rgb` pixels), {n['litert_threads']} "
+        "threads each. Afinar runs the float32 network (weights dequantized once); LiteRT runs the "
+        "uint8 graph with XNNPACK. Batch 32 in LiteRT is 32 batch-1 calls (XNNPACK refuses to resize "
+        "this graph). `jpeg/1` includes decoding and the centre crop (Pillow for LiteRT).",
+        "",
+        "| input / batch | Afinar (ndarray) | LiteRT | ratio Afinar / LiteRT |",
+        "|---|---|---|---|",
+    ]
+    for figure, _, _ in FIGURES:
+        lines.append(
+            f"| {figure} | {fmt(n['afinar (ndarray)'][figure])} | {fmt(n['litert'][figure], 2)} | "
+            f"{fmt(n['ratio afinar/litert'][figure], 2)} |"
+        )
+    if "afinar (wgpu)" in n:
+        w = n["afinar (wgpu)"]
+        lines += ["", f"Afinar on wgpu (native Vulkan adapter): decoded/1 {fmt(w.get('decoded/1'))}, "
+                  f"decoded/32 {fmt(w.get('decoded/32'))} ms/photo."]
+    t = n.get("tract")
+    if t:
+        lines += ["", "tract (`tract-tflite`): " + (
+            f"decoded/1 {fmt(t.get('decoded/1'))} ms/photo" if t.get("runs")
+            else f"**cannot run this file**: {t.get('error')}. A Rust user picking tract has no "
+            "time to compare; Afinar reads the file.")]
+    b = r["browser"]
+    inf = b["inference"]
+    lines += [
+        "",
+        "## 2. Browser inference (headless Chromium, one thread each)",
+        "",
+        f"{len(r['photos']['inference'])} photos per round after warm-up. Afinar: *model* = input "
+        "tensor to probabilities in its worker; *round trip* = JPEG bytes posted to the worker to "
+        "the answer back (decode, crop, model, thumbnail). MediaPipe gets the 224×224 crop as "
+        "`ImageData`; LiteRT.js gets it as a uint8 tensor (output read back included).",
+        "",
+        "| engine | ms/photo | round trip | load to ready (ms) | top-1 agrees with Afinar CPU |",
+        "|---|---|---|---|---|",
+    ]
+    for name, rec in inf.items():
+        load = b["load"].get(name, {})
+        lines.append(
+            f"| {name} | {fmt(rec['ms_per_photo'])} | {fmt(rec.get('wall_ms_per_photo'))} | "
+            f"{load.get('ms', float('nan')):.0f} | {pct(b['top1_agreement'].get(name))} |"
+        )
+    for name, load in b["load"].items():
+        if "error" in load:
+            lines.append(f"| {name} | failed: {load['error']} | | | |")
+    lines.append("")
+    for k, s in b.get("ratios", {}).items():
+        lines.append(f"- ratio {k} (model time, per round): {fmt(s, 2)}")
+    app = b.get("app_load", {})
+    for k, a in app.items():
+        lines.append(
+            f"- the app, navigation to first prediction ({a['backend']}): cold {a['cold_ms']} ms, "
+            f"warm (cached) {a['warm_ms']} ms")
+    sz = b["sizes"]
+    lines.append(
+        f"- wasm: worker {sz['worker_wasm']['raw'] / 1e6:.1f} MB ({sz['worker_wasm']['gzip'] / 1e6:.1f} MB gzip), "
+        f"page {sz['page_wasm']['raw'] / 1e6:.2f} MB ({sz['page_wasm']['gzip'] / 1e6:.2f} MB gzip)")
+    mem = inf.get("afinar-cpu", {}).get("memory")
+    if mem:
+        lines.append(f"- worker wasm memory after inference (CPU; it never shrinks, so the peak): {mem / 1e6:.0f} MB")
+    t = r["native_training"]
+    d = t["default_recipe"]
+    ft = t["finetune"]
+    lines += [
+        "",
+        "## 3. Training (same run: speed and quality together)",
+        "",
+        f"Native (ndarray, {t['threads']} threads), {t['train_photos']} train / {t['val_photos']} "
+        "validation photos of the fixed split:",
+        "",
+        f"- features: {t['features_photos_per_s']:.1f} photos/s (decode, crop, backbone; batches of 32)",
+        f"- default recipe (10 epochs, head on cached features): {d['total_ms']:.0f} ms in all, "
+        f"{statistics.median(d['ms_per_epoch']):.0f} ms per epoch (median; validation included); "
+        f"validation accuracy **{pct(d['val_accuracy'])}**",
+        f"- fine-tuning stage (last {ft['unfreeze']} blocks, {ft['epochs']} epochs, {ft['photos']} photos): "
+        f"boundary activations {ft['boundary_photos_per_s']:.1f} photos/s ({ft['boundary_mb']:.0f} MB), "
+        f"{ft['total_ms'] / 1000:.1f} s, {statistics.median(ft['ms_per_epoch']) / 1000:.1f} s per epoch; "
+        f"validation accuracy {pct(ft['val_accuracy'])} (head alone on the same photos {pct(ft['frozen_val_accuracy'])})",
+        "",
+        "In the browser (the app's worker and training run; 20 % of each class held out):",
+        "",
+        "| backend | photos | prepare (ms/photo) | head: 10 epochs (ms) | val accuracy | fine-tune: photos, epochs, s | val accuracy (head alone) | wasm memory |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, bt in b.get("training", {}).items():
+        h, f = bt["head"], bt["finetune"]
+        lines.append(
+            f"| {name} | {bt['photos']} | {fmt(bt['embed_ms_per_photo'], 0)} | {h['train_ms']:.0f} | "
+            f"{pct(h['val_accuracy'])} | {f['photos']}, {f['epochs']}, {f['train_ms'] / 1000:.1f} | "
+            f"{pct(f['val_accuracy'])} ({pct(f['frozen_val_accuracy'])}) | {f['memory'] / 1e6:.0f} MB |")
+    lines += [
+        "",
+        "## 4. Scaling with the number of training photos",
+        "",
+        "Native: features extracted (cumulative time), the default head recipe, memory. Sizes above "
+        "the train split are synthetic: mirrored and cropped variants of the train photos, run "
+        "through the backbone like real ones. Browser: the same features, trained by the app's "
+        "worker (single thread).",
+        "",
+        "| photos | features (s, native) | head 10 epochs native (ms) | val accuracy | features (MB) | peak RSS native (MB) | head 10 epochs browser (ms) | worker wasm memory (MB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    browser_scaling = {s["photos"]: s for s in b.get("scaling", [])}
+    for s in t["scaling"]:
+        bs = browser_scaling.get(s["photos"], {})
+        lines.append(
+            f"| {s['photos']}{' (synthetic)' if s['synthetic'] else ''} | {s['extract_s']:.1f} | "
+            f"{s['total_ms']:.0f} | {pct(s['val_accuracy'])} | {s['features_mb']:.1f} | "
+            f"{s['peak_rss_mb']:.0f} | {bs.get('train_ms', float('nan')):.0f} | "
+            f"{bs.get('memory', float('nan')) / 1e6:.0f} |")
+    history = Path("bench/history.md")
+    if history.exists():
+        lines += ["", history.read_text().strip()]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--raw", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    raw = args.raw
+    browser = json.loads(Path(f"{raw}/browser.json").read_text())
+    report = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "quick": args.quick,
+        "machine": machine(),
+        "versions": versions(browser),
+        "model": os.path.basename(args.model),
+        "photos": json.loads(Path(f"{raw}/photos.json").read_text()) | {"train": None},
+        "native_inference": native_inference(raw),
+        "native_training": json.loads(Path(f"{raw}/training.json").read_text()),
+        "browser": browser,
+    }
+    # The photo lists are long; the counts say enough.
+    report["photos"]["train_count"] = len(json.loads(Path(f"{raw}/photos.json").read_text())["train"])
+    for rec in report["browser"]["inference"].values():
+        rec.pop("samples", None)
+        rec.pop("wall_samples", None)
+    os.makedirs(args.out, exist_ok=True)
+    Path(args.out, "results.json").write_text(json.dumps(report, indent=1) + "\n")
+    Path(args.out, "results.md").write_text(markdown(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+// The benchmark page's engines, each behind the same small interface so that the driver
+// (bench/browser.mjs) can interleave them: `load()` → first-use cost, `classify(photo)` → one
+// timed prediction. Photos are fetched once and decoded to the same 224×224 centre crop for the
+// anchors; Afinar's worker gets the JPEG file, as in the app, and reports its model time apart.
+
+const MODEL_URL = new URL("../models/mobilenet_v2_1.0_224_quant.tflite", location.href).href;
+const log = (line) => (document.getElementById("log").textContent += line + "\n");
+
+/** A photo's bytes and its 224×224 centre crop (RGBA ImageData and packed RGB). */
+async function loadPhoto(url) {
+  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const bitmap = await createImageBitmap(new Blob([bytes]));
+  const side = Math.min(bitmap.width, bitmap.height);
+  const canvas = new OffscreenCanvas(224, 224);
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, 224, 224);
+  const imageData = ctx.getImageData(0, 0, 224, 224);
+  const rgb = new Uint8Array(224 * 224 * 3);
+  for (let i = 0, j = 0; i < imageData.data.length; i += 4, j += 3) {
+    rgb[j] = imageData.data[i];
+    rgb[j + 1] = imageData.data[i + 1];
+    rgb[j + 2] = imageData.data[i + 2];
+  }
+  return { url, bytes, imageData, rgb };
+}
+
+const photos = new Map();
+async function photo(url) {
+  if (!photos.has(url)) photos.set(url, await loadPhoto(url));
+  return photos.get(url);
+}
+
+/** Afinar's model worker (the app's own, from dist/), spoken to in its message protocol. */
+class AfinarEngine {
+  constructor(backend) {
+    this.backend = backend; // "Cpu" or "WebGpu"
+    this.pending = new Map();
+    this.nextId = 1;
+    this.waiters = [];
+  }
+
+  /** Resolves with the first reply that `accept` returns a value for. */
+  next(accept) {
+    return new Promise((resolve, reject) => this.waiters.push({ accept, resolve, reject }));
+  }
+
+  onReply(reply) {
+    if (reply && reply.Crashed) {
+      for (const w of this.waiters.splice(0)) w.reject(new Error(`worker crashed: ${reply.Crashed}`));
+      return;
+    }
+    for (let i = 0; i < this.waiters.length; i++) {
+      const value = this.waiters[i].accept(reply);
+      if (value !== undefined) {
+        this.waiters.splice(i, 1)[0].resolve(value);
+        return;
+      }
+    }
+  }
+
+  async load() {
+    const start = performance.now();
+    this.worker = new Worker("../afinar-worker_loader.js");
+    this.worker.onmessage = (e) => this.onReply(e.data);
+    this.worker.onerror = (e) => this.onReply({ Crashed: e.message });
+    await this.next((r) => (r === "Started" ? true : undefined));
+    this.worker.postMessage({ UseBackend: this.backend });
+    const backend = await this.next((r) => r.BackendReady);
+    this.worker.postMessage({ LoadDefaultModel: { url: MODEL_URL } });
+    const ready = await this.next((r) => r.ModelReady ?? (r.ModelFailed && { failed: r.ModelFailed }));
+    if (ready.failed) throw new Error(ready.failed);
+    return { ms: performance.now() - start, adapter: backend.adapter, backend: backend.backend,
+      fallback: backend.fallback ?? null };
+  }
+
+  request(message, accept) {
+    const reply = this.next(accept);
+    this.worker.postMessage(message);
+    return reply;
+  }
+
+  async classify(url) {
+    const p = await photo(url);
+    const id = this.nextId++;
+    const start = performance.now();
+    const reply = await this.request({ Classify: { id, bytes: p.bytes } },
+      (r) => (r.Classified && r.Classified.id === id ? r.Classified.result : undefined));
+    const wall = performance.now() - start;
+    if (reply.Err) throw new Error(reply.Err);
+    const c = reply.Ok;
+    return { ms: c.model_ms, wall_ms: wall, decode_ms: c.decode_ms, top: c.top[0].index,
+      label: c.top[0].label, memory: c.wasm_memory_bytes };
+  }
+
+  /** Prepares a training photo as the page does (features; boundary activations too with
+   * `unfreeze`); the result stays in the page for `train`. */
+  async embed(url, unfreeze) {
+    const p = await photo(url);
+    const id = this.nextId++;
+    const start = performance.now();
+    const reply = await this.request({ Embed: { id, bytes: p.bytes, unfreeze } },
+      (r) => (r.Embedded && r.Embedded.id === id ? r.Embedded.result : undefined));
+    if (reply.Err) throw new Error(reply.Err);
+    return { ms: performance.now() - start, embedding: reply.Ok };
+  }
+
+  /** Trains with the app's training run: `settings.val_fraction` of each class held out. */
+  async train({ classes, labels, features, boundary, settings }) {
+    const epochs = [];
+    const start = performance.now();
+    const outcome = await this.request(
+      { Train: { classes, labels, features, boundary: boundary ?? null,
+        sha256: labels.map((_, i) => `row-${i}`), settings } },
+      (r) => {
+        if (r.Epoch) epochs.push(r.Epoch.elapsed_ms);
+        return r.Trained;
+      });
+    if (outcome.Err) throw new Error(outcome.Err);
+    const o = outcome.Ok;
+    return { wall_ms: performance.now() - start, train_ms: o.train_ms, val_accuracy: o.val_accuracy,
+      frozen_val_accuracy: o.frozen_val_accuracy ?? null, epoch_elapsed_ms: epochs,
+      memory: o.wasm_memory_bytes };
+  }
+
+  close() {
+    this.worker?.terminate();
+  }
+}
+
+/** MediaPipe Tasks' image classifier, CPU delegate. */
+class MediaPipeEngine {
+  async load() {
+    const start = performance.now();
+    const { FilesetResolver, ImageClassifier } = await import(
+      "/node_modules/@mediapipe/tasks-vision/vision_bundle.mjs");
+    const fileset = await FilesetResolver.forVisionTasks("/node_modules/@mediapipe/tasks-vision/wasm");
+    this.classifier = await ImageClassifier.createFromOptions(fileset, {
+      baseOptions: { modelAssetPath: MODEL_URL, delegate: "CPU" },
+      runningMode: "IMAGE",
+      maxResults: 5,
+    });
+    return { ms: performance.now() - start };
+  }
+
+  async classify(url) {
+    const p = await photo(url);
+    const start = performance.now();
+    const result = this.classifier.classify(p.imageData);
+    const ms = performance.now() - start;
+    const best = result.classifications[0].categories[0];
+    return { ms, top: best.index, label: best.categoryName };
+  }
+
+  close() {
+    this.classifier?.close();
+  }
+}
+
+/** LiteRT.js on its CPU (XNNPACK, wasm) accelerator, single-threaded like the others. */
+class LiteRtEngine {
+  async load() {
+    const start = performance.now();
+    this.lib = await import("/node_modules/@litertjs/core/dist/index.js");
+    if (!LiteRtEngine.runtime) {
+      LiteRtEngine.runtime = this.lib.loadLiteRt("/node_modules/@litertjs/core/wasm/");
+    }
+    await LiteRtEngine.runtime;
+    this.model = await this.lib.loadAndCompile(MODEL_URL, { accelerator: "wasm" });
+    return { ms: performance.now() - start };
+  }
+
+  async classify(url) {
+    const p = await photo(url);
+    const start = performance.now();
+    const input = new this.lib.Tensor(p.rgb, [1, 224, 224, 3]);
+    const outputs = await this.model.run(input);
+    const probs = outputs[0].toTypedArray();
+    const ms = performance.now() - start;
+    input.delete();
+    for (const t of outputs) t.delete();
+    let top = 0;
+    for (let i = 1; i < probs.length; i++) if (probs[i] > probs[top]) top = i;
+    return { ms, top };
+  }
+
+  close() {
+    this.model?.delete();
+  }
+}
+
+const engines = {
+  "afinar-cpu": () => new AfinarEngine("Cpu"),
+  "afinar-webgpu": () => new AfinarEngine("WebGpu"),
+  mediapipe: () => new MediaPipeEngine(),
+  litert: () => new LiteRtEngine(),
+};
+const live = new Map();
+
+// The driver's interface (called through page.evaluate).
+window.bench = {
+  hasWebGpu: async () => !!(navigator.gpu && (await navigator.gpu.requestAdapter())),
+  /** Starts an engine; returns its load time (to ready). */
+  async load(name) {
+    live.get(name)?.close();
+    const engine = engines[name]();
+    const info = await engine.load();
+    live.set(name, engine);
+    log(`${name}: loaded in ${info.ms.toFixed(0)} ms`);
+    return info;
+  },
+  /** Classifies each photo once; returns one timing per photo. */
+  async classify(name, urls) {
+    const engine = live.get(name);
+    const out = [];
+    for (const url of urls) out.push(await engine.classify(url));
+    return out;
+  },
+  /** Prepares training photos (labels[i] is urls[i]'s class) and keeps them for `train`. */
+  async embed(name, urls, labels, unfreeze = null) {
+    const engine = live.get(name);
+    const ms = [];
+    const rows = [];
+    for (const url of urls) {
+      const { ms: t, embedding } = await engine.embed(url, unfreeze);
+      ms.push(t);
+      rows.push(embedding);
+    }
+    engine.prepared = { rows, labels };
+    return ms;
+  },
+  /** Trains on the photos `embed` prepared, or on features fetched from `featuresUrl` (f32)
+   * with `labelsUrl` (u8). */
+  async train(name, { classes, settings, featuresUrl, labelsUrl }) {
+    const engine = live.get(name);
+    const cat = (arrays) => {
+      const out = new Uint8Array(arrays.reduce((n, a) => n + a.length, 0));
+      let at = 0;
+      for (const a of arrays) (out.set(a, at), (at += a.length));
+      return out;
+    };
+    let set;
+    if (featuresUrl) {
+      const get = async (u) => new Uint8Array(await (await fetch(u)).arrayBuffer());
+      set = { features: await get(featuresUrl), labels: Array.from(await get(labelsUrl)) };
+    } else {
+      const { rows, labels } = engine.prepared;
+      const tune = settings.unfreeze != null && rows[0]?.boundary;
+      set = { features: cat(rows.map((r) => r.features)), labels,
+        boundary: tune ? cat(rows.map((r) => r.boundary)) : null };
+    }
+    return engine.train({ classes, settings, ...set });
+  },
+  close(name) {
+    live.get(name)?.close();
+    live.delete(name);
+  },
+};
+window.benchReady = true;
