@@ -2,7 +2,24 @@
 //! point over `afinar::worker`, which holds the model and answers the page's messages.
 
 #[cfg(target_arch = "wasm32")]
+unsafe extern "C" {
+    /// The module's static constructors (Burn's and CubeCL's registries, filled through the
+    /// `inventory` crate), synthesized by wasm-ld. While no code refers to it, wasm-ld wraps
+    /// *every* export in a call to it, so each crossing from JS into wasm (each value
+    /// serde-wasm-bindgen builds, each message) ran all the constructors again: 28 ms to build one
+    /// classification reply. Referring to it here removes the wrappers; [`start`] runs it once.
+    fn __wasm_call_ctors();
+}
+
+#[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
+    // SAFETY: `__wasm_call_ctors` takes no arguments and only runs the constructors that the
+    // linker collected, which register items in `inventory`'s lists. It must run exactly once,
+    // before any code reads those lists: wasm-bindgen calls this start function once, right
+    // after instantiation, before any other Rust code of the worker runs (the only export the
+    // glue calls earlier, `__wbindgen_init_externref_table`, fills the externref table and reads
+    // no registry), and nothing else calls `__wasm_call_ctors`.
+    unsafe { __wasm_call_ctors() };
     afinar::worker::start();
 }
