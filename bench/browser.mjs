@@ -5,15 +5,12 @@
 //
 // photos.json: {"inference": [relative paths], "train": [[relative path, class index]...],
 // "classes": [...], "scaling": [N...]}, paths relative to the flower_photos folder.
-import { createServer } from "node:http";
-import { readFile, stat, writeFile } from "node:fs/promises";
-import { existsSync, readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { chromium } from "playwright-core";
+import { serve, launch, openBenchPage, root, photoDir } from "./serve.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
   const i = args.indexOf(name);
@@ -21,55 +18,11 @@ const opt = (name, fallback) => {
 };
 const quick = args.includes("--quick");
 const plan = JSON.parse(readFileSync(opt("--photos"), "utf8"));
-const shared = process.env.AFINAR_SHARED ?? path.join(root, "../shared");
-const photoDir = path.join(shared, "data/flower_photos");
 const featuresDir = opt("--features");
 const rounds = Number(opt("--rounds", quick ? 1 : 3));
 const warmup = quick ? 2 : 5;
 // WebGPU without a GPU is SwiftShader, seconds per photo: a few photos say enough.
 const webgpuPhotos = quick ? 1 : 5;
-
-const types = {
-  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
-  ".wasm": "application/wasm", ".css": "text/css", ".svg": "image/svg+xml",
-  ".json": "application/json", ".jpg": "image/jpeg", ".data": "application/octet-stream",
-};
-const mounts = [
-  ["/node_modules/", path.join(root, "node_modules")],
-  ["/photos/", photoDir],
-  ["/features/", featuresDir],
-  ["/", path.join(root, "dist")],
-];
-
-/** Plain static files: dist/ at /, the anchors' packages, the photos, the features. */
-async function serve() {
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url, "http://localhost");
-    const [prefix, dir] = mounts.find(([p, d]) => d && url.pathname.startsWith(p));
-    let file = path.join(dir, decodeURIComponent(url.pathname.slice(prefix.length)));
-    try {
-      if ((await stat(file)).isDirectory()) file = path.join(file, "index.html");
-      const body = await readFile(file);
-      res.writeHead(200, {
-        "content-type": types[path.extname(file)] ?? "application/octet-stream",
-        "content-length": body.length,
-        // Cacheable, so that a second visit shows the warm-load cost.
-        "cache-control": "max-age=3600",
-      });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end("not found");
-    }
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { origin: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
-}
-
-function launch(webgpu) {
-  const args = ["--disable-background-networking", "--disable-component-update", "--no-first-run"];
-  if (webgpu) args.push("--enable-unsafe-webgpu");
-  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args });
-}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -104,7 +57,7 @@ async function appLoad(browser, origin, label) {
 }
 
 async function main() {
-  const server = await serve();
+  const server = await serve({ features: featuresDir });
   const out = { quick, rounds, chromium: null, inference: {}, load: {}, app_load: {}, sizes: {} };
   const errors = [];
   try {
@@ -112,18 +65,14 @@ async function main() {
       const bytes = readFileSync(path.join(root, "dist", wasm));
       out.sizes.worker_wasm = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
     }
-    const page_wasm = (await import("node:fs")).readdirSync(path.join(root, "dist"))
+    const page_wasm = readdirSync(path.join(root, "dist"))
       .find((f) => f.startsWith("afinar-web") && f.endsWith(".wasm"));
     const pageBytes = readFileSync(path.join(root, "dist", page_wasm));
     out.sizes.page_wasm = { raw: pageBytes.length, gzip: gzipSync(pageBytes, { level: 9 }).length };
 
     const browser = await launch(true);
     out.chromium = browser.version();
-    const page = await browser.newPage();
-    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(server.origin + "/bench/");
-    await page.waitForFunction(() => window.benchReady === true);
+    const page = await openBenchPage(browser, server.origin, errors);
     const webgpu = await page.evaluate(() => window.bench.hasWebGpu());
 
     // Inference: each engine loaded once, warmed up, then rounds of the same photos with the
@@ -199,7 +148,8 @@ async function main() {
       const ft = gpu ? n : plan.finetune_photos;
       const ftMs = gpu ? embedMs : await page.evaluate(([e, u, l]) => window.bench.embed(e, u, l, 2),
         [name, trainUrls.slice(0, ft), trainLabels.slice(0, ft)]);
-      const ftSettings = { ...settings, unfreeze: 2, finetune_epochs: quick ? 1 : 5 };
+      // On SwiftShader one fine-tuning epoch already takes tens of seconds.
+      const ftSettings = { ...settings, unfreeze: 2, finetune_epochs: quick || gpu ? 1 : 5 };
       const tuned = await page.evaluate(([e, c, s]) => window.bench.train(e, { classes: c, settings: s }),
         [name, plan.classes, ftSettings]);
       out.training[name] = {
@@ -210,9 +160,11 @@ async function main() {
         `val ${head.val_accuracy}; fine-tune on ${ft}: ${tuned.train_ms.toFixed(0)} ms`);
     }
 
-    // Scaling: the head trained in the browser on the native run's features of N photos.
+    // Scaling: the head trained in the browser on the native run's features of N photos, each
+    // in a fresh worker, so that its memory (which never shrinks) is this size's own.
     out.scaling = [];
     for (const n of featuresDir ? plan.scaling : []) {
+      await page.evaluate((e) => window.bench.load(e), "afinar-cpu");
       const r = await page.evaluate(([n, c, s]) => window.bench.train("afinar-cpu",
         { classes: c, settings: s, featuresUrl: `/features/features-${n}.f32`, labelsUrl: `/features/labels-${n}.u8` }),
         [n, plan.classes, settings]);
