@@ -15,7 +15,7 @@ const backend = opt("--backend", "Cpu");
 const count = Number(opt("--photos", 20));
 const top = Number(opt("--top", 30));
 
-const csv = readFileSync(`${photoDir}_split.csv`, "utf8").trim().split("\n").slice(1);
+const csv = readFileSync(`${photoDir}_split.csv`, "utf8").trim().split(/\r?\n/).slice(1);
 const urls = csv.filter((l) => l.endsWith(",val")).slice(0, count)
   .map((l) => `/photos/${l.split(",")[0].split("/").slice(1).join("/")}`);
 
