@@ -16,8 +16,11 @@ const types = {
 };
 
 /** Plain static files on 127.0.0.1: dist/ at /, the anchors' npm packages, the photos and
- * (when given) a folder of features. Cacheable, so that a second visit shows the warm load. */
-export async function serve({ features } = {}) {
+ * (when given) a folder of features; every path asked for is recorded in `requests`. Cacheable
+ * by default, so that a second visit shows the warm load (`cache: false` for the tests, which
+ * check what the app itself caches). */
+export async function serve({ features, cache = true } = {}) {
+  const requests = [];
   const mounts = [
     ["/node_modules/", path.join(root, "node_modules")],
     ["/photos/", photoDir],
@@ -26,6 +29,7 @@ export async function serve({ features } = {}) {
   ];
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, "http://localhost");
+    requests.push(url.pathname);
     const [prefix, dir] = mounts.find(([p, d]) => d && url.pathname.startsWith(p));
     let file = path.join(dir, decodeURIComponent(url.pathname.slice(prefix.length)));
     if (!file.startsWith(dir)) {
@@ -38,7 +42,7 @@ export async function serve({ features } = {}) {
       res.writeHead(200, {
         "content-type": types[path.extname(file)] ?? "application/octet-stream",
         "content-length": body.length,
-        "cache-control": "max-age=3600",
+        "cache-control": cache ? "max-age=3600" : "no-cache",
       });
       res.end(body);
     } catch {
@@ -46,7 +50,8 @@ export async function serve({ features } = {}) {
     }
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { origin: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return { origin, requests, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
 /** Debian's Chromium, headless; WebGPU on (a software adapter where there is no GPU) or off. */

@@ -79,6 +79,28 @@ impl Plan {
     }
 }
 
+/// Milliseconds per epoch, from the training loop's per-epoch callback.
+struct EpochTimes {
+    last: Instant,
+    ms: Vec<f64>,
+}
+
+impl EpochTimes {
+    fn start() -> Self {
+        Self {
+            last: Instant::now(),
+            ms: Vec::new(),
+        }
+    }
+
+    /// The callback: records the epoch that just ended and goes on.
+    fn record(&mut self) -> bool {
+        self.ms.push(self.last.elapsed().as_secs_f64() * 1000.0);
+        self.last = Instant::now();
+        true
+    }
+}
+
 /// Peak and current resident memory of this process (Linux), in MB.
 fn memory_mb() -> (Option<f64>, Option<f64>) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -166,19 +188,14 @@ fn train_default(
     let config = TrainConfig::new();
     let (_, rss_before) = memory_mb();
     let start = Instant::now();
-    let mut epoch_ms = Vec::new();
-    let mut last = start;
+    let mut epochs = EpochTimes::start();
     let (head, reports) = block_on(train_head(
         &config,
         num_classes,
         train,
         Some(val),
         device,
-        |_| {
-            epoch_ms.push(last.elapsed().as_secs_f64() * 1000.0);
-            last = Instant::now();
-            true
-        },
+        |_| epochs.record(),
     ))?;
     let total_ms = start.elapsed().as_secs_f64() * 1000.0;
     let scores = block_on(evaluate(&head, val, device))?;
@@ -187,7 +204,7 @@ fn train_default(
         "photos": train.len(),
         "epochs": config.epochs,
         "total_ms": total_ms,
-        "ms_per_epoch": epoch_ms,
+        "ms_per_epoch": epochs.ms,
         "final_train_loss": reports.last().map(|r| r.train_loss),
         "val_accuracy": scores.accuracy,
         "peak_rss_mb": peak,
@@ -319,8 +336,7 @@ fn main() -> Result<()> {
     let frozen = block_on(evaluate(&head, val, &device))?;
     let tuning = FineTuneConfig::new().with_epochs(plan.finetune_epochs);
     let start = Instant::now();
-    let mut epoch_ms = Vec::new();
-    let mut last = start;
+    let mut epochs = EpochTimes::start();
     let train_b = LabelledFeatures::new(&train_boundary, &ft_labels);
     let val_b = LabelledFeatures::new(&val_boundary, &val_labels);
     let (tuned, _) = block_on(finetune::fine_tune(
@@ -331,11 +347,7 @@ fn main() -> Result<()> {
         Some(val_b),
         &device,
         11,
-        |_| {
-            epoch_ms.push(last.elapsed().as_secs_f64() * 1000.0);
-            last = Instant::now();
-            true
-        },
+        |_| epochs.record(),
     ))?;
     let tune_ms = start.elapsed().as_secs_f64() * 1000.0;
     let tuned_scores = block_on(finetune::evaluate(&tuned, val_b, &device))?;
@@ -365,7 +377,7 @@ fn main() -> Result<()> {
             "boundary_mb": (ft_rows.len() * width * 4) as f64 / 1e6,
             "head_ms": head_ms,
             "total_ms": tune_ms,
-            "ms_per_epoch": epoch_ms,
+            "ms_per_epoch": epochs.ms,
             "frozen_val_accuracy": frozen.accuracy,
             "val_accuracy": tuned_scores.accuracy,
         },

@@ -1,57 +1,23 @@
 // Helpers for the end-to-end tests: a plain static file server for dist/, the system Chromium,
 // and test photos from ../shared.
-import { createServer } from "node:http";
-import { readFile, stat } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { deflateSync } from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { serve } from "../../bench/serve.mjs";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const dist = path.join(root, "dist");
 export const shared = process.env.AFINAR_SHARED ?? path.join(root, "../shared");
 
-const types = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript",
-  ".wasm": "application/wasm",
-  ".css": "text/css",
-  ".svg": "image/svg+xml",
-  ".json": "application/json",
-  ".tflite": "application/octet-stream",
-};
-
-/** Serves dist/ as plain files on 127.0.0.1 and records every path asked for. */
+/** Serves dist/ as plain files on 127.0.0.1 (no HTTP caching: the tests check the app's own
+ * cache) and records every path asked for. */
 export async function serveDist() {
   if (!existsSync(path.join(dist, "index.html"))) {
     throw new Error(`no built app in ${dist}: run \`trunk build --release\` first`);
   }
-  const requests = [];
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url, "http://localhost");
-    requests.push(url.pathname);
-    let file = path.join(dist, decodeURIComponent(url.pathname));
-    if (!file.startsWith(dist)) {
-      res.writeHead(403).end();
-      return;
-    }
-    try {
-      if ((await stat(file)).isDirectory()) file = path.join(file, "index.html");
-      const body = await readFile(file);
-      res.writeHead(200, {
-        "content-type": types[path.extname(file)] ?? "application/octet-stream",
-        "content-length": body.length,
-        "cache-control": "no-cache",
-      });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end("not found");
-    }
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const origin = `http://127.0.0.1:${server.address().port}`;
-  return { origin, requests, close: () => new Promise((r) => server.close(r)) };
+  return serve({ cache: false });
 }
 
 /** Debian's Chromium, headless; WebGPU on (a software adapter where there is no GPU). */
