@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench inference`; `scripts/bench` runs it interleaved with LiteRT and reads
 //! criterion's samples. Needs the model in `www/models/` (`scripts/setup-model`) and `../shared`
-//! for the inputs (the reference `.input.rgb` files: the exact pixels LiteRT is fed too).
+//! (or `$AFINAR_SHARED`) for the inputs (the reference `.input.rgb` files: the exact pixels LiteRT is fed too).
 //! `AFINAR_BENCH_WGPU=0` skips wgpu; `AFINAR_BENCH_OUT=DIR` is where tract's status is written.
 
 use std::path::PathBuf;
@@ -16,6 +16,11 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` beside the repository, or `$AFINAR_SHARED` (as the tests).
+fn shared() -> PathBuf {
+    std::env::var_os("AFINAR_SHARED").map_or_else(|| root().join("../shared"), PathBuf::from)
 }
 
 fn model_path() -> PathBuf {
@@ -30,12 +35,12 @@ fn classifier(device: &Device) -> Classifier {
 }
 
 fn jpeg_path() -> PathBuf {
-    root().join("../shared/data/flower_photos/daisy/100080576_f52e8ee070_n.jpg")
+    shared().join("data/flower_photos/daisy/100080576_f52e8ee070_n.jpg")
 }
 
 /// The six preprocessed reference photos (224×224×3 uint8), sorted by name.
 fn decoded_inputs() -> Vec<ModelInput> {
-    let dir = root().join("../shared/models/reference");
+    let dir = shared().join("models/reference");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
