@@ -10,9 +10,9 @@ use crate::tflite::{InputScaling, MobileNetV2Weights, ModelError};
 
 pub use afinar_protocol::Prediction;
 
-/// Photos per forward pass. Larger batches are split: WebGPU's default storage-buffer binding
-/// limit (128 MiB) must hold the largest activation, 96×112×112 floats (4.8 MB) per photo, and
-/// on the CPU per-photo time does not improve past a few photos.
+/// Photos per forward pass on a GPU. Larger batches are split: WebGPU's default storage-buffer
+/// binding limit (128 MiB) must hold the largest activation, 96×112×112 floats (4.8 MB) per
+/// photo. The CPU takes [`CPU_BATCH`].
 pub const MAX_DEVICE_BATCH: usize = 16;
 
 /// Photos per forward pass on the CPU backend. Measured natively on 2 cores: 22 ms per photo at
