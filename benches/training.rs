@@ -134,6 +134,19 @@ fn augmented(image: &DynamicImage, v: usize) -> DynamicImage {
     out
 }
 
+/// `(photo, variant)` pairs decoded, augmented and cropped in parallel.
+fn decode_all(items: &[(PathBuf, usize)]) -> Result<Vec<ModelInput>> {
+    items
+        .par_iter()
+        .map(|(path, v)| {
+            let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+            let image =
+                afinar::preprocess::decode(&bytes).with_context(|| path.display().to_string())?;
+            Ok(ModelInput::from_image(&augmented(&image, *v)))
+        })
+        .collect()
+}
+
 /// Pooled features of `(photo, variant)` pairs, batches of 32 decoded in parallel. Returns the
 /// features and the seconds taken after each photo (cumulative).
 fn extract(
@@ -145,15 +158,7 @@ fn extract(
     let mut features = Vec::with_capacity(items.len() * FEATURE_DIM);
     let mut elapsed = Vec::with_capacity(items.len());
     for chunk in items.chunks(32) {
-        let inputs: Vec<ModelInput> = chunk
-            .par_iter()
-            .map(|(path, v)| {
-                let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-                let image = afinar::preprocess::decode(&bytes)
-                    .with_context(|| path.display().to_string())?;
-                Ok(ModelInput::from_image(&augmented(&image, *v)))
-            })
-            .collect::<Result<_>>()?;
+        let inputs = decode_all(chunk)?;
         features.extend(block_on(classifier.features_async(&inputs))?);
         let now = start.elapsed().as_secs_f64();
         elapsed.extend(std::iter::repeat_n(now, chunk.len()));
@@ -166,13 +171,8 @@ fn boundary(classifier: &Classifier, paths: &[PathBuf], k: usize) -> Result<(Vec
     let start = Instant::now();
     let mut out = Vec::new();
     for chunk in paths.chunks(32) {
-        let inputs: Vec<ModelInput> = chunk
-            .par_iter()
-            .map(|p| {
-                ModelInput::from_image_bytes(&std::fs::read(p)?)
-                    .with_context(|| p.display().to_string())
-            })
-            .collect::<Result<_>>()?;
+        let items: Vec<(PathBuf, usize)> = chunk.iter().map(|p| (p.clone(), 0)).collect();
+        let inputs = decode_all(&items)?;
         out.extend(block_on(classifier.boundary_async(&inputs, k))?);
     }
     Ok((out, start.elapsed().as_secs_f64()))
