@@ -8,6 +8,7 @@ use burn::module::Param;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use rand::{Rng, SeedableRng};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,10 @@ pub struct HeadConfig {
     /// Width of the hidden ReLU layer (the Keras recipe's Dense(128)).
     #[config(default = 128)]
     pub hidden: usize,
+    /// Seeds the initial weights. Drawn from a generator of the head's own, not the device's
+    /// shared one, so that trainings running at the same time stay reproducible.
+    #[config(default = 42)]
+    pub seed: u64,
 }
 
 /// Dense(hidden, ReLU) → Dense(classes), producing logits.
@@ -38,17 +43,25 @@ impl HeadConfig {
     /// A new head, initialized as Keras does its `Dense` layers (Glorot-uniform weights, zero
     /// biases), which the recipe's reference accuracy was measured with.
     pub fn init(&self, device: &Device) -> Head {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
         Head {
-            hidden: dense(self.input, self.hidden, device),
-            output: dense(self.hidden, self.num_classes, device),
+            hidden: dense(self.input, self.hidden, &mut rng, device),
+            output: dense(self.hidden, self.num_classes, &mut rng, device),
         }
     }
 }
 
-fn dense(inputs: usize, outputs: usize, device: &Device) -> Linear {
+/// A Dense layer with Glorot-uniform weights (`±√(6 / (in + out))`) and zero biases.
+fn dense(inputs: usize, outputs: usize, rng: &mut impl Rng, device: &Device) -> Linear {
+    let limit = (6.0 / (inputs + outputs) as f64).sqrt() as f32;
+    let weights: Vec<f32> = (0..inputs * outputs)
+        .map(|_| rng.random_range(-limit..limit))
+        .collect();
+    // Zeros: replaced at once, and a random draw would use the device's shared generator.
     let mut linear = LinearConfig::new(inputs, outputs)
-        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+        .with_initializer(Initializer::Zeros)
         .init(device);
+    linear.weight = Param::from_data(TensorData::new(weights, [inputs, outputs]), device);
     linear.bias = Some(Param::from_tensor(Tensor::zeros([outputs], device)));
     linear
 }

@@ -149,9 +149,9 @@ pub async fn train_head(
         return Err(TrainError::NoTrainingData);
     }
     let autodiff = device.clone().autodiff();
-    autodiff.seed(config.seed);
     let head = HeadConfig::new(num_classes)
         .with_hidden(config.hidden)
+        .with_seed(config.seed)
         .init(&autodiff);
     let schedule = Schedule {
         epochs: config.epochs,
