@@ -13,6 +13,7 @@ use std::time::Duration;
 use afinar::{Classifier, DEFAULT_MODEL_FILE, ModelInput};
 use burn::tensor::Device;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use futures_lite::future::block_on;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -72,14 +73,14 @@ fn bench_device(c: &mut Criterion, name: &str, device: &Device) {
         let inputs = batch_of(&decoded, batch);
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_with_input(BenchmarkId::new("decoded", batch), &inputs, |b, inputs| {
-            b.iter(|| classifier.classify(inputs, 5))
+            b.iter(|| block_on(classifier.classify(inputs, 5)))
         });
     }
     group.throughput(Throughput::Elements(1));
     group.bench_function("jpeg/1", |b| {
         b.iter(|| {
             let input = ModelInput::from_image_bytes(&jpeg).expect("decodes");
-            classifier.classify(&[input], 5)
+            block_on(classifier.classify(&[input], 5))
         })
     });
     group.finish();

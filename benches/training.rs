@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use afinar::architecture::{FEATURE_DIM, boundary_shape};
-use afinar::dataset::{Dataset, Part};
-use afinar::finetune::{self, FineTuneConfig};
-use afinar::train::{LabelledFeatures, TrainConfig, evaluate, train_head};
-use afinar::{Classifier, DEFAULT_MODEL_FILE, ModelInput};
+use afinar::recipe::{FineTuneConfig, Recipe};
+use afinar::train::finetune;
+use afinar::train::{Dataset, LabelledFeatures, Part, evaluate, train_head};
+use afinar::{Classifier, DEFAULT_MODEL_FILE, FeatureStage, ModelInput};
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use clap::Parser;
@@ -159,7 +159,9 @@ fn extract(
     let mut elapsed = Vec::with_capacity(items.len());
     for chunk in items.chunks(32) {
         let inputs = decode_all(chunk)?;
-        features.extend(block_on(classifier.features_async(&inputs))?);
+        features.extend(block_on(
+            classifier.features(&inputs, FeatureStage::Pooled),
+        )?);
         let now = start.elapsed().as_secs_f64();
         elapsed.extend(std::iter::repeat_n(now, chunk.len()));
         progress(elapsed.len());
@@ -173,7 +175,9 @@ fn boundary(classifier: &Classifier, paths: &[PathBuf], k: usize) -> Result<(Vec
     for chunk in paths.chunks(32) {
         let items: Vec<(PathBuf, usize)> = chunk.iter().map(|p| (p.clone(), 0)).collect();
         let inputs = decode_all(&items)?;
-        out.extend(block_on(classifier.boundary_async(&inputs, k))?);
+        out.extend(block_on(
+            classifier.features(&inputs, FeatureStage::Boundary(k)),
+        )?);
     }
     Ok((out, start.elapsed().as_secs_f64()))
 }
@@ -185,7 +189,7 @@ fn train_default(
     val: LabelledFeatures,
     device: &Device,
 ) -> Result<Value> {
-    let config = TrainConfig::new();
+    let config = Recipe::new();
     let (_, rss_before) = memory_mb();
     let start = Instant::now();
     let mut epochs = EpochTimes::start();
@@ -324,8 +328,9 @@ fn main() -> Result<()> {
     let top = classifier.model().top(k);
     let pooled = block_on(finetune::pooled_features(&top, &train_boundary, &device))?;
     let head_start = Instant::now();
+    let recipe = Recipe::new();
     let (head, _) = block_on(train_head(
-        &TrainConfig::new(),
+        &recipe,
         num_classes,
         LabelledFeatures::new(&pooled, &ft_labels),
         Some(val),
@@ -340,13 +345,13 @@ fn main() -> Result<()> {
     let train_b = LabelledFeatures::new(&train_boundary, &ft_labels);
     let val_b = LabelledFeatures::new(&val_boundary, &val_labels);
     let (tuned, _) = block_on(finetune::fine_tune(
+        &recipe,
         &tuning,
         top,
         head,
         train_b,
         Some(val_b),
         &device,
-        11,
         |_| epochs.record(),
     ))?;
     let tune_ms = start.elapsed().as_secs_f64() * 1000.0;

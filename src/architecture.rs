@@ -164,8 +164,8 @@ impl BackboneSpec {
     }
 }
 
-/// Most blocks the fine-tuning stage can unfreeze (all of them).
-pub const MAX_UNFROZEN_BLOCKS: usize = 17;
+/// Most blocks the fine-tuning stage can unfreeze (all of them; the page reads the same limit).
+pub use afinar_protocol::limits::MAX_UNFROZEN_BLOCKS;
 
 /// `[C, H, W]` of the activations below the last `unfrozen` blocks (clamped to
 /// [`MAX_UNFROZEN_BLOCKS`]): what the fine-tuning stage caches per photo.
@@ -190,6 +190,7 @@ mod tests {
     fn mobilenet_v2_has_the_published_layer_counts() {
         let spec = BackboneSpec::mobilenet_v2();
         assert_eq!(spec.blocks.len(), 17);
+        assert_eq!(spec.blocks.len(), MAX_UNFROZEN_BLOCKS);
         assert_eq!(spec.convs().len(), BACKBONE_CONVS);
         assert_eq!(
             spec.blocks.iter().filter(|b| b.residual).count(),

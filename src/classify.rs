@@ -1,22 +1,26 @@
-//! Features → ImageNet probabilities → labelled top-K predictions.
+//! The inference API: photos → the pretrained network → pooled features, ImageNet
+//! probabilities and labelled top-K predictions (or the user's classes, through trained parts).
+//!
+//! Every read from the device is asynchronous, so the same calls run natively (block on them)
+//! and in a browser worker on WebGPU.
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
+use serde::Serialize;
 
-use crate::head::TrainedParts;
+use crate::architecture::{FEATURE_DIM, boundary_shape};
+use crate::head::model::TrainedParts;
 use crate::model::MobileNetV2;
-use crate::preprocess::{ModelInput, to_tensor};
-use crate::tflite::{InputScaling, MobileNetV2Weights, ModelError};
-
-pub use afinar_protocol::Prediction;
+use crate::preprocess::{InputScaling, ModelInput, to_tensor};
+use crate::tflite::{MobileNetV2Weights, ModelError};
+use crate::train::pipeline::BaseModel;
 
 /// Photos per forward pass on a GPU. Larger batches are split: WebGPU's default storage-buffer
 /// binding limit (128 MiB) must hold the largest activation, 96×112×112 floats (4.8 MB) per
 /// photo. The CPU takes [`CPU_BATCH`].
 pub const MAX_DEVICE_BATCH: usize = 16;
 
-/// Photos per forward pass on the CPU backend. Measured natively on 2 cores: 22 ms per photo at
-/// batch 1, 20 at 2, 27 at 4, 41 from 8 up — larger batches' activations outgrow the caches.
+/// Photos per forward pass on the CPU backend: larger batches' activations outgrow the caches.
 pub const CPU_BATCH: usize = 2;
 
 /// The device failed while running the model (for example a lost WebGPU device or out of memory).
@@ -26,6 +30,53 @@ pub struct DeviceError(pub String);
 
 fn device_error(e: impl std::fmt::Display) -> DeviceError {
     DeviceError(e.to_string())
+}
+
+/// One labelled output of a classifier.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Output index (0 = background for the ImageNet files).
+    pub index: usize,
+    pub label: String,
+    pub prob: f32,
+}
+
+/// What the frozen backbone computes per photo, as one row of [`Self::width`] values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureStage {
+    /// Pooled features (`[1280]`): the head's input.
+    Pooled,
+    /// Activations below the last K blocks (flattened `C·H·W`): the fine-tuning stage's input.
+    Boundary(usize),
+}
+
+impl FeatureStage {
+    /// Values per photo.
+    pub fn width(self) -> usize {
+        match self {
+            FeatureStage::Pooled => FEATURE_DIM,
+            FeatureStage::Boundary(k) => boundary_shape(k).iter().product(),
+        }
+    }
+
+    /// A short name (`pooled`, `boundary2`), for caches.
+    pub fn name(self) -> String {
+        match self {
+            FeatureStage::Pooled => "pooled".into(),
+            FeatureStage::Boundary(k) => format!("boundary{k}"),
+        }
+    }
+}
+
+/// What a training photo needs, computed in one pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// Pooled features (1280 values).
+    pub pooled: Vec<f32>,
+    /// Activations below the last K blocks, when asked for.
+    pub boundary: Option<Vec<f32>>,
+    /// What the ImageNet classifier alone says: its top predictions.
+    pub imagenet: Vec<Prediction>,
 }
 
 /// The pretrained network with its labels, ready to classify photos on one device.
@@ -79,57 +130,34 @@ impl Classifier {
         &self.sha256
     }
 
+    /// The network as a base to train the user's classes on.
+    pub fn base(&self) -> BaseModel<'_> {
+        BaseModel {
+            network: &self.model,
+            sha256: &self.sha256,
+            input_scaling: self.scaling,
+        }
+    }
+
     /// The network's input tensor for `inputs`: `[N, 3, 224, 224]`.
     pub fn input_tensor(&self, inputs: &[ModelInput]) -> Tensor<4> {
         to_tensor(inputs, self.scaling, &self.device)
     }
 
-    /// Softmax probabilities, `[N, num_classes]`, still on the device.
-    pub fn probabilities(&self, inputs: &[ModelInput]) -> Tensor<2> {
-        softmax(self.model.forward(self.input_tensor(inputs)), 1)
-    }
-
-    /// Top-`k` predictions per input. Reads the device synchronously: native and CPU only
-    /// (WebGPU in a browser needs [`Self::classify_async`]).
-    pub fn classify(
-        &self,
-        inputs: &[ModelInput],
-        k: usize,
-    ) -> Result<Vec<Vec<Prediction>>, DeviceError> {
-        let mut predictions = Vec::with_capacity(inputs.len());
-        for chunk in inputs.chunks(self.device_batch()) {
-            let data = self
-                .probabilities(chunk)
-                .try_into_data()
-                .map_err(device_error)?;
-            predictions.extend(self.top_predictions(&f32_values(data)?, k));
-        }
-        Ok(predictions)
-    }
-
-    /// Top-`k` predictions per input, reading the device asynchronously (any device, wasm too).
-    pub async fn classify_async(
+    /// ImageNet top-`k` predictions per input.
+    pub async fn classify(
         &self,
         inputs: &[ModelInput],
         k: usize,
     ) -> Result<Vec<Vec<Prediction>>, DeviceError> {
         let probs = self
-            .read_in_chunks(inputs, |chunk| self.probabilities(chunk))
+            .read_in_chunks(inputs, |x| softmax(self.model.forward(x), 1))
             .await?;
-        Ok(self.top_predictions(&probs, k))
-    }
-
-    /// Pooled backbone features (`[N, 1280]` row-major), read back asynchronously: the input
-    /// of a trained head.
-    pub async fn features_async(&self, inputs: &[ModelInput]) -> Result<Vec<f32>, DeviceError> {
-        self.read_in_chunks(inputs, |chunk| {
-            self.model.features(self.input_tensor(chunk))
-        })
-        .await
+        Ok(labelled_top_k(&probs, &self.labels, k))
     }
 
     /// Top-`k` predictions per input in the classes of trained parts, named by `classes`.
-    pub async fn classify_trained_async(
+    pub async fn classify_trained(
         &self,
         inputs: &[ModelInput],
         parts: &TrainedParts,
@@ -137,20 +165,44 @@ impl Classifier {
         k: usize,
     ) -> Result<Vec<Vec<Prediction>>, DeviceError> {
         let probs = self
-            .read_in_chunks(inputs, |chunk| {
-                softmax(parts.logits(&self.model, self.input_tensor(chunk)), 1)
-            })
+            .read_in_chunks(inputs, |x| softmax(parts.logits(&self.model, x), 1))
             .await?;
         Ok(labelled_top_k(&probs, classes, k))
     }
 
-    /// What a training photo needs, in one pass: pooled features, the boundary activations
-    /// below the last `unfreeze` blocks (when set) and the ImageNet probabilities.
-    pub async fn embed_async(
+    /// ImageNet softmax probabilities: one row of `labels().len()` values per input.
+    pub async fn probabilities(&self, inputs: &[ModelInput]) -> Result<Vec<Vec<f32>>, DeviceError> {
+        let probs = self
+            .read_in_chunks(inputs, |x| softmax(self.model.forward(x), 1))
+            .await?;
+        Ok(probs
+            .chunks_exact(self.labels.len().max(1))
+            .map(<[f32]>::to_vec)
+            .collect())
+    }
+
+    /// What the frozen backbone computes at `stage`, one row of `stage.width()` values per
+    /// input, concatenated.
+    pub async fn features(
+        &self,
+        inputs: &[ModelInput],
+        stage: FeatureStage,
+    ) -> Result<Vec<f32>, DeviceError> {
+        self.read_in_chunks(inputs, |x| match stage {
+            FeatureStage::Pooled => self.model.features(x),
+            FeatureStage::Boundary(k) => self.model.boundary(x, k).flatten(1, 3),
+        })
+        .await
+    }
+
+    /// A training photo's pooled features, its boundary activations below the last
+    /// `unfreeze` blocks (when set) and the ImageNet top-`k`, in one pass.
+    pub async fn embed(
         &self,
         input: &ModelInput,
         unfreeze: Option<usize>,
-    ) -> Result<(Vec<f32>, Option<Vec<f32>>, Vec<f32>), DeviceError> {
+        k: usize,
+    ) -> Result<Embedding, DeviceError> {
         let x = self.input_tensor(std::slice::from_ref(input));
         let (pooled, boundary) = match unfreeze {
             Some(k) => {
@@ -160,50 +212,17 @@ impl Classifier {
             None => (self.model.features(x), None),
         };
         let probs = softmax(self.model.logits_from_features(pooled.clone()), 1);
-        let pooled = f32_values(pooled.into_data_async().await.map_err(device_error)?)?;
-        let probs = f32_values(probs.into_data_async().await.map_err(device_error)?)?;
         let boundary = match boundary {
-            Some(b) => Some(f32_values(
-                b.into_data_async().await.map_err(device_error)?,
-            )?),
+            Some(b) => Some(read(b).await?),
             None => None,
         };
-        Ok((pooled, boundary, probs))
-    }
-
-    /// Labelled top-`k` of one row of ImageNet probabilities.
-    pub fn top_labels(&self, probs: &[f32], k: usize) -> Vec<Prediction> {
-        self.top_predictions(probs, k).pop().unwrap_or_default()
-    }
-
-    /// Activations at the freeze boundary below the last `unfrozen` blocks, flattened to one
-    /// row of `C·H·W` values per input (see [`crate::architecture::boundary_shape`]).
-    pub async fn boundary_async(
-        &self,
-        inputs: &[ModelInput],
-        unfrozen: usize,
-    ) -> Result<Vec<f32>, DeviceError> {
-        self.read_in_chunks(inputs, |chunk| {
-            self.model
-                .boundary(self.input_tensor(chunk), unfrozen)
-                .flatten(1, 3)
+        Ok(Embedding {
+            pooled: read(pooled).await?,
+            boundary,
+            imagenet: labelled_top_k(&read(probs).await?, &self.labels, k)
+                .pop()
+                .unwrap_or_default(),
         })
-        .await
-    }
-
-    /// Softmax probabilities read back asynchronously (any device, wasm too): one row of
-    /// `num_classes` values per input.
-    pub async fn probability_rows_async(
-        &self,
-        inputs: &[ModelInput],
-    ) -> Result<Vec<Vec<f32>>, DeviceError> {
-        let probs = self
-            .read_in_chunks(inputs, |chunk| self.probabilities(chunk))
-            .await?;
-        Ok(probs
-            .chunks_exact(self.labels.len())
-            .map(<[f32]>::to_vec)
-            .collect())
     }
 
     /// Photos per forward pass on this classifier's device.
@@ -215,25 +234,29 @@ impl Classifier {
         }
     }
 
-    /// Runs `pass` on at most [`Self::device_batch`] inputs at a time and reads each result back
-    /// asynchronously, concatenated row-major.
-    async fn read_in_chunks(
+    /// Runs `pass` on the input tensors of at most [`Self::device_batch`] inputs at a time and
+    /// reads each result back, concatenated row-major.
+    async fn read_in_chunks<const D: usize>(
         &self,
         inputs: &[ModelInput],
-        pass: impl Fn(&[ModelInput]) -> Tensor<2>,
+        pass: impl Fn(Tensor<4>) -> Tensor<D>,
     ) -> Result<Vec<f32>, DeviceError> {
         let mut values = Vec::new();
         for chunk in inputs.chunks(self.device_batch()) {
-            let data = pass(chunk).into_data_async().await.map_err(device_error)?;
-            values.extend(f32_values(data)?);
+            values.extend(read(pass(self.input_tensor(chunk))).await?);
         }
         Ok(values)
     }
+}
 
-    /// Labelled top-`k` of each row of `probs` (`[N, num_classes]` row-major).
-    fn top_predictions(&self, probs: &[f32], k: usize) -> Vec<Vec<Prediction>> {
-        labelled_top_k(probs, &self.labels, k)
-    }
+/// A tensor's values, read back asynchronously (any device, wasm too).
+async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, DeviceError> {
+    t.into_data_async()
+        .await
+        .map_err(device_error)?
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| DeviceError(format!("unreadable output: {e:?}")))
 }
 
 /// Labelled top-`k` of each row of `probs` (`[N, labels.len()]` row-major).
@@ -251,12 +274,6 @@ fn labelled_top_k(probs: &[f32], labels: &[String], k: usize) -> Vec<Vec<Predict
                 .collect()
         })
         .collect()
-}
-
-fn f32_values(data: TensorData) -> Result<Vec<f32>, DeviceError> {
-    data.convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| DeviceError(format!("unreadable output: {e:?}")))
 }
 
 /// Indices and values of the `k` largest values, largest first; ties go to the lower index.

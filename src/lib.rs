@@ -1,30 +1,39 @@
 //! Afinar: MobileNetV2 transfer learning that runs on the user's machine.
 //!
-//! The data's path, one module per stage: file bytes → [`tflite`] (read and dequantize the
-//! weights) → [`model`] (MobileNetV2 in Burn) → pooled features → [`classify`] (ImageNet
-//! probabilities and labels). Photos enter through [`preprocess`]. Nothing here knows about
-//! the DOM or the terminal, except [`worker`], the browser's model worker (wasm only); the CLI,
-//! the worker crate and the page are thin layers over this library.
+//! The data's path, one module per stage:
+//!
+//! 1. model bytes → [`tflite`]: read and dequantize the weights of a `.tflite` file, checked
+//!    against [`architecture`] (the one table of the network's shape), with its [`labels`];
+//! 2. photo bytes → [`preprocess`]: decode, crop, resize to the 224×224 input, scale the pixels
+//!    as the model file says ([`InputScaling`]);
+//! 3. → [`model`]: MobileNetV2 in Burn, layer by layer ([`model::layers`]), on a [`device`]:
+//!    pooled features, or the activations at a freeze boundary;
+//! 4. → [`head`]: the user's classes on top of the features (and a fine-tuned top of the
+//!    backbone), kept in a head file;
+//! 5. → [`classify`]: probabilities and labelled top-K predictions, ImageNet's or the head's —
+//!    the inference API the CLI and the worker call.
+//!
+//! [`train`] makes a head from the user's photos by a [`recipe`]; [`host`] lets the browser's
+//! event loop run during long work. Nothing here knows about the DOM or the terminal: the CLI
+//! (`src/bin/afinar`), the browser worker (`crates/worker`) and the page (`crates/web`) are thin
+//! layers over this library.
 
 pub mod architecture;
 pub mod classify;
-pub mod dataset;
 pub mod device;
-pub mod finetune;
 pub mod head;
 pub mod host;
+pub mod labels;
 pub mod model;
 pub mod preprocess;
+pub mod recipe;
 pub mod tflite;
 pub mod train;
-pub mod training_run;
-#[cfg(target_arch = "wasm32")]
-pub mod worker;
 
-pub use classify::{Classifier, Prediction, top_k};
+pub use classify::{Classifier, DeviceError, Embedding, FeatureStage, Prediction, top_k};
 pub use model::{MobileNetV2, MobileNetV2Config};
-pub use preprocess::{ImageInputError, ModelInput};
-pub use tflite::{InputScaling, MobileNetV2Weights, ModelError};
+pub use preprocess::{ImageInputError, InputScaling, ModelInput};
+pub use recipe::{FineTuneConfig, Recipe};
+pub use tflite::{MobileNetV2Weights, ModelError};
 
-pub use afinar_protocol as protocol;
 pub use afinar_protocol::DEFAULT_MODEL_FILE;

@@ -11,8 +11,9 @@ use burn::prelude::*;
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
+use sha2::{Digest, Sha256};
+
 use crate::architecture::INPUT_SIZE;
-use crate::tflite::InputScaling;
 
 /// Largest image accepted, in pixels: a 64-megapixel photo decodes to 192 MiB of RGB.
 pub const MAX_PIXELS: u64 = 64_000_000;
@@ -44,6 +45,44 @@ pub enum ImageInputError {
     RawSize(usize),
 }
 
+/// How a uint8 pixel maps to the real value the network expects: `scale * (p - zero_point)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputScaling {
+    pub scale: f32,
+    pub zero_point: f32,
+}
+
+impl InputScaling {
+    /// The usual MobileNetV2 scaling `p / 127.5 - 1`, used for float32 files that say nothing.
+    pub const MOBILENET: Self = Self {
+        scale: 1.0 / 127.5,
+        zero_point: 127.5,
+    };
+
+    /// How a photo becomes this model's input, in words: what a trained head's file records
+    /// so that the head can be used again elsewhere.
+    pub fn describe(&self) -> String {
+        let round = |v: f32| (v * 1e4).round() / 1e4;
+        format!(
+            "centre crop to a square, resize to {INPUT_SIZE}x{INPUT_SIZE} (antialiased bilinear), \
+             x = (p - {}) / {}",
+            round(self.zero_point),
+            round(1.0 / self.scale)
+        )
+    }
+}
+
+/// Lowercase hex sha256 of `bytes`: names a model file (the base of a trained head) and a
+/// photo (the same photo in two classes).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// One preprocessed photo: 224×224 RGB pixels, row-major HWC, as the reference `.rgb` files.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ModelInput {
@@ -56,7 +95,7 @@ impl std::fmt::Debug for ModelInput {
         write!(
             f,
             "ModelInput(224×224 RGB, sha256 {})",
-            crate::tflite::sha256_hex(&self.rgb)
+            sha256_hex(&self.rgb)
         )
     }
 }

@@ -4,6 +4,7 @@ mod common;
 
 use afinar::{Classifier, InputScaling, MobileNetV2Weights};
 use common::{TF2_PTQ, V1_QUANT, model_bytes, models_dir};
+use futures_lite::future::block_on;
 
 fn bird() -> afinar::ModelInput {
     let bytes = std::fs::read(models_dir().join("testdata/bird.rgb")).expect("bird.rgb");
@@ -17,7 +18,7 @@ fn both_files_load_and_agree_on_the_bird() {
     for name in [V1_QUANT, TF2_PTQ] {
         let classifier = Classifier::from_tflite(&model_bytes(name), None, &device)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let top = &classifier.classify(&[bird()], 1).expect("classifies")[0][0];
+        let top = &block_on(classifier.classify(&[bird()], 1)).expect("classifies")[0][0];
         println!("{name}: {} {} {:.3}", top.index, top.label, top.prob);
         top1.push(top.index);
     }
@@ -28,7 +29,7 @@ fn both_files_load_and_agree_on_the_bird() {
 fn labels_come_from_the_zip_inside_the_file() {
     let sidecar =
         std::fs::read_to_string(models_dir().join("imagenet_labels.txt")).expect("labels");
-    let expected = afinar::tflite::parse_labels(&sidecar);
+    let expected = afinar::labels::parse_labels(&sidecar);
     for name in [V1_QUANT, TF2_PTQ] {
         let weights = MobileNetV2Weights::from_tflite(&model_bytes(name)).expect("loads");
         assert_eq!(weights.labels.as_ref(), Some(&expected), "{name}");

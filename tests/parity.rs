@@ -6,6 +6,7 @@ use afinar::{Classifier, ModelInput, top_k};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use common::{Reference, V1_QUANT, max_abs_diff, model_bytes, references};
+use futures_lite::future::block_on;
 
 /// Tolerances from `shared/models/reference/README.md`: float32 rounding is ~1e-5, a
 /// structural mistake (e.g. symmetric padding) moves probabilities by ~0.2.
@@ -71,9 +72,8 @@ fn wgpu_matches_the_float32_reference_where_an_adapter_exists() {
                 .1
                 .input();
             let many = vec![bird; afinar::classify::MAX_DEVICE_BATCH + 4];
-            let results = classifier
-                .classify(&many, 1)
-                .expect("a large batch runs in parts");
+            let results =
+                block_on(classifier.classify(&many, 1)).expect("a large batch runs in parts");
             assert_eq!(results.len(), many.len());
             assert!(results.iter().all(|r| r[0].index == 20));
         }
@@ -92,9 +92,9 @@ fn a_photo_gets_the_same_result_alone_and_in_a_batch() {
         .find(|(n, _)| n == "bird")
         .expect("bird reference")
         .1;
-    let alone = classifier.classify(&[bird.input()], 5).expect("classifies");
+    let alone = block_on(classifier.classify(&[bird.input()], 5)).expect("classifies");
     let batch: Vec<ModelInput> = refs.iter().map(|(_, r)| r.input()).collect();
-    let together = classifier.classify(&batch, 5).expect("classifies");
+    let together = block_on(classifier.classify(&batch, 5)).expect("classifies");
     let position = refs.iter().position(|(n, _)| n == "bird").expect("bird");
     assert_eq!(alone[0][0].index, 20);
     assert_eq!(alone[0][0].label, "chickadee");

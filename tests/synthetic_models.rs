@@ -269,7 +269,8 @@ fn a_float32_model_loads_and_runs() {
         .try_into_vec::<f32>()
         .expect("f32");
     assert!(features.iter().all(|&f| (f - 0.5).abs() < 1e-6));
-    let top = &classifier.classify(&[input], 2).expect("classifies")[0];
+    let top =
+        &futures_lite::future::block_on(classifier.classify(&[input], 2)).expect("classifies")[0];
     assert_eq!((top[0].index, top[0].label.as_str()), (1000, "class 1000"));
     assert_eq!(top[1].index, 999);
 }

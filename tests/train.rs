@@ -6,12 +6,15 @@ mod common;
 use std::path::PathBuf;
 
 use afinar::architecture::boundary_shape;
-use afinar::dataset::{Dataset, DatasetError, Part, Sample};
-use afinar::finetune::{self, FineTuneConfig};
 use afinar::head::{self, HeadFileError, HeadMetadata, TrainedParts};
 use afinar::model::{ConvLayer, InvertedResidual};
-use afinar::train::{LabelledFeatures, TrainConfig, TrainError, evaluate, select_rows, train_head};
-use afinar::{Classifier, ModelInput};
+use afinar::recipe::{FineTuneConfig, Recipe};
+use afinar::train::finetune;
+use afinar::train::{
+    BaseModel, Dataset, DatasetError, LabelledFeatures, Part, Sample, Split, TrainError,
+    TrainingSet, evaluate, run, select_rows, train_head,
+};
+use afinar::{Classifier, FeatureStage, ModelInput};
 use common::{V1_QUANT, model_bytes, shared_dir};
 use futures_lite::future::block_on;
 
@@ -66,7 +69,8 @@ fn prepare() -> Prepared {
             ModelInput::from_image_bytes(&std::fs::read(&s.path).expect("photo")).expect("decodes")
         })
         .collect();
-    let boundary = block_on(classifier.boundary_async(&inputs, UNFREEZE)).expect("boundary");
+    let boundary =
+        block_on(classifier.features(&inputs, FeatureStage::Boundary(UNFREEZE))).expect("boundary");
     let top = classifier.model().top(UNFREEZE);
     let features = block_on(finetune::pooled_features(&top, &boundary, &device)).expect("features");
     Prepared {
@@ -96,7 +100,7 @@ fn training_lowers_the_loss_and_learns_the_flowers_and_survives_save_and_load() 
     let train = LabelledFeatures::new(&tf, &tl);
     let val = LabelledFeatures::new(&vf, &vl);
     let device = afinar::device::cpu();
-    let config = TrainConfig::new();
+    let config = Recipe::new();
     let (head, reports) =
         block_on(train_head(&config, 5, train, Some(val), &device, |_| true)).expect("trains");
     for r in &reports {
@@ -129,8 +133,9 @@ fn training_lowers_the_loss_and_learns_the_flowers_and_survives_save_and_load() 
     let metadata = HeadMetadata {
         classes: small_flowers().classes,
         base_model_sha256: p.classifier.model_sha256().to_string(),
-        recipe: serde_json::to_value(format!("{config:?}")).expect("json"),
-        preprocessing: head::PREPROCESSING.into(),
+        recipe: Some(config.clone()),
+        split: "stratified 0.25".into(),
+        preprocessing: afinar::InputScaling::MOBILENET.describe(),
         unfrozen_blocks: 0,
     };
     let parts = TrainedParts { head, top: None };
@@ -180,7 +185,8 @@ fn fine_tuning_changes_only_the_unfrozen_weights_and_survives_save_and_load() {
     let p = prepare();
     let device = afinar::device::cpu();
     // The cached boundary gives the same pooled features as the whole backbone.
-    let direct = block_on(p.classifier.features_async(&p.inputs[..4])).expect("features");
+    let direct =
+        block_on(p.classifier.features(&p.inputs[..4], FeatureStage::Pooled)).expect("features");
     let worst = direct
         .iter()
         .zip(&p.features)
@@ -190,7 +196,7 @@ fn fine_tuning_changes_only_the_unfrozen_weights_and_survives_save_and_load() {
 
     let (tf, tl) = select(&p, Part::Train);
     let (vf, vl) = select(&p, Part::Val);
-    let head_config = TrainConfig::new().with_epochs(5);
+    let head_config = Recipe::new().with_epochs(5);
     let (head, head_reports) = block_on(train_head(
         &head_config,
         5,
@@ -207,13 +213,13 @@ fn fine_tuning_changes_only_the_unfrozen_weights_and_survives_save_and_load() {
     let base = p.classifier.model();
     let config = FineTuneConfig::new().with_epochs(2);
     let (tuned, reports) = block_on(finetune::fine_tune(
+        &head_config,
         &config,
         base.top(UNFREEZE),
         head.clone(),
         LabelledFeatures::new(&tb, &tbl),
         Some(val),
         &device,
-        6,
         |_| true,
     ))
     .expect("fine-tunes");
@@ -261,8 +267,9 @@ fn fine_tuning_changes_only_the_unfrozen_weights_and_survives_save_and_load() {
     let metadata = HeadMetadata {
         classes: small_flowers().classes,
         base_model_sha256: p.classifier.model_sha256().to_string(),
-        recipe: serde_json::json!({"finetune": {"unfreeze": UNFREEZE}}),
-        preprocessing: head::PREPROCESSING.into(),
+        recipe: Some(head_config.clone().with_finetune(Some(config.clone()))),
+        split: "stratified 0.25".into(),
+        preprocessing: afinar::InputScaling::MOBILENET.describe(),
         unfrozen_blocks: UNFREEZE,
     };
     let parts = TrainedParts {
@@ -273,7 +280,7 @@ fn fine_tuning_changes_only_the_unfrozen_weights_and_survives_save_and_load() {
     let (loaded, _) =
         head::load(&bytes, Some(p.classifier.model_sha256()), &device).expect("loads");
     assert_eq!(loaded.unfrozen(), UNFREEZE);
-    let reloaded = afinar::finetune::FineTuned {
+    let reloaded = finetune::FineTuned {
         top: loaded.top.clone().expect("top"),
         head: loaded.head.clone(),
     };
@@ -281,14 +288,8 @@ fn fine_tuning_changes_only_the_unfrozen_weights_and_survives_save_and_load() {
     assert_eq!(before, after);
     let photos = &p.inputs[..3];
     let classes = &metadata.classes;
-    let a = block_on(
-        p.classifier
-            .classify_trained_async(photos, &parts, classes, 2),
-    );
-    let b = block_on(
-        p.classifier
-            .classify_trained_async(photos, &loaded, classes, 2),
-    );
+    let a = block_on(p.classifier.classify_trained(photos, &parts, classes, 2));
+    let b = block_on(p.classifier.classify_trained(photos, &loaded, classes, 2));
     assert_eq!(a.expect("classifies"), b.expect("classifies"));
 }
 
@@ -298,30 +299,20 @@ fn training_can_be_cancelled_and_a_diverging_loss_is_reported() {
     let labels = [0, 1, 0, 1];
     let data = LabelledFeatures::new(&features, &labels);
     let device = afinar::device::cpu();
-    let cancelled = block_on(train_head(
-        &TrainConfig::new(),
-        2,
-        data,
-        None,
-        &device,
-        |r| r.epoch < 2,
-    ));
+    let cancelled = block_on(train_head(&Recipe::new(), 2, data, None, &device, |r| {
+        r.epoch < 2
+    }));
     assert_eq!(cancelled.err(), Some(TrainError::Cancelled));
-    let wild = TrainConfig::new().with_learning_rate(1e30);
+    let wild = Recipe::new().with_learning_rate(1e30);
     let diverged = block_on(train_head(&wild, 2, data, None, &device, |_| true));
     assert!(
         matches!(diverged, Err(TrainError::NonFiniteLoss { .. })),
         "{diverged:?}"
     );
     let empty = LabelledFeatures::new(&[], &[]);
-    let none = block_on(train_head(
-        &TrainConfig::new(),
-        2,
-        empty,
-        None,
-        &device,
-        |_| true,
-    ));
+    let none = block_on(train_head(&Recipe::new(), 2, empty, None, &device, |_| {
+        true
+    }));
     assert_eq!(none.err(), Some(TrainError::NoTrainingData));
 }
 
@@ -395,11 +386,19 @@ fn bad_datasets_get_clear_messages() {
         ],
     };
     assert_eq!(ok.check(), Ok(()));
-    let hashes = ["h1", "h2", "h1", "h3"].map(String::from);
-    assert!(matches!(
-        ok.check_duplicates(&hashes),
-        Err(DatasetError::SamePhotoInTwoClasses { .. })
-    ));
+    // The same photo in two classes stays in the first only; a copy within a class stays.
+    let hashes = ["h1", "h1", "h1", "h3"].map(String::from);
+    let left_out = ok.cross_class_duplicates(&hashes);
+    assert_eq!(left_out.len(), 1, "{left_out:?}");
+    assert_eq!(left_out[0].index, 2);
+    assert!(
+        left_out[0]
+            .reason
+            .contains("c is the same photo as a in “class 0”"),
+        "{}",
+        left_out[0].reason
+    );
+    assert_eq!(ok.without(&[2]).counts(), [2, 1]);
     let m = DatasetError::TooFewPhotos {
         class: "tulips".into(),
         found: 1,
@@ -435,73 +434,167 @@ fn the_split_is_stratified_seeded_and_can_come_from_the_csv() {
         .expect("every photo is listed");
     let train = parts.iter().filter(|p| **p == Part::Train).count();
     let val = parts.iter().filter(|p| **p == Part::Val).count();
-    assert_eq!((train, val), (1806, 695));
+    // flower_photos_split.csv as shipped: the whole train split (2,775) and validation (695).
+    assert_eq!((train, val), (2775, 695));
 }
 
-/// A training set as the page sends it: `per_class` photos per class, features in separable
-/// clusters, distinct photo hashes.
-fn page_set(per_class: &[usize]) -> afinar::protocol::TrainingSet {
-    let mut set = afinar::protocol::TrainingSet {
-        classes: (0..per_class.len()).map(|c| format!("class {c}")).collect(),
-        labels: Vec::new(),
-        features: Vec::new(),
-        boundary: None,
-        sha256: Vec::new(),
-        settings: Default::default(),
-    };
+/// A training set as the page's worker hands it to the pipeline: `per_class` photos per
+/// class, features in separable clusters, distinct photo hashes, named photos.
+fn page_set(per_class: &[usize]) -> TrainingSet {
+    let classes: Vec<String> = (0..per_class.len()).map(|c| format!("class {c}")).collect();
+    let mut samples = Vec::new();
+    let mut features = Vec::new();
+    let mut hashes = Vec::new();
     for (class, &n) in per_class.iter().enumerate() {
         for i in 0..n {
-            set.labels.push(class);
-            set.features
-                .extend((0..1280).map(|j| if j % per_class.len() == class { 1.0 } else { 0.0 } + (i as f32) * 0.01));
-            set.sha256.push(format!("{class}-{i}"));
+            samples.push(sample(&format!("{class}-{i}.jpg"), class));
+            features.extend((0..1280).map(|j| {
+                (if j % per_class.len() == class {
+                    1.0
+                } else {
+                    0.0
+                }) + (i as f32) * 0.01
+            }));
+            hashes.push(format!("{class}-{i}"));
         }
     }
-    set
+    TrainingSet {
+        dataset: Dataset { classes, samples },
+        hashes,
+        pooled: Some(features),
+        boundary: None,
+        split: Split::Stratified,
+    }
+}
+
+fn base(network: &afinar::MobileNetV2) -> BaseModel<'_> {
+    BaseModel {
+        network,
+        sha256: "sha",
+        input_scaling: afinar::InputScaling::MOBILENET,
+    }
 }
 
 #[test]
 fn a_page_training_run_trains_and_refuses_bad_input_with_clear_messages() {
-    use afinar::protocol::Backend;
-    use afinar::training_run::run;
     let device = afinar::device::cpu();
-    let base = afinar::MobileNetV2Config::new().init(&device);
-    let go = |set: &afinar::protocol::TrainingSet| {
-        block_on(run(set, &base, "sha", Backend::Cpu, &device, |_| true))
+    let network = afinar::MobileNetV2Config::new().init(&device);
+    let recipe = Recipe::new();
+    let go = |set: &TrainingSet, recipe: &Recipe| {
+        block_on(run(set, recipe, base(&network), &device, |_| true))
     };
 
-    let (parts, outcome) = go(&page_set(&[6, 6, 6])).expect("trains");
-    assert_eq!(outcome.epochs.len(), 10);
-    assert_eq!(outcome.val_rows.len(), 3, "one validation photo per class");
-    assert_eq!(outcome.val_accuracy, Some(1.0), "{outcome:?}");
-    assert!(parts.top.is_none());
-    let (loaded, metadata) = head::load(&outcome.head_file, Some("sha"), &device).expect("loads");
-    assert_eq!(metadata.classes, outcome.classes);
+    let trained = go(&page_set(&[6, 6, 6]), &recipe).expect("trains");
+    assert_eq!(trained.epochs.len(), 10);
+    assert_eq!(
+        trained.val_samples.len(),
+        3,
+        "one validation photo per class"
+    );
+    let accuracy = trained.scores.as_ref().map(|s| s.accuracy);
+    assert_eq!(accuracy, Some(1.0), "{:?}", trained.scores);
+    assert!(trained.parts.top.is_none());
+    assert!(trained.left_out.is_empty());
+    let (loaded, metadata) = head::load(&trained.head_file, Some("sha"), &device).expect("loads");
+    assert_eq!(metadata.classes, trained.metadata.classes);
+    assert_eq!(metadata.recipe.map(|r| r.epochs), Some(recipe.epochs));
+    assert_eq!(
+        metadata.preprocessing,
+        afinar::InputScaling::MOBILENET.describe()
+    );
+    assert!(metadata.preprocessing.contains("(p - 127.5) / 127.5"));
     assert_eq!(loaded.head.num_classes(), 3);
 
-    let message = |set: &afinar::protocol::TrainingSet| match go(set) {
+    let message = |set: &TrainingSet, recipe: &Recipe| match go(set, recipe) {
         Ok(_) => panic!("trained on a bad set"),
         Err(e) => e.to_string(),
     };
-    assert!(message(&page_set(&[6, 1])).contains("“class 1” has 1 photo(s)"));
-    assert!(message(&page_set(&[6, 0])).contains("“class 1” has no photos"));
-    assert!(message(&page_set(&[2; 21])).contains("at most 20"));
-    let mut twice = page_set(&[3, 3]);
-    twice.sha256[4] = twice.sha256[0].clone();
-    assert!(message(&twice).contains("the same photo is in “class 0” and “class 1”"));
-    let mut wild = page_set(&[4, 4]);
-    wild.settings.learning_rate = 1e30;
-    assert!(message(&wild).contains("try a lower learning rate"));
-    let mut tune = page_set(&[4, 4]);
-    tune.settings.unfreeze = Some(2);
-    assert!(message(&tune).contains("activations for fine-tuning are missing"));
+    assert!(message(&page_set(&[6, 1]), &recipe).contains("“class 1” has 1 photo(s)"));
+    assert!(message(&page_set(&[6, 0]), &recipe).contains("“class 1” has no photos"));
+    assert!(message(&page_set(&[2; 21]), &recipe).contains("at most 20"));
+    let wild = Recipe::new().with_learning_rate(1e30);
+    assert!(message(&page_set(&[4, 4]), &wild).contains("try a lower learning rate"));
+    let tune = Recipe::new().with_finetune(Some(FineTuneConfig::new()));
+    assert!(message(&page_set(&[4, 4]), &tune).contains("activations for fine-tuning are missing"));
     let cancelled = block_on(run(
         &page_set(&[4, 4]),
-        &base,
-        "sha",
-        Backend::Cpu,
+        &recipe,
+        base(&network),
         &device,
         |e| e.epoch < 3,
     ));
     assert!(cancelled.is_err_and(|e| e.to_string().contains("cancelled")));
+
+    // The same photo in two classes: used in the first class only, said, and training goes on.
+    let mut twice = page_set(&[3, 3]);
+    twice.hashes[4] = twice.hashes[0].clone();
+    let trained = go(&twice, &recipe).expect("trains without the second copy");
+    assert_eq!(trained.left_out.len(), 1);
+    assert_eq!(trained.left_out[0].index, 4);
+    let reason = &trained.left_out[0].reason;
+    assert!(
+        reason.contains("1-1.jpg is the same photo as 0-0.jpg in “class 0”"),
+        "{reason}"
+    );
+    assert!(!trained.val_samples.contains(&4));
+    // But a class left with too few photos is still refused.
+    let mut emptied = page_set(&[3, 2]);
+    emptied.hashes[3] = emptied.hashes[0].clone();
+    assert!(message(&emptied, &recipe).contains("“class 1” has 1 photo(s)"));
+}
+
+/// flower_photos as shipped has one photo in two classes (a rose among the tulips, byte for
+/// byte the same file). The run keeps it in roses, the first class it was added to, names the
+/// tulips copy, and trains.
+#[test]
+fn the_flowers_duplicate_is_left_out_of_the_later_class_and_training_goes_on() {
+    let device = afinar::device::cpu();
+    let classifier = Classifier::from_tflite(&model_bytes(V1_QUANT), None, &device).expect("model");
+    let dir = flowers_dir();
+    let pair = "15922772266_1167a06620.jpg";
+    let full = Dataset::from_dir(&dir).expect("flower_photos");
+    let classes = vec!["roses".to_string(), "tulips".to_string()];
+    let mut samples = Vec::new();
+    for (class, name) in classes.iter().enumerate() {
+        let folder = &full.classes.iter().position(|c| c == name).expect("class");
+        let others = full
+            .samples
+            .iter()
+            .filter(|s| s.class == *folder && !s.path.ends_with(pair))
+            .take(4);
+        samples.extend(others.map(|s| sample(&s.path.to_string_lossy(), class)));
+        samples.push(sample(&dir.join(name).join(pair).to_string_lossy(), class));
+    }
+    let bytes: Vec<Vec<u8>> = samples
+        .iter()
+        .map(|s| std::fs::read(&s.path).expect("photo"))
+        .collect();
+    assert_eq!(bytes[4], bytes[9], "the shipped pair is the same file");
+    let inputs: Vec<ModelInput> = bytes
+        .iter()
+        .map(|b| ModelInput::from_image_bytes(b).expect("decodes"))
+        .collect();
+    let set = TrainingSet {
+        dataset: Dataset { classes, samples },
+        hashes: bytes
+            .iter()
+            .map(|b| afinar::preprocess::sha256_hex(b))
+            .collect(),
+        pooled: Some(
+            block_on(classifier.features(&inputs, FeatureStage::Pooled)).expect("features"),
+        ),
+        boundary: None,
+        split: Split::Stratified,
+    };
+    let recipe = Recipe::new().with_epochs(3).with_val_fraction(0.25);
+    let trained = block_on(run(&set, &recipe, classifier.base(), &device, |_| true))
+        .expect("trains on the folder as shipped");
+    assert_eq!(trained.left_out.len(), 1, "{:?}", trained.left_out);
+    assert_eq!(trained.left_out[0].index, 9);
+    let reason = &trained.left_out[0].reason;
+    assert!(
+        reason.contains(&format!("tulips/{pair}")) && reason.contains("used in “roses” only"),
+        "{reason}"
+    );
+    assert_eq!(trained.epochs.len(), 3);
 }

@@ -7,8 +7,8 @@
 //! --target wasm32-unknown-unknown --test web` (flags for Chromium in `webdriver.json`).
 #![cfg(target_arch = "wasm32")]
 
-use afinar::protocol::{Backend, Classification, Reply, Request};
-use afinar::{Classifier, ModelInput, Prediction, top_k};
+use afinar::{Classifier, ModelInput, top_k};
+use afinar_protocol::{Backend, Classification, Prediction, Reply, Request};
 use burn::tensor::Device;
 use serde::Deserialize;
 use wasm_bindgen::JsCast;
@@ -42,7 +42,7 @@ async fn check_bird_parity(device: &Device) {
     let classifier = Classifier::from_tflite(MODEL, None, device).expect("the model loads");
     let bird = ModelInput::from_rgb(BIRD_RGB.to_vec()).expect("224×224×3 input");
     let rows = classifier
-        .probability_rows_async(&[bird])
+        .probabilities(&[bird])
         .await
         .expect("the model runs");
     let probs = &rows[0];
@@ -109,11 +109,12 @@ fn two_clusters(rows: usize, width: usize) -> (Vec<f32>, Vec<usize>) {
 /// One optimizer step on the head, and one on the unfrozen top with the head, each lower the
 /// loss on their batch (the loss of the second epoch is measured after the first step).
 async fn one_step_lowers_the_loss(device: &Device) {
-    use afinar::finetune::{FineTuneConfig, fine_tune};
-    use afinar::train::{LabelledFeatures, TrainConfig, train_head};
+    use afinar::recipe::{FineTuneConfig, Recipe};
+    use afinar::train::finetune::fine_tune;
+    use afinar::train::{LabelledFeatures, train_head};
     let (features, labels) = two_clusters(16, 1280);
     let batch = LabelledFeatures::new(&features, &labels);
-    let config = TrainConfig::new().with_epochs(2).with_batch_size(16);
+    let config = Recipe::new().with_epochs(2).with_batch_size(16);
     let (head, reports) = train_head(&config, 2, batch, None, device, |_| true)
         .await
         .expect("trains");
@@ -125,19 +126,19 @@ async fn one_step_lowers_the_loss(device: &Device) {
     let width: usize = afinar::architecture::boundary_shape(1).iter().product();
     let (boundary, labels) = two_clusters(4, width);
     let batch = LabelledFeatures::new(&boundary, &labels);
-    let config = FineTuneConfig::new()
+    let recipe = Recipe::new().with_epochs(0).with_batch_size(4);
+    let stage = FineTuneConfig::new()
         .with_unfreeze(1)
         .with_epochs(2)
-        .with_batch_size(4)
         .with_learning_rate(1e-3);
     let (_, reports) = fine_tune(
-        &config,
+        &recipe,
+        &stage,
         classifier.model().top(1),
         head,
         batch,
         None,
         device,
-        1,
         |_| true,
     )
     .await
@@ -199,12 +200,13 @@ fn messages_survive_the_trip_through_js_values() {
 
     // A training set's features travel as bytes too (as numbers, serde-wasm-bindgen took
     // seconds to read a few thousand back).
-    let set = afinar::protocol::TrainingSet {
+    let set = afinar_protocol::TrainingSet {
         classes: vec!["a".into(), "b".into()],
         labels: vec![0, 1],
         features: (0..2 * 1280).map(|i| i as f32 * 0.5).collect(),
         boundary: None,
         sha256: vec!["x".into(), "y".into()],
+        names: vec!["x.jpg".into(), "y.jpg".into()],
         settings: Default::default(),
     };
     let request = Request::Train(set.clone());

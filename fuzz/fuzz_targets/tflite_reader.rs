@@ -7,5 +7,5 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = afinar::MobileNetV2Weights::from_tflite(data);
-    let _ = afinar::tflite::labels_from_appended_zip(data);
+    let _ = afinar::labels::labels_from_appended_zip(data);
 });

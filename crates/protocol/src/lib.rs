@@ -77,7 +77,53 @@ impl Backend {
     }
 }
 
-/// The training recipe as the user set it (defaults: the Keras transfer-learning recipe).
+/// Limits on what a head can be trained on, shared by the page, the worker and the CLI.
+pub mod limits {
+    /// Fewest classes a head can be trained on.
+    pub const MIN_CLASSES: usize = 2;
+    /// Most classes a head can be trained on.
+    pub const MAX_CLASSES: usize = 20;
+    /// Fewest photos a class needs (one to learn from, one to check against).
+    pub const MIN_PHOTOS_PER_CLASS: usize = 2;
+    /// Most blocks the fine-tuning stage can unfreeze: all 17 of MobileNetV2's.
+    pub const MAX_UNFROZEN_BLOCKS: usize = 17;
+    /// Extensions (lower case, no dot) of the photo formats Afinar decodes.
+    pub const PHOTO_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "gif", "bmp"];
+
+    /// Whether a file name ends in one of [`PHOTO_EXTENSIONS`] (any case).
+    pub fn is_photo_name(name: &str) -> bool {
+        name.rsplit_once('.').is_some_and(|(_, ext)| {
+            PHOTO_EXTENSIONS
+                .iter()
+                .any(|known| ext.eq_ignore_ascii_case(known))
+        })
+    }
+}
+
+/// The training recipe's defaults (the Keras transfer-learning recipe), read by the library's
+/// recipe `Config`, the CLI's flags and the page's *Recipe* controls.
+pub mod defaults {
+    /// Epochs of the head on the frozen backbone.
+    pub const EPOCHS: usize = 10;
+    /// Adam's learning rate for the head.
+    pub const LEARNING_RATE: f64 = 1e-3;
+    pub const BATCH_SIZE: usize = 32;
+    /// Seeds the head's initial weights, the split and the order of the photos.
+    pub const SEED: u64 = 42;
+    /// Width of the head's hidden ReLU layer (the Keras recipe's Dense(128)).
+    pub const HIDDEN: usize = 128;
+    /// Share of each class held out for validation.
+    pub const VAL_FRACTION: f64 = 0.2;
+    /// Blocks unfrozen when fine-tuning is switched on.
+    pub const UNFREEZE: usize = 2;
+    /// Epochs of the fine-tuning stage, after the head's.
+    pub const FINETUNE_EPOCHS: usize = 5;
+    /// Learning rate of the fine-tuning stage, low so the pretrained weights move only a little.
+    pub const FINETUNE_LEARNING_RATE: f64 = 1e-4;
+}
+
+/// The training recipe as the user set it in the page (defaults: [`defaults`]). The worker
+/// turns it into the library's recipe `Config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainSettings {
     pub epochs: usize,
@@ -95,16 +141,28 @@ pub struct TrainSettings {
 impl Default for TrainSettings {
     fn default() -> Self {
         Self {
-            epochs: 10,
-            learning_rate: 1e-3,
-            batch_size: 32,
-            seed: 42,
-            val_fraction: 0.2,
+            epochs: defaults::EPOCHS,
+            learning_rate: defaults::LEARNING_RATE,
+            batch_size: defaults::BATCH_SIZE,
+            seed: defaults::SEED,
+            val_fraction: defaults::VAL_FRACTION,
             unfreeze: None,
-            finetune_epochs: 5,
-            finetune_learning_rate: 1e-4,
+            finetune_epochs: defaults::FINETUNE_EPOCHS,
+            finetune_learning_rate: defaults::FINETUNE_LEARNING_RATE,
         }
     }
+}
+
+impl TrainSettings {
+    /// Epochs of the whole run: the head's, then the fine-tuning stage's when it is on.
+    pub fn total_epochs(&self) -> usize {
+        total_epochs(self.epochs, self.unfreeze.map(|_| self.finetune_epochs))
+    }
+}
+
+/// Epochs of a run: `head` epochs, then `finetune` epochs when there is a fine-tuning stage.
+pub fn total_epochs(head: usize, finetune: Option<usize>) -> usize {
+    head + finetune.unwrap_or(0)
 }
 
 /// A training photo as the model sees it, computed once and kept by the page.
@@ -136,8 +194,10 @@ pub struct TrainingSet {
     /// Boundary activations for the fine-tuning stage (with `settings.unfreeze`).
     #[serde(with = "f32_bytes::option", default)]
     pub boundary: Option<Vec<f32>>,
-    /// The photos' sha256, to refuse the same photo in two classes.
+    /// The photos' sha256, to find the same photo in two classes.
     pub sha256: Vec<String>,
+    /// The photos' file names, for messages about them.
+    pub names: Vec<String>,
     pub settings: TrainSettings,
 }
 
@@ -163,6 +223,10 @@ pub struct TrainingOutcome {
     pub head_file: Vec<u8>,
     /// Rows of the training set held out for validation.
     pub val_rows: Vec<usize>,
+    /// Rows left out of training, each with the reason (a photo that is also in another
+    /// class stays only in the class it was added to first).
+    #[serde(default)]
+    pub left_out: Vec<LeftOut>,
     pub val_accuracy: Option<f64>,
     /// Validation accuracy of the head alone, before fine-tuning (when there was fine-tuning).
     pub frozen_val_accuracy: Option<f64>,
@@ -175,6 +239,13 @@ pub struct TrainingOutcome {
     /// The worker's wasm memory after training (it only grows: the peak so far).
     #[serde(default)]
     pub wasm_memory_bytes: u64,
+}
+
+/// A photo a training run did not use, and why (a message for people that names the file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeftOut {
+    pub row: usize,
+    pub reason: String,
 }
 
 /// A trained head the worker now uses next to the ImageNet head.

@@ -1,13 +1,29 @@
-//! Afinar's model worker, built by Trunk as a Web Worker (`data-type="worker"`): a thin entry
-//! point over `afinar::worker`, which holds the model and answers the page's messages.
+//! Afinar's model worker, built by Trunk as a Web Worker (`data-type="worker"`): a thin
+//! dispatcher over the `afinar` library, speaking the page's plain messages
+//! (`afinar-protocol`).
+//!
+//! [`worker`] dispatches requests and holds the model; [`backend`] picks and starts the
+//! device; [`download`] fetches the model and keeps it in Cache Storage; [`head`] keeps the
+//! user's trained head; [`convert`] turns the library's types into messages.
+
+#[cfg(target_arch = "wasm32")]
+mod backend;
+#[cfg(target_arch = "wasm32")]
+mod convert;
+#[cfg(target_arch = "wasm32")]
+mod download;
+#[cfg(target_arch = "wasm32")]
+mod head;
+#[cfg(target_arch = "wasm32")]
+mod worker;
 
 #[cfg(target_arch = "wasm32")]
 unsafe extern "C" {
     /// The module's static constructors (Burn's and CubeCL's registries, filled through the
     /// `inventory` crate), synthesized by wasm-ld. While no code refers to it, wasm-ld wraps
     /// *every* export in a call to it, so each crossing from JS into wasm (each value
-    /// serde-wasm-bindgen builds, each message) ran all the constructors again: 28 ms to build one
-    /// classification reply. Referring to it here removes the wrappers; [`start`] runs it once.
+    /// serde-wasm-bindgen builds, each message) ran all the constructors again. Referring to it
+    /// here removes the wrappers; [`start`] runs it once.
     fn __wasm_call_ctors();
 }
 
@@ -21,5 +37,5 @@ pub fn start() {
     // glue calls earlier, `__wbindgen_init_externref_table`, fills the externref table and reads
     // no registry), and nothing else calls `__wasm_call_ctors`.
     unsafe { __wasm_call_ctors() };
-    afinar::worker::start();
+    worker::start();
 }

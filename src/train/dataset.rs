@@ -3,14 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+pub use afinar_protocol::limits::{MAX_CLASSES, MIN_CLASSES, MIN_PHOTOS_PER_CLASS};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-
-/// Fewest and most classes a head can be trained on.
-pub const MIN_CLASSES: usize = 2;
-pub const MAX_CLASSES: usize = 20;
-/// Fewest photos a class needs (one to learn from, one to check against).
-pub const MIN_PHOTOS_PER_CLASS: usize = 2;
 
 /// Why a dataset cannot be trained on. The messages are for people.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -27,23 +22,19 @@ pub enum DatasetError {
     TooFewPhotos { class: String, found: usize },
     #[error("two classes are both called “{0}”")]
     DuplicateClass(String),
-    #[error("the same photo is in “{first}” and “{second}” ({photo})")]
-    SamePhotoInTwoClasses {
-        photo: String,
-        first: String,
-        second: String,
-    },
     #[error("{0}")]
     Io(String),
     #[error("split file line {line}: {message}")]
     SplitFile { line: usize, message: String },
 }
 
-/// Train or validation.
+/// Where a photo goes in a run: training or validation (or neither, see [`LeftOut`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Part {
     Train,
     Val,
+    /// Not used by the run: a split never gives it, the run marks its left-out photos with it.
+    LeftOut,
 }
 
 /// One labelled photo.
@@ -61,12 +52,17 @@ pub struct Dataset {
 }
 
 fn is_photo(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-        matches!(
-            e.to_ascii_lowercase().as_str(),
-            "jpg" | "jpeg" | "png" | "webp" | "gif" | "bmp"
-        )
-    })
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(afinar_protocol::limits::is_photo_name)
+}
+
+/// A photo a run leaves out, and why (a message for people that names the file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeftOut {
+    /// Its index in the dataset's samples.
+    pub index: usize,
+    pub reason: String,
 }
 
 impl Dataset {
@@ -146,25 +142,46 @@ impl Dataset {
         Ok(())
     }
 
-    /// Refuses a photo (by content hash) that appears in two classes.
-    pub fn check_duplicates(&self, hashes: &[String]) -> Result<(), DatasetError> {
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        for (i, (sample, hash)) in self.samples.iter().zip(hashes).enumerate() {
-            match seen.get(hash.as_str()) {
-                Some(&other) if self.samples[other].class != sample.class => {
-                    return Err(DatasetError::SamePhotoInTwoClasses {
-                        photo: sample.path.display().to_string(),
-                        first: self.classes[self.samples[other].class].clone(),
-                        second: self.classes[sample.class].clone(),
-                    });
-                }
-                Some(_) => {}
-                None => {
-                    seen.insert(hash, i);
-                }
+    /// Photos (by content hash, one per sample) that already are in another class, earlier in
+    /// the samples: each is kept only in the class it was added to first, since the same photo
+    /// under two labels teaches nothing but confusion. Public datasets have a few (flower_photos
+    /// has a rose among its tulips); copies within one class are harmless and stay.
+    pub fn cross_class_duplicates(&self, hashes: &[String]) -> Vec<LeftOut> {
+        let mut first_seen: HashMap<&str, usize> = HashMap::new();
+        let mut left_out = Vec::new();
+        for (index, (sample, hash)) in self.samples.iter().zip(hashes).enumerate() {
+            let first = *first_seen.entry(hash.as_str()).or_insert(index);
+            let kept = &self.samples[first];
+            if kept.class != sample.class {
+                left_out.push(LeftOut {
+                    index,
+                    reason: format!(
+                        "{} is the same photo as {} in “{}”; it is used in “{}” only, not in “{}”",
+                        sample.path.display(),
+                        kept.path.display(),
+                        self.classes[kept.class],
+                        self.classes[kept.class],
+                        self.classes[sample.class],
+                    ),
+                });
             }
         }
-        Ok(())
+        left_out
+    }
+
+    /// The dataset without the samples at `indices` (sorted or not).
+    pub fn without(&self, indices: &[usize]) -> Self {
+        let dropped: std::collections::HashSet<usize> = indices.iter().copied().collect();
+        Self {
+            classes: self.classes.clone(),
+            samples: self
+                .samples
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !dropped.contains(i))
+                .map(|(_, s)| s.clone())
+                .collect(),
+        }
     }
 
     /// A stratified split: in each class, `val_fraction` of the photos (at least one) go to

@@ -10,7 +10,12 @@ use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use afinar::{Classifier, FeatureStage, ModelInput};
+use anyhow::{Context, Result, bail};
+use futures_lite::future::block_on;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 pub type PhotoHash = [u8; 32];
 
@@ -96,4 +101,71 @@ impl FeatureCache {
         self.rows.extend(new);
         Ok(())
     }
+}
+
+/// Photos' rows at one stage of the frozen backbone, with the photos' sha256 (lowercase hex).
+pub struct PhotoRows {
+    /// One row of `stage.width()` values per photo, in the order asked for.
+    pub values: Vec<f32>,
+    pub hashes: Vec<String>,
+}
+
+/// Every photo's rows at `stage`: read from the cache in `cache_dir`, or decoded (in parallel)
+/// and computed once, then cached. A photo that cannot be read or decoded is an error that
+/// names it.
+pub fn cached_features(
+    classifier: &Classifier,
+    paths: &[PathBuf],
+    stage: FeatureStage,
+    cache_dir: Option<&Path>,
+) -> Result<PhotoRows> {
+    let width = stage.width();
+    let mut cache = FeatureCache::open(cache_dir, classifier.model_sha256(), &stage.name(), width)?;
+    let progress = ProgressBar::new(paths.len() as u64).with_style(
+        ProgressStyle::with_template("features {bar:40} {pos}/{len} photos  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut values = Vec::with_capacity(paths.len() * width);
+    let mut hashes = Vec::with_capacity(paths.len());
+    for chunk in paths.chunks(64) {
+        let photos: Vec<(PhotoHash, Vec<u8>)> = chunk
+            .par_iter()
+            .map(|path| {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Ok((Sha256::digest(&bytes).into(), bytes))
+            })
+            .collect::<Result<_>>()?;
+        let missing: Vec<(PhotoHash, ModelInput)> = photos
+            .par_iter()
+            .zip(chunk)
+            .filter(|((hash, _), _)| cache.get(hash).is_none())
+            .map(|((hash, bytes), path)| {
+                ModelInput::from_image_bytes(bytes)
+                    .map(|input| (*hash, input))
+                    .with_context(|| format!("{}", path.display()))
+            })
+            .collect::<Result<_>>()?;
+        if !missing.is_empty() {
+            let inputs: Vec<ModelInput> = missing.iter().map(|(_, i)| i.clone()).collect();
+            let computed = block_on(classifier.features(&inputs, stage))?;
+            cache.insert(
+                missing
+                    .iter()
+                    .zip(computed.chunks_exact(width))
+                    .map(|((hash, _), row)| (*hash, row.to_vec()))
+                    .collect(),
+            )?;
+        }
+        for (hash, _) in &photos {
+            match cache.get(hash) {
+                Some(row) => values.extend_from_slice(row),
+                None => bail!("the model returned no features"),
+            }
+            hashes.push(afinar::preprocess::hex(hash));
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    Ok(PhotoRows { values, hashes })
 }

@@ -1,95 +1,50 @@
-//! The trainable head on the frozen backbone: pooled features → Dense(128, ReLU) → Dense(N).
-//! Saved and loaded as `.safetensors` (with the fine-tuned top of the backbone, when there is
-//! one) and the metadata needed to use it again.
+//! The head file: the trained parts as `.safetensors` (self-explaining tensor names), with the
+//! metadata needed to use them again (classes, base model, recipe, preprocessing) and to refuse
+//! them where they do not fit.
 
 use std::collections::HashMap;
 
 use burn::module::Param;
-use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
-use rand::{Rng, SeedableRng};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
+use super::model::{HeadConfig, TrainedParts};
 use crate::architecture::{FEATURE_DIM, MAX_UNFROZEN_BLOCKS};
-use crate::model::{BackboneTop, MobileNetV2};
-
-/// Configuration of a [`Head`].
-#[derive(Config, Debug)]
-pub struct HeadConfig {
-    /// Number of the user's classes.
-    pub num_classes: usize,
-    /// Size of the pooled backbone features.
-    #[config(default = 1280)]
-    pub input: usize,
-    /// Width of the hidden ReLU layer (the Keras recipe's Dense(128)).
-    #[config(default = 128)]
-    pub hidden: usize,
-    /// Seeds the initial weights. Drawn from a generator of the head's own, not the device's
-    /// shared one, so that trainings running at the same time stay reproducible.
-    #[config(default = 42)]
-    pub seed: u64,
-}
-
-/// Dense(hidden, ReLU) → Dense(classes), producing logits.
-#[derive(Module, Debug)]
-pub struct Head {
-    pub hidden: Linear,
-    pub output: Linear,
-}
-
-impl HeadConfig {
-    /// A new head, initialized as Keras does its `Dense` layers (Glorot-uniform weights, zero
-    /// biases), which the recipe's reference accuracy was measured with.
-    pub fn init(&self, device: &Device) -> Head {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
-        Head {
-            hidden: dense(self.input, self.hidden, &mut rng, device),
-            output: dense(self.hidden, self.num_classes, &mut rng, device),
-        }
-    }
-}
-
-/// A Dense layer with Glorot-uniform weights (`±√(6 / (in + out))`) and zero biases.
-fn dense(inputs: usize, outputs: usize, rng: &mut impl Rng, device: &Device) -> Linear {
-    let limit = (6.0 / (inputs + outputs) as f64).sqrt() as f32;
-    let weights: Vec<f32> = (0..inputs * outputs)
-        .map(|_| rng.random_range(-limit..limit))
-        .collect();
-    // Zeros: replaced at once, and a random draw would use the device's shared generator.
-    let mut linear = LinearConfig::new(inputs, outputs)
-        .with_initializer(Initializer::Zeros)
-        .init(device);
-    linear.weight = Param::from_data(TensorData::new(weights, [inputs, outputs]), device);
-    linear.bias = Some(Param::from_tensor(Tensor::zeros([outputs], device)));
-    linear
-}
-
-impl Head {
-    /// `[N, 1280]` features → `[N, classes]` logits.
-    pub fn forward(&self, features: Tensor<2>) -> Tensor<2> {
-        self.output.forward(relu(self.hidden.forward(features)))
-    }
-
-    pub fn num_classes(&self) -> usize {
-        self.output.weight.dims()[1]
-    }
-}
+use crate::model::BackboneTop;
+use crate::recipe::Recipe;
 
 /// What travels with a saved head, so it can be used (and refused) correctly later.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HeadMetadata {
     pub classes: Vec<String>,
     /// sha256 of the `.tflite` whose features the head was trained on.
     pub base_model_sha256: String,
-    /// The training recipe, as JSON.
-    pub recipe: serde_json::Value,
+    /// The recipe it was trained with (`None` in files written before the recipe was a
+    /// `Config`: their recipe is not read back, the head still is).
+    #[serde(default, deserialize_with = "recipe_if_readable")]
+    pub recipe: Option<Recipe>,
+    /// How the photos were split into training and validation.
+    #[serde(default)]
+    pub split: String,
     /// How photos become model inputs.
     pub preprocessing: String,
     /// Backbone blocks that were fine-tuned and are saved with the head (0: the head alone).
     #[serde(default)]
     pub unfrozen_blocks: usize,
+}
+
+impl PartialEq for HeadMetadata {
+    /// Equal when they say the same: the recipe (a Burn `Config`) compares as its JSON.
+    fn eq(&self, other: &Self) -> bool {
+        let json = |m: &Self| serde_json::to_value(m).ok();
+        json(self) == json(other)
+    }
+}
+
+fn recipe_if_readable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Recipe>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// Why a saved head cannot be used.
@@ -104,58 +59,6 @@ pub enum HeadFileError {
 }
 
 const FORMAT: &str = "afinar-head-1";
-
-/// The recipe as saved in a head file's metadata: the head's settings, how the photos were
-/// split, and the fine-tuning stage's settings when there was one.
-pub fn recipe(
-    head: &crate::train::TrainConfig,
-    split: &str,
-    tuning: Option<&crate::finetune::FineTuneConfig>,
-) -> serde_json::Value {
-    let mut recipe = serde_json::json!({
-        "head": "dense128-relu-dense",
-        "optimizer": "adam",
-        "epochs": head.epochs,
-        "learning_rate": head.learning_rate,
-        "batch_size": head.batch_size,
-        "seed": head.seed,
-        "split": split,
-    });
-    if let Some(t) = tuning {
-        recipe["finetune"] = serde_json::json!({
-            "unfreeze": t.unfreeze,
-            "epochs": t.epochs,
-            "learning_rate": t.learning_rate,
-        });
-    }
-    recipe
-}
-pub const PREPROCESSING: &str =
-    "centre crop to a square, resize to 224x224 (antialiased bilinear), x = (p - 128) / 128";
-
-/// What a training run produces: the head and, after the fine-tuning stage, the backbone's top.
-#[derive(Module, Debug)]
-pub struct TrainedParts {
-    pub head: Head,
-    pub top: Option<BackboneTop>,
-}
-
-impl TrainedParts {
-    /// Logits in the user's classes for images, with `base` below the trained parts.
-    /// `[N, 3, 224, 224]` → `[N, classes]`.
-    pub fn logits(&self, base: &MobileNetV2, input: Tensor<4>) -> Tensor<2> {
-        let features = match &self.top {
-            Some(top) => top.forward(base.boundary(input, top.unfrozen())),
-            None => base.features(input),
-        };
-        self.head.forward(features)
-    }
-
-    /// Blocks of the backbone the parts replace (0 for a head alone).
-    pub fn unfrozen(&self) -> usize {
-        self.top.as_ref().map_or(0, BackboneTop::unfrozen)
-    }
-}
 
 /// Serializes the trained parts and metadata as `.safetensors` bytes.
 pub async fn save(parts: &TrainedParts, metadata: &HeadMetadata) -> Result<Vec<u8>, HeadFileError> {

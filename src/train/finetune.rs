@@ -6,32 +6,13 @@
 
 use burn::prelude::*;
 
+use super::evaluate::{Evaluation, evaluate_with};
+use super::fit::{EpochReport, Schedule, fit};
+use super::labelled::{LabelledFeatures, TrainError};
 use crate::architecture::{FEATURE_DIM, boundary_shape};
-use crate::head::Head;
+use crate::head::model::Head;
 use crate::model::BackboneTop;
-use crate::train::{
-    EpochReport, Evaluation, LabelledFeatures, Schedule, TrainError, evaluate_with, fit,
-};
-
-/// The fine-tuning stage's settings.
-#[derive(Config, Debug)]
-pub struct FineTuneConfig {
-    /// Inverted-residual blocks to unfreeze, counted from the top (the last 1×1 conv is always
-    /// unfrozen with them).
-    #[config(default = 2)]
-    pub unfreeze: usize,
-    /// Passes over the training photos, after the head's own epochs.
-    #[config(default = 5)]
-    pub epochs: usize,
-    /// Adam's learning rate, low so the pretrained weights move only a little.
-    #[config(default = 1e-4)]
-    pub learning_rate: f64,
-    #[config(default = 32)]
-    pub batch_size: usize,
-    /// Seeds the order of the photos.
-    #[config(default = 42)]
-    pub seed: u64,
-}
+use crate::recipe::{FineTuneConfig, Recipe};
 
 /// The trained parts after fine-tuning: the backbone's top and the head.
 #[derive(Module, Debug)]
@@ -86,31 +67,30 @@ pub async fn pooled_features(
 }
 
 /// Trains `top` (from the base model) and `head` (trained on the frozen features) together on
-/// cached boundary activations. Reports continue the epoch count from `first_epoch`;
-/// `on_epoch` returns `false` to cancel.
+/// cached boundary activations, with the recipe's `stage` settings. Reports continue the epoch
+/// count after the recipe's head epochs; `on_epoch` returns `false` to cancel.
 #[allow(clippy::too_many_arguments)]
 pub async fn fine_tune(
-    config: &FineTuneConfig,
+    recipe: &Recipe,
+    stage: &FineTuneConfig,
     top: BackboneTop,
     head: Head,
     train: LabelledFeatures<'_>,
     val: Option<LabelledFeatures<'_>>,
     device: &Device,
-    first_epoch: usize,
     on_epoch: impl FnMut(&EpochReport) -> bool,
 ) -> Result<(FineTuned, Vec<EpochReport>), TrainError> {
     let autodiff = device.clone().autodiff();
     let model = FineTuned { top, head }.fork(&autodiff).train();
     let schedule = Schedule {
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        learning_rate: config.learning_rate,
-        seed: config.seed,
-        first_epoch,
+        epochs: stage.epochs,
+        learning_rate: stage.learning_rate,
+        first_epoch: recipe.epochs + 1,
     };
     fit(
         model,
         FineTuned::forward_rows,
+        recipe,
         &schedule,
         train,
         val,

@@ -5,86 +5,17 @@
 //! by execution order and every shape is checked, so a file of another network is refused with
 //! a message instead of producing nonsense.
 
-use std::io::{Cursor, Read};
-
-use sha2::{Digest, Sha256};
 use tract_tflite::tflite;
 
+use super::weights::{
+    ConvWeights, DenseWeights, MobileNetV2Weights, ModelError, check_label_count,
+};
 use crate::architecture::{
     Activation, BACKBONE_CONVS, BackboneSpec, ConvKind, ConvSpec, FEATURE_DIM, INPUT_SIZE,
     RESIDUAL_ADDS,
 };
-
-/// Largest label list accepted from the appended zip (the ImageNet one is 21 kB).
-const MAX_LABELS_BYTES: u64 = 1 << 20;
-
-/// Why a model file was refused.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ModelError {
-    #[error("the model file is empty")]
-    Empty,
-    #[error("not a TFLite model (the file does not carry the TFLite identifier \"TFL3\")")]
-    NotTflite,
-    #[error("the TFLite file is damaged or truncated: {0}")]
-    Corrupt(String),
-    #[error("not a MobileNetV2 1.0/224 model: {0}")]
-    WrongArchitecture(String),
-    #[error("unsupported TFLite content: {0}")]
-    Unsupported(String),
-    #[error("the model has {classes} outputs but its label list has {labels} lines")]
-    LabelCount { classes: usize, labels: usize },
-    #[error("the model file carries no label list (no zip with a .txt is appended to it)")]
-    NoLabels,
-}
-
-/// How a uint8 pixel maps to the real value the network expects: `scale * (p - zero_point)`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct InputScaling {
-    pub scale: f32,
-    pub zero_point: f32,
-}
-
-impl InputScaling {
-    /// The usual MobileNetV2 scaling `p / 127.5 - 1`, used for float32 files that say nothing.
-    pub const MOBILENET: Self = Self {
-        scale: 1.0 / 127.5,
-        zero_point: 127.5,
-    };
-}
-
-/// A convolution's float32 weights, in Burn's layout.
-#[derive(Debug, Clone)]
-pub struct ConvWeights {
-    pub spec: ConvSpec,
-    /// `[out, in / groups, kh, kw]`, row-major.
-    pub weight: Vec<f32>,
-    /// `[out]`.
-    pub bias: Vec<f32>,
-}
-
-/// The classifier: a dense layer from the pooled features to the outputs.
-#[derive(Debug, Clone)]
-pub struct DenseWeights {
-    /// `[in, out]`, row-major (Burn's `Linear` layout).
-    pub weight: Vec<f32>,
-    /// `[out]`.
-    pub bias: Vec<f32>,
-    pub inputs: usize,
-    pub outputs: usize,
-}
-
-/// Everything the app needs from a MobileNetV2 `.tflite` file.
-#[derive(Debug, Clone)]
-pub struct MobileNetV2Weights {
-    /// The 52 backbone convolutions in execution order.
-    pub convs: Vec<ConvWeights>,
-    pub classifier: DenseWeights,
-    pub input_scaling: InputScaling,
-    /// Labels from the zip appended to the file, one per output, if the file has them.
-    pub labels: Option<Vec<String>>,
-    /// sha256 of the whole file, lowercase hex: identifies the base model of a trained head.
-    pub sha256: String,
-}
+use crate::labels::labels_from_appended_zip;
+use crate::preprocess::{InputScaling, sha256_hex};
 
 impl MobileNetV2Weights {
     /// Parses and dequantizes a `.tflite` file.
@@ -111,63 +42,6 @@ impl MobileNetV2Weights {
             sha256: sha256_hex(bytes),
         })
     }
-
-    /// Number of outputs of the classifier (1001 for the ImageNet files).
-    pub fn num_classes(&self) -> usize {
-        self.classifier.outputs
-    }
-
-    /// Labels from the file, else from `fallback` (the text of an `imagenet_labels.txt`).
-    pub fn labels_or(&self, fallback: Option<&str>) -> Result<Vec<String>, ModelError> {
-        let labels = match (&self.labels, fallback) {
-            (Some(labels), _) => labels.clone(),
-            (None, Some(text)) => parse_labels(text),
-            (None, None) => return Err(ModelError::NoLabels),
-        };
-        check_label_count(self.num_classes(), labels.len())?;
-        Ok(labels)
-    }
-}
-
-fn check_label_count(classes: usize, labels: usize) -> Result<(), ModelError> {
-    if classes == labels {
-        Ok(())
-    } else {
-        Err(ModelError::LabelCount { classes, labels })
-    }
-}
-
-/// One label per line; a trailing empty line is not a label.
-pub fn parse_labels(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.trim_end_matches('\r').to_string())
-        .collect()
-}
-
-/// Lowercase hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The label list from the zip that TFLite's metadata tools append to a model file.
-pub fn labels_from_appended_zip(bytes: &[u8]) -> Option<Vec<String>> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
-    let names: Vec<String> = archive
-        .file_names()
-        .filter_map(|n| n.ok().map(|n| n.into_owned()))
-        .collect();
-    let name = names
-        .iter()
-        .find(|n| n.ends_with(".txt") && n.contains("label"))
-        .or_else(|| names.iter().find(|n| n.ends_with(".txt")))?;
-    let file = archive.by_name(name).ok()?;
-    let mut text = String::new();
-    // Bounded read: a crafted zip cannot make us inflate gigabytes.
-    file.take(MAX_LABELS_BYTES).read_to_string(&mut text).ok()?;
-    Some(parse_labels(&text))
 }
 
 /// Bounds-checked access into a flatbuffer vector: indices come from the file.
@@ -636,14 +510,6 @@ mod tests {
         assert_eq!(
             permute_to_oihw(&v, [1, 1, 2, 3]),
             [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
-        );
-    }
-
-    #[test]
-    fn labels_drop_carriage_returns() {
-        assert_eq!(
-            parse_labels("background\r\ntench\r\n"),
-            ["background", "tench"]
         );
     }
 

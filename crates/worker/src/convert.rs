@@ -1,0 +1,140 @@
+//! The worker's edge: the library's types in, the page's messages out (and back). Nothing
+//! here computes; it only renames and regroups.
+
+use std::path::PathBuf;
+
+use afinar::recipe::{FineTuneConfig, Recipe};
+use afinar::train::{self, Dataset, EpochReport, Sample, Split, TrainingRun};
+use afinar::{Embedding, ModelInput, Prediction};
+use afinar_protocol as protocol;
+use afinar_protocol::{Backend, EpochSummary, LeftOut, TrainSettings, TrainingOutcome};
+
+pub fn prediction(p: Prediction) -> protocol::Prediction {
+    protocol::Prediction {
+        index: p.index,
+        label: p.label,
+        prob: p.prob,
+    }
+}
+
+pub fn predictions(top: Vec<Prediction>) -> Vec<protocol::Prediction> {
+    top.into_iter().map(prediction).collect()
+}
+
+/// The page's recipe form as the library's recipe.
+pub fn recipe(s: &TrainSettings) -> Recipe {
+    Recipe::new()
+        .with_epochs(s.epochs)
+        .with_learning_rate(s.learning_rate)
+        .with_batch_size(s.batch_size)
+        .with_seed(s.seed)
+        .with_val_fraction(s.val_fraction)
+        .with_finetune(s.unfreeze.map(|k| {
+            FineTuneConfig::new()
+                .with_unfreeze(k)
+                .with_epochs(s.finetune_epochs)
+                .with_learning_rate(s.finetune_learning_rate)
+        }))
+}
+
+/// The page's training photos as the library's training set (the page's split is the recipe's
+/// stratified one).
+pub fn training_set(set: protocol::TrainingSet) -> Result<train::TrainingSet, String> {
+    if set.names.len() != set.labels.len() {
+        return Err("the photos' names do not match their labels".into());
+    }
+    if let Some(&bad) = set.labels.iter().find(|&&l| l >= set.classes.len()) {
+        return Err(format!(
+            "a photo belongs to class {bad}, which does not exist"
+        ));
+    }
+    let samples = set
+        .names
+        .into_iter()
+        .zip(&set.labels)
+        .map(|(name, &class)| Sample {
+            path: PathBuf::from(name),
+            class,
+        })
+        .collect();
+    Ok(train::TrainingSet {
+        dataset: Dataset {
+            classes: set.classes,
+            samples,
+        },
+        hashes: set.sha256,
+        pooled: Some(set.features),
+        boundary: set.boundary,
+        split: Split::Stratified,
+    })
+}
+
+pub fn epoch(r: &EpochReport, total_epochs: usize, elapsed_ms: f64) -> EpochSummary {
+    EpochSummary {
+        epoch: r.epoch,
+        total_epochs,
+        train_loss: r.train_loss,
+        train_accuracy: r.train_accuracy,
+        val_loss: r.val_loss,
+        val_accuracy: r.val_accuracy,
+        elapsed_ms,
+    }
+}
+
+/// What the page hears of a finished run; `epochs` are the summaries sent while it ran.
+pub fn outcome(
+    run: TrainingRun,
+    epochs: Vec<EpochSummary>,
+    backend: Backend,
+    train_ms: f64,
+    wasm_memory_bytes: u64,
+) -> TrainingOutcome {
+    let scores = run.scores.as_ref();
+    TrainingOutcome {
+        classes: run.metadata.classes.clone(),
+        val_rows: run.val_samples,
+        left_out: run
+            .left_out
+            .into_iter()
+            .map(|l| LeftOut {
+                row: l.index,
+                reason: l.reason,
+            })
+            .collect(),
+        val_accuracy: scores.map(|e| e.accuracy),
+        frozen_val_accuracy: run.head_alone_scores.as_ref().map(|e| e.accuracy),
+        per_class: scores.map(|e| e.per_class.clone()).unwrap_or_default(),
+        confusion: scores.map(|e| e.confusion.clone()).unwrap_or_default(),
+        epochs,
+        head_file: run.head_file,
+        backend,
+        train_ms,
+        wasm_memory_bytes,
+    }
+}
+
+pub fn embedding(e: Embedding, sha256: String, input: &ModelInput) -> protocol::Embedding {
+    protocol::Embedding {
+        features: e.pooled,
+        boundary: e.boundary,
+        imagenet: predictions(e.imagenet),
+        sha256,
+        thumbnail_jpeg: thumbnail(input),
+    }
+}
+
+/// The 224×224 crop the model saw, as a small JPEG (empty if encoding fails).
+pub fn thumbnail(input: &ModelInput) -> Vec<u8> {
+    let mut jpeg = Vec::new();
+    let size = afinar::architecture::INPUT_SIZE as u32;
+    let encoded = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 82).encode(
+        input.rgb(),
+        size,
+        size,
+        image::ExtendedColorType::Rgb8,
+    );
+    if encoded.is_err() {
+        jpeg.clear();
+    }
+    jpeg
+}

@@ -1,0 +1,115 @@
+//! The model's bytes: from Cache Storage when an earlier visit kept them, else downloaded with
+//! progress, then kept for the next visit.
+
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Cache, DedicatedWorkerGlobalScope, ReadableStreamDefaultReader, ReadableStreamReadResult,
+    Response,
+};
+
+use afinar_protocol::{ModelSource, Reply};
+
+/// Cache Storage bucket that keeps the downloaded model between visits.
+const MODEL_CACHE: &str = "afinar-models-v1";
+
+/// A JS exception as a message.
+pub fn js_error(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+async fn open_cache(scope: &DedicatedWorkerGlobalScope) -> Option<Cache> {
+    let storage = scope.caches().ok()?;
+    JsFuture::from(storage.open(MODEL_CACHE))
+        .await
+        .ok()
+        .map(JsCast::unchecked_into)
+}
+
+/// The bytes at `url`, from the cache or the network; `report` sees status and progress.
+pub async fn fetch_model(
+    scope: &DedicatedWorkerGlobalScope,
+    url: &str,
+    report: impl Fn(Reply),
+) -> Result<(Vec<u8>, ModelSource), String> {
+    if let Some(cache) = open_cache(scope).await
+        && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
+        && let Ok(response) = hit.dyn_into::<Response>()
+    {
+        report(Reply::Status(
+            "Reading the model from this browser's cache…".into(),
+        ));
+        let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?)
+            .await
+            .map_err(js_error)?;
+        let bytes = Uint8Array::new(&buffer).to_vec();
+        let size = bytes.len() as u64;
+        report(Reply::Download {
+            loaded: size,
+            total: Some(size),
+        });
+        return Ok((bytes, ModelSource::Cache));
+    }
+
+    let response: Response = JsFuture::from(scope.fetch_with_str(url))
+        .await
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(js_error)?;
+    if !response.ok() {
+        return Err(format!("the server answered HTTP {}", response.status()));
+    }
+    let total = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = response.body().ok_or("the response has no body")?;
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(256 << 20) as usize);
+    let mut reported = 0u64;
+    report(Reply::Download { loaded: 0, total });
+    loop {
+        let chunk: ReadableStreamReadResult = JsFuture::from(reader.read())
+            .await
+            .map_err(js_error)?
+            .unchecked_into();
+        if chunk.get_done().unwrap_or(true) {
+            break;
+        }
+        let chunk: Uint8Array = chunk.get_value().unchecked_into();
+        let start = bytes.len();
+        bytes.resize(start + chunk.length() as usize, 0);
+        chunk.copy_to(&mut bytes[start..]);
+        // About a hundred progress messages for the whole file is plenty.
+        let loaded = bytes.len() as u64;
+        if loaded - reported >= total.unwrap_or(1 << 20) / 100 {
+            reported = loaded;
+            report(Reply::Download { loaded, total });
+        }
+    }
+    report(Reply::Download {
+        loaded: bytes.len() as u64,
+        total,
+    });
+    Ok((bytes, ModelSource::Network))
+}
+
+/// Keeps the model for the next visit. A full or unavailable cache only costs a download then.
+pub async fn keep_model(scope: &DedicatedWorkerGlobalScope, url: &str, mut bytes: Vec<u8>) {
+    let Some(cache) = open_cache(scope).await else {
+        return;
+    };
+    if let Ok(response) = Response::new_with_opt_u8_array(Some(&mut bytes))
+        && let Err(e) = JsFuture::from(cache.put_with_str(url, &response)).await
+    {
+        web_sys::console::warn_1(&e);
+    }
+}

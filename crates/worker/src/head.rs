@@ -1,0 +1,42 @@
+//! The user's trained head, kept as its file so it can be built again on whichever device the
+//! classifier moves to.
+
+use std::rc::Rc;
+
+use afinar::head::{self, TrainedParts};
+use burn::tensor::Device;
+
+pub struct UserHead {
+    file: Vec<u8>,
+    classes: Vec<String>,
+    /// Built for the device of the classifier in use; rebuilt when that changes.
+    built: Option<(Device, Rc<TrainedParts>)>,
+}
+
+impl UserHead {
+    /// A head already built on `device` (just trained, or just checked).
+    pub fn new(file: Vec<u8>, classes: Vec<String>, parts: TrainedParts, device: Device) -> Self {
+        Self {
+            file,
+            classes,
+            built: Some((device, Rc::new(parts))),
+        }
+    }
+
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// The parts built for `device` (rebuilt from the file after a device switch).
+    pub fn parts_on(&mut self, device: &Device) -> Option<Rc<TrainedParts>> {
+        match &self.built {
+            Some((built_on, parts)) if built_on == device => Some(parts.clone()),
+            _ => {
+                let (parts, _) = head::load(&self.file, None, device).ok()?;
+                let parts = Rc::new(parts);
+                self.built = Some((device.clone(), parts.clone()));
+                Some(parts)
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! What every subcommand shares: which model file, on which device, and where the feature
+//! cache lives.
+
+use std::path::{Path, PathBuf};
+
+use afinar::{Classifier, DEFAULT_MODEL_FILE};
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use clap::ValueEnum;
+
+use crate::feature_cache::FeatureCache;
+
+/// Where the setup script puts the model, relative to the project root.
+const MODEL_DIR: &str = "www/models";
+/// Label list looked for beside a model file that carries none.
+const LABELS_FILE: &str = "imagenet_labels.txt";
+
+/// Which model file, on which device.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// The MobileNetV2 `.tflite` file [default: www/models/mobilenet_v2_1.0_224_quant.tflite]
+    #[arg(long, env = "AFINAR_MODEL")]
+    model: Option<PathBuf>,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    device: Backend,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    /// Burn's ndarray backend on the CPU.
+    Cpu,
+    /// Burn's wgpu backend on the first GPU adapter (Vulkan, Metal, DX12).
+    #[cfg(feature = "wgpu")]
+    Wgpu,
+}
+
+impl ModelArgs {
+    /// Finds and loads the model on the chosen device.
+    pub fn load(&self) -> Result<Classifier> {
+        let path = model_path(self.model.as_deref())?;
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("cannot read model {}", path.display()))?;
+        let fallback = std::fs::read_to_string(path.with_file_name(LABELS_FILE)).ok();
+        let device = match self.device {
+            Backend::Cpu => afinar::device::cpu(),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => Device::wgpu_options()
+                .init()
+                .context("no usable GPU adapter for --device wgpu")?,
+        };
+        Classifier::from_tflite(&bytes, fallback.as_deref(), &device)
+            .with_context(|| format!("cannot load model {}", path.display()))
+    }
+}
+
+/// Finds the model: `--model` / `$AFINAR_MODEL`, else the setup script's location under the
+/// working directory or under the source tree this binary was built from.
+fn model_path(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let candidates = [
+        Path::new(MODEL_DIR).join(DEFAULT_MODEL_FILE),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(MODEL_DIR)
+            .join(DEFAULT_MODEL_FILE),
+    ];
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(path) => Ok(path.clone()),
+        None => bail!(
+            "no model found at {}; run scripts/setup-model, or pass --model PATH (or set AFINAR_MODEL)",
+            candidates[1].display()
+        ),
+    }
+}
+
+/// Where the per-photo feature cache lives.
+#[derive(clap::Args)]
+pub struct CacheArgs {
+    /// Folder of the per-photo feature cache [default: $AFINAR_CACHE_DIR, else afinar/ in the
+    /// user's cache folder].
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Compute every photo's features again and keep nothing on disk.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    pub fn dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(FeatureCache::default_dir)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `afinar classify`: the top labels of each photo, ImageNet's or a trained head's.
+
+use std::path::PathBuf;
+
+use afinar::{ModelInput, Prediction};
+use anyhow::{Context, Result};
+use futures_lite::future::block_on;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::args::ModelArgs;
+
+#[derive(clap::Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// How many labels to print per photo.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1001))]
+    top: u16,
+    /// One JSON object per line per file.
+    #[arg(long)]
+    json: bool,
+    /// Photos per forward pass.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    batch: u16,
+    /// A head written by `afinar train`: classify into its classes instead of ImageNet's.
+    #[arg(long)]
+    head: Option<PathBuf>,
+    /// Image files (JPEG, PNG, WebP, GIF, BMP).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum FileResult<'a> {
+    Top {
+        file: &'a str,
+        top: &'a [Prediction],
+    },
+    Error {
+        file: &'a str,
+        error: &'a str,
+    },
+}
+
+/// Classifies every file; `Ok(false)` when some file could not be classified.
+pub fn run(args: &ClassifyArgs) -> Result<bool> {
+    let classifier = args.model.load()?;
+    let head = match &args.head {
+        Some(file) => {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let (parts, metadata) =
+                afinar::head::load(&bytes, Some(classifier.model_sha256()), classifier.device())
+                    .with_context(|| format!("cannot use {}", file.display()))?;
+            Some((parts, metadata.classes))
+        }
+        None => None,
+    };
+    let progress = ProgressBar::new(args.files.len() as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} photos  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let top = usize::from(args.top);
+    let mut all_ok = true;
+    for chunk in args.files.chunks(usize::from(args.batch)) {
+        // Decoding dominates for large photos; spread it over the cores.
+        let inputs: Vec<Result<ModelInput, String>> = chunk
+            .par_iter()
+            .map(|file| {
+                let bytes =
+                    std::fs::read(file).map_err(|e| format!("cannot read the file: {e}"))?;
+                ModelInput::from_image_bytes(&bytes).map_err(|e| e.to_string())
+            })
+            .collect();
+        let good: Vec<ModelInput> = inputs
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
+        let result = block_on(async {
+            match &head {
+                Some((parts, classes)) => {
+                    let k = top.min(classes.len());
+                    classifier.classify_trained(&good, parts, classes, k).await
+                }
+                None => classifier.classify(&good, top).await,
+            }
+        });
+        let mut predictions = match result {
+            Ok(predictions) => predictions.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e.to_string()); good.len()],
+        }
+        .into_iter();
+        for (file, input) in chunk.iter().zip(&inputs) {
+            let name = file.to_string_lossy();
+            let result = match input {
+                Ok(_) => predictions
+                    .next()
+                    .unwrap_or_else(|| Err("the model returned no result".to_string())),
+                Err(e) => Err(e.clone()),
+            };
+            all_ok &= result.is_ok();
+            progress.suspend(|| print_result(&name, &result, args.json));
+            progress.inc(1);
+        }
+    }
+    progress.finish_and_clear();
+    Ok(all_ok)
+}
+
+fn print_result(file: &str, result: &Result<Vec<Prediction>, String>, json: bool) {
+    if json {
+        let line = match result {
+            Ok(top) => FileResult::Top { file, top },
+            Err(error) => FileResult::Error { file, error },
+        };
+        match serde_json::to_string(&line) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("error: cannot write JSON for {file}: {e}"),
+        }
+        return;
+    }
+    match result {
+        Ok(top) => {
+            println!("{file}");
+            for p in top {
+                println!("  {:6.2}%  {} [{}]", p.prob * 100.0, p.label, p.index);
+            }
+        }
+        Err(e) => println!("{file}\n  error: {e}"),
+    }
+}

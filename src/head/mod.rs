@@ -1,0 +1,8 @@
+//! The user's classes on top of the backbone: [`model`] (the head and the trained parts) and
+//! [`file`] (saving and loading them with their metadata).
+
+pub mod file;
+pub mod model;
+
+pub use file::{HeadFileError, HeadMetadata, load, save};
+pub use model::{Head, HeadConfig, TrainedParts};

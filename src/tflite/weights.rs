@@ -1,0 +1,85 @@
+//! What a `.tflite` file gives the app: float32 weights in Burn's layout, the input scaling,
+//! the label list and the file's sha256.
+
+use crate::architecture::ConvSpec;
+use crate::labels::parse_labels;
+use crate::preprocess::InputScaling;
+
+/// Why a model file was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ModelError {
+    #[error("the model file is empty")]
+    Empty,
+    #[error("not a TFLite model (the file does not carry the TFLite identifier \"TFL3\")")]
+    NotTflite,
+    #[error("the TFLite file is damaged or truncated: {0}")]
+    Corrupt(String),
+    #[error("not a MobileNetV2 1.0/224 model: {0}")]
+    WrongArchitecture(String),
+    #[error("unsupported TFLite content: {0}")]
+    Unsupported(String),
+    #[error("the model has {classes} outputs but its label list has {labels} lines")]
+    LabelCount { classes: usize, labels: usize },
+    #[error("the model file carries no label list (no zip with a .txt is appended to it)")]
+    NoLabels,
+}
+
+/// A convolution's float32 weights, in Burn's layout.
+#[derive(Debug, Clone)]
+pub struct ConvWeights {
+    pub spec: ConvSpec,
+    /// `[out, in / groups, kh, kw]`, row-major.
+    pub weight: Vec<f32>,
+    /// `[out]`.
+    pub bias: Vec<f32>,
+}
+
+/// The classifier: a dense layer from the pooled features to the outputs.
+#[derive(Debug, Clone)]
+pub struct DenseWeights {
+    /// `[in, out]`, row-major (Burn's `Linear` layout).
+    pub weight: Vec<f32>,
+    /// `[out]`.
+    pub bias: Vec<f32>,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+/// Everything the app needs from a MobileNetV2 `.tflite` file.
+#[derive(Debug, Clone)]
+pub struct MobileNetV2Weights {
+    /// The 52 backbone convolutions in execution order.
+    pub convs: Vec<ConvWeights>,
+    pub classifier: DenseWeights,
+    pub input_scaling: InputScaling,
+    /// Labels from the zip appended to the file, one per output, if the file has them.
+    pub labels: Option<Vec<String>>,
+    /// sha256 of the whole file, lowercase hex: identifies the base model of a trained head.
+    pub sha256: String,
+}
+
+impl MobileNetV2Weights {
+    /// Number of outputs of the classifier (1001 for the ImageNet files).
+    pub fn num_classes(&self) -> usize {
+        self.classifier.outputs
+    }
+
+    /// Labels from the file, else from `fallback` (the text of an `imagenet_labels.txt`).
+    pub fn labels_or(&self, fallback: Option<&str>) -> Result<Vec<String>, ModelError> {
+        let labels = match (&self.labels, fallback) {
+            (Some(labels), _) => labels.clone(),
+            (None, Some(text)) => parse_labels(text),
+            (None, None) => return Err(ModelError::NoLabels),
+        };
+        check_label_count(self.num_classes(), labels.len())?;
+        Ok(labels)
+    }
+}
+
+pub(crate) fn check_label_count(classes: usize, labels: usize) -> Result<(), ModelError> {
+    if classes == labels {
+        Ok(())
+    } else {
+        Err(ModelError::LabelCount { classes, labels })
+    }
+}

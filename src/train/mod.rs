@@ -1,0 +1,19 @@
+//! Training the user's classes on the frozen backbone, and scoring them.
+//!
+//! [`dataset`] (classes, photos, split) → [`labelled`] (rows of cached backbone outputs) →
+//! [`fit`] (the head's stage) → [`finetune`] (the optional stage that trains the top of the
+//! backbone too) → [`evaluate`] (scores). [`pipeline`] runs them in order for the CLI and the
+//! browser worker alike.
+
+pub mod dataset;
+pub mod evaluate;
+pub mod finetune;
+pub mod fit;
+pub mod labelled;
+pub mod pipeline;
+
+pub use dataset::{Dataset, DatasetError, LeftOut, Part, Sample};
+pub use evaluate::{Evaluation, evaluate};
+pub use fit::{EpochReport, train_head};
+pub use labelled::{LabelledFeatures, TrainError, select_rows};
+pub use pipeline::{BaseModel, RunError, Split, TrainingRun, TrainingSet, run};

@@ -1,0 +1,253 @@
+//! One training run, written once for the CLI and the browser worker: check the photos, leave
+//! out a photo that is also in another class, split, train the head, optionally fine-tune the
+//! top of the backbone, score the result and pack it as a head file.
+//!
+//! Plain data in ([`TrainingSet`]), plain data out ([`TrainingRun`]); the callers only fetch
+//! features (from their cache or the page's) and show progress.
+
+use std::collections::HashSet;
+
+use burn::prelude::*;
+
+use super::dataset::{Dataset, DatasetError, LeftOut, Part};
+use super::evaluate::{Evaluation, evaluate};
+use super::finetune::{self, pooled_features};
+use super::fit::{EpochReport, train_head};
+use super::labelled::{LabelledFeatures, TrainError, select_rows};
+use crate::architecture::{FEATURE_DIM, boundary_shape};
+use crate::head::file::{HeadMetadata, save};
+use crate::head::model::TrainedParts;
+use crate::model::MobileNetV2;
+use crate::preprocess::InputScaling;
+use crate::recipe::{Recipe, RecipeError};
+
+/// The base model a run trains on top of.
+#[derive(Debug, Clone, Copy)]
+pub struct BaseModel<'a> {
+    pub network: &'a MobileNetV2,
+    /// sha256 of its `.tflite` file: a head is only used on the model it was trained on.
+    pub sha256: &'a str,
+    /// How photos became its inputs, recorded in the head file.
+    pub input_scaling: InputScaling,
+}
+
+/// How the photos are split into training and validation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Split {
+    /// Per class, the recipe's validation share, drawn with the recipe's seed.
+    Stratified,
+    /// One part per photo (for example from a split file), and a name for it.
+    Fixed { parts: Vec<Part>, name: String },
+}
+
+/// The photos of a run and what the frozen backbone computed for each: one row per sample,
+/// in the dataset's order.
+#[derive(Debug, Clone)]
+pub struct TrainingSet {
+    pub dataset: Dataset,
+    /// sha256 of each photo's bytes, to find the same photo in two classes.
+    pub hashes: Vec<String>,
+    /// Pooled features, `FEATURE_DIM` per photo. Without them, they are computed from
+    /// `boundary` through the (frozen) top of the base model.
+    pub pooled: Option<Vec<f32>>,
+    /// Activations below the recipe's unfrozen blocks: needed when the recipe fine-tunes.
+    pub boundary: Option<Vec<f32>>,
+    pub split: Split,
+}
+
+/// What a run produces.
+#[derive(Debug)]
+pub struct TrainingRun {
+    pub parts: TrainedParts,
+    pub metadata: HeadMetadata,
+    /// `parts` and `metadata` as a head file (`.safetensors`).
+    pub head_file: Vec<u8>,
+    /// Every epoch of both stages.
+    pub epochs: Vec<EpochReport>,
+    /// Validation scores of the trained parts (none without validation photos).
+    pub scores: Option<Evaluation>,
+    /// Validation scores of the head alone, before the fine-tuning stage (when there was one).
+    pub head_alone_scores: Option<Evaluation>,
+    /// Indices of the samples held out for validation.
+    pub val_samples: Vec<usize>,
+    /// Photos the run did not use, and why.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// Why a run did not produce a head. The messages are for people.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Dataset(#[from] DatasetError),
+    #[error("{0}")]
+    Recipe(#[from] RecipeError),
+    #[error("{0}")]
+    Train(#[from] TrainError),
+    #[error("the trained head could not be saved: {0}")]
+    Save(String),
+}
+
+impl RunError {
+    /// The compute device failed (as opposed to bad input): worth retrying on another device.
+    pub fn is_device_failure(&self) -> bool {
+        matches!(self, RunError::Train(TrainError::Device(_)))
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, RunError::Train(TrainError::Cancelled))
+    }
+}
+
+fn check_shapes(set: &TrainingSet, recipe: &Recipe) -> Result<(), RecipeError> {
+    let n = set.dataset.samples.len();
+    let bad = |m: &str| Err(RecipeError(m.into()));
+    if set.hashes.len() != n {
+        return bad("the photos' fingerprints do not match the photos");
+    }
+    if let Some(pooled) = &set.pooled
+        && pooled.len() != n * FEATURE_DIM
+    {
+        return bad("the photos' features do not match their labels");
+    }
+    if let Split::Fixed { parts, .. } = &set.split
+        && parts.len() != n
+    {
+        return bad("the split does not list every photo");
+    }
+    let boundary_rows = |k: usize| n * boundary_shape(k).iter().product::<usize>();
+    match (&recipe.finetune, &set.boundary, &set.pooled) {
+        (Some(f), boundary, _)
+            if boundary.as_ref().map(Vec::len) != Some(boundary_rows(f.unfreeze)) =>
+        {
+            bad("the photos' activations for fine-tuning are missing")
+        }
+        (None, _, None) => bad("the photos' features are missing"),
+        _ => Ok(()),
+    }
+}
+
+/// Trains on `set` with `recipe` above `base` on `device`. `on_epoch` sees every epoch (head,
+/// then fine-tuning) and returns `false` to cancel.
+pub async fn run(
+    set: &TrainingSet,
+    recipe: &Recipe,
+    base: BaseModel<'_>,
+    device: &Device,
+    mut on_epoch: impl FnMut(&EpochReport) -> bool,
+) -> Result<TrainingRun, RunError> {
+    recipe.check()?;
+    set.dataset.check()?;
+    check_shapes(set, recipe)?;
+    let left_out = set.dataset.cross_class_duplicates(&set.hashes);
+    let dropped: Vec<usize> = left_out.iter().map(|l| l.index).collect();
+    let kept = set.dataset.without(&dropped);
+    kept.check()?;
+    let (kept_parts, split_name) = match &set.split {
+        Split::Stratified => (
+            kept.stratified_split(recipe.val_fraction, recipe.seed),
+            format!("stratified {}", recipe.val_fraction),
+        ),
+        Split::Fixed { parts, name } => {
+            let dropped: HashSet<usize> = dropped.iter().copied().collect();
+            let parts = (0..parts.len())
+                .filter(|i| !dropped.contains(i))
+                .map(|i| parts[i])
+                .collect();
+            (parts, name.clone())
+        }
+    };
+    // Parts of every sample, the left-out ones marked, so rows are picked from the callers'
+    // arrays without copying them whole.
+    let mut kept_parts = kept_parts.into_iter();
+    let parts: Vec<Part> = (0..set.dataset.samples.len())
+        .map(|i| match dropped.contains(&i) {
+            true => Part::LeftOut,
+            false => kept_parts.next().unwrap_or(Part::LeftOut),
+        })
+        .collect();
+    let labels: Vec<usize> = set.dataset.samples.iter().map(|s| s.class).collect();
+    let classes = set.dataset.classes.len();
+
+    let computed;
+    let pooled = match (&set.pooled, &recipe.finetune, &set.boundary) {
+        (Some(pooled), _, _) => pooled,
+        (None, Some(stage), Some(boundary)) => {
+            let top = base.network.top(stage.unfreeze);
+            computed = pooled_features(&top, boundary, device).await?;
+            &computed
+        }
+        _ => return Err(RecipeError("the photos' features are missing".into()).into()),
+    };
+    let (tf, tl) = select_rows(pooled, FEATURE_DIM, &labels, &parts, Part::Train);
+    let (vf, vl) = select_rows(pooled, FEATURE_DIM, &labels, &parts, Part::Val);
+    let val = LabelledFeatures::new(&vf, &vl);
+    let val = (!val.is_empty()).then_some(val);
+    let (head, mut epochs) = train_head(
+        recipe,
+        classes,
+        LabelledFeatures::new(&tf, &tl),
+        val,
+        device,
+        &mut on_epoch,
+    )
+    .await?;
+    let head_scores = match val {
+        Some(val) => Some(evaluate(&head, val, device).await?),
+        None => None,
+    };
+
+    let (trained, scores, head_alone_scores) = match (&recipe.finetune, &set.boundary) {
+        (Some(stage), Some(boundary)) => {
+            let width: usize = boundary_shape(stage.unfreeze).iter().product();
+            let (tb, tl) = select_rows(boundary, width, &labels, &parts, Part::Train);
+            let (vb, vl) = select_rows(boundary, width, &labels, &parts, Part::Val);
+            let val = LabelledFeatures::new(&vb, &vl);
+            let val = (!val.is_empty()).then_some(val);
+            let (tuned, reports) = finetune::fine_tune(
+                recipe,
+                stage,
+                base.network.top(stage.unfreeze),
+                head,
+                LabelledFeatures::new(&tb, &tl),
+                val,
+                device,
+                &mut on_epoch,
+            )
+            .await?;
+            epochs.extend(reports);
+            let scores = match val {
+                Some(val) => Some(finetune::evaluate(&tuned, val, device).await?),
+                None => None,
+            };
+            let trained = TrainedParts {
+                head: tuned.head,
+                top: Some(tuned.top),
+            };
+            (trained, scores, head_scores)
+        }
+        _ => (TrainedParts { head, top: None }, head_scores, None),
+    };
+    let metadata = HeadMetadata {
+        classes: set.dataset.classes.clone(),
+        base_model_sha256: base.sha256.to_string(),
+        recipe: Some(recipe.clone()),
+        split: split_name,
+        preprocessing: base.input_scaling.describe(),
+        unfrozen_blocks: trained.unfrozen(),
+    };
+    let head_file = save(&trained, &metadata)
+        .await
+        .map_err(|e| RunError::Save(e.to_string()))?;
+    Ok(TrainingRun {
+        parts: trained,
+        metadata,
+        head_file,
+        epochs,
+        scores,
+        head_alone_scores,
+        val_samples: (0..parts.len())
+            .filter(|&i| parts[i] == Part::Val)
+            .collect(),
+        left_out,
+    })
+}
