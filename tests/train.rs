@@ -398,7 +398,7 @@ fn bad_datasets_get_clear_messages() {
         "{}",
         left_out[0].reason
     );
-    assert_eq!(ok.without(&[2]).counts(), [2, 1]);
+    assert_eq!(ok.without(&[2].into()).counts(), [2, 1]);
     let m = DatasetError::TooFewPhotos {
         class: "tulips".into(),
         found: 1,

@@ -192,35 +192,26 @@ impl<'a> Reader<'a> {
         if kind != spec.kind {
             return Err(wrong(format!("found a {kind:?} convolution")));
         }
+        // The two option tables have these fields in common, but no trait to reach them by.
+        macro_rules! padding_stride_activation {
+            ($options:expr, $what:literal) => {{
+                let o = $options.ok_or_else(|| corrupt($what))?;
+                let dilation = (o.dilation_h_factor(), o.dilation_w_factor());
+                if dilation != (1, 1) {
+                    return Err(wrong(format!("dilation {dilation:?}")));
+                }
+                let stride = (o.stride_h(), o.stride_w());
+                (o.padding(), stride, o.fused_activation_function())
+            }};
+        }
         let (padding, stride, activation) = match kind {
             ConvKind::Standard => {
-                let o = op
-                    .builtin_options_as_conv_2_doptions()
-                    .ok_or_else(|| corrupt("conv options"))?;
-                let dilation = (o.dilation_h_factor(), o.dilation_w_factor());
-                if dilation != (1, 1) {
-                    return Err(wrong(format!("dilation {dilation:?}")));
-                }
-                (
-                    o.padding(),
-                    (o.stride_h(), o.stride_w()),
-                    o.fused_activation_function(),
-                )
+                padding_stride_activation!(op.builtin_options_as_conv_2_doptions(), "conv options")
             }
-            ConvKind::Depthwise => {
-                let o = op
-                    .builtin_options_as_depthwise_conv_2_doptions()
-                    .ok_or_else(|| corrupt("depthwise conv options"))?;
-                let dilation = (o.dilation_h_factor(), o.dilation_w_factor());
-                if dilation != (1, 1) {
-                    return Err(wrong(format!("dilation {dilation:?}")));
-                }
-                (
-                    o.padding(),
-                    (o.stride_h(), o.stride_w()),
-                    o.fused_activation_function(),
-                )
-            }
+            ConvKind::Depthwise => padding_stride_activation!(
+                op.builtin_options_as_depthwise_conv_2_doptions(),
+                "depthwise conv options"
+            ),
         };
         let stride_wanted = i32::try_from(spec.stride).unwrap_or(i32::MAX);
         if stride != (stride_wanted, stride_wanted) {

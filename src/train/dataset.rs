@@ -1,6 +1,6 @@
 //! The user's classes and photos, and the train/validation split.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use afinar_protocol::limits::{MAX_CLASSES, MIN_CLASSES, MIN_PHOTOS_PER_CLASS};
@@ -169,9 +169,8 @@ impl Dataset {
         left_out
     }
 
-    /// The dataset without the samples at `indices` (sorted or not).
-    pub fn without(&self, indices: &[usize]) -> Self {
-        let dropped: std::collections::HashSet<usize> = indices.iter().copied().collect();
+    /// The dataset without the samples at `dropped`.
+    pub fn without(&self, dropped: &HashSet<usize>) -> Self {
         Self {
             classes: self.classes.clone(),
             samples: self

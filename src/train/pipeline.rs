@@ -98,6 +98,31 @@ impl RunError {
     }
 }
 
+/// One array of rows (`width` values per sample) picked apart into the run's training and
+/// validation rows.
+struct SplitRows {
+    train: (Vec<f32>, Vec<usize>),
+    val: (Vec<f32>, Vec<usize>),
+}
+
+impl SplitRows {
+    fn new(rows: &[f32], width: usize, labels: &[usize], parts: &[Part]) -> Self {
+        Self {
+            train: select_rows(rows, width, labels, parts, Part::Train),
+            val: select_rows(rows, width, labels, parts, Part::Val),
+        }
+    }
+
+    fn train(&self) -> LabelledFeatures<'_> {
+        LabelledFeatures::new(&self.train.0, &self.train.1)
+    }
+
+    /// The validation rows, if there are any.
+    fn val(&self) -> Option<LabelledFeatures<'_>> {
+        Some(LabelledFeatures::new(&self.val.0, &self.val.1)).filter(|v| !v.is_empty())
+    }
+}
+
 fn check_shapes(set: &TrainingSet, recipe: &Recipe) -> Result<(), RecipeError> {
     let n = set.dataset.samples.len();
     let bad = |m: &str| Err(RecipeError(m.into()));
@@ -139,7 +164,7 @@ pub async fn run(
     set.dataset.check()?;
     check_shapes(set, recipe)?;
     let left_out = set.dataset.cross_class_duplicates(&set.hashes);
-    let dropped: Vec<usize> = left_out.iter().map(|l| l.index).collect();
+    let dropped: HashSet<usize> = left_out.iter().map(|l| l.index).collect();
     let kept = set.dataset.without(&dropped);
     kept.check()?;
     let (kept_parts, split_name) = match &set.split {
@@ -148,7 +173,6 @@ pub async fn run(
             format!("stratified {}", recipe.val_fraction),
         ),
         Split::Fixed { parts, name } => {
-            let dropped: HashSet<usize> = dropped.iter().copied().collect();
             let parts = (0..parts.len())
                 .filter(|i| !dropped.contains(i))
                 .map(|i| parts[i])
@@ -160,9 +184,12 @@ pub async fn run(
     // arrays without copying them whole.
     let mut kept_parts = kept_parts.into_iter();
     let parts: Vec<Part> = (0..set.dataset.samples.len())
-        .map(|i| match dropped.contains(&i) {
-            true => Part::LeftOut,
-            false => kept_parts.next().unwrap_or(Part::LeftOut),
+        .map(|i| {
+            if dropped.contains(&i) {
+                Part::LeftOut
+            } else {
+                kept_parts.next().unwrap_or(Part::LeftOut)
+            }
         })
         .collect();
     let labels: Vec<usize> = set.dataset.samples.iter().map(|s| s.class).collect();
@@ -178,19 +205,10 @@ pub async fn run(
         }
         _ => return Err(RecipeError("the photos' features are missing".into()).into()),
     };
-    let (tf, tl) = select_rows(pooled, FEATURE_DIM, &labels, &parts, Part::Train);
-    let (vf, vl) = select_rows(pooled, FEATURE_DIM, &labels, &parts, Part::Val);
-    let val = LabelledFeatures::new(&vf, &vl);
-    let val = (!val.is_empty()).then_some(val);
-    let (head, mut epochs) = train_head(
-        recipe,
-        classes,
-        LabelledFeatures::new(&tf, &tl),
-        val,
-        device,
-        &mut on_epoch,
-    )
-    .await?;
+    let rows = SplitRows::new(pooled, FEATURE_DIM, &labels, &parts);
+    let val = rows.val();
+    let (head, mut epochs) =
+        train_head(recipe, classes, rows.train(), val, device, &mut on_epoch).await?;
     let head_scores = match val {
         Some(val) => Some(evaluate(&head, val, device).await?),
         None => None,
@@ -199,16 +217,14 @@ pub async fn run(
     let (trained, scores, head_alone_scores) = match (&recipe.finetune, &set.boundary) {
         (Some(stage), Some(boundary)) => {
             let width: usize = boundary_shape(stage.unfreeze).iter().product();
-            let (tb, tl) = select_rows(boundary, width, &labels, &parts, Part::Train);
-            let (vb, vl) = select_rows(boundary, width, &labels, &parts, Part::Val);
-            let val = LabelledFeatures::new(&vb, &vl);
-            let val = (!val.is_empty()).then_some(val);
+            let rows = SplitRows::new(boundary, width, &labels, &parts);
+            let val = rows.val();
             let (tuned, reports) = finetune::fine_tune(
                 recipe,
                 stage,
                 base.network.top(stage.unfreeze),
                 head,
-                LabelledFeatures::new(&tb, &tl),
+                rows.train(),
                 val,
                 device,
                 &mut on_epoch,

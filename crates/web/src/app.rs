@@ -10,6 +10,7 @@ use web_sys::Blob;
 
 use crate::camera;
 use crate::link::WorkerLink;
+use crate::notice::Notice;
 use crate::photos::{self, Photo, PhotoViews};
 use crate::training::{Training, TrainingPanel};
 use afinar_protocol::{Backend, ModelInfo, ModelSource, Reply};
@@ -63,7 +64,7 @@ fn App() -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     let photos = RwSignal::new(Vec::<Photo>::new());
     let webgpu_offered = browser_has_webgpu();
-    let training = Training::new();
+    let training = Training::provide();
 
     let on_app_reply = move |reply: Reply| match reply {
         Reply::Started => {}
@@ -163,11 +164,11 @@ fn App() -> impl IntoView {
             <BackendControl backend webgpu_offered set_backend />
             <ModelFilePicker load_model />
         </header>
-        <Notice notice />
+        <Notice message=notice />
         <main>
             <PhotoIntake photos add_photos />
             <PhotoViews photos />
-            <TrainingPanel training />
+            <TrainingPanel />
         </main>
     }
 }
@@ -311,18 +312,6 @@ fn ModelFilePicker(load_model: Callback<(String, Blob)>) -> impl IntoView {
             "Use your own model…"
             <input type="file" accept=".tflite" class="visually-hidden" data-testid="model-input" on:change=on_change />
         </label>
-    }
-}
-
-#[component]
-fn Notice(notice: RwSignal<Option<String>>) -> impl IntoView {
-    view! {
-        <Show when=move || notice.get().is_some()>
-            <div class="notice" role="status" data-testid="notice">
-                <span>{move || notice.get().unwrap_or_default()}</span>
-                <button class="close" aria-label="Dismiss" on:click=move |_| notice.set(None)>"×"</button>
-            </div>
-        </Show>
     }
 }
 

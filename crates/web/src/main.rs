@@ -13,6 +13,8 @@ mod folders;
 #[cfg(target_arch = "wasm32")]
 mod link;
 #[cfg(target_arch = "wasm32")]
+mod notice;
+#[cfg(target_arch = "wasm32")]
 mod photos;
 #[cfg(target_arch = "wasm32")]
 mod store;

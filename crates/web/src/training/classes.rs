@@ -1,0 +1,389 @@
+//! The class list: the classes, their photos (thumbnails) and how photos come in: a folder of
+//! class folders (picked or dropped), or photos picked for or dropped on one class.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Blob, FileList, Url};
+
+use super::state::{Prepared, TrainClass, TrainPhoto, Training, run_local, use_training};
+use crate::folders::DroppedFile;
+use crate::photos::jpeg_url;
+use afinar_protocol::limits::{MAX_CLASSES, MIN_PHOTOS_PER_CLASS, is_photo_name};
+
+impl Training {
+    /// The class called `name` (any case), created if there is none.
+    fn class_named(self, name: &str) -> Option<u32> {
+        let name = name.trim();
+        if let Some(c) = self.classes.with_untracked(|list| {
+            list.iter()
+                .find(|c| c.name.to_lowercase() == name.to_lowercase())
+                .map(|c| c.id)
+        }) {
+            return Some(c);
+        }
+        if self.classes.with_untracked(Vec::len) >= MAX_CLASSES {
+            self.say(format!(
+                "At most {MAX_CLASSES} classes: “{name}” was not added."
+            ));
+            return None;
+        }
+        Some(self.add_class(name))
+    }
+
+    fn add_class(self, name: &str) -> u32 {
+        let id = self
+            .classes
+            .with_untracked(|l| l.iter().map(|c| c.id + 1).max().unwrap_or(0));
+        let name = if name.trim().is_empty() {
+            format!("class {}", id + 1)
+        } else {
+            name.trim().to_string()
+        };
+        self.classes.update(|l| l.push(TrainClass { id, name }));
+        id
+    }
+
+    fn rename_class(self, id: u32, name: String) {
+        let name = name.trim().to_string();
+        if name.is_empty() {
+            return;
+        }
+        let taken = self.classes.with_untracked(|l| {
+            l.iter()
+                .any(|c| c.id != id && c.name.to_lowercase() == name.to_lowercase())
+        });
+        if taken {
+            self.say(format!("There is already a class called “{name}”."));
+            return;
+        }
+        self.classes.update(|l| {
+            if let Some(c) = l.iter_mut().find(|c| c.id == id) {
+                c.name = name;
+            }
+        });
+    }
+
+    fn remove_class(self, id: u32) {
+        let gone: Vec<u32> = self.photos.with_untracked(|l| {
+            l.iter()
+                .filter(|p| p.class_id == id)
+                .map(|p| p.id)
+                .collect()
+        });
+        self.photos.update(|l| l.retain(|p| p.class_id != id));
+        self.classes.update(|l| l.retain(|c| c.id != id));
+        self.forget_photos(gone);
+    }
+
+    fn remove_photo(self, id: u32) {
+        self.photos.update(|l| l.retain(|p| p.id != id));
+        self.forget_photos(vec![id]);
+    }
+
+    /// Drops the files of photos taken off the list, here and in the store.
+    fn forget_photos(self, ids: Vec<u32>) {
+        self.blobs.update_value(|b| {
+            for id in &ids {
+                b.remove(id);
+            }
+        });
+        self.delete_saved_photos(ids);
+    }
+
+    /// Adds photos `(class, file name, file)`, each to the class of that name (created when
+    /// new), and has the worker prepare them.
+    fn add_photos(self, files: Vec<(String, String, Blob)>) {
+        let unfreeze = self.settings.get_untracked().unfreeze;
+        let mut added = Vec::new();
+        for (class, name, blob) in files {
+            let Some(class_id) = self.class_named(&class) else {
+                continue;
+            };
+            let id = self.next_id.get_value();
+            self.next_id.set_value(id + 1);
+            self.blobs.update_value(|b| {
+                b.insert(id, blob.clone());
+            });
+            added.push((
+                TrainPhoto {
+                    id,
+                    class_id,
+                    name,
+                    state: RwSignal::new(Prepared::Waiting),
+                },
+                blob,
+            ));
+        }
+        self.photos
+            .update(|l| l.extend(added.iter().map(|(p, _)| p.clone())));
+        for (photo, blob) in added {
+            self.save_photo(photo.id);
+            self.send_embed(photo.id, blob, unfreeze);
+        }
+    }
+
+    /// Photos per class, in class order: `(class, photos, photos prepared)`.
+    fn counts(self) -> Vec<(TrainClass, usize, usize)> {
+        let classes = self.classes.get();
+        self.photos.with(|photos| {
+            classes
+                .into_iter()
+                .map(|c| {
+                    let mine = photos.iter().filter(|p| p.class_id == c.id);
+                    let total = mine.clone().count();
+                    let ready = mine
+                        .filter(|p| p.state.with(|s| matches!(s, Prepared::Ready(_))))
+                        .count();
+                    (c, total, ready)
+                })
+                .collect()
+        })
+    }
+}
+
+/// Whether a picked or dropped file is one to train on.
+fn is_photo(name: &str, blob: &Blob) -> bool {
+    is_photo_name(name) || blob.type_().starts_with("image/")
+}
+
+/// `(class, file name, blob)` for every photo of a folder picker: the class is the folder that
+/// holds the file (`flower_photos/daisy/1.jpg` → `daisy`).
+fn folder_files(files: &FileList) -> Vec<(String, String, Blob)> {
+    (0..files.length())
+        .filter_map(|i| files.get(i))
+        .filter(|f| is_photo(&f.name(), f))
+        .filter_map(|file| {
+            // Not in web-sys (a WebKit name every browser has).
+            let path = js_sys::Reflect::get(&file, &"webkitRelativePath".into())
+                .ok()
+                .and_then(|p| p.as_string())
+                .unwrap_or_default();
+            let parts: Vec<&str> = path.split('/').collect();
+            let class = (parts.len() >= 2).then(|| parts[parts.len() - 2].to_string())?;
+            Some((class, file.name(), file.unchecked_into()))
+        })
+        .collect()
+}
+
+/// Takes a drop on the training part (not for the page-wide handler, which classifies photos)
+/// and hands its photos to `then`; `what` names what was dropped, for the message when it
+/// cannot be read.
+fn read_drop(
+    training: Training,
+    ev: &leptos::ev::DragEvent,
+    what: &'static str,
+    then: impl FnOnce(Vec<DroppedFile>) + 'static,
+) {
+    ev.prevent_default();
+    ev.stop_propagation();
+    if let Some(body) = document().body() {
+        let _ = body.class_list().remove_1("dragging");
+    }
+    let entries = ev
+        .data_transfer()
+        .map(|data| crate::folders::entries(&data))
+        .unwrap_or_default();
+    run_local(async move {
+        match crate::folders::files(entries).await {
+            Ok(found) => then(
+                found
+                    .into_iter()
+                    .filter(|f| is_photo(&f.name, &f.blob))
+                    .collect(),
+            ),
+            Err(e) => training.say(format!("The dropped {what} could not be read: {e}")),
+        }
+    });
+}
+
+/// A folder of class folders dropped on the training part: each photo joins the class named
+/// after its folder.
+pub(super) fn add_dropped_folder(training: Training, ev: &leptos::ev::DragEvent) {
+    read_drop(training, ev, "folder", move |found| {
+        let photos: Vec<(String, String, Blob)> = found
+            .into_iter()
+            .filter_map(|f| Some((f.folder?, f.name, f.blob)))
+            .collect();
+        if photos.is_empty() {
+            training.say(
+                "Drop a folder with one sub-folder of photos per class here, or drop photos on a \
+                 class.",
+            );
+        }
+        training.add_photos(photos);
+    });
+}
+
+/// "Add a folder of classes…" and the form that adds a class.
+#[component]
+pub fn Intake() -> impl IntoView {
+    let training = use_training();
+    let folder_input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = folder_input.get() {
+            // Not in Leptos's attribute list; lets the picker choose a folder.
+            let _ = input.set_attribute("webkitdirectory", "");
+        }
+    });
+    let on_folder = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(files) = input.files() {
+            let found = folder_files(&files);
+            if found.is_empty() {
+                training.say(
+                    "No photos found: choose a folder with one sub-folder of photos per class.",
+                );
+            }
+            training.add_photos(found);
+        }
+        input.set_value("");
+    };
+    let new_class = RwSignal::new(String::new());
+    let add_class = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if training.class_named(&new_class.get_untracked()).is_some() {
+            new_class.set(String::new());
+        }
+    };
+    view! {
+        <div class="intake-actions">
+            <label class="button primary">
+                "Add a folder of classes…"
+                <input
+                    type="file"
+                    multiple
+                    class="visually-hidden"
+                    data-testid="dataset-folder-input"
+                    node_ref=folder_input
+                    on:change=on_folder
+                />
+            </label>
+            <form class="add-class" on:submit=add_class>
+                <input
+                    type="text"
+                    placeholder="New class name"
+                    aria-label="New class name"
+                    prop:value=move || new_class.get()
+                    on:input=move |ev| new_class.set(event_target_value(&ev))
+                />
+                <button type="submit">"Add class"</button>
+            </form>
+        </div>
+    }
+}
+
+#[component]
+pub fn ClassList() -> impl IntoView {
+    let training = use_training();
+    view! {
+        <ul class="classes" data-testid="classes">
+            <For
+                each=move || training.counts()
+                key=|(c, total, ready)| (c.id, c.name.clone(), *total, *ready)
+                children=move |(class, total, ready)| view! { <ClassRow class total ready /> }
+            />
+        </ul>
+    }
+}
+
+#[component]
+fn ClassRow(class: TrainClass, total: usize, ready: usize) -> impl IntoView {
+    let training = use_training();
+    let id = class.id;
+    let data_class = class.name.clone();
+    let pick_name = class.name.clone();
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(files) = input.files() {
+            let files = crate::photos::named_files(&files, "photo")
+                .into_iter()
+                .map(|(name, blob)| (pick_name.clone(), name, blob))
+                .collect();
+            training.add_photos(files);
+        }
+        input.set_value("");
+    };
+    let drop_name = class.name.clone();
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        let class = drop_name.clone();
+        read_drop(training, &ev, "files", move |found| {
+            training.add_photos(
+                found
+                    .into_iter()
+                    .map(|f| (class.clone(), f.name, f.blob))
+                    .collect(),
+            );
+        });
+    };
+    let thumbs = move || {
+        training.photos.with(|l| {
+            l.iter()
+                .filter(|p| p.class_id == id)
+                .rev()
+                .take(8)
+                .map(|p| (p.id, p.name.clone(), p.state))
+                .collect::<Vec<_>>()
+        })
+    };
+    let status = if total == 0 {
+        "no photos yet".to_string()
+    } else if ready < total {
+        format!("{total} photos ({ready} prepared)")
+    } else {
+        format!("{total} photos")
+    };
+    view! {
+        <li class="class-row" data-testid="class-row" data-class=data_class on:drop=on_drop on:dragover=|ev| ev.prevent_default()>
+            <input
+                class="class-name"
+                type="text"
+                aria-label="Class name"
+                value=class.name
+                on:change=move |ev| training.rename_class(id, event_target_value(&ev))
+            />
+            <span class="count" class:warn=total < MIN_PHOTOS_PER_CLASS data-testid="class-count">{status}</span>
+            <span class="thumbs">
+                {move || {
+                    thumbs()
+                        .into_iter()
+                        .map(|(photo_id, name, state)| view! { <TrainThumb photo_id name state /> })
+                        .collect_view()
+                }}
+            </span>
+            <label class="button subtle">
+                "Add photos…"
+                <input type="file" accept="image/*" multiple class="visually-hidden" on:change=on_pick />
+            </label>
+            <button class="subtle" aria-label="Remove class" title="Remove this class and its photos" on:click=move |_| training.remove_class(id)>
+                "Remove"
+            </button>
+        </li>
+    }
+}
+
+#[component]
+fn TrainThumb(photo_id: u32, name: String, state: RwSignal<Prepared>) -> impl IntoView {
+    let training = use_training();
+    let url = Memo::new(move |_| match state.get() {
+        Prepared::Ready(e) => jpeg_url(&e.embedding.thumbnail_jpeg),
+        _ => None,
+    });
+    on_cleanup(move || {
+        if let Some(Some(url)) = url.try_get_untracked() {
+            let _ = Url::revoke_object_url(&url);
+        }
+    });
+    let title = name.clone();
+    view! {
+        <span class="train-thumb" title=title>
+            {move || match (state.get(), url.get()) {
+                (Prepared::Failed(message), _) => view! {
+                    <span class="thumb-error" role="img" aria-label=format!("{name}: {message}") title=message.clone()>"!"</span>
+                }.into_any(),
+                (_, Some(url)) => view! { <img src=url alt="" /> }.into_any(),
+                _ => view! { <span class="spinner" aria-hidden="true"></span> }.into_any(),
+            }}
+            <button class="remove" aria-label="Remove photo" on:click=move |_| training.remove_photo(photo_id)>"×"</button>
+        </span>
+    }
+}

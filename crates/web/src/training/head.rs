@@ -1,0 +1,106 @@
+//! The trained head: the one the worker uses for new photos, its export and its import.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Blob, Url};
+
+use super::state::{Training, run_local, use_training};
+use afinar_protocol::HeadInfo;
+
+impl Training {
+    /// Keeps `file` as the head in use: for the export, for the worker after a restart, and in
+    /// the store for the next visit.
+    pub(super) fn adopt_head(self, file: Vec<u8>) {
+        self.save_head(&file);
+        self.with_link(|link| link.keep_head(file.clone()));
+        self.head_file.set_value(Some(file));
+    }
+
+    fn import_head(self, bytes: Vec<u8>) {
+        self.importing.set_value(Some(bytes.clone()));
+        self.with_link(|link| link.try_head(bytes));
+    }
+
+    /// The worker uses a head: one just imported, or the kept one after a reload or restart.
+    pub(super) fn head_ready(self, info: &HeadInfo) {
+        if let Some(file) = self.importing.get_value() {
+            self.importing.set_value(None);
+            self.adopt_head(file);
+            self.say(format!("Imported a head for {}.", info.classes.join(", ")));
+        }
+        self.head.set(Some(info.clone()));
+    }
+
+    pub(super) fn head_refused(self, message: &str) {
+        self.importing.set_value(None);
+        self.say(message);
+    }
+}
+
+/// Which head new photos get, and its export and import.
+#[component]
+pub fn HeadControls() -> impl IntoView {
+    let training = use_training();
+    let import = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+            run_local(async move {
+                match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+                    Ok(buffer) => training.import_head(js_sys::Uint8Array::new(&buffer).to_vec()),
+                    Err(e) => training.say(format!(
+                        "The file could not be read: {}",
+                        crate::link::describe(&e)
+                    )),
+                }
+            });
+        }
+        input.set_value("");
+    };
+    let export = move |_| {
+        training.head_file.with_value(|file| {
+            if let Some(file) = file {
+                download(file, "afinar-head.safetensors");
+            }
+        });
+    };
+    view! {
+        <p class="head-status" data-testid="head-status">
+            {move || match training.head.get() {
+                Some(h) => format!("New photos are also classified into your classes: {}.", h.classes.join(", ")),
+                None => "No trained head yet: new photos get the ImageNet labels only.".to_string(),
+            }}
+        </p>
+        <div class="intake-actions">
+            <button data-testid="export-head" disabled=move || training.head.with(Option::is_none) on:click=export>
+                "Export head (.safetensors)"
+            </button>
+            <label class="button subtle">
+                "Import a head…"
+                <input type="file" accept=".safetensors" class="visually-hidden" data-testid="import-head" on:change=import />
+            </label>
+        </div>
+    }
+}
+
+/// Has the browser save `bytes` as a file called `name`.
+fn download(bytes: &[u8], name: &str) {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let Ok(blob) = Blob::new_with_u8_array_sequence(&parts) else {
+        return;
+    };
+    let Ok(url) = Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
+    if let Ok(a) = document().create_element("a") {
+        let a: web_sys::HtmlAnchorElement = a.unchecked_into();
+        a.set_href(&url);
+        a.set_download(name);
+        a.click();
+    }
+    // Revoked a little later: the download starts after this handler returns.
+    let revoke = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let _ = Url::revoke_object_url(&url);
+    });
+    let _ = window()
+        .set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
+}

@@ -1,0 +1,40 @@
+//! The whole "Train your own classes" section, made of the other parts' components.
+
+use leptos::prelude::*;
+
+use super::classes::{self, ClassList, Intake};
+use super::curves::Curves;
+use super::run::TrainControls;
+use super::scores::Results;
+use super::state::use_training;
+use crate::notice::Notice;
+
+/// The whole "Train your own classes" section.
+#[component]
+pub fn TrainingPanel() -> impl IntoView {
+    let training = use_training();
+    view! {
+        <section
+            class="training"
+            aria-labelledby="training-title"
+            data-testid="training"
+            on:drop=move |ev| classes::add_dropped_folder(training, &ev)
+            on:dragover=|ev| ev.prevent_default()
+        >
+            <div class="training-head">
+                <h2 id="training-title">"Train your own classes"</h2>
+                <p class="muted">
+                    "Teach the model new classes from your photos: it learns a small new head on top of "
+                    "MobileNetV2, here in the page. Add or drop a folder with one sub-folder per class "
+                    "(the folder names become the class names), or add photos to each class."
+                </p>
+            </div>
+            <Notice message=training.message testid="training-message" />
+            <Intake />
+            <ClassList />
+            <TrainControls />
+            <Curves />
+            <Results />
+        </section>
+    }
+}

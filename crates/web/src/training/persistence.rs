@@ -1,0 +1,202 @@
+//! What survives a reload: everything the training part reads from or writes to IndexedDB
+//! ([`crate::store`]).
+//!
+//! - On start, what the last visit kept is read back ([`Training::restore`]): the class list,
+//!   the recipe, the photos (with their features when computed), the last run's scores, the
+//!   head, and whether a run was under way.
+//! - From then on, an effect per kept value writes it each time it changes ([`Training::keep`]):
+//!   the class list (`classes`), the recipe as it is edited (`settings`), the last run's scores
+//!   (`result`), and whether a run is under way (`training`: a reload in the middle of one is
+//!   then explained).
+//! - Photos, too big to write again on every change, are written when added and again once
+//!   their features are computed ([`Training::save_photo`]), and deleted with their class or by
+//!   themselves; the head file when a run ends or an imported head is accepted.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::state::{Prepared, RunResult, RunState, TrainClass, TrainPhoto, Training, run_local};
+use crate::link::WorkerLink;
+use crate::store::{Store, StoredPhoto};
+use afinar_protocol::TrainSettings;
+
+fn json(value: &impl serde::Serialize) -> Option<String> {
+    serde_json::to_string(value).ok()
+}
+
+impl Training {
+    /// Connects to the worker, restores what the last visit kept and keeps it from then on.
+    pub fn start(self, link: WorkerLink) {
+        self.link.set_value(Some(link));
+        self.open_store();
+    }
+
+    /// Opens the store and restores what it keeps; from then on, keeps it up to date.
+    fn open_store(self) {
+        self.keep("classes", move || self.classes.with(json));
+        self.keep("settings", move || self.settings.with(json));
+        self.keep("result", move || {
+            self.result.with(|r| r.as_ref().and_then(json))
+        });
+        self.keep("training", move || {
+            self.run
+                .with(|run| matches!(run, RunState::Running | RunState::Cancelling))
+                .then(|| "running".to_string())
+        });
+        run_local(async move {
+            let store = match Store::open().await {
+                Ok(store) => Rc::new(store),
+                Err(e) => {
+                    self.say(format!(
+                        "This browser won't keep training photos between visits ({e})."
+                    ));
+                    return;
+                }
+            };
+            self.store.set_value(Some(store.clone()));
+            self.restore(&store).await;
+            self.restored.set(true);
+        });
+    }
+
+    /// Writes `value()` (text) under `key`, or deletes the key when it is `None`, each time it
+    /// changes once [`Self::restore`] is done: before, it would overwrite what the last visit
+    /// kept with the defaults.
+    fn keep(self, key: &'static str, value: impl Fn() -> Option<String> + 'static) {
+        // The effect's value: what was written last (`None` before the first write).
+        Effect::new(move |written: Option<Option<Option<String>>>| {
+            let now = value();
+            if !self.restored.get() {
+                return None;
+            }
+            if written.flatten().as_ref() != Some(&now) {
+                self.save_meta(key, now.clone().map(JsValue::from));
+            }
+            Some(now)
+        });
+    }
+
+    async fn restore(self, store: &Store) {
+        if let Some(classes) = store.meta_json::<Vec<TrainClass>>("classes").await {
+            self.classes.set(classes);
+        }
+        if let Some(settings) = store.meta_json::<TrainSettings>("settings").await {
+            self.settings.set(settings);
+        }
+        let photos = store.photos().await.unwrap_or_default();
+        let mut restored = Vec::with_capacity(photos.len());
+        let unfreeze = self.settings.get_untracked().unfreeze;
+        for p in photos {
+            self.next_id
+                .update_value(|n| *n = (*n).max(p.id.saturating_add(1)));
+            let state = match p.embedding {
+                Some(e) if e.unfreeze == unfreeze || unfreeze.is_none() => {
+                    Prepared::Ready(Arc::new(e))
+                }
+                _ => Prepared::Waiting,
+            };
+            let waiting = state == Prepared::Waiting;
+            self.blobs.update_value(|b| {
+                b.insert(p.id, p.blob.clone());
+            });
+            restored.push(TrainPhoto {
+                id: p.id,
+                class_id: p.class_id,
+                name: p.name,
+                state: RwSignal::new(state),
+            });
+            if waiting {
+                self.send_embed(p.id, p.blob, unfreeze);
+            }
+        }
+        self.photos.update(|list| {
+            let mut all: Vec<TrainPhoto> = restored;
+            all.append(list);
+            all.sort_by_key(|p| p.id);
+            *list = all;
+        });
+        if let Some(result) = store.meta_json::<RunResult>("result").await {
+            self.epochs.set(result.outcome.epochs.clone());
+            self.result.set(Some(result));
+        }
+        if let Ok(file) = store.meta("head").await
+            && let Ok(bytes) = file.dyn_into::<js_sys::Uint8Array>()
+        {
+            let bytes = bytes.to_vec();
+            self.head_file.set_value(Some(bytes.clone()));
+            self.with_link(|link| link.use_head(Some(bytes)));
+        }
+        if store
+            .meta("training")
+            .await
+            .ok()
+            .is_some_and(|v| !v.is_undefined())
+        {
+            // The flag itself goes with the first write of the run state.
+            self.say(
+                "The page was closed or reloaded during training. Your classes and photos are \
+                 kept; press Train to train again.",
+            );
+        }
+    }
+
+    /// Runs `f` on the store, if there is one, and says so when it fails.
+    fn with_store(
+        self,
+        f: impl FnOnce(
+            Rc<Store>,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>
+        + 'static,
+    ) {
+        let Some(store) = self.store.get_value() else {
+            return;
+        };
+        run_local(async move {
+            if let Err(e) = f(store).await {
+                self.say(format!("Could not save in this browser: {e}"));
+            }
+        });
+    }
+
+    fn save_meta(self, key: &'static str, value: Option<JsValue>) {
+        self.with_store(move |store| Box::pin(async move { store.put_meta(key, value).await }));
+    }
+
+    /// Writes a photo: its file, and its features once computed.
+    pub(super) fn save_photo(self, id: u32) {
+        let (Some(photo), Some(blob)) = (self.photo(id), self.blob(id)) else {
+            return;
+        };
+        let embedding = match photo.state.get_untracked() {
+            Prepared::Ready(e) => Some((*e).clone()),
+            _ => None,
+        };
+        let record = StoredPhoto {
+            id,
+            class_id: photo.class_id,
+            name: photo.name,
+            blob,
+            embedding,
+        };
+        self.with_store(move |store| Box::pin(async move { store.put_photo(&record).await }));
+    }
+
+    pub(super) fn delete_saved_photos(self, ids: Vec<u32>) {
+        self.with_store(move |store| {
+            Box::pin(async move {
+                for id in ids {
+                    store.delete_photo(id).await?;
+                }
+                Ok(())
+            })
+        });
+    }
+
+    pub(super) fn save_head(self, file: &[u8]) {
+        self.save_meta("head", Some(js_sys::Uint8Array::from(file).into()));
+    }
+}

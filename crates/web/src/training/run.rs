@@ -1,0 +1,216 @@
+//! A training run: starting and cancelling it, the worker's replies about training, and the
+//! controls (the recipe, Train, Cancel, the progress).
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use super::recipe::Recipe;
+use super::state::{Prepared, RunResult, RunState, RunUnderWay, Training, use_training};
+use crate::link::WorkerLink;
+use crate::store::StoredEmbedding;
+use afinar_protocol::{HeadInfo, Reply, TrainSettings, TrainingOutcome, TrainingSet};
+
+impl Training {
+    /// Routes the worker's training-related replies; `false` if `reply` is not one.
+    pub fn on_reply(self, reply: &Reply) -> bool {
+        match reply {
+            Reply::Embedded { id, result } => {
+                let Some(photo) = self.photo(*id) else {
+                    return true;
+                };
+                let unfreeze = self.settings.get_untracked().unfreeze;
+                photo.state.set(match result {
+                    Ok(embedding) => Prepared::Ready(Arc::new(StoredEmbedding {
+                        embedding: embedding.clone(),
+                        unfreeze: embedding.boundary.as_ref().and(unfreeze),
+                    })),
+                    Err(message) => Prepared::Failed(message.clone()),
+                });
+                if result.is_ok() {
+                    self.save_photo(*id);
+                }
+            }
+            Reply::Epoch(epoch) => self.epochs.update(|l| l.push(epoch.clone())),
+            Reply::Trained(Ok(outcome)) => self.trained(outcome.clone()),
+            Reply::Trained(Err(message)) => self.run.set(RunState::Failed(message.clone())),
+            Reply::HeadReady(info) => self.head_ready(info),
+            Reply::HeadRefused(message) => self.head_refused(message),
+            Reply::Crashed(_) if self.is_running() => {
+                self.run.set(RunState::Failed(
+                    "The model worker stopped during training and was restarted. Your classes \
+                     and photos are kept; press Train to try again."
+                        .into(),
+                ));
+                // The app says so too.
+                return false;
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn trained(self, mut outcome: TrainingOutcome) {
+        let file = std::mem::take(&mut outcome.head_file);
+        let run = self.under_way.get_value();
+        self.adopt_head(file);
+        self.head.set(Some(HeadInfo {
+            classes: outcome.classes.clone(),
+            unfrozen_blocks: run.unfreeze.unwrap_or(0),
+        }));
+        self.result.set(Some(RunResult {
+            outcome,
+            photo_ids: run.photo_ids,
+        }));
+        self.run.set(RunState::Done);
+    }
+
+    /// The prepared photos as a training set, with the photo id of each row; `Err` with the
+    /// photos that must be prepared again first (fine-tuning needs each photo's activations
+    /// below the unfrozen blocks).
+    fn training_set(self, settings: &TrainSettings) -> Result<(TrainingSet, Vec<u32>), Vec<u32>> {
+        let classes = self.classes.get_untracked();
+        let mut set = TrainingSet {
+            classes: classes.iter().map(|c| c.name.clone()).collect(),
+            labels: Vec::new(),
+            features: Vec::new(),
+            boundary: settings.unfreeze.map(|_| Vec::new()),
+            sha256: Vec::new(),
+            names: Vec::new(),
+            settings: settings.clone(),
+        };
+        let mut ids = Vec::new();
+        let mut stale = Vec::new();
+        self.photos.with_untracked(|photos| {
+            // In the order they were added: a photo in two classes is kept in the first.
+            for p in photos {
+                let Some(label) = classes.iter().position(|c| c.id == p.class_id) else {
+                    continue;
+                };
+                let Prepared::Ready(e) = p.state.get_untracked() else {
+                    continue;
+                };
+                if settings.unfreeze.is_some()
+                    && (e.unfreeze != settings.unfreeze || e.embedding.boundary.is_none())
+                {
+                    stale.push(p.id);
+                    continue;
+                }
+                set.labels.push(label);
+                set.features.extend_from_slice(&e.embedding.features);
+                if let (Some(all), Some(b)) = (&mut set.boundary, &e.embedding.boundary) {
+                    all.extend_from_slice(b);
+                }
+                set.sha256.push(e.embedding.sha256.clone());
+                set.names.push(p.name.clone());
+                ids.push(p.id);
+            }
+        });
+        if stale.is_empty() {
+            Ok((set, ids))
+        } else {
+            Err(stale)
+        }
+    }
+
+    fn train(self) {
+        let settings = self.settings.get_untracked();
+        let (set, photo_ids) = match self.training_set(&settings) {
+            Ok(set) => set,
+            Err(stale) => {
+                for &id in &stale {
+                    if let Some(photo) = self.photo(id) {
+                        photo.state.set(Prepared::Waiting);
+                    }
+                    if let Some(blob) = self.blob(id) {
+                        self.send_embed(id, blob, settings.unfreeze);
+                    }
+                }
+                self.say(format!(
+                    "Preparing {} photos for fine-tuning; press Train again when they are ready.",
+                    stale.len()
+                ));
+                return;
+            }
+        };
+        self.under_way.set_value(RunUnderWay {
+            photo_ids,
+            unfreeze: settings.unfreeze,
+        });
+        self.epochs.set(Vec::new());
+        self.run.set(RunState::Running);
+        self.with_link(|link| link.train(set));
+    }
+
+    fn cancel(self) {
+        self.run.set(RunState::Cancelling);
+        self.with_link(WorkerLink::cancel_training);
+    }
+
+    /// Photos the worker is still preparing.
+    fn waiting(self) -> usize {
+        self.photos.with(|l| {
+            l.iter()
+                .filter(|p| p.state.with(|s| *s == Prepared::Waiting))
+                .count()
+        })
+    }
+}
+
+/// The recipe, Train and Cancel, and how the run is going.
+#[component]
+pub fn TrainControls() -> impl IntoView {
+    let training = use_training();
+    let running = move || matches!(training.run.get(), RunState::Running | RunState::Cancelling);
+    let can_train =
+        move || !running() && training.waiting() == 0 && !training.photos.with(Vec::is_empty);
+    let progress = move || {
+        let epochs = training.epochs.get();
+        let last = epochs.last();
+        let total = last.map_or_else(
+            || training.settings.with(TrainSettings::total_epochs),
+            |e| e.total_epochs,
+        );
+        let done = last.map_or(0, |e| e.epoch);
+        let eta = last
+            .filter(|e| e.epoch > 0 && e.epoch < e.total_epochs)
+            .map(|e| e.elapsed_ms / e.epoch as f64 * (e.total_epochs - e.epoch) as f64 / 1000.0);
+        (done, total, eta)
+    };
+    let status = move || {
+        let waiting = training.waiting();
+        match training.run.get() {
+            RunState::Running | RunState::Cancelling => {
+                let (done, total, eta) = progress();
+                let eta = eta
+                    .map(|s| format!(" · about {s:.0} s left"))
+                    .unwrap_or_default();
+                format!("Training: epoch {done} of {total}{eta}")
+            }
+            RunState::Failed(message) => message,
+            _ if waiting > 0 => format!("Preparing {waiting} photos…"),
+            _ => String::new(),
+        }
+    };
+    view! {
+        <div class="train-controls">
+            <Recipe />
+            <div class="train-buttons">
+                <button class="primary button" data-testid="train-button" disabled=move || !can_train() on:click=move |_| training.train()>
+                    "Train"
+                </button>
+                <Show when=running>
+                    <button data-testid="cancel-button" disabled=move || training.run.get() == RunState::Cancelling on:click=move |_| training.cancel()>
+                        "Cancel"
+                    </button>
+                </Show>
+                <span class="muted" data-testid="train-status" role="status" aria-live="polite">
+                    {status}
+                </span>
+            </div>
+            <Show when=running>
+                <progress class="train-progress" max=move || progress().1 as f64 value=move || progress().0 as f64></progress>
+            </Show>
+        </div>
+    }
+}

@@ -1,0 +1,206 @@
+//! After a run: its scores (accuracy, per class, the confusion matrix), the photos it left out,
+//! and what the ImageNet model alone says about the validation photos.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use super::head::HeadControls;
+use super::state::{Prepared, RunResult, TrainPhoto, Training, percent, use_training};
+use crate::notice::Notice;
+use crate::photos::jpeg_url;
+use crate::store::StoredEmbedding;
+use afinar_protocol::LeftOut;
+
+impl Training {
+    /// The embedding of a photo, if ready.
+    fn embedding(self, id: u32) -> Option<(TrainPhoto, Arc<StoredEmbedding>)> {
+        self.photos.with(|l| {
+            l.iter()
+                .find(|p| p.id == id)
+                .and_then(|p| match p.state.get() {
+                    Prepared::Ready(e) => Some((p.clone(), e)),
+                    _ => None,
+                })
+        })
+    }
+}
+
+/// The last run's scores, and the head in use.
+#[component]
+pub fn Results() -> impl IntoView {
+    let training = use_training();
+    view! {
+        <div class="results">
+            <Show when=move || training.result.with(Option::is_some)>
+                {move || training.result.get().map(|result| view! { <Scores result /> })}
+            </Show>
+            <HeadControls />
+        </div>
+    }
+}
+
+#[component]
+fn Scores(result: RunResult) -> impl IntoView {
+    let o = result.outcome;
+    view! {
+        <div class="scores">
+            <p class="training-done" data-testid="training-done">
+                {format!(
+                    "Trained on {} in {:.1} s ({} epochs).",
+                    o.backend.name(),
+                    o.train_ms / 1000.0,
+                    o.epochs.len()
+                )}
+            </p>
+            <p class="big">
+                "Validation accuracy: "
+                <strong data-testid="val-accuracy">{o.val_accuracy.map_or("– (no validation photos)".to_string(), percent)}</strong>
+                {o.frozen_val_accuracy.map(|f| format!(" (head alone: {})", percent(f)))}
+            </p>
+            <LeftOutNotice left_out=o.left_out />
+            <div class="score-grid">
+                <PerClass classes=o.classes.clone() accuracy=o.per_class />
+                <Confusion classes=o.classes.clone() confusion=o.confusion />
+            </div>
+            <ZeroShot classes=o.classes val_rows=o.val_rows photo_ids=result.photo_ids />
+        </div>
+    }
+}
+
+/// The photos the run did not use, each with the reason (it names the file).
+#[component]
+fn LeftOutNotice(left_out: Vec<LeftOut>) -> impl IntoView {
+    let message = RwSignal::new((!left_out.is_empty()).then(|| match left_out.len() {
+        1 => "Left out of training (1 photo):".to_string(),
+        n => format!("Left out of training ({n} photos):"),
+    }));
+    let reasons: Vec<String> = left_out.into_iter().map(|l| l.reason).collect();
+    view! {
+        <Notice message testid="left-out">
+            <ul class="left-out-list">
+                {reasons.iter().map(|reason| view! { <li>{reason.clone()}</li> }).collect_view()}
+            </ul>
+        </Notice>
+    }
+}
+
+#[component]
+fn PerClass(classes: Vec<String>, accuracy: Vec<f64>) -> impl IntoView {
+    view! {
+        <table class="per-class">
+            <caption>"Per class"</caption>
+            <tbody>
+                {classes
+                    .into_iter()
+                    .zip(accuracy)
+                    .map(|(c, a)| view! {
+                        <tr>
+                            <th scope="row">{c}</th>
+                            <td><span class="bar"><span style=format!("width: {:.1}%", a * 100.0)></span></span></td>
+                            <td>{percent(a)}</td>
+                        </tr>
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// `confusion[true][predicted]` as a grid of shaded cells.
+#[component]
+fn Confusion(classes: Vec<String>, confusion: Vec<Vec<usize>>) -> impl IntoView {
+    const CELL: f64 = 28.0;
+    const LABEL_W: f64 = 90.0;
+    let n = classes.len();
+    let max_cell = confusion
+        .iter()
+        .flatten()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let side = LABEL_W + CELL * n as f64 + 4.0;
+    view! {
+        <figure class="confusion" data-testid="confusion">
+            <figcaption>"Confusion matrix (rows: true class, columns: predicted)"</figcaption>
+            <svg viewBox=format!("0 0 {side} {side}") role="img" aria-label="Confusion matrix">
+                {classes
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let y = LABEL_W + CELL * i as f64 + CELL * 0.65;
+                        let x = LABEL_W + CELL * i as f64 + CELL * 0.5;
+                        view! {
+                            <text x=LABEL_W - 4.0 y=y text-anchor="end" class="axis">{c.clone()}</text>
+                            <text x=x y=LABEL_W - 4.0 text-anchor="start" class="axis" transform=format!("rotate(-60 {x} {})", LABEL_W - 4.0)>{c}</text>
+                        }
+                    })
+                    .collect_view()}
+                {confusion
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(t, row)| row.iter().enumerate().map(move |(p, &count)| (t, p, count)))
+                    .map(|(t, p, count)| {
+                        let x = LABEL_W + CELL * p as f64;
+                        let y = LABEL_W + CELL * t as f64;
+                        let shade = count as f64 / max_cell as f64;
+                        let class = if t == p { "cell diag" } else { "cell" };
+                        view! {
+                            <rect x=x y=y width=CELL - 1.0 height=CELL - 1.0 class=class style=format!("fill-opacity: {:.2}", 0.08 + 0.92 * shade)>
+                                <title>{format!("{count}")}</title>
+                            </rect>
+                            <text x=x + CELL / 2.0 y=y + CELL * 0.65 text-anchor="middle" class="count">{count.to_string()}</text>
+                        }
+                    })
+                    .collect_view()}
+            </svg>
+        </figure>
+    }
+}
+
+/// What the ImageNet head alone says about (up to 24 of) the validation photos.
+#[component]
+fn ZeroShot(classes: Vec<String>, val_rows: Vec<usize>, photo_ids: Vec<u32>) -> impl IntoView {
+    let training = use_training();
+    let label_of = move |photo: &TrainPhoto| {
+        training
+            .classes
+            .with(|l| {
+                l.iter()
+                    .find(|c| c.id == photo.class_id)
+                    .map(|c| c.name.clone())
+            })
+            .or_else(|| classes.first().cloned())
+            .unwrap_or_default()
+    };
+    let photos: Vec<u32> = val_rows
+        .iter()
+        .filter_map(|&row| photo_ids.get(row).copied())
+        .take(24)
+        .collect();
+    view! {
+        <details class="zero-shot">
+            <summary>"What the ImageNet model alone says about the validation photos"</summary>
+            <ul class="zero-shot-list">
+                {photos
+                    .into_iter()
+                    .filter_map(|id| training.embedding(id))
+                    .map(|(photo, e)| {
+                        let truth = label_of(&photo);
+                        let top = e.embedding.imagenet.first().cloned();
+                        let url = jpeg_url(&e.embedding.thumbnail_jpeg);
+                        view! {
+                            <li>
+                                {url.map(|u| view! { <img src=u alt="" /> })}
+                                <span><strong>{truth}</strong><br />
+                                    <span class="muted">{top.map_or("–".into(), |p| format!("ImageNet: {} ({:.0} %)", p.label, p.prob * 100.0))}</span>
+                                </span>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        </details>
+    }
+}

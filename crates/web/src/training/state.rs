@@ -1,0 +1,172 @@
+//! The state all parts of the training UI share: one [`Training`], provided as a Leptos
+//! context ([`Training::provide`]) and read by each component with [`use_training`], the types
+//! it holds, and small helpers. It uses none of its sibling modules.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use web_sys::Blob;
+
+use crate::link::WorkerLink;
+use crate::store::{Store, StoredEmbedding};
+use afinar_protocol::{EpochSummary, HeadInfo, TrainSettings, TrainingOutcome};
+
+const DEFAULT_CLASSES: [&str; 5] = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainClass {
+    pub id: u32,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Prepared {
+    Waiting,
+    Ready(Arc<StoredEmbedding>),
+    Failed(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainPhoto {
+    pub id: u32,
+    pub class_id: u32,
+    pub name: String,
+    pub state: RwSignal<Prepared>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunState {
+    Idle,
+    Running,
+    Cancelling,
+    Done,
+    Failed(String),
+}
+
+/// A finished run as the page shows it (the head file is kept apart).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunResult {
+    pub outcome: TrainingOutcome,
+    /// Photo id of each training-set row.
+    pub photo_ids: Vec<u32>,
+}
+
+/// What the page remembers of the run under way.
+#[derive(Clone, Debug, Default)]
+pub(super) struct RunUnderWay {
+    /// Photo id of each training-set row.
+    pub(super) photo_ids: Vec<u32>,
+    /// The backbone blocks it fine-tunes.
+    pub(super) unfreeze: Option<usize>,
+}
+
+/// Everything the training part of the page owns, shared by its components as a context.
+#[derive(Clone, Copy)]
+pub struct Training {
+    pub(super) classes: RwSignal<Vec<TrainClass>>,
+    pub(super) photos: RwSignal<Vec<TrainPhoto>>,
+    /// The recipe, saved as it is edited.
+    pub(super) settings: RwSignal<TrainSettings>,
+    pub(super) run: RwSignal<RunState>,
+    pub(super) epochs: RwSignal<Vec<EpochSummary>>,
+    pub(super) result: RwSignal<Option<RunResult>>,
+    /// The head the worker uses for new photos.
+    pub(super) head: RwSignal<Option<HeadInfo>>,
+    /// The training part's notice.
+    pub(super) message: RwSignal<Option<String>>,
+    /// Whether what the last visit kept is back; nothing is saved before.
+    pub(super) restored: RwSignal<bool>,
+    pub(super) blobs: StoredValue<HashMap<u32, Blob>, LocalStorage>,
+    pub(super) link: StoredValue<Option<WorkerLink>, LocalStorage>,
+    pub(super) store: StoredValue<Option<Rc<Store>>, LocalStorage>,
+    pub(super) head_file: StoredValue<Option<Vec<u8>>>,
+    /// A head file being imported, until the worker accepts it.
+    pub(super) importing: StoredValue<Option<Vec<u8>>>,
+    pub(super) under_way: StoredValue<RunUnderWay>,
+    pub(super) next_id: StoredValue<u32>,
+}
+
+pub(super) fn run_local(future: impl std::future::Future<Output = ()> + 'static) {
+    wasm_bindgen_futures::spawn_local(future);
+}
+
+/// The [`Training`] provided by [`Training::provide`].
+pub(super) fn use_training() -> Training {
+    expect_context::<Training>()
+}
+
+pub(super) fn percent(x: f64) -> String {
+    format!("{:.1} %", x * 100.0)
+}
+
+impl Training {
+    /// The training state, provided as a context to the components created below the caller.
+    pub fn provide() -> Self {
+        let training = Self {
+            classes: RwSignal::new(
+                DEFAULT_CLASSES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| TrainClass {
+                        id: i as u32,
+                        name: name.to_string(),
+                    })
+                    .collect(),
+            ),
+            photos: RwSignal::new(Vec::new()),
+            settings: RwSignal::new(TrainSettings::default()),
+            run: RwSignal::new(RunState::Idle),
+            epochs: RwSignal::new(Vec::new()),
+            result: RwSignal::new(None),
+            head: RwSignal::new(None),
+            message: RwSignal::new(None),
+            restored: RwSignal::new(false),
+            blobs: StoredValue::new_local(HashMap::new()),
+            link: StoredValue::new_local(None),
+            store: StoredValue::new_local(None),
+            head_file: StoredValue::new(None),
+            importing: StoredValue::new(None),
+            under_way: StoredValue::new(RunUnderWay::default()),
+            next_id: StoredValue::new(0),
+        };
+        provide_context(training);
+        training
+    }
+
+    /// Shows `text` in the training part's notice.
+    pub(super) fn say(self, text: impl Into<String>) {
+        self.message.set(Some(text.into()));
+    }
+
+    pub(super) fn with_link(self, f: impl FnOnce(&WorkerLink)) {
+        self.link.with_value(|link| {
+            if let Some(link) = link {
+                f(link)
+            }
+        });
+    }
+
+    pub(super) fn send_embed(self, id: u32, blob: Blob, unfreeze: Option<usize>) {
+        self.with_link(|link| link.embed(id, blob, unfreeze));
+    }
+
+    /// The photo with this id (untracked).
+    pub(super) fn photo(self, id: u32) -> Option<TrainPhoto> {
+        self.photos
+            .with_untracked(|l| l.iter().find(|p| p.id == id).cloned())
+    }
+
+    /// The file of the photo with this id.
+    pub(super) fn blob(self, id: u32) -> Option<Blob> {
+        self.blobs.with_value(|b| b.get(&id).cloned())
+    }
+
+    pub(super) fn is_running(self) -> bool {
+        matches!(
+            self.run.get_untracked(),
+            RunState::Running | RunState::Cancelling
+        )
+    }
+}
