@@ -93,17 +93,20 @@ FIGURES = [("decoded/1", "decoded_1", 1), ("decoded/32", "decoded_32", 32), ("jp
 
 def native_inference(raw):
     rounds = sorted(glob.glob(f"{raw}/round-*"))
-    out = {"afinar (ndarray)": {}, "litert": {}, "ratio afinar/litert": {}}
+    out = {"afinar (ndarray)": {}, "afinar (burn layers)": {}, "litert": {}, "ratio afinar/litert": {}}
     for figure, file, batch in FIGURES:
-        afinar_all, litert_all, ratios = [], [], []
+        afinar_all, burn_all, litert_all, ratios = [], [], [], []
         for r in rounds:
             a = criterion_ms_per_photo(f"{r}/afinar/{file}.json", batch)
+            if Path(f"{r}/afinar-burn/{file}.json").exists():
+                burn_all += criterion_ms_per_photo(f"{r}/afinar-burn/{file}.json", batch)
             lt = json.loads(Path(f"{r}/litert.json").read_text())
             b = lt["ms_per_photo"][figure]
             afinar_all += a
             litert_all += b
             ratios.append(statistics.median(a) / statistics.median(b))
         out["afinar (ndarray)"][figure] = stats(afinar_all)
+        out["afinar (burn layers)"][figure] = stats(burn_all) if burn_all else None
         out["litert"][figure] = stats(litert_all)
         out["ratio afinar/litert"][figure] = stats(ratios)
     lt = json.loads(Path(f"{rounds[0]}/litert.json").read_text())
@@ -152,14 +155,18 @@ def markdown(r):
         f"Same `.tflite`, same 224×224 inputs (the reference `.input.rgb` pixels), {n['litert_threads']} "
         "threads each. Afinar runs the float32 network (weights dequantized once); LiteRT runs the "
         "uint8 graph with XNNPACK. Batch 32 in LiteRT is 32 batch-1 calls (XNNPACK refuses to resize "
-        "this graph). `jpeg/1` includes decoding and the centre crop (Pillow for LiteRT).",
+        "this graph). `jpeg/1` includes decoding and the centre crop (Pillow for LiteRT). Afinar's "
+        "frozen backbone runs on its own CPU kernels (NHWC, packed weights, fused bias/ReLU6/residual, "
+        "the best SIMD level of this CPU); *Burn layers* is the same network on Burn's ndarray ops, "
+        "the path before the kernels.",
         "",
-        "| input / batch | Afinar (ndarray) | LiteRT | ratio Afinar / LiteRT |",
-        "|---|---|---|---|",
+        "| input / batch | Afinar (kernels) | Afinar (Burn layers) | LiteRT | ratio Afinar / LiteRT |",
+        "|---|---|---|---|---|",
     ]
     for figure, _, _ in FIGURES:
         lines.append(
-            f"| {figure} | {fmt(n['afinar (ndarray)'][figure])} | {fmt(n['litert'][figure], 2)} | "
+            f"| {figure} | {fmt(n['afinar (ndarray)'][figure])} | "
+            f"{fmt(n.get('afinar (burn layers)', {}).get(figure))} | {fmt(n['litert'][figure], 2)} | "
             f"{fmt(n['ratio afinar/litert'][figure], 2)} |"
         )
     if "afinar (wgpu)" in n:

@@ -10,7 +10,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use afinar::{Classifier, DEFAULT_MODEL_FILE, ModelInput};
+use afinar::model::kernels::CpuKernels;
+use afinar::{Classifier, DEFAULT_MODEL_FILE, MobileNetV2Weights, ModelInput};
 use burn::tensor::Device;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures_lite::future::block_on;
@@ -28,11 +29,13 @@ fn model_path() -> PathBuf {
     root().join("www/models").join(DEFAULT_MODEL_FILE)
 }
 
-fn classifier(device: &Device) -> Classifier {
+fn classifier(device: &Device, kernels: CpuKernels) -> Classifier {
     let path = model_path();
     let bytes = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup-model", path.display()));
-    Classifier::from_tflite(&bytes, None, device).expect("model loads")
+    let weights = MobileNetV2Weights::from_tflite(&bytes).expect("model loads");
+    let labels = weights.labels_or(None).expect("labels");
+    Classifier::with_cpu_kernels(&weights, labels, device, kernels)
 }
 
 fn jpeg_path() -> PathBuf {
@@ -64,8 +67,8 @@ fn batch_of(inputs: &[ModelInput], batch: usize) -> Vec<ModelInput> {
     inputs.iter().cycle().take(batch).cloned().collect()
 }
 
-fn bench_device(c: &mut Criterion, name: &str, device: &Device) {
-    let classifier = classifier(device);
+fn bench_device(c: &mut Criterion, name: &str, device: &Device, kernels: CpuKernels) {
+    let classifier = classifier(device, kernels);
     let decoded = decoded_inputs();
     let jpeg = std::fs::read(jpeg_path()).expect("photo");
     let mut group = c.benchmark_group(format!("inference/{name}"));
@@ -87,11 +90,15 @@ fn bench_device(c: &mut Criterion, name: &str, device: &Device) {
 }
 
 fn inference(c: &mut Criterion) {
-    bench_device(c, "ndarray", &afinar::device::cpu());
+    // The CPU on Afinar's kernels (the best this CPU runs, or $AFINAR_CPU_KERNELS), and on
+    // Burn's own layers: the path before the kernels, kept as an anchor.
+    let cpu = afinar::device::cpu();
+    bench_device(c, "ndarray", &cpu, CpuKernels::from_env());
+    bench_device(c, "ndarray-burn", &cpu, CpuKernels::Burn);
     #[cfg(feature = "wgpu")]
     if std::env::var("AFINAR_BENCH_WGPU").as_deref() != Ok("0") {
         match Device::wgpu_options().init() {
-            Ok(device) => bench_device(c, "wgpu", &device),
+            Ok(device) => bench_device(c, "wgpu", &device, CpuKernels::Burn),
             Err(e) => eprintln!("wgpu skipped: {e}"),
         }
     }

@@ -182,6 +182,33 @@ pub fn boundary_shape(unfrozen: usize) -> [usize; 3] {
     [channels, side, side]
 }
 
+/// What the frozen backbone computes per photo, as one row of [`Self::width`] values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureStage {
+    /// Pooled features (`[1280]`): the head's input.
+    Pooled,
+    /// Activations below the last K blocks (flattened `C·H·W`): the fine-tuning stage's input.
+    Boundary(usize),
+}
+
+impl FeatureStage {
+    /// Values per photo.
+    pub fn width(self) -> usize {
+        match self {
+            FeatureStage::Pooled => FEATURE_DIM,
+            FeatureStage::Boundary(k) => boundary_shape(k).iter().product(),
+        }
+    }
+
+    /// A short name (`pooled`, `boundary2`), for caches.
+    pub fn name(self) -> String {
+        match self {
+            FeatureStage::Pooled => "pooled".into(),
+            FeatureStage::Boundary(k) => format!("boundary{k}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

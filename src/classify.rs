@@ -8,10 +8,11 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::Serialize;
 
-use crate::architecture::{FEATURE_DIM, boundary_shape};
+use crate::architecture::FeatureStage;
 use crate::head::model::TrainedParts;
 use crate::model::MobileNetV2;
-use crate::preprocess::{InputScaling, ModelInput, to_tensor};
+use crate::model::kernels::{CpuKernels, PackedBackbone};
+use crate::preprocess::{INPUT_BYTES, InputScaling, ModelInput, to_tensor};
 use crate::tflite::{MobileNetV2Weights, ModelError};
 use crate::train::pipeline::BaseModel;
 
@@ -41,33 +42,6 @@ pub struct Prediction {
     pub prob: f32,
 }
 
-/// What the frozen backbone computes per photo, as one row of [`Self::width`] values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FeatureStage {
-    /// Pooled features (`[1280]`): the head's input.
-    Pooled,
-    /// Activations below the last K blocks (flattened `C·H·W`): the fine-tuning stage's input.
-    Boundary(usize),
-}
-
-impl FeatureStage {
-    /// Values per photo.
-    pub fn width(self) -> usize {
-        match self {
-            FeatureStage::Pooled => FEATURE_DIM,
-            FeatureStage::Boundary(k) => boundary_shape(k).iter().product(),
-        }
-    }
-
-    /// A short name (`pooled`, `boundary2`), for caches.
-    pub fn name(self) -> String {
-        match self {
-            FeatureStage::Pooled => "pooled".into(),
-            FeatureStage::Boundary(k) => format!("boundary{k}"),
-        }
-    }
-}
-
 /// What a training photo needs, computed in one pass.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedding {
@@ -87,6 +61,8 @@ pub struct Classifier {
     scaling: InputScaling,
     sha256: String,
     device: Device,
+    /// The frozen backbone on Afinar's CPU kernels, on the CPU device (else Burn runs it).
+    fast: Option<PackedBackbone>,
 }
 
 impl Classifier {
@@ -102,15 +78,40 @@ impl Classifier {
         Ok(Self::new(&weights, labels, device))
     }
 
-    /// Builds the model on `device`. `labels` must have one entry per output.
+    /// Builds the model on `device`. `labels` must have one entry per output. On the CPU, the
+    /// frozen backbone runs on the fastest kernels this CPU has ([`CpuKernels::from_env`]).
     pub fn new(weights: &MobileNetV2Weights, labels: Vec<String>, device: &Device) -> Self {
+        Self::with_cpu_kernels(weights, labels, device, CpuKernels::from_env())
+    }
+
+    /// [`Self::new`] with the CPU path chosen by the caller (tests and benchmarks compare them).
+    /// A path the CPU cannot run, or any device but the CPU, gets Burn's.
+    pub fn with_cpu_kernels(
+        weights: &MobileNetV2Weights,
+        labels: Vec<String>,
+        device: &Device,
+        kernels: CpuKernels,
+    ) -> Self {
+        let fast = (*device == crate::device::cpu()
+            && kernels != CpuKernels::Burn
+            && kernels.is_supported())
+        .then(|| PackedBackbone::pack(weights, kernels))
+        .flatten();
         Self {
             model: MobileNetV2::from_weights(weights, device),
             labels,
             scaling: weights.input_scaling,
             sha256: weights.sha256.clone(),
             device: device.clone(),
+            fast,
         }
+    }
+
+    /// The path the frozen backbone runs on.
+    pub fn cpu_kernels(&self) -> CpuKernels {
+        self.fast
+            .as_ref()
+            .map_or(CpuKernels::Burn, PackedBackbone::kernels)
     }
 
     pub fn model(&self) -> &MobileNetV2 {
@@ -144,15 +145,59 @@ impl Classifier {
         to_tensor(inputs, self.scaling, &self.device)
     }
 
+    /// What the frozen backbone computes at `stage`, `[N, stage.width()]` on the device: on
+    /// Afinar's CPU kernels where they run, else with Burn's layers.
+    fn backbone(&self, inputs: &[ModelInput], stage: FeatureStage) -> Tensor<2> {
+        let Some(fast) = &self.fast else {
+            let x = self.input_tensor(inputs);
+            return match stage {
+                FeatureStage::Pooled => self.model.features(x),
+                FeatureStage::Boundary(k) => self.model.boundary(x, k).flatten(1, 3),
+            };
+        };
+        let rows = self.fast_rows(fast, inputs, stage);
+        let shape = [inputs.len(), stage.width()];
+        Tensor::from_data(TensorData::new(rows, shape), &self.device)
+    }
+
+    /// ImageNet probabilities, `[N, num_classes]` on the device.
+    fn imagenet(&self, inputs: &[ModelInput]) -> Tensor<2> {
+        let Some(fast) = &self.fast else {
+            let features = self.backbone(inputs, FeatureStage::Pooled);
+            return softmax(self.model.logits_from_features(features), 1);
+        };
+        let features = self.fast_rows(fast, inputs, FeatureStage::Pooled);
+        let logits = fast.logits(&features);
+        let shape = [inputs.len(), logits.len() / inputs.len().max(1)];
+        softmax(
+            Tensor::from_data(TensorData::new(logits, shape), &self.device),
+            1,
+        )
+    }
+
+    /// The backbone's rows at `stage` on Afinar's CPU kernels, row-major.
+    fn fast_rows(
+        &self,
+        fast: &PackedBackbone,
+        inputs: &[ModelInput],
+        stage: FeatureStage,
+    ) -> Vec<f32> {
+        let mut rows = Vec::with_capacity(inputs.len() * stage.width());
+        let mut image = vec![0.0; INPUT_BYTES];
+        for input in inputs {
+            input.scale_into(self.scaling, &mut image);
+            fast.run(&image, stage, &mut rows);
+        }
+        rows
+    }
+
     /// ImageNet top-`k` predictions per input.
     pub async fn classify(
         &self,
         inputs: &[ModelInput],
         k: usize,
     ) -> Result<Vec<Vec<Prediction>>, DeviceError> {
-        let probs = self
-            .read_in_chunks(inputs, |x| softmax(self.model.forward(x), 1))
-            .await?;
+        let probs = self.read_in_chunks(inputs, |x| self.imagenet(x)).await?;
         Ok(labelled_top_k(&probs, &self.labels, k))
     }
 
@@ -164,17 +209,18 @@ impl Classifier {
         classes: &[String],
         k: usize,
     ) -> Result<Vec<Vec<Prediction>>, DeviceError> {
+        let stage = parts.input_stage();
         let probs = self
-            .read_in_chunks(inputs, |x| softmax(parts.logits(&self.model, x), 1))
+            .read_in_chunks(inputs, |x| {
+                softmax(parts.logits(self.backbone(x, stage)), 1)
+            })
             .await?;
         Ok(labelled_top_k(&probs, classes, k))
     }
 
     /// ImageNet softmax probabilities: one row of `labels().len()` values per input.
     pub async fn probabilities(&self, inputs: &[ModelInput]) -> Result<Vec<Vec<f32>>, DeviceError> {
-        let probs = self
-            .read_in_chunks(inputs, |x| softmax(self.model.forward(x), 1))
-            .await?;
+        let probs = self.read_in_chunks(inputs, |x| self.imagenet(x)).await?;
         Ok(probs
             .chunks_exact(self.labels.len().max(1))
             .map(<[f32]>::to_vec)
@@ -188,11 +234,8 @@ impl Classifier {
         inputs: &[ModelInput],
         stage: FeatureStage,
     ) -> Result<Vec<f32>, DeviceError> {
-        self.read_in_chunks(inputs, |x| match stage {
-            FeatureStage::Pooled => self.model.features(x),
-            FeatureStage::Boundary(k) => self.model.boundary(x, k).flatten(1, 3),
-        })
-        .await
+        self.read_in_chunks(inputs, |x| self.backbone(x, stage))
+            .await
     }
 
     /// A training photo's pooled features, its boundary activations below the last
@@ -203,13 +246,16 @@ impl Classifier {
         unfreeze: Option<usize>,
         k: usize,
     ) -> Result<Embedding, DeviceError> {
-        let x = self.input_tensor(std::slice::from_ref(input));
+        let photo = std::slice::from_ref(input);
         let (pooled, boundary) = match unfreeze {
             Some(k) => {
-                let boundary = self.model.boundary(x, k);
-                (self.model.top(k).forward(boundary.clone()), Some(boundary))
+                let boundary = self.backbone(photo, FeatureStage::Boundary(k));
+                (
+                    self.model.top(k).forward_rows(boundary.clone()),
+                    Some(boundary),
+                )
             }
-            None => (self.model.features(x), None),
+            None => (self.backbone(photo, FeatureStage::Pooled), None),
         };
         let probs = softmax(self.model.logits_from_features(pooled.clone()), 1);
         let boundary = match boundary {
@@ -234,16 +280,16 @@ impl Classifier {
         }
     }
 
-    /// Runs `pass` on the input tensors of at most [`Self::device_batch`] inputs at a time and
-    /// reads each result back, concatenated row-major.
-    async fn read_in_chunks<const D: usize>(
+    /// Runs `pass` on at most [`Self::device_batch`] inputs at a time and reads each result
+    /// back, concatenated row-major.
+    async fn read_in_chunks(
         &self,
         inputs: &[ModelInput],
-        pass: impl Fn(Tensor<4>) -> Tensor<D>,
+        pass: impl Fn(&[ModelInput]) -> Tensor<2>,
     ) -> Result<Vec<f32>, DeviceError> {
         let mut values = Vec::new();
         for chunk in inputs.chunks(self.device_batch()) {
-            values.extend(read(pass(self.input_tensor(chunk))).await?);
+            values.extend(read(pass(chunk)).await?);
         }
         Ok(values)
     }

@@ -30,7 +30,8 @@ pub mod recipe;
 pub mod tflite;
 pub mod train;
 
-pub use classify::{Classifier, DeviceError, Embedding, FeatureStage, Prediction, top_k};
+pub use architecture::FeatureStage;
+pub use classify::{Classifier, DeviceError, Embedding, Prediction, top_k};
 pub use model::{MobileNetV2, MobileNetV2Config};
 pub use preprocess::{ImageInputError, InputScaling, ModelInput};
 pub use recipe::{FineTuneConfig, Recipe};

@@ -127,6 +127,14 @@ impl ModelInput {
     pub fn rgb(&self) -> &[u8] {
         &self.rgb
     }
+
+    /// The pixels as the network's real-valued input, in their own (NHWC) order: `out` holds
+    /// 224 × 224 × 3 values.
+    pub fn scale_into(&self, scaling: InputScaling, out: &mut [f32]) {
+        for (o, &p) in out.iter_mut().zip(&self.rgb) {
+            *o = scaling.scale * (f32::from(p) - scaling.zero_point);
+        }
+    }
 }
 
 /// Decodes JPEG, PNG, WebP, GIF (first frame) or BMP, upright per its EXIF orientation.

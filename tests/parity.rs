@@ -2,9 +2,9 @@
 
 mod common;
 
-use afinar::{Classifier, ModelInput, top_k};
+use afinar::model::kernels::CpuKernels;
+use afinar::{Classifier, FeatureStage, MobileNetV2Weights, ModelInput, top_k};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use common::{Reference, V1_QUANT, max_abs_diff, model_bytes, references};
 use futures_lite::future::block_on;
 
@@ -21,18 +21,28 @@ fn to_vec(t: Tensor<2>) -> Vec<f32> {
         .expect("f32 tensor data")
 }
 
+/// The classifier on `device`, its CPU path being `kernels`.
+fn classifier(device: &Device, kernels: CpuKernels) -> Classifier {
+    let weights = MobileNetV2Weights::from_tflite(&model_bytes(V1_QUANT)).expect("model loads");
+    let labels = weights.labels_or(None).expect("labels");
+    Classifier::with_cpu_kernels(&weights, labels, device, kernels)
+}
+
 /// Runs all references through the model in one batch and checks every output.
-fn check_parity(device: &Device) {
-    let classifier =
-        Classifier::from_tflite(&model_bytes(V1_QUANT), None, device).expect("model loads");
+fn check_parity(device: &Device, kernels: CpuKernels) {
+    let classifier = classifier(device, kernels);
+    println!("backbone on {}", classifier.cpu_kernels().name());
     let refs = references();
     let inputs: Vec<ModelInput> = refs.iter().map(|(_, r)| r.input()).collect();
-    let features = classifier
-        .model()
-        .features(classifier.input_tensor(&inputs));
-    let logits = classifier.model().logits_from_features(features.clone());
-    let probs = softmax(logits.clone(), 1);
-    let (features, logits, probs) = (to_vec(features), to_vec(logits), to_vec(probs));
+    let features = block_on(classifier.features(&inputs, FeatureStage::Pooled)).expect("runs");
+    let rows = Tensor::<2>::from_data(
+        TensorData::new(features.clone(), [inputs.len(), 1280]),
+        device,
+    );
+    let logits = to_vec(classifier.model().logits_from_features(rows));
+    let probs: Vec<f32> = block_on(classifier.probabilities(&inputs))
+        .expect("runs")
+        .concat();
     for (i, (name, r)) in refs.iter().enumerate() {
         let row = |v: &[f32], n: usize| v[i * n..(i + 1) * n].to_vec();
         let (f, l, p) = (row(&features, 1280), row(&logits, 1001), row(&probs, 1001));
@@ -52,8 +62,70 @@ fn check_parity(device: &Device) {
 }
 
 #[test]
-fn ndarray_matches_the_float32_reference() {
-    check_parity(&afinar::device::cpu());
+fn every_cpu_path_matches_the_float32_reference() {
+    for kernels in CpuKernels::ALL {
+        if kernels.is_supported() {
+            check_parity(&afinar::device::cpu(), kernels);
+        } else {
+            println!("SKIPPED {}: this CPU does not have it", kernels.name());
+        }
+    }
+}
+
+/// Odd batch sizes and every freeze boundary give the same rows on Afinar's kernels as on
+/// Burn's layers.
+#[test]
+fn the_cpu_kernels_match_burn_on_odd_batches_and_every_boundary() {
+    let device = afinar::device::cpu();
+    let burn = classifier(&device, CpuKernels::Burn);
+    let photos: Vec<ModelInput> = references().iter().map(|(_, r)| r.input()).collect();
+    // The smallest photo accepted, scaled up to the input like any other.
+    let tiny = image::RgbImage::from_fn(16, 16, |x, y| {
+        image::Rgb([(x * 16) as u8, (y * 16) as u8, 77])
+    });
+    let tiny = ModelInput::from_image(&image::DynamicImage::ImageRgb8(tiny));
+    let batch = |n: usize| -> Vec<ModelInput> {
+        (0..n)
+            .map(|i| {
+                if i == n / 2 {
+                    tiny.clone()
+                } else {
+                    photos[i % photos.len()].clone()
+                }
+            })
+            .collect()
+    };
+    for kernels in CpuKernels::ALL
+        .into_iter()
+        .filter(|k| *k != CpuKernels::Burn && k.is_supported())
+    {
+        let fast = classifier(&device, kernels);
+        assert_eq!(fast.cpu_kernels(), kernels);
+        for (n, stage) in [
+            (1, FeatureStage::Pooled),
+            (2, FeatureStage::Boundary(1)),
+            (3, FeatureStage::Boundary(2)),
+            (17, FeatureStage::Pooled),
+            (1, FeatureStage::Boundary(4)),
+            (1, FeatureStage::Boundary(10)),
+            (1, FeatureStage::Boundary(17)),
+        ] {
+            let inputs = batch(n);
+            let want = block_on(burn.features(&inputs, stage)).expect("burn runs");
+            let got = block_on(fast.features(&inputs, stage)).expect("kernels run");
+            assert_eq!(got.len(), want.len());
+            let worst = max_abs_diff(&got, &want);
+            println!(
+                "{}: batch {n}, {stage:?}: max |Δ| {worst:.2e}",
+                kernels.name()
+            );
+            assert!(
+                worst <= FEATURES_ATOL,
+                "{} {stage:?} batch {n}: {worst}",
+                kernels.name()
+            );
+        }
+    }
 }
 
 #[cfg(feature = "wgpu")]
@@ -61,7 +133,7 @@ fn ndarray_matches_the_float32_reference() {
 fn wgpu_matches_the_float32_reference_where_an_adapter_exists() {
     match Device::wgpu_options().init() {
         Ok(device) => {
-            check_parity(&device);
+            check_parity(&device, CpuKernels::from_env());
             // More photos than one device pass holds (WebGPU's 128 MiB buffer limit): split.
             let classifier = Classifier::from_tflite(&model_bytes(V1_QUANT), None, &device)
                 .expect("model loads");

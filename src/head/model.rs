@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 
 use afinar_protocol::defaults;
 
-use crate::architecture::FEATURE_DIM;
-use crate::model::{BackboneTop, MobileNetV2};
+use crate::architecture::{FEATURE_DIM, FeatureStage};
+use crate::model::BackboneTop;
 
 /// Configuration of a [`Head`].
 #[derive(Config, Debug)]
@@ -82,12 +82,20 @@ pub struct TrainedParts {
 }
 
 impl TrainedParts {
-    /// Logits in the user's classes for images, with `base` below the trained parts.
-    /// `[N, 3, 224, 224]` → `[N, classes]`.
-    pub fn logits(&self, base: &MobileNetV2, input: Tensor<4>) -> Tensor<2> {
+    /// What the frozen backbone must compute for these parts.
+    pub fn input_stage(&self) -> FeatureStage {
+        match self.unfrozen() {
+            0 => FeatureStage::Pooled,
+            k => FeatureStage::Boundary(k),
+        }
+    }
+
+    /// Logits in the user's classes from the frozen backbone's rows at [`Self::input_stage`]
+    /// (pooled features, or flattened boundary activations). `[N, width]` → `[N, classes]`.
+    pub fn logits(&self, rows: Tensor<2>) -> Tensor<2> {
         let features = match &self.top {
-            Some(top) => top.forward(base.boundary(input, top.unfrozen())),
-            None => base.features(input),
+            Some(top) => top.forward_rows(rows),
+            None => rows,
         };
         self.head.forward(features)
     }

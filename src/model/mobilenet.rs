@@ -6,7 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use super::layers::{ConvLayer, InvertedResidual, global_average_pool};
-use crate::architecture::{BackboneSpec, FEATURE_DIM};
+use crate::architecture::{BackboneSpec, FEATURE_DIM, boundary_shape};
 use crate::tflite::{DenseWeights, MobileNetV2Weights};
 
 /// Configuration of [`MobileNetV2`].
@@ -183,6 +183,13 @@ impl BackboneTop {
             .iter()
             .fold(boundary, |x, block| block.forward(x));
         global_average_pool(self.last.forward(x))
+    }
+
+    /// Pooled features from flattened boundary activations. `[N, C·H·W]` → `[N, 1280]`.
+    pub fn forward_rows(&self, rows: Tensor<2>) -> Tensor<2> {
+        let [c, h, w] = boundary_shape(self.unfrozen());
+        let n = rows.dims()[0];
+        self.forward(rows.reshape([n, c, h, w]))
     }
 
     /// Number of inverted-residual blocks it holds.

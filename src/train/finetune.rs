@@ -29,14 +29,8 @@ impl FineTuned {
 
     /// Logits from flattened boundary activations. `[N, C·H·W]` → `[N, classes]`.
     pub fn forward_rows(&self, rows: Tensor<2>) -> Tensor<2> {
-        self.forward(unflatten(rows, self.top.unfrozen()))
+        self.head.forward(self.top.forward_rows(rows))
     }
-}
-
-fn unflatten(rows: Tensor<2>, unfrozen: usize) -> Tensor<4> {
-    let [c, h, w] = boundary_shape(unfrozen);
-    let n = rows.dims()[0];
-    rows.reshape([n, c, h, w])
 }
 
 /// Pooled features (`[N, 1280]` row-major) of boundary activations through a frozen `top`: the
@@ -46,14 +40,13 @@ pub async fn pooled_features(
     boundary: &[f32],
     device: &Device,
 ) -> Result<Vec<f32>, TrainError> {
-    let [c, h, w] = boundary_shape(top.unfrozen());
-    let width = c * h * w;
+    let width: usize = boundary_shape(top.unfrozen()).iter().product();
     let mut pooled = Vec::with_capacity(boundary.len() / width.max(1) * FEATURE_DIM);
     for chunk in boundary.chunks(width * 32) {
         let n = chunk.len() / width;
-        let x = Tensor::<4>::from_data(TensorData::new(chunk.to_vec(), [n, c, h, w]), device);
+        let x = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [n, width]), device);
         let data = top
-            .forward(x)
+            .forward_rows(x)
             .into_data_async()
             .await
             .map_err(|e| TrainError::Device(e.to_string()))?;

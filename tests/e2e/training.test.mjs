@@ -31,9 +31,9 @@ before(async () => {
     heldBack.push({ class: name, file: path.join(from, photos[PER_CLASS]) });
     if (name === "daisy") extraDaisies.push(...photos.slice(PER_CLASS + 1, PER_CLASS + 3).map((f) => path.join(from, f)));
   }
+  // The licence file comes with the folder, as the dataset ships; it is not a photo.
+  copyFileSync(path.join(shared, "data/flower_photos/LICENSE.txt"), path.join(folder, "flowers", "LICENSE.txt"));
 });
-// The licence file comes with the folder, as the dataset ships; it is not a photo.
-before(() => copyFileSync(path.join(shared, "data/flower_photos/LICENSE.txt"), path.join(folder, "flowers", "LICENSE.txt")));
 after(async () => {
   await server?.close();
   if (folder) rmSync(folder, { recursive: true, force: true });

@@ -1,0 +1,176 @@
+//! 3×3 depthwise convolution over NHWC activations, with bias and ReLU6 in the same pass: each
+//! output pixel's channels start from the bias, take the 9 taps (vectorized over channels, which
+//! are contiguous in NHWC), and are clamped while still in cache. TensorFlow's `SAME` padding:
+//! the output side is `ceil(in / stride)`, and the padding's odd pixel goes after (bottom/right).
+
+use super::gemm::madd;
+use super::isa::CpuKernels;
+use super::rows::for_row_chunks;
+
+/// The weights of one depthwise layer: `taps[(ky·3 + kx)·C + c]` and the bias per channel.
+#[derive(Debug, Clone)]
+pub struct PackedDepthwise {
+    pub channels: usize,
+    pub stride: usize,
+    kernels: CpuKernels,
+    taps: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// Side of the output and padding before the input, for TF `SAME` with a 3-wide kernel.
+pub fn same_padding(input: usize, stride: usize) -> (usize, usize) {
+    let output = input.div_ceil(stride);
+    let total = ((output - 1) * stride + 3).saturating_sub(input);
+    (output, total / 2)
+}
+
+impl PackedDepthwise {
+    /// From Burn's layout `[C, 1, 3, 3]` (`weight[c·9 + ky·3 + kx]`); `None` unless the
+    /// channels come in whole blocks of [`BLOCK`].
+    pub fn pack(weight: &[f32], bias: &[f32], stride: usize, kernels: CpuKernels) -> Option<Self> {
+        let channels = bias.len();
+        if !channels.is_multiple_of(BLOCK) || weight.len() != channels * 9 {
+            return None;
+        }
+        let kernels = kernels.runnable();
+        let mut taps = vec![0.0; 9 * channels];
+        for c in 0..channels {
+            for t in 0..9 {
+                taps[t * channels + c] = weight[c * 9 + t];
+            }
+        }
+        Some(Self {
+            channels,
+            stride,
+            kernels,
+            taps,
+            bias: bias.to_vec(),
+        })
+    }
+
+    /// `input` is `h × w × C`; returns the output side `(oh, ow)` written to `out` (which must
+    /// hold `oh × ow × C`).
+    pub fn run(&self, input: &[f32], h: usize, w: usize, out: &mut [f32]) -> (usize, usize) {
+        let c = self.channels;
+        assert_eq!(input.len(), h * w * c, "depthwise input size");
+        let (oh, pad_top) = same_padding(h, self.stride);
+        let (ow, pad_left) = same_padding(w, self.stride);
+        let out = &mut out[..oh * ow * c];
+        let geometry = Geometry {
+            h,
+            w,
+            c,
+            ow,
+            stride: self.stride,
+            pad_top,
+            pad_left,
+        };
+        for_row_chunks(out, ow * c, oh, 1, |first, rows| {
+            let args = Args {
+                layer: self,
+                g: &geometry,
+                input,
+                first,
+                rows,
+            };
+            match self.kernels {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `pack` keeps `Avx512` only where `is_supported` saw avx512f and fma
+                // on this CPU (`CpuKernels::runnable`).
+                CpuKernels::Avx512 => unsafe { depthwise_avx512(args) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above, for avx2 and fma.
+                CpuKernels::Avx2 => unsafe { depthwise_avx2(args) },
+                _ => depthwise_rows::<false>(args),
+            }
+        });
+        (oh, ow)
+    }
+}
+
+struct Geometry {
+    h: usize,
+    w: usize,
+    c: usize,
+    ow: usize,
+    stride: usize,
+    pad_top: usize,
+    pad_left: usize,
+}
+
+struct Args<'a> {
+    layer: &'a PackedDepthwise,
+    g: &'a Geometry,
+    input: &'a [f32],
+    /// The first output row of `rows`.
+    first: usize,
+    rows: &'a mut [f32],
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn depthwise_avx512(args: Args<'_>) {
+    depthwise_rows::<true>(args);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn depthwise_avx2(args: Args<'_>) {
+    depthwise_rows::<true>(args);
+}
+
+/// Channels per block: every MobileNetV2 depthwise layer has a multiple of 16 channels (the
+/// packing checks it), one or two vector registers per block.
+pub(super) const BLOCK: usize = 16;
+
+#[inline(always)]
+fn depthwise_rows<const FMA: bool>(args: Args<'_>) {
+    let Args {
+        layer,
+        g,
+        input,
+        first,
+        rows,
+    } = args;
+    let c = g.c;
+    let (taps, _) = layer.taps.as_chunks::<BLOCK>();
+    let (bias, _) = layer.bias.as_chunks::<BLOCK>();
+    let blocks = c / BLOCK;
+    for (i, out_row) in rows.chunks_exact_mut(g.ow * c).enumerate() {
+        let oy = first + i;
+        for (ox, o) in out_row.chunks_exact_mut(c).enumerate() {
+            // The taps that fall inside the input: (first block of the input pixel, of the tap).
+            let mut inside = [(0usize, 0usize); 9];
+            let mut count = 0;
+            for ky in 0..3 {
+                let iy = (oy * g.stride + ky)
+                    .checked_sub(g.pad_top)
+                    .filter(|&y| y < g.h);
+                for kx in 0..3 {
+                    let ix = (ox * g.stride + kx)
+                        .checked_sub(g.pad_left)
+                        .filter(|&x| x < g.w);
+                    if let (Some(iy), Some(ix)) = (iy, ix) {
+                        inside[count] = ((iy * g.w + ix) * blocks, (ky * 3 + kx) * blocks);
+                        count += 1;
+                    }
+                }
+            }
+            let (x, _) = input.as_chunks::<BLOCK>();
+            let (o, _) = o.as_chunks_mut::<BLOCK>();
+            for (b, o) in o.iter_mut().enumerate() {
+                let mut acc = bias[b];
+                for &(pixel, tap) in &inside[..count] {
+                    let (x, t) = (&x[pixel + b], &taps[tap + b]);
+                    for j in 0..BLOCK {
+                        acc[j] = madd::<FMA>(x[j], t[j], acc[j]);
+                    }
+                }
+                for v in acc.iter_mut() {
+                    *v = v.clamp(0.0, 6.0);
+                }
+                *o = acc;
+            }
+        }
+    }
+}

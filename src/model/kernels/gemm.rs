@@ -1,0 +1,223 @@
+//! 1×1 convolutions as GEMMs over NHWC pixel rows: `out = act(bias + a · W (+ residual))`.
+//!
+//! The weights are packed once, in panels of `NR` output channels (`[bias | k × NR]`), so the
+//! kernel's accumulators start from the bias and stream one contiguous panel; the activations
+//! are read in place (a pixel's channels are contiguous in NHWC). Residual add and ReLU6 happen
+//! in the same pass, while the tile is in registers. The tile loop is plain Rust that the
+//! compiler vectorizes for each target feature set it is compiled for (see [`super::isa`]).
+
+use super::isa::CpuKernels;
+use super::rows::for_row_chunks;
+
+/// Output tile of each kernel: `MR` pixels × `NR` channels of accumulators, sized to the
+/// registers of its instruction set (32 zmm, 16 ymm, 16 xmm / wasm v128).
+const AVX512_TILE: (usize, usize) = (8, 32);
+const AVX2_TILE: (usize, usize) = (6, 16);
+const PORTABLE_TILE: (usize, usize) = (4, 8);
+
+fn tile_shape(kernels: CpuKernels) -> (usize, usize) {
+    match kernels {
+        CpuKernels::Avx512 => AVX512_TILE,
+        CpuKernels::Avx2 => AVX2_TILE,
+        CpuKernels::Portable | CpuKernels::Burn => PORTABLE_TILE,
+    }
+}
+
+/// A `k × n` weight matrix with its bias, packed for one kernel.
+#[derive(Debug, Clone)]
+pub struct PackedGemm {
+    pub k: usize,
+    pub n: usize,
+    kernels: CpuKernels,
+    /// `ceil(n / NR)` panels of `NR + k·NR` values; columns past `n` are zero.
+    panels: Vec<f32>,
+}
+
+impl PackedGemm {
+    /// Packs `weight(kk, j)` (input channel `kk`, output channel `j`) and `bias` for `kernels`.
+    pub fn pack(
+        k: usize,
+        n: usize,
+        weight: impl Fn(usize, usize) -> f32,
+        bias: &[f32],
+        kernels: CpuKernels,
+    ) -> Self {
+        let kernels = kernels.runnable();
+        let (_, nr) = tile_shape(kernels);
+        let mut panels = Vec::with_capacity(n.div_ceil(nr) * (nr + k * nr));
+        for c0 in (0..n).step_by(nr) {
+            panels.extend((0..nr).map(|j| bias.get(c0 + j).copied().unwrap_or(0.0)));
+            for kk in 0..k {
+                panels.extend((0..nr).map(|j| {
+                    let col = c0 + j;
+                    if col < n { weight(kk, col) } else { 0.0 }
+                }));
+            }
+        }
+        Self {
+            k,
+            n,
+            kernels,
+            panels,
+        }
+    }
+
+    /// `out` (`rows × n`) = `act(bias + a · W (+ residual))`, `a` being `rows × k`.
+    pub fn run(&self, a: &[f32], out: &mut [f32], residual: Option<&[f32]>, relu6: bool) {
+        let rows = out.len() / self.n;
+        assert_eq!(a.len(), rows * self.k, "GEMM input size");
+        assert_eq!(out.len(), rows * self.n, "GEMM output size");
+        if let Some(r) = residual {
+            assert_eq!(r.len(), out.len(), "residual size");
+        }
+        let (mr, _) = tile_shape(self.kernels);
+        let (k, n) = (self.k, self.n);
+        for_row_chunks(out, n, rows, mr, |first, out| {
+            let count = out.len() / n;
+            let a = &a[first * k..(first + count) * k];
+            let residual = residual.map(|r| &r[first * n..(first + count) * n]);
+            let args = Args {
+                packed: self,
+                a,
+                out,
+                residual,
+                relu6,
+            };
+            match self.kernels {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `pack` keeps `Avx512` only where `is_supported` saw avx512f and fma
+                // on this CPU (`CpuKernels::runnable`), and the panels were packed for it.
+                CpuKernels::Avx512 => unsafe { gemm_avx512(args) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above, for avx2 and fma.
+                CpuKernels::Avx2 => unsafe { gemm_avx2(args) },
+                _ => gemm_portable(args),
+            }
+        });
+    }
+}
+
+struct Args<'a> {
+    packed: &'a PackedGemm,
+    a: &'a [f32],
+    out: &'a mut [f32],
+    residual: Option<&'a [f32]>,
+    relu6: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn gemm_avx512(args: Args<'_>) {
+    gemm_rows::<{ AVX512_TILE.0 }, { AVX512_TILE.1 }, true>(args);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gemm_avx2(args: Args<'_>) {
+    gemm_rows::<{ AVX2_TILE.0 }, { AVX2_TILE.1 }, true>(args);
+}
+
+fn gemm_portable(args: Args<'_>) {
+    gemm_rows::<{ PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }, false>(args);
+}
+
+/// `a · b + c`, fused where the instruction set has FMA (`mul_add` without it is a slow call).
+#[inline(always)]
+pub(super) fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// One output tile: `bias` plus the interleaved rows times the panel, each row handed to
+/// `emit` while still in registers. Kept to plain fixed-size arrays so that the compiler holds
+/// the accumulators in vector registers.
+#[inline(always)]
+fn tile<const MR: usize, const NR: usize, const FMA: bool>(
+    a_tile: &[[f32; MR]],
+    weights: &[[f32; NR]],
+    bias: &[f32; NR],
+    mut emit: impl FnMut(usize, &[f32; NR]),
+) {
+    let mut acc = [*bias; MR];
+    for (x, w) in a_tile.iter().zip(weights) {
+        for r in 0..MR {
+            for j in 0..NR {
+                acc[r][j] = madd::<FMA>(x[r], w[j], acc[r][j]);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        emit(r, acc);
+    }
+}
+
+/// The tile loop, inlined into each target-feature wrapper so that it is vectorized for it.
+#[inline(always)]
+fn gemm_rows<const MR: usize, const NR: usize, const FMA: bool>(args: Args<'_>) {
+    let Args {
+        packed,
+        a,
+        out,
+        residual,
+        relu6,
+    } = args;
+    let (k, n) = (packed.k, packed.n);
+    let rows = out.len() / n;
+    let full = rows / MR * MR;
+    // A tile's rows interleaved (`k × MR`), so the inner loop reads both operands in order.
+    let mut a_tile = vec![[0.0f32; MR]; k];
+    for r0 in (0..full).step_by(MR) {
+        for r in 0..MR {
+            let row = r0 + r;
+            for (t, x) in a_tile.iter_mut().zip(&a[row * k..(row + 1) * k]) {
+                t[r] = *x;
+            }
+        }
+        for (p, panel) in packed.panels.chunks_exact(NR + k * NR).enumerate() {
+            let (panel, _) = panel.as_chunks::<NR>();
+            tile::<MR, NR, FMA>(&a_tile, &panel[1..], &panel[0], |r, acc| {
+                store(acc, r0 + r, p * NR, out, n, residual, relu6);
+            });
+        }
+    }
+    // The last rows one at a time (a GEMV each), rather than a tile of mostly wasted rows.
+    for row in full..rows {
+        let (a_row, _) = a[row * k..(row + 1) * k].as_chunks::<1>();
+        for (p, panel) in packed.panels.chunks_exact(NR + k * NR).enumerate() {
+            let (panel, _) = panel.as_chunks::<NR>();
+            tile::<1, NR, FMA>(a_row, &panel[1..], &panel[0], |_, acc| {
+                store(acc, row, p * NR, out, n, residual, relu6);
+            });
+        }
+    }
+}
+
+/// Writes one row of a tile (columns `c0..` of `row`, as many as `out` has), with the
+/// residual added and ReLU6 applied; whole panels take the fixed-size path.
+#[inline(always)]
+fn store<const NR: usize>(
+    acc: &[f32; NR],
+    row: usize,
+    c0: usize,
+    out: &mut [f32],
+    n: usize,
+    residual: Option<&[f32]>,
+    relu6: bool,
+) {
+    let at = row * n + c0;
+    let cols = NR.min(n - c0);
+    let mut values = *acc;
+    if let Some(res) = residual {
+        for (v, r) in values.iter_mut().zip(&res[at..at + cols]) {
+            *v += r;
+        }
+    }
+    if relu6 {
+        for v in values.iter_mut() {
+            *v = v.clamp(0.0, 6.0);
+        }
+    }
+    // Element by element: a call to memcpy for a few values cost more than the copy.
+    for (o, v) in out[at..at + cols].iter_mut().zip(&values) {
+        *o = *v;
+    }
+}
