@@ -96,6 +96,18 @@ pub fn jpeg_url(jpeg: &[u8]) -> Option<String> {
     Url::create_object_url_with_blob(&blob).ok()
 }
 
+/// Revokes an object URL a little later: an `<img>` or a download that was just given it may
+/// not have loaded it yet (revoked at once, the browser reports a failed load).
+pub fn revoke_later(url: String) {
+    let revoke = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let _ = Url::revoke_object_url(&url);
+    });
+    if let Some(window) = web_sys::window() {
+        let _ = window
+            .set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
+    }
+}
+
 fn forget_thumbnails(list: &[Photo]) {
     for photo in list {
         if let PhotoState::Done {

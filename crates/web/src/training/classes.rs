@@ -3,11 +3,11 @@
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Blob, FileList, Url};
+use web_sys::{Blob, FileList};
 
 use super::state::{Prepared, TrainClass, TrainPhoto, Training, run_local, use_training};
 use crate::folders::DroppedFile;
-use crate::photos::jpeg_url;
+use crate::photos::{jpeg_url, revoke_later};
 use afinar_protocol::limits::{MAX_CLASSES, MIN_PHOTOS_PER_CLASS, is_photo_name};
 
 impl Training {
@@ -91,8 +91,11 @@ impl Training {
     }
 
     /// Adds photos `(class, file name, file)`, each to the class of that name (created when
-    /// new), and has the worker prepare them.
-    fn add_photos(self, files: Vec<(String, String, Blob)>) {
+    /// new), and has the worker prepare them. They are taken in name order (class, then file),
+    /// as `afinar train` reads a folder: new classes appear sorted, and a photo that is in two
+    /// classes is kept in the same one as the CLI keeps it.
+    fn add_photos(self, mut files: Vec<(String, String, Blob)>) {
+        files.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         let unfreeze = self.settings.get_untracked().unfreeze;
         let mut added = Vec::new();
         for (class, name, blob) in files {
@@ -343,12 +346,13 @@ fn ClassRow(class: TrainClass, total: usize, ready: usize) -> impl IntoView {
             />
             <span class="count" class:warn=total < MIN_PHOTOS_PER_CLASS data-testid="class-count">{status}</span>
             <span class="thumbs">
-                {move || {
-                    thumbs()
-                        .into_iter()
-                        .map(|(photo_id, name, state)| view! { <TrainThumb photo_id name state /> })
-                        .collect_view()
-                }}
+                // Keyed: a thumbnail stays while photos come and go around it, instead of being
+                // rebuilt (its object URL revoked before the browser had loaded it) each time.
+                <For
+                    each=thumbs
+                    key=|(photo_id, _, _)| *photo_id
+                    children=|(photo_id, name, state)| view! { <TrainThumb photo_id name state /> }
+                />
             </span>
             <label class="button subtle">
                 "Add photos…"
@@ -364,13 +368,20 @@ fn ClassRow(class: TrainClass, total: usize, ready: usize) -> impl IntoView {
 #[component]
 fn TrainThumb(photo_id: u32, name: String, state: RwSignal<Prepared>) -> impl IntoView {
     let training = use_training();
-    let url = Memo::new(move |_| match state.get() {
-        Prepared::Ready(e) => jpeg_url(&e.embedding.thumbnail_jpeg),
-        _ => None,
+    // A new embedding (the photo prepared again) brings a new thumbnail: the old URL goes.
+    let url = Memo::new(move |previous: Option<&Option<String>>| {
+        if let Some(Some(old)) = previous {
+            revoke_later(old.clone());
+        }
+        match state.get() {
+            Prepared::Ready(e) => jpeg_url(&e.embedding.thumbnail_jpeg),
+            _ => None,
+        }
     });
+    // Rows are drawn again as photos get prepared: the `<img>` may not have loaded yet.
     on_cleanup(move || {
         if let Some(Some(url)) = url.try_get_untracked() {
-            let _ = Url::revoke_object_url(&url);
+            revoke_later(url);
         }
     });
     let title = name.clone();

@@ -97,10 +97,6 @@ fn download(bytes: &[u8], name: &str) {
         a.set_download(name);
         a.click();
     }
-    // Revoked a little later: the download starts after this handler returns.
-    let revoke = wasm_bindgen::closure::Closure::once_into_js(move || {
-        let _ = Url::revoke_object_url(&url);
-    });
-    let _ = window()
-        .set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
+    // The download starts after this handler returns.
+    crate::photos::revoke_later(url);
 }
