@@ -7,7 +7,8 @@
 //! --target wasm32-unknown-unknown --test web` (flags for Chromium in `webdriver.json`).
 #![cfg(target_arch = "wasm32")]
 
-use afinar::{Classifier, ModelInput, top_k};
+use afinar::model::kernels::CpuKernels;
+use afinar::{Classifier, MobileNetV2Weights, ModelInput, top_k};
 use afinar_protocol::{Backend, Classification, Prediction, Reply, Request};
 use burn::tensor::Device;
 use serde::Deserialize;
@@ -37,9 +38,11 @@ struct Reference {
     top5: Vec<(usize, String, f32)>,
 }
 
-async fn check_bird_parity(device: &Device) {
+async fn check_bird_parity(device: &Device, kernels: CpuKernels) {
     let reference: Reference = serde_json::from_str(BIRD_REFERENCE).expect("bird.json");
-    let classifier = Classifier::from_tflite(MODEL, None, device).expect("the model loads");
+    let weights = MobileNetV2Weights::from_tflite(MODEL).expect("the model loads");
+    let labels = weights.labels_or(None).expect("labels");
+    let classifier = Classifier::with_cpu_kernels(&weights, labels, device, kernels);
     let bird = ModelInput::from_rgb(BIRD_RGB.to_vec()).expect("224×224×3 input");
     let rows = classifier
         .probabilities(&[bird])
@@ -81,12 +84,18 @@ async fn webgpu() -> Device {
 
 #[wasm_bindgen_test]
 async fn cpu_backend_matches_the_float32_reference() {
-    check_bird_parity(&afinar::device::cpu()).await;
+    check_bird_parity(&afinar::device::cpu(), CpuKernels::Burn).await;
+}
+
+/// Afinar's portable kernels built for wasm `simd128` (opt-in in the browser for now).
+#[wasm_bindgen_test]
+async fn cpu_kernels_in_wasm_simd_match_the_float32_reference() {
+    check_bird_parity(&afinar::device::cpu(), CpuKernels::Portable).await;
 }
 
 #[wasm_bindgen_test]
 async fn webgpu_backend_matches_the_float32_reference() {
-    check_bird_parity(&webgpu().await).await;
+    check_bird_parity(&webgpu().await, CpuKernels::Burn).await;
 }
 
 /// `rows` rows of `width` values in two clusters (class 0 around -0.5, class 1 around +0.5),

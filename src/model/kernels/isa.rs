@@ -20,8 +20,15 @@ impl CpuKernels {
     /// Every path, fastest last.
     pub const ALL: [CpuKernels; 4] = [Self::Burn, Self::Portable, Self::Avx2, Self::Avx512];
 
-    /// The fastest path this CPU runs.
+    /// The fastest path this CPU runs. In the browser that is Burn's, for now: the portable
+    /// kernels built for wasm `simd128` measured several times slower there than Burn's
+    /// ndarray backend (the compiler leaves their tiles scalar), so they stay opt-in
+    /// ([`Classifier::with_cpu_kernels`](crate::Classifier::with_cpu_kernels)) until they are
+    /// written with explicit `simd128` intrinsics.
     pub fn best() -> Self {
+        if cfg!(target_arch = "wasm32") {
+            return Self::Burn;
+        }
         [Self::Avx512, Self::Avx2]
             .into_iter()
             .find(|k| k.is_supported())
