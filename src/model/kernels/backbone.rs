@@ -32,8 +32,9 @@ struct Scratch {
 /// MobileNetV2's backbone packed for one [`CpuKernels`] path.
 pub struct PackedBackbone {
     kernels: CpuKernels,
-    /// The stem as a GEMM over 3×3×3 patches.
+    /// The stem as a GEMM over 3×3×3 patches, and its shape (for the patches).
     stem: PackedGemm,
+    stem_spec: ConvSpec,
     blocks: Vec<Block>,
     last: PackedGemm,
     /// The ImageNet classifier (pooled features → logits), packed like the 1×1 convs.
@@ -107,6 +108,7 @@ impl PackedBackbone {
         Some(Self {
             kernels,
             stem,
+            stem_spec: spec.stem,
             blocks,
             last,
             classifier,
@@ -132,7 +134,7 @@ impl PackedBackbone {
     pub fn run(&self, image: &[f32], stage: FeatureStage, out: &mut Vec<f32>) {
         let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         let s = &mut *guard;
-        let stem_spec = BackboneSpec::mobilenet_v2().stem;
+        let stem_spec = self.stem_spec;
         let (mut h, mut w) = (INPUT_SIZE, INPUT_SIZE);
         let patches = im2col(image, h, w, &stem_spec, &mut s.patches);
         h = h.div_ceil(stem_spec.stride);
