@@ -56,6 +56,14 @@ async function appLoad(browser, origin, label) {
   return { cold_ms: cold.ms, warm_ms: warm.ms, backend: warm.backend };
 }
 
+// A step that never answers (a worker that dropped a message, a hung adapter) must fail the run,
+// not hold CI until its own limit.
+const limitMinutes = quick ? 20 : 120;
+setTimeout(() => {
+  console.error(`browser bench: not finished after ${limitMinutes} min; stopping`);
+  process.exit(1);
+}, limitMinutes * 60_000).unref();
+
 async function main() {
   const server = await serve({ features: featuresDir });
   const out = { quick, rounds, chromium: null, inference: {}, load: {}, app_load: {}, sizes: {} };
@@ -173,12 +181,12 @@ async function main() {
     }
     await page.close();
 
-    // The app itself: cold load (empty cache) and warm load to the first prediction, with
-    // WebGPU (the app's choice where there is an adapter) and without (the CPU fallback).
+    // The app itself: cold load (empty cache) and warm load to the first prediction, in a
+    // browser without WebGPU and in one with an adapter (the app chooses its backend there).
     const plain = await launch(false);
     out.app_load.cpu = await appLoad(plain, server.origin, "no WebGPU");
     await plain.close();
-    if (!quick && webgpu) out.app_load.webgpu = await appLoad(browser, server.origin, "WebGPU");
+    if (webgpu) out.app_load.webgpu = await appLoad(browser, server.origin, "WebGPU adapter present");
     await browser.close();
   } finally {
     server.close();

@@ -206,10 +206,11 @@ def markdown(r):
     for k, s in b.get("ratios", {}).items():
         lines.append(f"- ratio {k} (model time, per round): {fmt(s, 2)}")
     app = b.get("app_load", {})
+    browsers = {"cpu": "a browser without WebGPU", "webgpu": "a browser with a WebGPU adapter"}
     for k, a in app.items():
         lines.append(
-            f"- the app, navigation to first prediction ({a['backend']}): cold {a['cold_ms']} ms, "
-            f"warm (cached) {a['warm_ms']} ms")
+            f"- the app, navigation to first prediction, {browsers.get(k, k)} ({a['backend']}): "
+            f"cold {a['cold_ms']} ms, warm (cached) {a['warm_ms']} ms")
     sz = b["sizes"]
     lines.append(
         f"- wasm: worker {sz['worker_wasm']['raw'] / 1e6:.1f} MB ({sz['worker_wasm']['gzip'] / 1e6:.1f} MB gzip), "

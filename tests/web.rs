@@ -43,6 +43,7 @@ async fn check_bird_parity(device: &Device, kernels: CpuKernels) {
     let weights = MobileNetV2Weights::from_tflite(MODEL).expect("the model loads");
     let labels = weights.labels_or(None).expect("labels");
     let classifier = Classifier::with_cpu_kernels(&weights, labels, device, kernels);
+    assert_eq!(classifier.cpu_kernels(), kernels, "the path asked for runs");
     let bird = ModelInput::from_rgb(BIRD_RGB.to_vec()).expect("224×224×3 input");
     let rows = classifier
         .probabilities(&[bird])
@@ -87,10 +88,14 @@ async fn cpu_backend_matches_the_float32_reference() {
     check_bird_parity(&afinar::device::cpu(), CpuKernels::Burn).await;
 }
 
-/// Afinar's portable kernels built for wasm `simd128` (opt-in in the browser for now).
+/// Afinar's kernels in the browser: `simd128` intrinsics (the page's CPU path) and the
+/// portable loops.
 #[wasm_bindgen_test]
-async fn cpu_kernels_in_wasm_simd_match_the_float32_reference() {
-    check_bird_parity(&afinar::device::cpu(), CpuKernels::Portable).await;
+async fn cpu_kernels_in_wasm_match_the_float32_reference() {
+    assert_eq!(CpuKernels::best(), CpuKernels::Simd128);
+    for kernels in [CpuKernels::Simd128, CpuKernels::Portable] {
+        check_bird_parity(&afinar::device::cpu(), kernels).await;
+    }
 }
 
 #[wasm_bindgen_test]

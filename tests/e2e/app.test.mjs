@@ -29,13 +29,23 @@ function assertSameOrigin(seen, origin) {
   assert.deepEqual(foreign, [], "requests that left the page's origin");
 }
 
-test("WebGPU: known photos get known labels, a broken file gets an error card, the page stays responsive, the user can switch to the CPU", async () => {
+test("a software WebGPU adapter is passed over for the CPU; WebGPU chosen by the user is remembered, gives known labels and an error card for a broken file, the page stays responsive, the user can switch back", async () => {
+  // Headless Chromium's WebGPU here is SwiftShader, a software adapter.
   const browser = await launch({ webgpu: true });
   try {
     const context = await browser.newContext();
     const { page, seen } = await openApp(context, server.origin);
     await waitForModel(page);
+    await page.getByTestId("backend").filter({ hasText: "CPU" }).waitFor({ timeout: 60_000 });
+    await page.getByTestId("notice").filter({ hasText: "software renderer" }).waitFor({ timeout: 10_000 });
+
+    // The user asks for WebGPU anyway; the choice holds across a reload.
+    await page.getByTestId("backend-select").selectOption("webgpu");
     await page.getByTestId("backend").filter({ hasText: "WebGPU" }).waitFor({ timeout: 120_000 });
+    await page.reload();
+    await waitForModel(page);
+    await page.getByTestId("backend").filter({ hasText: "WebGPU" }).waitFor({ timeout: 120_000 });
+    assert.equal(await page.getByTestId("notice").count(), 0, "no fallback notice for the user's choice");
 
     await page.evaluate(() => (window.__longTasks = []));
     // The text file sits in the middle: the photos after it must still be classified.
@@ -141,7 +151,7 @@ test("the model is cached, the app works offline, and a wrong model file is refu
     let start = Date.now();
     const { page, seen } = await openApp(context, server.origin);
     await waitForModel(page);
-    console.log(`cold load (download, worker start, WebGPU warm-up) to model ready: ${Date.now() - start} ms`);
+    console.log(`cold load (download, worker start, warm-up) to model ready: ${Date.now() - start} ms`);
     await page.evaluate(() => navigator.serviceWorker.ready);
     assert.equal(server.requests.filter((p) => p === modelPath).length, before + 1, "first visit downloads the model");
 

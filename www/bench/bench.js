@@ -46,8 +46,10 @@ class AfinarEngine {
   }
 
   onReply(reply) {
-    if (reply && reply.Crashed) {
-      for (const w of this.waiters.splice(0)) w.reject(new Error(`worker crashed: ${reply.Crashed}`));
+    const failure = reply?.Crashed ? `worker crashed: ${reply.Crashed}`
+      : reply?.BadRequest ? `worker could not read a request: ${reply.BadRequest}` : null;
+    if (failure) {
+      for (const w of this.waiters.splice(0)) w.reject(new Error(failure));
       return;
     }
     for (let i = 0; i < this.waiters.length; i++) {
@@ -111,7 +113,8 @@ class AfinarEngine {
     const start = performance.now();
     const outcome = await this.request(
       { Train: { classes, labels, features, boundary: boundary ?? null,
-        sha256: labels.map((_, i) => `row-${i}`), settings } },
+        sha256: labels.map((_, i) => `row-${i}`), names: labels.map((_, i) => `photo-${i}.jpg`),
+        settings } },
       (r) => {
         if (r.Epoch) epochs.push(r.Epoch.elapsed_ms);
         return r.Trained;

@@ -267,8 +267,12 @@ pub enum Request {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
-    /// Run the model on this backend from now on.
+    /// Run the model on this backend from now on (the user's choice, kept even where slow).
     UseBackend(Backend),
+    /// Run the model on the faster backend here: WebGPU on a hardware adapter; the CPU where
+    /// there is no adapter or only a software one (such as SwiftShader), which is slower than
+    /// the CPU. `BackendReady::fallback` says why when that is the CPU although WebGPU exists.
+    UseBestBackend,
     /// Classify one photo (the file's bytes as read from disk).
     Classify {
         id: u32,
@@ -368,6 +372,9 @@ pub enum Reply {
     },
     /// The worker hit a bug and stopped; the page starts a new one.
     Crashed(String),
+    /// A message the worker could not read (a page and a worker from different builds); nothing
+    /// was done, and no other answer to it will come.
+    BadRequest(String),
     /// The answer to [`Request::Classify`]; `Err` holds a message for people.
     Classified {
         id: u32,

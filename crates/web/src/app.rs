@@ -39,6 +39,37 @@ fn browser_has_webgpu() -> bool {
         .is_some_and(|gpu| !gpu.is_undefined())
 }
 
+/// The backend the user chose, remembered by this browser for the next visits: a preference,
+/// so `localStorage` (read before the worker starts), and losing it costs nothing.
+mod backend_choice {
+    use afinar_protocol::Backend;
+
+    const KEY: &str = "afinar.backend";
+
+    fn storage() -> Option<web_sys::Storage> {
+        web_sys::window()?.local_storage().ok()?
+    }
+
+    pub fn load() -> Option<Backend> {
+        match storage()?.get_item(KEY).ok()??.as_str() {
+            "webgpu" => Some(Backend::WebGpu),
+            "cpu" => Some(Backend::Cpu),
+            _ => None,
+        }
+    }
+
+    pub fn save(backend: Backend) {
+        let value = match backend {
+            Backend::WebGpu => "webgpu",
+            Backend::Cpu => "cpu",
+        };
+        // A storage that refuses (full, private mode) leaves the choice to this visit.
+        if let Some(storage) = storage() {
+            let _ = storage.set_item(KEY, value);
+        }
+    }
+}
+
 /// What the page shows about the model.
 #[derive(Clone, Debug, PartialEq)]
 enum ModelView {
@@ -108,6 +139,10 @@ fn App() -> impl IntoView {
             "The model stopped unexpectedly ({reason}); it was restarted on the CPU. \
              Your photos are kept."
         ))),
+        Reply::BadRequest(reason) => notice.set(Some(format!(
+            "The model worker could not read the page's request ({reason}). The page and the \
+             worker seem to be from different versions: reload the page."
+        ))),
         Reply::Classified { id, result } => photos::settle(photos, id, result),
         // Training replies are routed above.
         _ => {}
@@ -119,12 +154,7 @@ fn App() -> impl IntoView {
         on_app_reply(reply)
     };
 
-    let preferred = if webgpu_offered {
-        Backend::WebGpu
-    } else {
-        Backend::Cpu
-    };
-    let link = WorkerLink::spawn(preferred, on_reply);
+    let link = WorkerLink::spawn(backend_choice::load(), on_reply);
     link.load_default_model(&format!("models/{}", afinar_protocol::DEFAULT_MODEL_FILE));
     training.start(link.clone());
     let link = StoredValue::new_local(link);
@@ -145,6 +175,7 @@ fn App() -> impl IntoView {
         });
     });
     let set_backend = Callback::new(move |choice: Backend| {
+        backend_choice::save(choice);
         link.with_value(|link| link.use_backend(choice));
     });
     let load_model = Callback::new(move |(name, blob): (String, Blob)| {

@@ -75,7 +75,6 @@ struct Inner {
     /// Messages posted before it was.
     outbox: RefCell<Vec<JsValue>>,
     on_reply: Box<dyn Fn(Reply)>,
-    backend: Cell<Backend>,
     model: RefCell<Option<ModelRequest>>,
     /// While a user's model file is being tried: the model to go back to if it is refused.
     previous_model: RefCell<Option<Option<ModelRequest>>>,
@@ -95,15 +94,15 @@ pub struct WorkerLink {
 }
 
 impl WorkerLink {
-    /// Starts the worker; `on_reply` receives everything it says, in order.
-    pub fn spawn(backend: Backend, on_reply: impl Fn(Reply) + 'static) -> Self {
+    /// Starts the worker on the user's `backend`, or on the faster one here when the user has
+    /// not chosen; `on_reply` receives everything it says, in order.
+    pub fn spawn(backend: Option<Backend>, on_reply: impl Fn(Reply) + 'static) -> Self {
         let link = Self {
             inner: Rc::new(Inner {
                 worker: RefCell::new(None),
                 started: Cell::new(false),
                 outbox: RefCell::new(Vec::new()),
                 on_reply: Box::new(on_reply),
-                backend: Cell::new(backend),
                 model: RefCell::new(None),
                 previous_model: RefCell::new(None),
                 waiting: RefCell::new(VecDeque::new()),
@@ -114,7 +113,7 @@ impl WorkerLink {
             }),
         };
         link.start_worker();
-        link.post(&Request::UseBackend(backend));
+        link.post(&backend.map_or(Request::UseBestBackend, Request::UseBackend));
         link
     }
 
@@ -148,7 +147,6 @@ impl WorkerLink {
     }
 
     pub fn use_backend(&self, backend: Backend) {
-        self.inner.backend.set(backend);
         self.post(&Request::UseBackend(backend));
     }
 
@@ -370,7 +368,6 @@ impl WorkerLink {
         (self.inner.on_reply)(Reply::Crashed(reason));
         self.inner.outbox.borrow_mut().clear();
         // The CPU is the safe choice after a stop; the user can switch back.
-        self.inner.backend.set(Backend::Cpu);
         self.start_worker();
         self.post(&Request::UseBackend(Backend::Cpu));
         match self.inner.model.borrow().clone() {

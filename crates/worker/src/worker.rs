@@ -55,7 +55,8 @@ pub fn start() {
             // Not queued: training is the request under way, and it checks this between epochs.
             Ok(Request::CancelTraining) => state.cancel_training.set(true),
             Ok(request) => Worker::enqueue(&state, request),
-            Err(e) => web_sys::console::error_1(&format!("afinar worker: bad message: {e}").into()),
+            // Answered, so that nobody waits for a reply that will never come.
+            Err(e) => post(&state.scope, &Reply::BadRequest(e.to_string())),
         }
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -157,6 +158,7 @@ impl Worker {
                 }
             }
             Request::UseBackend(backend) => self.use_backend(backend).await,
+            Request::UseBestBackend => self.use_best_backend().await,
             Request::Classify { id, bytes } => {
                 let result = self.classify(&bytes).await;
                 self.post(&Reply::Classified { id, result });
@@ -449,14 +451,44 @@ impl Worker {
         });
     }
 
+    /// WebGPU on a hardware adapter, the CPU otherwise (saying why where WebGPU exists).
+    async fn use_best_backend(&self) {
+        match backend::probe_adapter(&self.scope).await {
+            backend::Adapter::Hardware => self.use_backend(Backend::WebGpu).await,
+            backend::Adapter::Missing => {
+                self.switch_to(backend::cpu(), CPU_ADAPTER.into(), None)
+                    .await
+            }
+            backend::Adapter::Software(name) => {
+                let why = format!(
+                    "This browser's WebGPU runs on {name}, a software renderer slower than the \
+                     CPU (choose WebGPU to use it anyway)"
+                );
+                self.switch_to(backend::cpu(), CPU_ADAPTER.into(), Some(why))
+                    .await
+            }
+        }
+    }
+
     async fn use_backend(&self, wanted: Backend) {
-        let ((backend, device), adapter, fallback) = match wanted {
+        let (device, adapter, fallback) = match wanted {
             Backend::Cpu => (backend::cpu(), CPU_ADAPTER.to_string(), None),
             Backend::WebGpu => match self.webgpu_device().await {
                 Ok((device, adapter)) => ((Backend::WebGpu, device), adapter, None),
                 Err(reason) => (backend::cpu(), CPU_ADAPTER.to_string(), Some(reason)),
             },
         };
+        self.switch_to(device, adapter, fallback).await
+    }
+
+    /// Runs the model on `backend`'s `device` from now on (rebuilding the classifier when it
+    /// changes) and tells the page, with `fallback` saying why it is not what was asked for.
+    async fn switch_to(
+        &self,
+        (backend, device): (Backend, Device),
+        adapter: String,
+        fallback: Option<String>,
+    ) {
         let unchanged = self.model.borrow().device.as_ref().map(|(b, _)| *b) == Some(backend);
         if !unchanged {
             self.model.borrow_mut().device = Some((backend, device));

@@ -3,8 +3,9 @@
 //! are contiguous in NHWC), and are clamped while still in cache. TensorFlow's `SAME` padding:
 //! the output side is `ceil(in / stride)`, and the padding's odd pixel goes after (bottom/right).
 
-use super::gemm::madd;
-use super::isa::CpuKernels;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::isa::Simd128;
+use super::isa::{CpuKernels, Lanes, madd};
 use super::rows::for_row_chunks;
 
 /// The weights of one depthwise layer: `taps[(ky·3 + kx)·C + c]` and the bias per channel.
@@ -81,7 +82,9 @@ impl PackedDepthwise {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above, for avx2 and fma.
                 CpuKernels::Avx2 => unsafe { depthwise_avx2(args) },
-                _ => depthwise_rows::<false>(args),
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                CpuKernels::Simd128 => depthwise_rows::<Simd128>(args),
+                _ => depthwise_rows::<Lanes<false>>(args),
             }
         });
         (oh, ow)
@@ -110,21 +113,60 @@ struct Args<'a> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn depthwise_avx512(args: Args<'_>) {
-    depthwise_rows::<true>(args);
+    depthwise_rows::<Lanes<true>>(args);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn depthwise_avx2(args: Args<'_>) {
-    depthwise_rows::<true>(args);
+    depthwise_rows::<Lanes<true>>(args);
 }
 
 /// Channels per block: every MobileNetV2 depthwise layer has a multiple of 16 channels (the
 /// packing checks it), one or two vector registers per block.
 pub(super) const BLOCK: usize = 16;
 
+/// How one block of channels takes its taps.
+trait Block {
+    /// `bias` plus each `(input, tap)` pair's product, clamped to ReLU6's [0, 6].
+    fn block<'a>(
+        bias: &[f32; BLOCK],
+        taps: impl Iterator<Item = (&'a [f32; BLOCK], &'a [f32; BLOCK])>,
+    ) -> [f32; BLOCK];
+}
+
+impl<const FMA: bool> Block for Lanes<FMA> {
+    #[inline(always)]
+    fn block<'a>(
+        bias: &[f32; BLOCK],
+        taps: impl Iterator<Item = (&'a [f32; BLOCK], &'a [f32; BLOCK])>,
+    ) -> [f32; BLOCK] {
+        let mut acc = *bias;
+        for (x, t) in taps {
+            for j in 0..BLOCK {
+                acc[j] = madd::<FMA>(x[j], t[j], acc[j]);
+            }
+        }
+        for v in acc.iter_mut() {
+            *v = v.clamp(0.0, 6.0);
+        }
+        acc
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl Block for Simd128 {
+    #[inline(always)]
+    fn block<'a>(
+        bias: &[f32; BLOCK],
+        taps: impl Iterator<Item = (&'a [f32; BLOCK], &'a [f32; BLOCK])>,
+    ) -> [f32; BLOCK] {
+        super::simd128::depthwise_block(bias, taps)
+    }
+}
+
 #[inline(always)]
-fn depthwise_rows<const FMA: bool>(args: Args<'_>) {
+fn depthwise_rows<B: Block>(args: Args<'_>) {
     let Args {
         layer,
         g,
@@ -159,17 +201,10 @@ fn depthwise_rows<const FMA: bool>(args: Args<'_>) {
             let (x, _) = input.as_chunks::<BLOCK>();
             let (o, _) = o.as_chunks_mut::<BLOCK>();
             for (b, o) in o.iter_mut().enumerate() {
-                let mut acc = bias[b];
-                for &(pixel, tap) in &inside[..count] {
-                    let (x, t) = (&x[pixel + b], &taps[tap + b]);
-                    for j in 0..BLOCK {
-                        acc[j] = madd::<FMA>(x[j], t[j], acc[j]);
-                    }
-                }
-                for v in acc.iter_mut() {
-                    *v = v.clamp(0.0, 6.0);
-                }
-                *o = acc;
+                let pairs = inside[..count]
+                    .iter()
+                    .map(|&(pixel, tap)| (&x[pixel + b], &taps[tap + b]));
+                *o = B::block(&bias[b], pairs);
             }
         }
     }

@@ -4,9 +4,12 @@
 //! kernel's accumulators start from the bias and stream one contiguous panel; the activations
 //! are read in place (a pixel's channels are contiguous in NHWC). Residual add and ReLU6 happen
 //! in the same pass, while the tile is in registers. The tile loop is plain Rust that the
-//! compiler vectorizes for each target feature set it is compiled for (see [`super::isa`]).
+//! compiler vectorizes for each target feature set it is compiled for (see [`super::isa`]),
+//! except in the browser, where it is written with `simd128` intrinsics.
 
-use super::isa::CpuKernels;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::isa::Simd128;
+use super::isa::{CpuKernels, Lanes, madd};
 use super::rows::for_row_chunks;
 
 /// Output tile of each kernel: `MR` pixels × `NR` channels of accumulators, sized to the
@@ -14,12 +17,16 @@ use super::rows::for_row_chunks;
 const AVX512_TILE: (usize, usize) = (8, 32);
 const AVX2_TILE: (usize, usize) = (6, 16);
 const PORTABLE_TILE: (usize, usize) = (4, 8);
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+const SIMD128_TILE: (usize, usize) = (4, super::simd128::NR);
 
 fn tile_shape(kernels: CpuKernels) -> (usize, usize) {
     match kernels {
         CpuKernels::Avx512 => AVX512_TILE,
         CpuKernels::Avx2 => AVX2_TILE,
-        CpuKernels::Portable | CpuKernels::Burn => PORTABLE_TILE,
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        CpuKernels::Simd128 => SIMD128_TILE,
+        _ => PORTABLE_TILE,
     }
 }
 
@@ -91,6 +98,8 @@ impl PackedGemm {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above, for avx2 and fma.
                 CpuKernels::Avx2 => unsafe { gemm_avx2(args) },
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                CpuKernels::Simd128 => gemm_simd128(args),
                 _ => gemm_portable(args),
             }
         });
@@ -108,51 +117,104 @@ struct Args<'a> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn gemm_avx512(args: Args<'_>) {
-    gemm_rows::<{ AVX512_TILE.0 }, { AVX512_TILE.1 }, true>(args);
+    gemm_rows::<{ AVX512_TILE.0 }, { AVX512_TILE.1 }, Lanes<true>>(args);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn gemm_avx2(args: Args<'_>) {
-    gemm_rows::<{ AVX2_TILE.0 }, { AVX2_TILE.1 }, true>(args);
+    gemm_rows::<{ AVX2_TILE.0 }, { AVX2_TILE.1 }, Lanes<true>>(args);
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn gemm_simd128(args: Args<'_>) {
+    gemm_rows::<{ SIMD128_TILE.0 }, { SIMD128_TILE.1 }, Simd128>(args);
 }
 
 fn gemm_portable(args: Args<'_>) {
-    gemm_rows::<{ PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }, false>(args);
+    gemm_rows::<{ PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }, Lanes<false>>(args);
 }
 
-/// `a · b + c`, fused where the instruction set has FMA (`mul_add` without it is a slow call).
-#[inline(always)]
-pub(super) fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA { a.mul_add(b, c) } else { a * b + c }
-}
+/// How a tile of `NR` output channels does its multiply-adds.
+trait Tile<const NR: usize> {
+    /// `bias` plus the `ROWS` interleaved rows times the panel, each row handed to `emit` while
+    /// still in registers.
+    fn tile<const ROWS: usize>(
+        a_tile: &[[f32; ROWS]],
+        weights: &[[f32; NR]],
+        bias: &[f32; NR],
+        emit: impl FnMut(usize, &[f32; NR]),
+    );
 
-/// One output tile: `bias` plus the interleaved rows times the panel, each row handed to
-/// `emit` while still in registers. Kept to plain fixed-size arrays so that the compiler holds
-/// the accumulators in vector registers.
-#[inline(always)]
-fn tile<const MR: usize, const NR: usize, const FMA: bool>(
-    a_tile: &[[f32; MR]],
-    weights: &[[f32; NR]],
-    bias: &[f32; NR],
-    mut emit: impl FnMut(usize, &[f32; NR]),
-) {
-    let mut acc = [*bias; MR];
-    for (x, w) in a_tile.iter().zip(weights) {
-        for r in 0..MR {
-            for j in 0..NR {
-                acc[r][j] = madd::<FMA>(x[r], w[j], acc[r][j]);
+    /// `out = act(acc (+ residual))` for a whole panel's width.
+    #[inline(always)]
+    fn finish(acc: &[f32; NR], out: &mut [f32; NR], residual: Option<&[f32; NR]>, relu6: bool) {
+        let mut values = *acc;
+        if let Some(res) = residual {
+            for (v, r) in values.iter_mut().zip(res) {
+                *v += r;
             }
         }
+        if relu6 {
+            for v in values.iter_mut() {
+                *v = v.clamp(0.0, 6.0);
+            }
+        }
+        // Element by element: a call to memcpy for a few values cost more than the copy.
+        for (o, v) in out.iter_mut().zip(&values) {
+            *o = *v;
+        }
     }
-    for (r, acc) in acc.iter().enumerate() {
-        emit(r, acc);
+}
+
+impl<const NR: usize, const FMA: bool> Tile<NR> for Lanes<FMA> {
+    #[inline(always)]
+    fn tile<const ROWS: usize>(
+        a_tile: &[[f32; ROWS]],
+        weights: &[[f32; NR]],
+        bias: &[f32; NR],
+        mut emit: impl FnMut(usize, &[f32; NR]),
+    ) {
+        let mut acc = [*bias; ROWS];
+        for (x, w) in a_tile.iter().zip(weights) {
+            for r in 0..ROWS {
+                for j in 0..NR {
+                    acc[r][j] = madd::<FMA>(x[r], w[j], acc[r][j]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            emit(r, acc);
+        }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl Tile<{ super::simd128::NR }> for Simd128 {
+    #[inline(always)]
+    fn tile<const ROWS: usize>(
+        a_tile: &[[f32; ROWS]],
+        weights: &[[f32; super::simd128::NR]],
+        bias: &[f32; super::simd128::NR],
+        emit: impl FnMut(usize, &[f32; super::simd128::NR]),
+    ) {
+        super::simd128::gemm_tile(a_tile, weights, bias, emit);
+    }
+
+    #[inline(always)]
+    fn finish(
+        acc: &[f32; super::simd128::NR],
+        out: &mut [f32; super::simd128::NR],
+        residual: Option<&[f32; super::simd128::NR]>,
+        relu6: bool,
+    ) {
+        super::simd128::gemm_finish(acc, out, residual, relu6);
     }
 }
 
 /// The tile loop, inlined into each target-feature wrapper so that it is vectorized for it.
 #[inline(always)]
-fn gemm_rows<const MR: usize, const NR: usize, const FMA: bool>(args: Args<'_>) {
+fn gemm_rows<const MR: usize, const NR: usize, T: Tile<NR>>(args: Args<'_>) {
     let Args {
         packed,
         a,
@@ -174,8 +236,8 @@ fn gemm_rows<const MR: usize, const NR: usize, const FMA: bool>(args: Args<'_>) 
         }
         for (p, panel) in packed.panels.chunks_exact(NR + k * NR).enumerate() {
             let (panel, _) = panel.as_chunks::<NR>();
-            tile::<MR, NR, FMA>(&a_tile, &panel[1..], &panel[0], |r, acc| {
-                store(acc, r0 + r, p * NR, out, n, residual, relu6);
+            T::tile::<MR>(&a_tile, &panel[1..], &panel[0], |r, acc| {
+                store::<NR, T>(acc, r0 + r, p * NR, out, n, residual, relu6);
             });
         }
     }
@@ -184,17 +246,18 @@ fn gemm_rows<const MR: usize, const NR: usize, const FMA: bool>(args: Args<'_>) 
         let (a_row, _) = a[row * k..(row + 1) * k].as_chunks::<1>();
         for (p, panel) in packed.panels.chunks_exact(NR + k * NR).enumerate() {
             let (panel, _) = panel.as_chunks::<NR>();
-            tile::<1, NR, FMA>(a_row, &panel[1..], &panel[0], |_, acc| {
-                store(acc, row, p * NR, out, n, residual, relu6);
+            T::tile::<1>(a_row, &panel[1..], &panel[0], |_, acc| {
+                store::<NR, T>(acc, row, p * NR, out, n, residual, relu6);
             });
         }
     }
 }
 
 /// Writes one row of a tile (columns `c0..` of `row`, as many as `out` has), with the
-/// residual added and ReLU6 applied; whole panels take the fixed-size path.
+/// residual added and ReLU6 applied; whole panels take the tile's own (vector) path.
 #[inline(always)]
-fn store<const NR: usize>(
+#[allow(clippy::too_many_arguments)]
+fn store<const NR: usize, T: Tile<NR>>(
     acc: &[f32; NR],
     row: usize,
     c0: usize,
@@ -204,7 +267,13 @@ fn store<const NR: usize>(
     relu6: bool,
 ) {
     let at = row * n + c0;
-    let cols = NR.min(n - c0);
+    let cols = n - c0;
+    if cols >= NR
+        && let Some(out) = out[at..].first_chunk_mut::<NR>()
+    {
+        let residual = residual.and_then(|r| r[at..].first_chunk::<NR>());
+        return T::finish(acc, out, residual, relu6);
+    }
     let mut values = *acc;
     if let Some(res) = residual {
         for (v, r) in values.iter_mut().zip(&res[at..at + cols]) {
@@ -216,7 +285,6 @@ fn store<const NR: usize>(
             *v = v.clamp(0.0, 6.0);
         }
     }
-    // Element by element: a call to memcpy for a few values cost more than the copy.
     for (o, v) in out[at..at + cols].iter_mut().zip(&values) {
         *o = *v;
     }

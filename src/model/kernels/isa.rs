@@ -7,9 +7,11 @@
 pub enum CpuKernels {
     /// Burn's own ops (the reference, and the path of every other device).
     Burn,
-    /// Afinar's kernels in portable Rust, vectorized by the compiler for the build's baseline:
-    /// SSE2 natively, `simd128` in the browser.
+    /// Afinar's kernels in portable Rust, vectorized by the compiler for the build's baseline
+    /// (SSE2 natively).
     Portable,
+    /// Afinar's kernels with wasm `simd128` intrinsics: the browser's path.
+    Simd128,
     /// Afinar's kernels compiled for AVX2 + FMA.
     Avx2,
     /// Afinar's kernels compiled for AVX-512F (+ FMA).
@@ -17,19 +19,18 @@ pub enum CpuKernels {
 }
 
 impl CpuKernels {
-    /// Every path, fastest last.
-    pub const ALL: [CpuKernels; 4] = [Self::Burn, Self::Portable, Self::Avx2, Self::Avx512];
+    /// Every path.
+    pub const ALL: [CpuKernels; 5] = [
+        Self::Burn,
+        Self::Portable,
+        Self::Simd128,
+        Self::Avx2,
+        Self::Avx512,
+    ];
 
-    /// The fastest path this CPU runs. In the browser that is Burn's, for now: the portable
-    /// kernels built for wasm `simd128` measured several times slower there than Burn's
-    /// ndarray backend (the compiler leaves their tiles scalar), so they stay opt-in
-    /// ([`Classifier::with_cpu_kernels`](crate::Classifier::with_cpu_kernels)) until they are
-    /// written with explicit `simd128` intrinsics.
+    /// The fastest path this CPU runs.
     pub fn best() -> Self {
-        if cfg!(target_arch = "wasm32") {
-            return Self::Burn;
-        }
-        [Self::Avx512, Self::Avx2]
+        [Self::Avx512, Self::Avx2, Self::Simd128]
             .into_iter()
             .find(|k| k.is_supported())
             .unwrap_or(Self::Portable)
@@ -53,7 +54,7 @@ impl CpuKernels {
     /// instructions.
     pub fn runnable(self) -> Self {
         match self {
-            Self::Avx2 | Self::Avx512 if self.is_supported() => self,
+            Self::Simd128 | Self::Avx2 | Self::Avx512 if self.is_supported() => self,
             _ => Self::Portable,
         }
     }
@@ -62,6 +63,7 @@ impl CpuKernels {
         match self {
             Self::Burn => "burn",
             Self::Portable => "portable",
+            Self::Simd128 => "simd128",
             Self::Avx2 => "avx2",
             Self::Avx512 => "avx512",
         }
@@ -71,6 +73,7 @@ impl CpuKernels {
     pub fn is_supported(self) -> bool {
         match self {
             Self::Burn | Self::Portable => true,
+            Self::Simd128 => cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
             #[cfg(target_arch = "x86_64")]
             Self::Avx2 => {
                 std::arch::is_x86_feature_detected!("avx2")
@@ -85,4 +88,20 @@ impl CpuKernels {
             Self::Avx2 | Self::Avx512 => false,
         }
     }
+}
+
+/// How the kernels' inner loops compute: plain fixed-size arrays that the compiler vectorizes
+/// and holds in registers for the target features of the function they are inlined into, with
+/// fused multiply-add where `FMA` says those features have it.
+pub(super) struct Lanes<const FMA: bool>;
+
+/// How the kernels' inner loops compute in the browser: wasm `simd128` intrinsics
+/// ([`super::simd128`]), the compiler leaving [`Lanes`] mostly scalar there.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(super) struct Simd128;
+
+/// `a · b + c`, fused where the instruction set has FMA (`mul_add` without it is a slow call).
+#[inline(always)]
+pub(super) fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
 }

@@ -12,6 +12,8 @@ pub mod depthwise;
 pub mod gemm;
 pub mod isa;
 pub mod rows;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 
 pub use backbone::PackedBackbone;
 pub use isa::CpuKernels;
