@@ -7,6 +7,8 @@
 //! compiler vectorizes for each target feature set it is compiled for (see [`super::isa`]),
 //! except in the browser, where it is written with `simd128` intrinsics.
 
+#[cfg(target_arch = "x86_64")]
+use super::isa::Avx512;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use super::isa::Simd128;
 use super::isa::{CpuKernels, Lanes, madd};
@@ -14,7 +16,8 @@ use super::rows::for_row_chunks;
 
 /// Output tile of each kernel: `MR` pixels × `NR` channels of accumulators, sized to the
 /// registers of its instruction set (32 zmm, 16 ymm, 16 xmm / wasm v128).
-const AVX512_TILE: (usize, usize) = (8, 32);
+#[cfg(target_arch = "x86_64")]
+const AVX512_TILE: (usize, usize) = (super::avx512::MR, super::avx512::NR);
 const AVX2_TILE: (usize, usize) = (6, 16);
 const PORTABLE_TILE: (usize, usize) = (4, 8);
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -22,6 +25,7 @@ const SIMD128_TILE: (usize, usize) = (4, super::simd128::NR);
 
 fn tile_shape(kernels: CpuKernels) -> (usize, usize) {
     match kernels {
+        #[cfg(target_arch = "x86_64")]
         CpuKernels::Avx512 => AVX512_TILE,
         CpuKernels::Avx2 => AVX2_TILE,
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -117,7 +121,7 @@ struct Args<'a> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn gemm_avx512(args: Args<'_>) {
-    gemm_rows::<{ AVX512_TILE.0 }, { AVX512_TILE.1 }, Lanes<true>>(args);
+    gemm_rows::<{ AVX512_TILE.0 }, { AVX512_TILE.1 }, Avx512>(args);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -186,6 +190,32 @@ impl<const NR: usize, const FMA: bool> Tile<NR> for Lanes<FMA> {
         for (r, acc) in acc.iter().enumerate() {
             emit(r, acc);
         }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Tile<{ super::avx512::NR }> for Avx512 {
+    #[inline(always)]
+    fn tile<const ROWS: usize>(
+        a_tile: &[[f32; ROWS]],
+        weights: &[[f32; super::avx512::NR]],
+        bias: &[f32; super::avx512::NR],
+        emit: impl FnMut(usize, &[f32; super::avx512::NR]),
+    ) {
+        // SAFETY: only `gemm_avx512` runs this tile, and only where `is_supported` saw
+        // avx512f on this CPU (`CpuKernels::runnable`).
+        unsafe { super::avx512::gemm_tile(a_tile, weights, bias, emit) }
+    }
+
+    #[inline(always)]
+    fn finish(
+        acc: &[f32; super::avx512::NR],
+        out: &mut [f32; super::avx512::NR],
+        residual: Option<&[f32; super::avx512::NR]>,
+        relu6: bool,
+    ) {
+        // SAFETY: as above.
+        unsafe { super::avx512::gemm_finish(acc, out, residual, relu6) }
     }
 }
 

@@ -95,6 +95,10 @@ impl CpuKernels {
 /// fused multiply-add where `FMA` says those features have it.
 pub(super) struct Lanes<const FMA: bool>;
 
+/// How the GEMM tile computes with AVX-512: intrinsics on 512-bit registers ([`super::avx512`]).
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Avx512;
+
 /// How the kernels' inner loops compute in the browser: wasm `simd128` intrinsics
 /// ([`super::simd128`]), the compiler leaving [`Lanes`] mostly scalar there.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -7,6 +7,8 @@
 //! Burn's layers ([`super::layers`]) stay the reference and the path of every other device and
 //! of everything that trains; the parity tests hold these kernels to them.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub mod backbone;
 pub mod depthwise;
 pub mod gemm;
