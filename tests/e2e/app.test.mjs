@@ -42,6 +42,7 @@ test("a software WebGPU adapter is passed over for the CPU; WebGPU chosen by the
     // The user asks for WebGPU anyway; the choice holds across a reload.
     await page.getByTestId("backend-select").selectOption("webgpu");
     await page.getByTestId("backend").filter({ hasText: "WebGPU" }).waitFor({ timeout: 120_000 });
+    assert.equal(await page.getByTestId("notice").count(), 0, "the fallback notice is gone once WebGPU runs");
     await page.reload();
     await waitForModel(page);
     await page.getByTestId("backend").filter({ hasText: "WebGPU" }).waitFor({ timeout: 120_000 });

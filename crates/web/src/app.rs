@@ -93,6 +93,8 @@ fn App() -> impl IntoView {
     let activity = RwSignal::new(String::new());
     let backend = RwSignal::new(None::<BackendView>);
     let notice = RwSignal::new(None::<String>);
+    // The notice last set because the backend asked for was not the one in use.
+    let fallback_notice = StoredValue::new(None::<String>);
     let photos = RwSignal::new(Vec::<Photo>::new());
     let webgpu_offered = browser_has_webgpu();
     let training = Training::provide();
@@ -127,8 +129,21 @@ fn App() -> impl IntoView {
             adapter,
             fallback,
         } => {
-            if let Some(reason) = fallback {
-                notice.set(Some(format!("{reason}; running on the CPU instead.")));
+            match fallback {
+                Some(reason) => {
+                    let message = format!("{reason}; running on the CPU instead.");
+                    fallback_notice.set_value(Some(message.clone()));
+                    notice.set(Some(message));
+                }
+                // The backend asked for is in use: a notice saying why it was not is stale.
+                None => {
+                    if let Some(stale) = fallback_notice.get_value()
+                        && notice.with_untracked(|n| n.as_ref() == Some(&stale))
+                    {
+                        notice.set(None);
+                    }
+                    fallback_notice.set_value(None);
+                }
             }
             backend.set(Some(BackendView {
                 backend: chosen,
