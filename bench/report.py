@@ -1,4 +1,4 @@
-"""Turns one `scripts/bench` run (target/bench-run/) into results.json and results.md.
+"""Turns one `scripts/bench` run (target/bench-run/, or bench-quick-run/) into results.json and results.md.
 
 Every figure is a median with min/max over repeated measurements after warm-up; each ratio
 Afinar / anchor is taken round by round (the engines ran back to back within a round), then
