@@ -455,10 +455,7 @@ impl Worker {
     async fn use_best_backend(&self) {
         match backend::probe_adapter(&self.scope).await {
             backend::Adapter::Hardware => self.use_backend(Backend::WebGpu).await,
-            backend::Adapter::Missing => {
-                self.switch_to(backend::cpu(), CPU_ADAPTER.into(), None)
-                    .await
-            }
+            backend::Adapter::Missing => self.use_backend(Backend::Cpu).await,
             backend::Adapter::Software(name) => {
                 let why = format!(
                     "This browser's WebGPU runs on {name}, a software renderer slower than the \

@@ -5,7 +5,8 @@
 //! are read in place (a pixel's channels are contiguous in NHWC). Residual add and ReLU6 happen
 //! in the same pass, while the tile is in registers. The tile loop is plain Rust that the
 //! compiler vectorizes for each target feature set it is compiled for (see [`super::isa`]),
-//! except in the browser, where it is written with `simd128` intrinsics.
+//! except where the compiler's choice fell short: the AVX-512 tile (`avx512.rs`) and the
+//! browser's `simd128` kernels (`simd128.rs`) spell out their vectors in intrinsics.
 
 #[cfg(target_arch = "x86_64")]
 use super::isa::Avx512;
@@ -286,7 +287,6 @@ fn gemm_rows<const MR: usize, const NR: usize, T: Tile<NR>>(args: Args<'_>) {
 /// Writes one row of a tile (columns `c0..` of `row`, as many as `out` has), with the
 /// residual added and ReLU6 applied; whole panels take the tile's own (vector) path.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn store<const NR: usize, T: Tile<NR>>(
     acc: &[f32; NR],
     row: usize,
