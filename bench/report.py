@@ -250,6 +250,7 @@ def markdown(r):
             f"| {name} | {bt['photos']} | {fmt(bt['embed_ms_per_photo'], 0)} | {h['train_ms']:.0f} | "
             f"{pct(h['val_accuracy'])} | {f['photos']}, {f['epochs']}, {f['train_ms'] / 1000:.1f} | "
             f"{pct(f['val_accuracy'])} ({pct(f['frozen_val_accuracy'])}) | {f['memory'] / 1e6:.0f} MB |")
+    lines += recipe_ladder(r.get("recipes", []))
     lines += [
         "",
         "## 4. Scaling with the number of training photos",
@@ -278,13 +279,61 @@ def markdown(r):
     return "\n".join(lines) + "\n"
 
 
+def recipe_runs():
+    """The runs `scripts/bench-recipes` recorded, if any."""
+    path = Path("bench/recipes.jsonl")
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def recipe_ladder(runs):
+    """The recipe ladder's table from `scripts/bench-recipes` (bench/recipes.jsonl)."""
+    if not runs:
+        return []
+    lines = [
+        "",
+        "### The recipe ladder (`scripts/bench-recipes`)",
+        "",
+        f"`afinar train --recipe R --seed S` on the fixed split (2,775 train / 695 validation), "
+        f"natively on {runs[0]['cores']} cores, from a cold feature cache (features and augmented "
+        "views computed inside the timed run); mean (range) over the seeds "
+        f"{', '.join(sorted({str(x['seed']) for x in runs}, key=int))}.",
+        "",
+        "| recipe | validation accuracy | macro F1 | time (min) | kept epoch / epochs run |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ["quick", "better", "best"]:
+        rs = [x for x in runs if x["recipe"] == name]
+        if not rs:
+            continue
+        acc = [x["val_accuracy"] for x in rs]
+        f1 = [x["macro_f1"] for x in rs]
+        minutes = [x["seconds"] / 60 for x in rs]
+        kept = ", ".join(f"{x['kept_epoch']}/{x['epochs_run']}" for x in rs)
+        lines.append(
+            f"| {name} | **{pct(statistics.mean(acc))}** ({pct(min(acc))}–{pct(max(acc))}) | "
+            f"{statistics.mean(f1):.3f} | {statistics.mean(minutes):.1f} ({min(minutes):.1f}–{max(minutes):.1f}) | {kept} |")
+    return lines
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--raw", required=True)
+    p.add_argument("--raw")
     p.add_argument("--out", required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--recipes-only", action="store_true",
+                   help="take OUT/results.json as it is and only put in the recipe ladder's runs")
     args = p.parse_args()
+    if args.recipes_only:
+        report = json.loads(Path(args.out, "results.json").read_text())
+        report["recipes"] = recipe_runs()
+        Path(args.out, "results.json").write_text(json.dumps(report, indent=1) + "\n")
+        Path(args.out, "results.md").write_text(markdown(report))
+        return
+    if not (args.raw and args.model):
+        p.error("--raw and --model are needed")
     raw = args.raw
     browser = json.loads(Path(f"{raw}/browser.json").read_text())
     report = {
@@ -297,6 +346,7 @@ def main():
         "native_inference": native_inference(raw),
         "native_training": json.loads(Path(f"{raw}/training.json").read_text()),
         "browser": browser,
+        "recipes": recipe_runs(),
     }
     # The photo lists are long; the counts say enough.
     report["photos"]["train_count"] = len(json.loads(Path(f"{raw}/photos.json").read_text())["train"])

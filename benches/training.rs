@@ -344,7 +344,7 @@ fn main() -> Result<()> {
     let mut epochs = EpochTimes::start();
     let train_b = LabelledFeatures::new(&train_boundary, &ft_labels);
     let val_b = LabelledFeatures::new(&val_boundary, &val_labels);
-    let (tuned, _) = block_on(finetune::fine_tune(
+    let (tuned, _, _) = block_on(finetune::fine_tune(
         &recipe,
         &tuning,
         top,

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::Serialize;
 
-use crate::architecture::FeatureStage;
+use crate::architecture::{FEATURE_DIM, FeatureStage};
 use crate::head::model::TrainedParts;
 use crate::model::MobileNetV2;
 use crate::model::kernels::{CpuKernels, PackedBackbone};
@@ -49,6 +49,10 @@ pub struct Embedding {
     pub pooled: Vec<f32>,
     /// Activations below the last K blocks, when asked for.
     pub boundary: Option<Vec<f32>>,
+    /// Pooled features of the photo's augmented views, one row per view.
+    pub augmented: Vec<f32>,
+    /// The views' activations below the last K blocks, when asked for.
+    pub augmented_boundary: Option<Vec<f32>>,
     /// What the ImageNet classifier alone says: its top predictions.
     pub imagenet: Vec<Prediction>,
 }
@@ -239,35 +243,48 @@ impl Classifier {
     }
 
     /// A training photo's pooled features, its boundary activations below the last
-    /// `unfreeze` blocks (when set) and the ImageNet top-`k`, in one pass.
+    /// `unfreeze` blocks (when set) and the ImageNet top-`k`, in one pass; the same rows for
+    /// its augmented `views` in that pass too.
     pub async fn embed(
         &self,
         input: &ModelInput,
+        views: &[ModelInput],
         unfreeze: Option<usize>,
         k: usize,
     ) -> Result<Embedding, DeviceError> {
-        let photo = std::slice::from_ref(input);
+        let batch: Vec<ModelInput> = std::iter::once(input).chain(views).cloned().collect();
         let (pooled, boundary) = match unfreeze {
             Some(k) => {
-                let boundary = self.backbone(photo, FeatureStage::Boundary(k));
+                let boundary = self.backbone(&batch, FeatureStage::Boundary(k));
                 (
                     self.model.top(k).forward_rows(boundary.clone()),
                     Some(boundary),
                 )
             }
-            None => (self.backbone(photo, FeatureStage::Pooled), None),
+            None => (self.backbone(&batch, FeatureStage::Pooled), None),
         };
-        let probs = softmax(self.model.logits_from_features(pooled.clone()), 1);
-        let boundary = match boundary {
-            Some(b) => Some(read(b).await?),
-            None => None,
+        let plain = pooled.clone().slice([0..1, 0..FEATURE_DIM]);
+        let probs = softmax(self.model.logits_from_features(plain), 1);
+        let imagenet = labelled_top_k(&read(probs).await?, &self.labels, k)
+            .pop()
+            .unwrap_or_default();
+        let mut pooled = read(pooled).await?;
+        let augmented = pooled.split_off(FEATURE_DIM.min(pooled.len()));
+        let (boundary, augmented_boundary) = match boundary {
+            Some(b) => {
+                let width = b.dims()[1];
+                let mut rows = read(b).await?;
+                let views = rows.split_off(width.min(rows.len()));
+                (Some(rows), Some(views))
+            }
+            None => (None, None),
         };
         Ok(Embedding {
-            pooled: read(pooled).await?,
+            pooled,
             boundary,
-            imagenet: labelled_top_k(&read(probs).await?, &self.labels, k)
-                .pop()
-                .unwrap_or_default(),
+            augmented,
+            augmented_boundary,
+            imagenet,
         })
     }
 

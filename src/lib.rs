@@ -13,12 +13,14 @@
 //! 5. → [`classify`]: probabilities and labelled top-K predictions, ImageNet's or the head's —
 //!    the inference API the CLI and the worker call.
 //!
-//! [`train`] makes a head from the user's photos by a [`recipe`]; [`host`] lets the browser's
+//! [`train`] makes a head from the user's photos by a [`recipe`], on the plain photos and on
+//! views of them varied by [`augment`]; [`host`] lets the browser's
 //! event loop run during long work. Nothing here knows about the DOM or the terminal: the CLI
 //! (`src/bin/afinar`), the browser worker (`crates/worker`) and the page (`crates/web`) are thin
 //! layers over this library.
 
 pub mod architecture;
+pub mod augment;
 pub mod classify;
 pub mod device;
 pub mod head;

@@ -117,9 +117,20 @@ impl ModelInput {
 
     /// Centre-crops to a square and resizes to 224×224.
     pub fn from_image(image: &DynamicImage) -> Self {
-        let rgb = image.to_rgb8();
+        Self::from_rgb_image(&image.to_rgb8())
+    }
+
+    /// [`Self::from_image`] for an image already in RGB.
+    pub fn from_rgb_image(rgb: &RgbImage) -> Self {
+        Self::from_input_image(crop_and_resize(rgb))
+    }
+
+    /// Wraps an image that is already the network's input size (an augmented view).
+    pub(crate) fn from_input_image(image: RgbImage) -> Self {
+        let size = INPUT_SIZE as u32;
+        debug_assert_eq!(image.dimensions(), (size, size));
         Self {
-            rgb: crop_and_resize(&rgb).into_raw(),
+            rgb: image.into_raw(),
         }
     }
 

@@ -4,9 +4,11 @@
 //! Defaults come from [`afinar_protocol::defaults`], which the page's *Recipe* controls read
 //! too.
 
-use afinar_protocol::defaults;
-use burn::optim::AdamConfig;
+use afinar_protocol::{RecipeName, TrainSettings, defaults};
+use burn::optim::AdamWConfig;
 use burn::prelude::*;
+
+use crate::augment::{self, AugmentConfig};
 
 /// How to train a head on the frozen backbone, then optionally fine-tune its top.
 #[derive(Config, Debug)]
@@ -28,10 +30,29 @@ pub struct Recipe {
     /// Share of each class held out for validation when no split is given.
     #[config(default = "defaults::VAL_FRACTION")]
     pub val_fraction: f64,
-    /// The optimizer of both stages. Keras's epsilon: Burn's default (1e-5) damps the first
-    /// steps of a fresh head.
-    #[config(default = "AdamConfig::new().with_epsilon(1e-7)")]
-    pub optimizer: AdamConfig,
+    /// The optimizer of both stages: Adam with decoupled weight decay (none by default: plain
+    /// Adam, as the Keras recipe). Keras's epsilon: Burn's default (1e-5) damps the first steps
+    /// of a fresh head.
+    #[config(default = "AdamWConfig::new().with_epsilon(1e-7).with_weight_decay(0.0)")]
+    pub optimizer: AdamWConfig,
+    /// Epochs over which each stage's learning rate ramps up linearly from near zero.
+    #[config(default = 0)]
+    pub warmup_epochs: usize,
+    /// After the warm-up, lower each stage's learning rate along a half cosine to zero at its
+    /// last epoch (else keep it constant).
+    #[config(default = false)]
+    pub cosine_decay: bool,
+    /// Share of each target's probability spread over the other classes (0: none).
+    #[config(default = 0.0)]
+    pub label_smoothing: f64,
+    /// Keep the weights of the epoch with the best validation accuracy (the lower validation
+    /// loss breaks ties), not those of the last epoch.
+    #[config(default = true)]
+    pub keep_best: bool,
+    /// Stop a stage after this many epochs without a better validation score.
+    pub patience: Option<usize>,
+    /// Train on augmented views of the photos too (`None`: the plain photos only).
+    pub augment: Option<AugmentConfig>,
     /// Then unfreeze the top of the backbone and train it with the head (`None`: the head
     /// alone).
     pub finetune: Option<FineTuneConfig>,
@@ -50,6 +71,10 @@ pub struct FineTuneConfig {
     /// Adam's learning rate, low so the pretrained weights move only a little.
     #[config(default = "defaults::FINETUNE_LEARNING_RATE")]
     pub learning_rate: f64,
+    /// Each unfrozen block trains at this factor of the rate of the block above it (the head
+    /// and the last 1×1 conv at the full rate): lower rates for deeper, more general layers.
+    #[config(default = 1.0)]
+    pub layer_decay: f64,
 }
 
 /// Why a recipe cannot be run. The message is for people.
@@ -58,6 +83,42 @@ pub struct FineTuneConfig {
 pub struct RecipeError(pub String);
 
 impl Recipe {
+    /// One of the ladder's recipes ([`TrainSettings::named`]).
+    pub fn named(name: RecipeName) -> Self {
+        Self::from_settings(&TrainSettings::named(name))
+    }
+
+    /// The recipe of settings as the page and the CLI's flags give them.
+    pub fn from_settings(s: &TrainSettings) -> Self {
+        let optimizer = AdamWConfig::new()
+            .with_epsilon(1e-7)
+            .with_weight_decay(s.weight_decay as f32);
+        Self::new()
+            .with_epochs(s.epochs)
+            .with_learning_rate(s.learning_rate)
+            .with_batch_size(s.batch_size)
+            .with_seed(s.seed)
+            .with_val_fraction(s.val_fraction)
+            .with_optimizer(optimizer)
+            .with_warmup_epochs(s.warmup_epochs)
+            .with_cosine_decay(s.cosine_decay)
+            .with_label_smoothing(s.label_smoothing)
+            .with_patience(s.patience)
+            .with_augment((s.views > 0).then(|| AugmentConfig::new().with_views(s.views)))
+            .with_finetune(s.unfreeze.map(|k| {
+                FineTuneConfig::new()
+                    .with_unfreeze(k)
+                    .with_epochs(s.finetune_epochs)
+                    .with_learning_rate(s.finetune_learning_rate)
+                    .with_layer_decay(s.layer_decay)
+            }))
+    }
+
+    /// Augmented views per photo the recipe trains on (0: none).
+    pub fn augmented_views(&self) -> usize {
+        self.augment.as_ref().map_or(0, |a| a.views)
+    }
+
     /// Epochs of the whole run (both stages), as the progress reports count them.
     pub fn total_epochs(&self) -> usize {
         afinar_protocol::total_epochs(self.epochs, self.finetune.as_ref().map(|f| f.epochs))
@@ -81,10 +142,22 @@ impl Recipe {
         if !(0.0..1.0).contains(&self.val_fraction) {
             return bad("the validation share must be at least 0 and below 1".into());
         }
+        if !(0.0..0.5).contains(&self.label_smoothing) {
+            return bad("label smoothing must be at least 0 and below 0.5".into());
+        }
+        if self.patience == Some(0) {
+            return bad("patience must be at least 1 epoch".into());
+        }
+        if let Some(augment) = &self.augment {
+            augment::check(augment).map_err(RecipeError)?;
+        }
         if let Some(f) = &self.finetune {
             let most = crate::architecture::MAX_UNFROZEN_BLOCKS;
             if !(1..=most).contains(&f.unfreeze) {
                 return bad(format!("unfreeze between 1 and {most} blocks"));
+            }
+            if !(f.layer_decay > 0.0 && f.layer_decay <= 1.0) {
+                return bad("the layer decay must be above 0 and at most 1".into());
             }
             if f.epochs == 0 || !rate_ok(f.learning_rate) {
                 return bad(

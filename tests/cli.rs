@@ -215,6 +215,8 @@ fn train_writes_a_head_that_eval_scores() {
         &data_dir,
         "--out",
         &head_file,
+        "--recipe",
+        "quick",
         "--epochs",
         "5",
         "--model",
@@ -266,7 +268,17 @@ fn train_writes_a_head_that_eval_scores() {
     // Scored on its own training photos (two easy classes): it must have learnt them.
     assert!(accuracy >= 0.9, "{scores}");
     assert_eq!(scores["confusion"].as_array().expect("matrix").len(), 2);
-    assert!(scores["per_class"]["daisy"].is_number());
+    let daisy = &scores["per_class"]["daisy"];
+    for score in ["recall", "precision", "f1"] {
+        assert!(
+            daisy[score]
+                .as_f64()
+                .is_some_and(|v| (0.0..=1.0).contains(&v)),
+            "{scores}"
+        );
+    }
+    assert_eq!(daisy["photos"], 6);
+    assert!(scores["mistakes"].is_array(), "{scores}");
 
     // `classify --head` answers in the trained classes.
     let daisy = data.path().join("daisy");
@@ -294,9 +306,12 @@ fn train_writes_a_head_that_eval_scores() {
     assert_eq!(line["top"][0]["label"], "daisy", "{line}");
     assert_eq!(line["top"].as_array().expect("top").len(), 2);
 
-    // With the fine-tuning stage: the head's epochs, then the unfrozen blocks'.
+    // The default (best) recipe with single settings changed: augmented views, the head's
+    // epochs, then the unfrozen blocks'; the recipe that ran is written as JSON.
     let tuned = data.path().join("tuned.safetensors");
     let tuned_file = tuned.to_string_lossy();
+    let recipe = data.path().join("recipe.json");
+    let recipe_file = recipe.to_string_lossy();
     let out = afinar(&[
         "train",
         "--data",
@@ -309,6 +324,8 @@ fn train_writes_a_head_that_eval_scores() {
         "1",
         "--finetune-epochs",
         "2",
+        "--recipe-out",
+        &recipe_file,
         "--model",
         &model(),
         "--cache-dir",
@@ -325,6 +342,12 @@ fn train_writes_a_head_that_eval_scores() {
         stdout.contains("after fine-tuning the last 1 blocks"),
         "{stdout}"
     );
+    assert!(stdout.contains("kept epoch"), "{stdout}");
+    let ran: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&recipe).expect("recipe file")).expect("JSON");
+    assert_eq!(ran["augment"]["views"], 4, "{ran}");
+    assert_eq!(ran["finetune"]["unfreeze"], 1, "{ran}");
+    assert_eq!(ran["epochs"], 3, "{ran}");
     let out = afinar(&[
         "eval",
         "--head",

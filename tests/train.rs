@@ -11,8 +11,8 @@ use afinar::model::{ConvLayer, InvertedResidual};
 use afinar::recipe::{FineTuneConfig, Recipe};
 use afinar::train::finetune;
 use afinar::train::{
-    BaseModel, Dataset, DatasetError, LabelledFeatures, Part, Sample, Split, TrainError,
-    TrainingSet, evaluate, run, select_rows, train_head,
+    AugmentedRows, BaseModel, Dataset, DatasetError, LabelledFeatures, Part, Sample, Split,
+    TrainError, TrainingSet, evaluate, run, select_rows, train_head,
 };
 use afinar::{Classifier, FeatureStage, ModelInput};
 use common::{V1_QUANT, model_bytes, shared_dir};
@@ -212,7 +212,7 @@ fn fine_tuning_changes_only_the_unfrozen_weights_and_survives_save_and_load() {
     let val = LabelledFeatures::new(&vb, &vbl);
     let base = p.classifier.model();
     let config = FineTuneConfig::new().with_epochs(2);
-    let (tuned, reports) = block_on(finetune::fine_tune(
+    let (tuned, reports, _) = block_on(finetune::fine_tune(
         &head_config,
         &config,
         base.top(UNFREEZE),
@@ -291,6 +291,83 @@ fn fine_tuning_changes_only_the_unfrozen_weights_and_survives_save_and_load() {
     let a = block_on(p.classifier.classify_trained(photos, &parts, classes, 2));
     let b = block_on(p.classifier.classify_trained(photos, &loaded, classes, 2));
     assert_eq!(a.expect("classifies"), b.expect("classifies"));
+}
+
+/// Mean absolute change of a block's weights.
+fn mean_change(before: &InvertedResidual, after: &InvertedResidual) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for (a, b) in block_convs(before).into_iter().zip(block_convs(after)) {
+        for (x, y) in conv_weights(a).iter().zip(conv_weights(b)) {
+            sum += f64::from((x - y).abs());
+            n += 1;
+        }
+    }
+    sum / n.max(1) as f64
+}
+
+#[test]
+fn a_deeper_unfreeze_trains_exactly_its_blocks_the_deeper_ones_at_lower_rates() {
+    const DEEP: usize = 4;
+    let device = afinar::device::cpu();
+    let classifier = Classifier::from_tflite(&model_bytes(V1_QUANT), None, &device).expect("model");
+    let data = small_flowers();
+    let picked: Vec<&Sample> = data.samples.iter().step_by(4).collect();
+    let inputs: Vec<ModelInput> = picked
+        .iter()
+        .map(|s| {
+            ModelInput::from_image_bytes(&std::fs::read(&s.path).expect("photo")).expect("decodes")
+        })
+        .collect();
+    let labels: Vec<usize> = picked.iter().map(|s| s.class).collect();
+    let boundary =
+        block_on(classifier.features(&inputs, FeatureStage::Boundary(DEEP))).expect("boundary");
+    let base = classifier.model();
+    let pooled = block_on(finetune::pooled_features(
+        &base.top(DEEP),
+        &boundary,
+        &device,
+    ))
+    .expect("pooled");
+    let recipe = Recipe::new().with_epochs(2);
+    let rows = LabelledFeatures::new(&pooled, &labels);
+    let (head, _) = block_on(train_head(&recipe, 5, rows, None, &device, |_| true)).expect("head");
+    let stage = FineTuneConfig::new()
+        .with_unfreeze(DEEP)
+        .with_epochs(2)
+        .with_learning_rate(1e-3)
+        .with_layer_decay(0.5);
+    let (tuned, reports, kept) = block_on(finetune::fine_tune(
+        &recipe,
+        &stage,
+        base.top(DEEP),
+        head,
+        LabelledFeatures::new(&boundary, &labels),
+        None,
+        &device,
+        |_| true,
+    ))
+    .expect("fine-tunes");
+    assert_eq!(reports.len(), 2);
+    assert_eq!(kept.epoch, 4, "without validation, the last epoch is kept");
+    assert_eq!(tuned.top.blocks.len(), DEEP);
+
+    let combined = base.clone().with_top(tuned.top.clone());
+    let frozen = base.blocks.len() - DEEP;
+    let mut changes = Vec::new();
+    for (i, (before, after)) in base.blocks.iter().zip(&combined.blocks).enumerate() {
+        let change = mean_change(before, after);
+        if i < frozen {
+            assert_eq!(change, 0.0, "frozen block {i} changed");
+        } else {
+            assert!(change > 0.0, "unfrozen block {i} did not train");
+            changes.push(change);
+        }
+    }
+    println!("mean weight change per unfrozen block, deepest first: {changes:?}");
+    assert!(
+        changes[0] < changes[DEEP - 1] / 2.0,
+        "the deepest block trains at 1/8 of the top one's rate: {changes:?}"
+    );
 }
 
 #[test]
@@ -463,6 +540,7 @@ fn page_set(per_class: &[usize]) -> TrainingSet {
         hashes,
         pooled: Some(features),
         boundary: None,
+        augmented: None,
         split: Split::Stratified,
     }
 }
@@ -584,6 +662,7 @@ fn the_flowers_duplicate_is_left_out_of_the_later_class_and_training_goes_on() {
             block_on(classifier.features(&inputs, FeatureStage::Pooled)).expect("features"),
         ),
         boundary: None,
+        augmented: None,
         split: Split::Stratified,
     };
     let recipe = Recipe::new().with_epochs(3).with_val_fraction(0.25);
@@ -597,4 +676,109 @@ fn the_flowers_duplicate_is_left_out_of_the_later_class_and_training_goes_on() {
         "{reason}"
     );
     assert_eq!(trained.epochs.len(), 3);
+}
+
+/// A set whose validation photos are labelled the other way round from the training photos:
+/// the more the head learns, the worse validation gets.
+fn worsening_set() -> TrainingSet {
+    let mut set = page_set(&[8, 8]);
+    let parts: Vec<Part> = (0..16)
+        .map(|i| if i % 8 < 2 { Part::Val } else { Part::Train })
+        .collect();
+    let samples = &mut set.dataset.samples;
+    for (sample, part) in samples.iter_mut().zip(&parts) {
+        if *part == Part::Val {
+            sample.class = 1 - sample.class;
+        }
+    }
+    set.split = Split::Fixed {
+        parts,
+        name: "fixed".into(),
+    };
+    set
+}
+
+#[test]
+fn the_best_epoch_is_kept_and_patience_stops_a_stage_early() {
+    let device = afinar::device::cpu();
+    let network = afinar::MobileNetV2Config::new().init(&device);
+    let set = worsening_set();
+    let recipe = Recipe::new()
+        .with_epochs(12)
+        .with_learning_rate(3e-4)
+        .with_patience(Some(3));
+    let trained = block_on(run(&set, &recipe, base(&network), &device, |_| true)).expect("trains");
+    let losses: Vec<f64> = trained.epochs.iter().filter_map(|e| e.val_loss).collect();
+    assert!(
+        losses.windows(2).all(|w| w[1] > w[0]),
+        "validation gets worse every epoch: {losses:?}"
+    );
+    assert_eq!(trained.kept_epoch, 1, "the first epoch scored best");
+    assert_eq!(trained.epochs.len(), 4, "stopped 3 epochs after the best");
+    let kept = &trained.epochs[0];
+    let scores = trained.scores.as_ref().expect("validation scores");
+    assert_eq!(Some(scores.accuracy), kept.val_accuracy);
+    assert!(
+        (scores.loss - losses[0]).abs() < 1e-6,
+        "{} vs {}",
+        scores.loss,
+        losses[0]
+    );
+
+    let last = recipe.with_keep_best(false).with_patience(None);
+    let trained = block_on(run(&set, &last, base(&network), &device, |_| true)).expect("trains");
+    assert_eq!((trained.kept_epoch, trained.epochs.len()), (12, 12));
+}
+
+#[test]
+fn augmented_views_are_trained_on_and_checked() {
+    let device = afinar::device::cpu();
+    let network = afinar::MobileNetV2Config::new().init(&device);
+    // The plain training rows look like the other class; only the augmented views show each
+    // photo's own. Validation rows (always plain) are the photos' own.
+    let mut set = page_set(&[8, 8]);
+    let plain = set.pooled.take().expect("features");
+    let rows: Vec<&[f32]> = plain.chunks(1280).collect();
+    let parts: Vec<Part> = (0..16)
+        .map(|i| if i % 8 < 2 { Part::Val } else { Part::Train })
+        .collect();
+    let views = 4;
+    let mut pooled = Vec::new();
+    let mut augmented = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let other = rows[(i + 8) % 16];
+        pooled.extend_from_slice(if parts[i] == Part::Val { row } else { other });
+        for _ in 0..views {
+            augmented.extend(row.iter().map(|v| v * 1.1));
+        }
+    }
+    set.pooled = Some(pooled);
+    set.split = Split::Fixed {
+        parts,
+        name: "fixed".into(),
+    };
+    // The last epoch, not the best: a lucky first epoch must not hide what was learnt.
+    let recipe = Recipe::new().with_epochs(15).with_keep_best(false);
+    let go = |set: &TrainingSet| block_on(run(set, &recipe, base(&network), &device, |_| true));
+    let accuracy = |set: &TrainingSet| go(set).expect("trains").scores.expect("scores").accuracy;
+    assert_eq!(
+        accuracy(&set),
+        0.0,
+        "the plain rows teach the wrong classes"
+    );
+    set.augmented = Some(AugmentedRows {
+        views,
+        pooled: Some(augmented.clone()),
+        boundary: None,
+    });
+    assert_eq!(accuracy(&set), 1.0, "learnt from the views");
+
+    augmented.pop();
+    set.augmented = Some(AugmentedRows {
+        views,
+        pooled: Some(augmented),
+        boundary: None,
+    });
+    let refused = go(&set).expect_err("views of the wrong size");
+    assert!(refused.to_string().contains("augmented views"), "{refused}");
 }

@@ -223,7 +223,7 @@ fn messages_survive_the_trip_through_js_values() {
         names: vec!["x.jpg".into(), "y.jpg".into()],
         settings: Default::default(),
     };
-    let request = Request::Train(set.clone());
+    let request = Request::Train(Box::new(set.clone()));
     let value = serde_wasm_bindgen::to_value(&request).expect("serializes");
     let features = js_sys::Reflect::get(
         &js_sys::Reflect::get(&value, &"Train".into()).expect("variant"),
@@ -232,7 +232,7 @@ fn messages_survive_the_trip_through_js_values() {
     .expect("field");
     assert!(features.is_instance_of::<js_sys::Uint8Array>());
     match serde_wasm_bindgen::from_value::<Request>(value).expect("deserializes") {
-        Request::Train(back) => assert_eq!(back, set),
+        Request::Train(back) => assert_eq!(*back, set),
         other => panic!("got {other:?}"),
     }
 }

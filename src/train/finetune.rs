@@ -4,10 +4,12 @@
 //! The frozen part is run once per photo and its output, the activations at the freeze
 //! boundary, is cached; an epoch then only runs the unfrozen part.
 
+use burn::optim::GradientsParams;
 use burn::prelude::*;
+use burn::tensor::Gradients;
 
 use super::evaluate::{Evaluation, evaluate_with};
-use super::fit::{EpochReport, Schedule, fit};
+use super::fit::{EpochReport, Kept, Schedule, Stage, fit};
 use super::labelled::{LabelledFeatures, TrainError};
 use crate::architecture::{FEATURE_DIM, boundary_shape};
 use crate::head::model::Head;
@@ -72,7 +74,7 @@ pub async fn fine_tune(
     val: Option<LabelledFeatures<'_>>,
     device: &Device,
     on_epoch: impl FnMut(&EpochReport) -> bool,
-) -> Result<(FineTuned, Vec<EpochReport>), TrainError> {
+) -> Result<(FineTuned, Vec<EpochReport>, Kept), TrainError> {
     let autodiff = device.clone().autodiff();
     let model = FineTuned { top, head }.fork(&autodiff).train();
     let schedule = Schedule {
@@ -80,17 +82,37 @@ pub async fn fine_tune(
         learning_rate: stage.learning_rate,
         first_epoch: recipe.epochs + 1,
     };
-    fit(
+    let decay = stage.layer_decay;
+    let stage = Stage {
         model,
-        FineTuned::forward_rows,
-        recipe,
-        &schedule,
-        train,
-        val,
-        device,
-        on_epoch,
-    )
-    .await
+        forward: FineTuned::forward_rows,
+        rate_groups: move |model: &FineTuned, grads: Gradients| rate_groups(model, grads, decay),
+    };
+    fit(stage, recipe, &schedule, train, val, device, on_epoch).await
+}
+
+/// The gradients of the head and the last 1×1 conv at the full rate, and of each block at
+/// `decay` times the rate of the block above it.
+fn rate_groups(model: &FineTuned, mut grads: Gradients, decay: f64) -> Vec<(f64, GradientsParams)> {
+    if decay == 1.0 {
+        return vec![(1.0, GradientsParams::from_grads(grads, model))];
+    }
+    let mut groups = vec![
+        (1.0, GradientsParams::from_module(&mut grads, &model.head)),
+        (
+            1.0,
+            GradientsParams::from_module(&mut grads, &model.top.last),
+        ),
+    ];
+    let blocks = model.top.blocks.len();
+    for (i, block) in model.top.blocks.iter().enumerate() {
+        let depth = (blocks - i) as i32;
+        groups.push((
+            decay.powi(depth),
+            GradientsParams::from_module(&mut grads, block),
+        ));
+    }
+    groups
 }
 
 /// Loss, accuracy, per-class accuracy and confusion matrix of a fine-tuned model on boundary

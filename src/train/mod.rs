@@ -13,7 +13,7 @@ pub mod labelled;
 pub mod pipeline;
 
 pub use dataset::{Dataset, DatasetError, LeftOut, Part, Sample};
-pub use evaluate::{Evaluation, evaluate};
-pub use fit::{EpochReport, train_head};
-pub use labelled::{LabelledFeatures, TrainError, select_rows};
-pub use pipeline::{BaseModel, RunError, Split, TrainingRun, TrainingSet, run};
+pub use evaluate::{Evaluation, Predicted, evaluate};
+pub use fit::{EpochReport, Kept, train_head};
+pub use labelled::{LabelledFeatures, TrainError, samples_in, select_rows};
+pub use pipeline::{AugmentedRows, BaseModel, RunError, Split, TrainingRun, TrainingSet, run};

@@ -12,8 +12,8 @@ use burn::prelude::*;
 use super::dataset::{Dataset, DatasetError, LeftOut, Part};
 use super::evaluate::{Evaluation, evaluate};
 use super::finetune::{self, pooled_features};
-use super::fit::{EpochReport, train_head};
-use super::labelled::{LabelledFeatures, TrainError, select_rows};
+use super::fit::{EpochReport, train_head_keeping_best};
+use super::labelled::{LabelledFeatures, TrainError, samples_in};
 use crate::architecture::{FEATURE_DIM, boundary_shape};
 use crate::head::file::{HeadMetadata, save};
 use crate::head::model::TrainedParts;
@@ -52,7 +52,21 @@ pub struct TrainingSet {
     pub pooled: Option<Vec<f32>>,
     /// Activations below the recipe's unfrozen blocks: needed when the recipe fine-tunes.
     pub boundary: Option<Vec<f32>>,
+    /// The recipe's augmented views of every photo (`views` rows per photo, photo after photo):
+    /// pooled features, or boundary activations (from which the pooled ones are computed).
+    /// Without them, training sees the plain photos only.
+    pub augmented: Option<AugmentedRows>,
     pub split: Split,
+}
+
+/// Rows of the augmented views of every photo of a [`TrainingSet`].
+#[derive(Debug, Clone)]
+pub struct AugmentedRows {
+    pub views: usize,
+    /// Pooled features, `views × FEATURE_DIM` per photo.
+    pub pooled: Option<Vec<f32>>,
+    /// Boundary activations below the recipe's unfrozen blocks, `views` rows per photo.
+    pub boundary: Option<Vec<f32>>,
 }
 
 /// What a run produces.
@@ -64,6 +78,9 @@ pub struct TrainingRun {
     pub head_file: Vec<u8>,
     /// Every epoch of both stages.
     pub epochs: Vec<EpochReport>,
+    /// The epoch whose weights are in `parts` (the best on validation when the recipe keeps
+    /// the best).
+    pub kept_epoch: usize,
     /// Validation scores of the trained parts (none without validation photos).
     pub scores: Option<Evaluation>,
     /// Validation scores of the head alone, before the fine-tuning stage (when there was one).
@@ -98,29 +115,21 @@ impl RunError {
     }
 }
 
-/// One array of rows (`width` values per sample) picked apart into the run's training and
-/// validation rows.
-struct SplitRows {
-    train: (Vec<f32>, Vec<usize>),
-    val: (Vec<f32>, Vec<usize>),
-}
-
-impl SplitRows {
-    fn new(rows: &[f32], width: usize, labels: &[usize], parts: &[Part]) -> Self {
-        Self {
-            train: select_rows(rows, width, labels, parts, Part::Train),
-            val: select_rows(rows, width, labels, parts, Part::Val),
-        }
+/// Rows of one stage (plain and augmented), as the run's training and validation photos.
+fn split_rows<'a>(
+    plain: &'a [f32],
+    augmented: Option<&'a [f32]>,
+    views: usize,
+    labels: &'a [usize],
+    samples: &'a (Vec<usize>, Vec<usize>),
+) -> (LabelledFeatures<'a>, Option<LabelledFeatures<'a>>) {
+    let all = LabelledFeatures::new(plain, labels);
+    let mut train = all.subset(&samples.0);
+    if let Some(augmented) = augmented {
+        train = train.with_augmented(augmented, views);
     }
-
-    fn train(&self) -> LabelledFeatures<'_> {
-        LabelledFeatures::new(&self.train.0, &self.train.1)
-    }
-
-    /// The validation rows, if there are any.
-    fn val(&self) -> Option<LabelledFeatures<'_>> {
-        Some(LabelledFeatures::new(&self.val.0, &self.val.1)).filter(|v| !v.is_empty())
-    }
+    let val = Some(all.subset(&samples.1)).filter(|v| !v.is_empty());
+    (train, val)
 }
 
 fn check_shapes(set: &TrainingSet, recipe: &Recipe) -> Result<(), RecipeError> {
@@ -140,6 +149,21 @@ fn check_shapes(set: &TrainingSet, recipe: &Recipe) -> Result<(), RecipeError> {
         return bad("the split does not list every photo");
     }
     let boundary_rows = |k: usize| n * boundary_shape(k).iter().product::<usize>();
+    if let Some(a) = &set.augmented {
+        if a.pooled
+            .as_ref()
+            .is_some_and(|p| p.len() != a.views * n * FEATURE_DIM)
+        {
+            return bad("the augmented views' features do not match the photos");
+        }
+        let unfrozen = recipe.unfrozen_blocks();
+        if a.boundary
+            .as_ref()
+            .is_some_and(|b| unfrozen == 0 || b.len() != a.views * boundary_rows(unfrozen))
+        {
+            return bad("the augmented views' activations do not match the photos");
+        }
+    }
     match (&recipe.finetune, &set.boundary, &set.pooled) {
         (Some(f), boundary, _)
             if boundary.as_ref().map(Vec::len) != Some(boundary_rows(f.unfreeze)) =>
@@ -195,53 +219,93 @@ pub async fn run(
     let labels: Vec<usize> = set.dataset.samples.iter().map(|s| s.class).collect();
     let classes = set.dataset.classes.len();
 
-    let computed;
-    let pooled = match (&set.pooled, &recipe.finetune, &set.boundary) {
+    let samples = (
+        samples_in(&parts, Part::Train),
+        samples_in(&parts, Part::Val),
+    );
+    let (computed, computed_augmented);
+    let frozen_top = recipe
+        .finetune
+        .as_ref()
+        .map(|stage| base.network.top(stage.unfreeze));
+    let pooled = match (&set.pooled, &frozen_top, &set.boundary) {
         (Some(pooled), _, _) => pooled,
-        (None, Some(stage), Some(boundary)) => {
-            let top = base.network.top(stage.unfreeze);
-            computed = pooled_features(&top, boundary, device).await?;
+        (None, Some(top), Some(boundary)) => {
+            computed = pooled_features(top, boundary, device).await?;
             &computed
         }
         _ => return Err(RecipeError("the photos' features are missing".into()).into()),
     };
-    let rows = SplitRows::new(pooled, FEATURE_DIM, &labels, &parts);
-    let val = rows.val();
-    let (head, mut epochs) =
-        train_head(recipe, classes, rows.train(), val, device, &mut on_epoch).await?;
+    let augmented = set.augmented.as_ref().filter(|a| a.views > 0);
+    let views = augmented.map_or(0, |a| a.views);
+    let augmented_pooled = match (augmented, &frozen_top) {
+        (
+            Some(AugmentedRows {
+                pooled: Some(p), ..
+            }),
+            _,
+        ) => Some(p.as_slice()),
+        (
+            Some(AugmentedRows {
+                boundary: Some(b), ..
+            }),
+            Some(top),
+        ) => {
+            computed_augmented = pooled_features(top, b, device).await?;
+            Some(computed_augmented.as_slice())
+        }
+        _ => None,
+    };
+    let (train, val) = split_rows(pooled, augmented_pooled, views, &labels, &samples);
+    let (head, mut epochs, head_kept) =
+        train_head_keeping_best(recipe, classes, train, val, device, &mut on_epoch).await?;
     let head_scores = match val {
         Some(val) => Some(evaluate(&head, val, device).await?),
         None => None,
     };
 
-    let (trained, scores, head_alone_scores) = match (&recipe.finetune, &set.boundary) {
+    let (trained, scores, head_alone_scores, kept) = match (&recipe.finetune, &set.boundary) {
         (Some(stage), Some(boundary)) => {
-            let width: usize = boundary_shape(stage.unfreeze).iter().product();
-            let rows = SplitRows::new(boundary, width, &labels, &parts);
-            let val = rows.val();
-            let (tuned, reports) = finetune::fine_tune(
+            let augmented_boundary = augmented.and_then(|a| a.boundary.as_deref());
+            let (train, val) = split_rows(boundary, augmented_boundary, views, &labels, &samples);
+            let (tuned, reports, tuned_kept) = finetune::fine_tune(
                 recipe,
                 stage,
                 base.network.top(stage.unfreeze),
-                head,
-                rows.train(),
+                head.clone(),
+                train,
                 val,
                 device,
                 &mut on_epoch,
             )
             .await?;
             epochs.extend(reports);
-            let scores = match val {
-                Some(val) => Some(finetune::evaluate(&tuned, val, device).await?),
-                None => None,
-            };
-            let trained = TrainedParts {
-                head: tuned.head,
-                top: Some(tuned.top),
-            };
-            (trained, scores, head_scores)
+            // Fine-tuning that scores worse than the head alone is not kept.
+            if recipe.keep_best && !head_kept.is_beaten_by(&tuned_kept) && head_kept.val.is_some() {
+                (
+                    TrainedParts { head, top: None },
+                    head_scores.clone(),
+                    head_scores,
+                    head_kept,
+                )
+            } else {
+                let scores = match val {
+                    Some(val) => Some(finetune::evaluate(&tuned, val, device).await?),
+                    None => None,
+                };
+                let trained = TrainedParts {
+                    head: tuned.head,
+                    top: Some(tuned.top),
+                };
+                (trained, scores, head_scores, tuned_kept)
+            }
         }
-        _ => (TrainedParts { head, top: None }, head_scores, None),
+        _ => (
+            TrainedParts { head, top: None },
+            head_scores,
+            None,
+            head_kept,
+        ),
     };
     let metadata = HeadMetadata {
         classes: set.dataset.classes.clone(),
@@ -259,6 +323,7 @@ pub async fn run(
         metadata,
         head_file,
         epochs,
+        kept_epoch: kept.epoch,
         scores,
         head_alone_scores,
         val_samples: (0..parts.len())

@@ -66,8 +66,11 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
       assert.equal(count, `${expectedCount[name]} photos`, name);
     }
 
+    // Until the user picks, the page picks the recipe for the photos: for 100 photos, the best
+    // one (augmented views, then the top of the network fine-tuned), prepared as photos came in.
+    assert.match(await page.getByTestId("recipe-summary").innerText(), /Recipe: best \(picked for the photos\)/);
     await page.getByTestId("train-button").click();
-    await page.getByTestId("training-done").waitFor({ timeout: 300_000 });
+    await page.getByTestId("training-done").waitFor({ timeout: 600_000 });
     const shown = await page.getByTestId("val-accuracy").innerText();
     const accuracy = Number.parseFloat(shown);
     console.log(`validation accuracy after training in the page: ${shown}`);
@@ -75,6 +78,16 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     assert.ok(accuracy >= 50, `validation accuracy ${shown}`);
     assert.ok(await page.getByTestId("curves").isVisible());
     assert.ok(await page.getByTestId("confusion").isVisible());
+    // The kept epoch is said and marked; precision, recall and F1 per class; the mistakes.
+    const done = await page.getByTestId("training-done").innerText();
+    console.log(done);
+    const kept = Number(/kept the weights of epoch (\d+)/.exec(done)?.[1]);
+    assert.ok(kept >= 1 && kept <= 28, done);
+    assert.equal(await page.getByTestId("kept-epoch").count(), 2, "marked on both charts");
+    const perClass = await page.getByTestId("per-class").innerText();
+    assert.match(perClass, /Precision/);
+    assert.equal(await page.getByTestId("per-class").locator("tbody tr").count(), CLASSES.length);
+    if (accuracy < 100) assert.ok(await page.getByTestId("mistakes").isVisible());
     // The photo in both roses and tulips was used in roses only, and the page says so by name.
     const leftOut = await page.getByTestId("left-out").innerText();
     console.log(`left out: ${leftOut}`);
@@ -120,7 +133,7 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     await page.getByRole("spinbutton", { name: "Epochs", exact: true }).fill("5000");
     await page.getByRole("spinbutton", { name: "Epochs", exact: true }).press("Tab");
     await page.getByTestId("train-button").click();
-    await page.getByTestId("train-status").filter({ hasText: /epoch [1-9]\d* of 5000/ }).waitFor({ timeout: 60_000 });
+    await page.getByTestId("train-status").filter({ hasText: /epoch [1-9]\d* of 50\d\d/ }).waitFor({ timeout: 120_000 });
     await page.getByTestId("cancel-button").click();
     await page.getByTestId("train-status").filter({ hasText: "cancelled" }).waitFor({ timeout: 60_000 });
     assert.equal(await rows.count(), CLASSES.length);
@@ -128,7 +141,7 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
 
     // A reload in the middle: the page says so after it, and nothing the user added is lost.
     await page.getByTestId("train-button").click();
-    await page.getByTestId("train-status").filter({ hasText: /epoch [1-9]\d* of 5000/ }).waitFor({ timeout: 60_000 });
+    await page.getByTestId("train-status").filter({ hasText: /epoch [1-9]\d* of 50\d\d/ }).waitFor({ timeout: 120_000 });
     await page.reload();
     await waitForModel(page);
     await page.getByTestId("training-message").filter({ hasText: "reloaded during training" }).waitFor({ timeout: 60_000 });
@@ -147,15 +160,18 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     await page.getByTestId("import-head").setInputFiles(exported);
     await page.getByTestId("training-message").filter({ hasText: "Imported a head for daisy" }).waitFor({ timeout: 30_000 });
 
-    // The fine-tuning switch: the photos are prepared again (activations below the unfrozen
-    // blocks), then the head and the last 2 blocks are trained. (The recipe, kept across the
-    // reload, still says 5000 epochs.)
+    // The quick recipe with fine-tuning switched on and 3 blocks unfrozen: the photos are
+    // prepared again (activations below the unfrozen blocks), then the head and the last 3
+    // blocks are trained. (The recipe, kept across the reload, still says 5000 epochs.)
     await page.getByText("Recipe").click();
+    await page.getByTestId("recipe-select").selectOption("quick");
     await page.getByRole("spinbutton", { name: "Epochs", exact: true }).fill("10");
     await page.getByRole("spinbutton", { name: "Epochs", exact: true }).press("Tab");
     await page.getByTestId("finetune-switch").check();
+    await page.getByRole("spinbutton", { name: "Blocks to unfreeze" }).fill("3");
+    await page.getByRole("spinbutton", { name: "Blocks to unfreeze" }).press("Tab");
     await page.getByTestId("train-button").click();
-    await page.getByTestId("training-message").filter({ hasText: "for fine-tuning" }).waitFor({ timeout: 30_000 });
+    await page.getByTestId("training-message").filter({ hasText: "for this recipe" }).waitFor({ timeout: 30_000 });
     await waitUntilPrepared(page);
     await page.getByTestId("train-button").click();
     await page.getByTestId("train-status").filter({ hasText: "of 15" }).waitFor({ timeout: 60_000 });

@@ -101,7 +101,7 @@ class AfinarEngine {
     const p = await photo(url);
     const id = this.nextId++;
     const start = performance.now();
-    const reply = await this.request({ Embed: { id, bytes: p.bytes, unfreeze } },
+    const reply = await this.request({ Embed: { id, bytes: p.bytes, rows: { unfreeze, views: 0, seed: 0 } } },
       (r) => (r.Embedded && r.Embedded.id === id ? r.Embedded.result : undefined));
     if (reply.Err) throw new Error(reply.Err);
     return { ms: performance.now() - start, embedding: reply.Ok };

@@ -120,43 +120,226 @@ pub mod defaults {
     pub const FINETUNE_EPOCHS: usize = 5;
     /// Learning rate of the fine-tuning stage, low so the pretrained weights move only a little.
     pub const FINETUNE_LEARNING_RATE: f64 = 1e-4;
+
+    // The *better* and *best* recipes (chosen by measurement, `bench/results.md`).
+    /// Epochs of the head on augmented views.
+    pub const BETTER_EPOCHS: usize = 20;
+    /// AdamW's weight decay.
+    pub const WEIGHT_DECAY: f64 = 1e-2;
+    pub const LABEL_SMOOTHING: f64 = 0.1;
+    /// Augmented views per training photo, beside the plain one.
+    pub const AUGMENTED_VIEWS: usize = 4;
+    /// Blocks the *best* recipe unfreezes.
+    pub const BEST_UNFREEZE: usize = 2;
+    pub const BEST_FINETUNE_EPOCHS: usize = 8;
+    /// With the warm-up, the cosine and the layer decay, a rate ten times the plain recipe's.
+    pub const BEST_FINETUNE_LEARNING_RATE: f64 = 1e-3;
+    /// Each unfrozen block's rate as a share of the one above it.
+    pub const LAYER_DECAY: f64 = 0.7;
 }
 
-/// The training recipe as the user set it in the page (defaults: [`defaults`]). The worker
-/// turns it into the library's recipe `Config`.
+/// The recipe ladder: the user picks one and may change single settings after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecipeName {
+    /// The head on the frozen backbone, as the Keras transfer-learning tutorial.
+    Quick,
+    /// The head on augmented views of the photos, with a schedule and regularization.
+    Better,
+    /// *Better*, then the top of the backbone fine-tuned too.
+    #[default]
+    Best,
+}
+
+impl RecipeName {
+    pub const ALL: [RecipeName; 3] = [RecipeName::Quick, RecipeName::Better, RecipeName::Best];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RecipeName::Quick => "quick",
+            RecipeName::Better => "better",
+            RecipeName::Best => "best",
+        }
+    }
+}
+
+/// The training recipe as the user sets it (defaults: [`defaults`], the ladder:
+/// [`TrainSettings::named`]). The library turns it into its recipe `Config`; the page edits it
+/// and keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainSettings {
+    /// The ladder's recipe these settings started from.
+    pub recipe: RecipeName,
+    /// Let the page pick the recipe for the number of photos ([`TrainSettings::fitting`])
+    /// instead of these settings, until the user picks or changes one.
+    pub auto: bool,
     pub epochs: usize,
     pub learning_rate: f64,
     pub batch_size: usize,
     pub seed: u64,
     /// Share of each class held out for validation.
     pub val_fraction: f64,
+    /// Augmented views of each training photo, beside the plain one (0: none).
+    pub views: usize,
+    /// Share of each target's probability spread over the other classes.
+    pub label_smoothing: f64,
+    /// AdamW's decoupled weight decay (0: plain Adam).
+    pub weight_decay: f64,
+    /// Epochs of each stage over which the learning rate ramps up.
+    pub warmup_epochs: usize,
+    /// Lower each stage's learning rate along a half cosine after the warm-up.
+    pub cosine_decay: bool,
+    /// Stop a stage after this many epochs without a better validation score.
+    pub patience: Option<usize>,
     /// Fine-tune the last K blocks after the head (`None`: the head alone).
     pub unfreeze: Option<usize>,
     pub finetune_epochs: usize,
     pub finetune_learning_rate: f64,
+    /// Each unfrozen block's learning rate as a share of the block above it's.
+    pub layer_decay: f64,
 }
 
 impl Default for TrainSettings {
+    /// The *quick* recipe.
     fn default() -> Self {
         Self {
+            recipe: RecipeName::Quick,
+            auto: false,
             epochs: defaults::EPOCHS,
             learning_rate: defaults::LEARNING_RATE,
             batch_size: defaults::BATCH_SIZE,
             seed: defaults::SEED,
             val_fraction: defaults::VAL_FRACTION,
+            views: 0,
+            label_smoothing: 0.0,
+            weight_decay: 0.0,
+            warmup_epochs: 0,
+            cosine_decay: false,
+            patience: None,
             unfreeze: None,
             finetune_epochs: defaults::FINETUNE_EPOCHS,
             finetune_learning_rate: defaults::FINETUNE_LEARNING_RATE,
+            layer_decay: 1.0,
         }
     }
 }
 
 impl TrainSettings {
+    /// One of the ladder's recipes, as measured in `bench/results.md`: *quick* is the Keras
+    /// transfer-learning recipe (the head on the frozen backbone), *better* adds augmented views,
+    /// a schedule and regularization, *best* then fine-tunes the top of the backbone.
+    pub fn named(name: RecipeName) -> Self {
+        let quick = Self::default();
+        let better = Self {
+            recipe: RecipeName::Better,
+            epochs: defaults::BETTER_EPOCHS,
+            views: defaults::AUGMENTED_VIEWS,
+            label_smoothing: defaults::LABEL_SMOOTHING,
+            weight_decay: defaults::WEIGHT_DECAY,
+            warmup_epochs: 1,
+            cosine_decay: true,
+            ..quick.clone()
+        };
+        match name {
+            RecipeName::Quick => quick,
+            RecipeName::Better => better,
+            RecipeName::Best => Self {
+                recipe: RecipeName::Best,
+                unfreeze: Some(defaults::BEST_UNFREEZE),
+                finetune_epochs: defaults::BEST_FINETUNE_EPOCHS,
+                finetune_learning_rate: defaults::BEST_FINETUNE_LEARNING_RATE,
+                layer_decay: defaults::LAYER_DECAY,
+                ..better
+            },
+        }
+    }
+
     /// Epochs of the whole run: the head's, then the fine-tuning stage's when it is on.
     pub fn total_epochs(&self) -> usize {
         total_epochs(self.epochs, self.unfreeze.map(|_| self.finetune_epochs))
+    }
+
+    /// A rough time for preparing and training `photos` photos with these settings in the
+    /// page's worker on the CPU, from per-photo costs measured there (`bench/results.md`).
+    pub fn estimated_seconds(&self, photos: usize) -> f64 {
+        let views = 1.0 + self.views as f64;
+        let per_photo_ms = budget::PREPARE_MS * views
+            + budget::HEAD_EPOCH_MS * self.epochs as f64
+            + self.unfreeze.map_or(0.0, |k| {
+                budget::FINETUNE_EPOCH_MS_PER_BLOCK * k as f64 * self.finetune_epochs as f64
+            });
+        per_photo_ms * photos as f64 / 1000.0
+    }
+
+    /// The best recipe of the ladder estimated to prepare and train `photos` photos within
+    /// `budget_seconds` (the quick one when none does).
+    pub fn fitting(photos: usize, budget_seconds: f64) -> Self {
+        [RecipeName::Best, RecipeName::Better]
+            .into_iter()
+            .map(Self::named)
+            .find(|s| s.estimated_seconds(photos) <= budget_seconds)
+            .unwrap_or_else(|| Self::named(RecipeName::Quick))
+    }
+
+    /// What the page runs for `photos` photos: these settings, or the fitting recipe (with the
+    /// user's validation share and seed) while the page picks.
+    pub fn effective(&self, photos: usize) -> Self {
+        if !self.auto {
+            return self.clone();
+        }
+        Self {
+            auto: true,
+            val_fraction: self.val_fraction,
+            seed: self.seed,
+            ..Self::fitting(photos, budget::PAGE_SECONDS)
+        }
+    }
+}
+
+/// Per-photo costs of the page's CPU path (one thread, `bench/results.md`) behind
+/// [`TrainSettings::estimated_seconds`], and the time the page's own pick must fit in.
+pub mod budget {
+    /// Preparing one view of a photo (decode, crop, backbone).
+    pub const PREPARE_MS: f64 = 25.0;
+    /// One epoch of the head, per photo.
+    pub const HEAD_EPOCH_MS: f64 = 0.5;
+    /// One epoch of the fine-tuning stage, per photo and unfrozen block.
+    pub const FINETUNE_EPOCH_MS_PER_BLOCK: f64 = 10.0;
+    /// The page picks the best recipe that prepares and trains in about this long.
+    pub const PAGE_SECONDS: f64 = 600.0;
+}
+
+/// What a training photo's [`Embedding`] must hold for a recipe: the boundary activations
+/// below its unfrozen blocks, and its augmented views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RowsNeeded {
+    /// Boundary activations below the last K blocks (`None`: pooled features only).
+    pub unfreeze: Option<usize>,
+    /// Augmented views, beside the plain photo.
+    pub views: usize,
+    /// Seeds the views.
+    pub seed: u64,
+}
+
+impl RowsNeeded {
+    /// Whether an embedding prepared for `self` has every row `needed` asks for.
+    pub fn serves(&self, needed: &RowsNeeded) -> bool {
+        let boundary = needed.unfreeze.is_none() || self.unfreeze == needed.unfreeze;
+        let views = needed.views == 0 || (self.views == needed.views && self.seed == needed.seed);
+        boundary && views
+    }
+}
+
+impl TrainSettings {
+    /// What every training photo must have been prepared with for these settings.
+    pub fn rows_needed(&self) -> RowsNeeded {
+        RowsNeeded {
+            unfreeze: self.unfreeze,
+            views: self.views,
+            seed: if self.views > 0 { self.seed } else { 0 },
+        }
     }
 }
 
@@ -174,6 +357,12 @@ pub struct Embedding {
     /// Activations below the last `unfreeze` blocks, when asked for (fine-tuning).
     #[serde(with = "f32_bytes::option", default)]
     pub boundary: Option<Vec<f32>>,
+    /// Pooled features of the photo's augmented views, 1280 values per view.
+    #[serde(with = "f32_bytes", default)]
+    pub augmented: Vec<f32>,
+    /// The augmented views' boundary activations, when the boundary was asked for.
+    #[serde(with = "f32_bytes::option", default)]
+    pub augmented_boundary: Option<Vec<f32>>,
     /// What the ImageNet head alone says (top-3): the "zero-shot" view.
     pub imagenet: Vec<Prediction>,
     /// sha256 of the file's bytes, to find the same photo in two classes.
@@ -181,6 +370,13 @@ pub struct Embedding {
     /// The 224×224 crop the model saw, as a JPEG.
     #[serde(with = "serde_bytes")]
     pub thumbnail_jpeg: Vec<u8>,
+}
+
+impl Embedding {
+    /// Augmented views it holds.
+    pub fn views(&self) -> usize {
+        self.augmented.len() / self.features.len().max(1)
+    }
 }
 
 /// The photos to train on: one row per photo, in the same order everywhere.
@@ -194,6 +390,12 @@ pub struct TrainingSet {
     /// Boundary activations for the fine-tuning stage (with `settings.unfreeze`).
     #[serde(with = "f32_bytes::option", default)]
     pub boundary: Option<Vec<f32>>,
+    /// Pooled features of `settings.views` augmented views per photo, photo after photo.
+    #[serde(with = "f32_bytes::option", default)]
+    pub augmented: Option<Vec<f32>>,
+    /// The augmented views' boundary activations (fine-tuning on augmented views).
+    #[serde(with = "f32_bytes::option", default)]
+    pub augmented_boundary: Option<Vec<f32>>,
     /// The photos' sha256, to find the same photo in two classes.
     pub sha256: Vec<String>,
     /// The photos' file names, for messages about them.
@@ -230,15 +432,40 @@ pub struct TrainingOutcome {
     pub val_accuracy: Option<f64>,
     /// Validation accuracy of the head alone, before fine-tuning (when there was fine-tuning).
     pub frozen_val_accuracy: Option<f64>,
+    /// Recall per class on the validation photos.
     pub per_class: Vec<f64>,
+    /// Precision per class on the validation photos.
+    #[serde(default)]
+    pub precision: Vec<f64>,
+    #[serde(default)]
+    pub f1: Vec<f64>,
     /// `confusion[true][predicted]` on the validation photos.
     pub confusion: Vec<Vec<usize>>,
+    /// Validation photos the model gets wrong, the most confident first.
+    #[serde(default)]
+    pub mistakes: Vec<Mistake>,
     pub epochs: Vec<EpochSummary>,
+    /// The epoch whose weights were kept (the best on validation).
+    #[serde(default)]
+    pub kept_epoch: usize,
+    /// Fine-tuned backbone blocks in the kept weights (0: the head alone was kept).
+    #[serde(default)]
+    pub unfrozen_blocks: usize,
     pub backend: Backend,
     pub train_ms: f64,
     /// The worker's wasm memory after training (it only grows: the peak so far).
     #[serde(default)]
     pub wasm_memory_bytes: u64,
+}
+
+/// A validation photo the trained model gets wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mistake {
+    /// Its row in the training set.
+    pub row: usize,
+    /// The class the model gives it, and how sure it is.
+    pub predicted: usize,
+    pub confidence: f32,
 }
 
 /// A photo a training run did not use, and why (a message for people that names the file).
@@ -279,17 +506,16 @@ pub enum Request {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
-    /// Compute a training photo's [`Embedding`] (with boundary activations below the last
-    /// `unfreeze` blocks when set).
+    /// Compute a training photo's [`Embedding`] for recipes needing `rows`.
     Embed {
         id: u32,
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
-        unfreeze: Option<usize>,
+        rows: RowsNeeded,
     },
     /// Train a head; the worker answers with [`Reply::Epoch`]s, then [`Reply::Trained`], and
     /// uses the new head from then on.
-    Train(TrainingSet),
+    Train(Box<TrainingSet>),
     /// Stop the training under way after the current epoch. Handled as soon as it arrives.
     CancelTraining,
     /// Use a head file (exported earlier, or kept by the page); answered with

@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use afinar_protocol::{Backend, Reply, Request, TrainingSet};
+use afinar_protocol::{Backend, Reply, Request, RowsNeeded, TrainingSet};
 
 /// The loader script Trunk generates for the worker binary (`data-loader-shim`).
 const WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
@@ -31,8 +31,8 @@ type Handler = Closure<dyn Fn(JsValue)>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobKind {
     Classify,
-    /// With boundary activations below the last K blocks when set.
-    Embed(Option<usize>),
+    /// With the rows a recipe needs.
+    Embed(RowsNeeded),
 }
 
 #[derive(Clone)]
@@ -156,8 +156,8 @@ impl WorkerLink {
     }
 
     /// Queues a training photo; the answer comes as [`Reply::Embedded`] with this `id`.
-    pub fn embed(&self, id: u32, photo: Blob, unfreeze: Option<usize>) {
-        self.queue(JobKind::Embed(unfreeze), id, photo);
+    pub fn embed(&self, id: u32, photo: Blob, rows: RowsNeeded) {
+        self.queue(JobKind::Embed(rows), id, photo);
     }
 
     fn queue(&self, kind: JobKind, id: u32, photo: Blob) {
@@ -170,7 +170,7 @@ impl WorkerLink {
 
     /// Starts training; progress comes as [`Reply::Epoch`], the end as [`Reply::Trained`].
     pub fn train(&self, set: TrainingSet) {
-        self.post(&Request::Train(set));
+        self.post(&Request::Train(Box::new(set)));
     }
 
     pub fn cancel_training(&self) {
@@ -214,10 +214,10 @@ impl WorkerLink {
                 match read_blob(&job.photo).await {
                     Ok(bytes) => link.post(&match job.kind {
                         JobKind::Classify => Request::Classify { id: job.id, bytes },
-                        JobKind::Embed(unfreeze) => Request::Embed {
+                        JobKind::Embed(rows) => Request::Embed {
                             id: job.id,
                             bytes,
-                            unfreeze,
+                            rows,
                         },
                     }),
                     Err(message) => link
@@ -318,7 +318,7 @@ impl WorkerLink {
     fn answered(&self, reply: Reply) {
         let done = match &reply {
             Reply::Classified { id, .. } => Some((JobKind::Classify, *id)),
-            Reply::Embedded { id, .. } => Some((JobKind::Embed(None), *id)),
+            Reply::Embedded { id, .. } => Some((JobKind::Embed(RowsNeeded::default()), *id)),
             _ => None,
         };
         if let Some((kind, id)) = done {

@@ -9,7 +9,7 @@ use js_sys::{Float32Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Blob;
 
-use afinar_protocol::Embedding;
+use afinar_protocol::{Embedding, RowsNeeded};
 
 const DB_NAME: &str = "afinar-training";
 const DB_VERSION: u32 = 1;
@@ -26,11 +26,12 @@ pub struct StoredPhoto {
     pub embedding: Option<StoredEmbedding>,
 }
 
-/// An [`Embedding`] with the number of unfrozen blocks its boundary activations are for.
+/// An [`Embedding`] with what it was prepared for (the unfrozen blocks its boundary
+/// activations are for, its augmented views).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredEmbedding {
     pub embedding: Embedding,
-    pub unfreeze: Option<usize>,
+    pub rows: RowsNeeded,
 }
 
 pub struct Store {
@@ -113,8 +114,25 @@ impl Store {
                     &Float32Array::from(boundary.as_slice()),
                 );
             }
-            if let Some(k) = stored.unfreeze {
+            if let Some(k) = stored.rows.unfreeze {
                 set(&record, "unfreeze", &(k as u32).into());
+            }
+            if stored.rows.views > 0 {
+                set(&record, "views", &(stored.rows.views as u32).into());
+                // As text: a u64 seed does not fit a JS number.
+                set(&record, "seed", &stored.rows.seed.to_string().into());
+                set(
+                    &record,
+                    "augmented",
+                    &Float32Array::from(e.augmented.as_slice()),
+                );
+                if let Some(views) = &e.augmented_boundary {
+                    set(
+                        &record,
+                        "augmentedBoundary",
+                        &Float32Array::from(views.as_slice()),
+                    );
+                }
             }
             let imagenet = serde_json::to_string(&e.imagenet).unwrap_or_default();
             set(&record, "imagenet", &imagenet.into());
@@ -153,14 +171,18 @@ impl Store {
             ) else {
                 continue;
             };
-            let features = get(&record, "features").dyn_into::<Float32Array>().ok();
-            let embedding = features.map(|features| StoredEmbedding {
+            let floats = |key: &str| {
+                get(&record, key)
+                    .dyn_into::<Float32Array>()
+                    .ok()
+                    .map(|a| a.to_vec())
+            };
+            let embedding = floats("features").map(|features| StoredEmbedding {
                 embedding: Embedding {
-                    features: features.to_vec(),
-                    boundary: get(&record, "boundary")
-                        .dyn_into::<Float32Array>()
-                        .ok()
-                        .map(|b| b.to_vec()),
+                    features,
+                    boundary: floats("boundary"),
+                    augmented: floats("augmented").unwrap_or_default(),
+                    augmented_boundary: floats("augmentedBoundary"),
                     imagenet: get(&record, "imagenet")
                         .as_string()
                         .and_then(|s| serde_json::from_str(&s).ok())
@@ -171,7 +193,14 @@ impl Store {
                         .map(|a| a.to_vec())
                         .unwrap_or_default(),
                 },
-                unfreeze: get(&record, "unfreeze").as_f64().map(|k| k as usize),
+                rows: RowsNeeded {
+                    unfreeze: get(&record, "unfreeze").as_f64().map(|k| k as usize),
+                    views: get(&record, "views").as_f64().map_or(0, |v| v as usize),
+                    seed: get(&record, "seed")
+                        .as_string()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0),
+                },
             });
             photos.push(StoredPhoto {
                 id: id as u32,

@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 
-use afinar::recipe::{FineTuneConfig, Recipe};
 use afinar::train::{self, Dataset, EpochReport, Sample, Split, TrainingRun};
 use afinar::{Embedding, ModelInput, Prediction};
 use afinar_protocol as protocol;
-use afinar_protocol::{Backend, EpochSummary, LeftOut, TrainSettings, TrainingOutcome};
+use afinar_protocol::{Backend, EpochSummary, LeftOut, Mistake, TrainingOutcome};
 
 pub fn prediction(p: Prediction) -> protocol::Prediction {
     protocol::Prediction {
@@ -19,22 +18,6 @@ pub fn prediction(p: Prediction) -> protocol::Prediction {
 
 pub fn predictions(top: Vec<Prediction>) -> Vec<protocol::Prediction> {
     top.into_iter().map(prediction).collect()
-}
-
-/// The page's recipe form as the library's recipe.
-pub fn recipe(s: &TrainSettings) -> Recipe {
-    Recipe::new()
-        .with_epochs(s.epochs)
-        .with_learning_rate(s.learning_rate)
-        .with_batch_size(s.batch_size)
-        .with_seed(s.seed)
-        .with_val_fraction(s.val_fraction)
-        .with_finetune(s.unfreeze.map(|k| {
-            FineTuneConfig::new()
-                .with_unfreeze(k)
-                .with_epochs(s.finetune_epochs)
-                .with_learning_rate(s.finetune_learning_rate)
-        }))
 }
 
 /// The page's training photos as the library's training set (the page's split is the recipe's
@@ -65,6 +48,13 @@ pub fn training_set(set: protocol::TrainingSet) -> Result<train::TrainingSet, St
         hashes: set.sha256,
         pooled: Some(set.features),
         boundary: set.boundary,
+        augmented: (set.settings.views > 0 && set.augmented.is_some()).then(|| {
+            train::AugmentedRows {
+                views: set.settings.views,
+                pooled: set.augmented,
+                boundary: set.augmented_boundary,
+            }
+        }),
         split: Split::Stratified,
     })
 }
@@ -90,6 +80,21 @@ pub fn outcome(
     wasm_memory_bytes: u64,
 ) -> TrainingOutcome {
     let scores = run.scores.as_ref();
+    let mistakes = scores
+        .map(|e| {
+            e.mistakes()
+                .into_iter()
+                .filter_map(|i| {
+                    let p = e.predictions[i];
+                    Some(Mistake {
+                        row: *run.val_samples.get(i)?,
+                        predicted: p.class,
+                        confidence: p.confidence,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     TrainingOutcome {
         classes: run.metadata.classes.clone(),
         val_rows: run.val_samples,
@@ -104,7 +109,12 @@ pub fn outcome(
         val_accuracy: scores.map(|e| e.accuracy),
         frozen_val_accuracy: run.head_alone_scores.as_ref().map(|e| e.accuracy),
         per_class: scores.map(|e| e.per_class.clone()).unwrap_or_default(),
+        precision: scores.map(|e| e.precision.clone()).unwrap_or_default(),
+        f1: scores.map(|e| e.f1.clone()).unwrap_or_default(),
         confusion: scores.map(|e| e.confusion.clone()).unwrap_or_default(),
+        mistakes,
+        kept_epoch: run.kept_epoch,
+        unfrozen_blocks: run.metadata.unfrozen_blocks,
         epochs,
         head_file: run.head_file,
         backend,
@@ -117,6 +127,8 @@ pub fn embedding(e: Embedding, sha256: String, input: &ModelInput) -> protocol::
     protocol::Embedding {
         features: e.pooled,
         boundary: e.boundary,
+        augmented: e.augmented,
+        augmented_boundary: e.augmented_boundary,
         imagenet: predictions(e.imagenet),
         sha256,
         thumbnail_jpeg: thumbnail(input),

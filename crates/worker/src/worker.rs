@@ -11,10 +11,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use afinar::augment::AugmentConfig;
 use afinar::{Classifier, MobileNetV2Weights, ModelInput};
 use afinar_protocol::{
     Backend, Classification, Embedding, HeadInfo, ModelInfo, ModelSource, Reply, Request,
-    TrainingOutcome, TrainingSet,
+    RowsNeeded, TrainingOutcome, TrainingSet,
 };
 use burn::tensor::Device;
 use wasm_bindgen::prelude::*;
@@ -163,16 +164,12 @@ impl Worker {
                 let result = self.classify(&bytes).await;
                 self.post(&Reply::Classified { id, result });
             }
-            Request::Embed {
-                id,
-                bytes,
-                unfreeze,
-            } => {
-                let result = self.embed(&bytes, unfreeze).await;
+            Request::Embed { id, bytes, rows } => {
+                let result = self.embed(&bytes, rows).await;
                 self.post(&Reply::Embedded { id, result });
             }
             Request::Train(set) => {
-                let result = self.train(set).await;
+                let result = self.train(*set).await;
                 self.post(&Reply::Trained(result));
             }
             Request::CancelTraining => {}
@@ -254,17 +251,27 @@ impl Worker {
         .await
     }
 
-    async fn embed(&self, bytes: &[u8], unfreeze: Option<usize>) -> Result<Embedding, String> {
-        let input = ModelInput::from_image_bytes(bytes)
-            .map_err(|e| format!("This photo can't be read: {e}."))?;
+    async fn embed(&self, bytes: &[u8], rows: RowsNeeded) -> Result<Embedding, String> {
+        let image = afinar::preprocess::decode(bytes)
+            .map_err(|e| format!("This photo can't be read: {e}."))?
+            .to_rgb8();
+        let input = ModelInput::from_rgb_image(&image);
         let sha256 = afinar::preprocess::sha256_hex(bytes);
+        let views = match rows.views {
+            0 => Vec::new(),
+            n => AugmentConfig::new()
+                .with_views(n)
+                .views_of(&image, &sha256, rows.seed),
+        };
+        let unfreeze = rows.unfreeze;
+        drop(image);
         let no_model = "No model is loaded yet, so the photo can't be prepared.";
         self.retry_on_cpu(
             "while preparing a photo",
             no_model,
             async |classifier, _| {
                 let embedding = classifier
-                    .embed(&input, unfreeze, EMBED_TOP_K)
+                    .embed(&input, &views, unfreeze, EMBED_TOP_K)
                     .await
                     .map_err(|e| Failure::Device(e.to_string()))?;
                 Ok(convert::embedding(embedding, sha256.clone(), &input))
@@ -276,7 +283,7 @@ impl Worker {
     /// Trains on the current device; if WebGPU fails in the middle, once more on the CPU.
     async fn train(&self, set: TrainingSet) -> Result<TrainingOutcome, String> {
         self.cancel_training.set(false);
-        let recipe = convert::recipe(&set.settings);
+        let recipe = afinar::Recipe::from_settings(&set.settings);
         let set = convert::training_set(set).map_err(|e| format!("Training stopped: {e}."))?;
         let total_epochs = recipe.total_epochs();
         let no_model = "No model is loaded yet; wait for it, then train.";

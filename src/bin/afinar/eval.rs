@@ -79,7 +79,7 @@ pub fn run(args: &EvalArgs) -> Result<bool> {
         None => FeatureStage::Pooled,
         Some(top) => FeatureStage::Boundary(top.unfrozen()),
     };
-    let rows = cached_features(&classifier, &chosen, stage, dir.as_deref())?;
+    let rows = cached_features(&classifier, &chosen, stage, None, dir.as_deref())?;
     let rows = LabelledFeatures::new(&rows.values, &labels);
     let scores = match trained.top {
         None => block_on(evaluate(&trained.head, rows, &device))?,
@@ -91,6 +91,6 @@ pub fn run(args: &EvalArgs) -> Result<bool> {
             block_on(finetune::evaluate(&tuned, rows, &device))?
         }
     };
-    print_scores(&metadata.classes, &scores, args.json);
+    print_scores(&metadata.classes, &scores, &chosen, args.json);
     Ok(true)
 }

@@ -10,8 +10,9 @@ use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use afinar::augment::AugmentConfig;
 use afinar::{Classifier, FeatureStage, ModelInput};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use futures_lite::future::block_on;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -107,16 +108,55 @@ impl FeatureCache {
 pub struct PhotoRows {
     /// One row of `stage.width()` values per photo, in the order asked for.
     pub values: Vec<f32>,
+    /// The augmented views' rows: `views` per photo, photo after photo (empty without views).
+    pub augmented: Vec<f32>,
     pub hashes: Vec<String>,
 }
 
-/// Every photo's rows at `stage`: read from the cache in `cache_dir`, or decoded (in parallel)
-/// and computed once, then cached. A photo that cannot be read or decoded is an error that
-/// names it.
+/// Augmented views to compute beside each photo's plain input.
+#[derive(Clone, Copy)]
+pub struct Views<'a> {
+    pub config: &'a AugmentConfig,
+    pub seed: u64,
+    /// The photos that need views (all when `None`): training ones, not validation ones. The
+    /// others' view rows repeat their plain row, which training never reads.
+    pub only: Option<&'a [bool]>,
+}
+
+impl Views<'_> {
+    /// Cache keys of a photo's views: the photo, the settings that shape a view (not how many
+    /// there are, so that asking for more views reuses the first ones), the seed, the view.
+    fn keys(&self, photo: &PhotoHash) -> Vec<PhotoHash> {
+        let shape = serde_json::to_vec(&self.config.clone().with_views(0)).unwrap_or_default();
+        (0..self.config.views)
+            .map(|view| {
+                Sha256::new()
+                    .chain_update(photo)
+                    .chain_update(&shape)
+                    .chain_update(self.seed.to_le_bytes())
+                    .chain_update((view as u64).to_le_bytes())
+                    .finalize()
+                    .into()
+            })
+            .collect()
+    }
+}
+
+/// A photo read from disk, with the cache keys of its plain input and of its views.
+struct Photo {
+    hash: PhotoHash,
+    bytes: Vec<u8>,
+    view_keys: Vec<PhotoHash>,
+}
+
+/// Every photo's rows at `stage` (and its augmented views' rows): read from the cache in
+/// `cache_dir`, or decoded (in parallel, once per photo) and computed once, then cached. A
+/// photo that cannot be read or decoded is an error that names it.
 pub fn cached_features(
     classifier: &Classifier,
     paths: &[PathBuf],
     stage: FeatureStage,
+    views: Option<Views>,
     cache_dir: Option<&Path>,
 ) -> Result<PhotoRows> {
     let width = stage.width();
@@ -125,27 +165,43 @@ pub fn cached_features(
         ProgressStyle::with_template("features {bar:40} {pos}/{len} photos  {per_sec}  eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let view_count = views.map_or(0, |v| v.config.views);
     let mut values = Vec::with_capacity(paths.len() * width);
+    let mut augmented = Vec::with_capacity(paths.len() * width * view_count);
     let mut hashes = Vec::with_capacity(paths.len());
-    for chunk in paths.chunks(64) {
-        let photos: Vec<(PhotoHash, Vec<u8>)> = chunk
+    let chunk_len = (64 / (1 + view_count)).max(4);
+    for chunk in paths.chunks(chunk_len) {
+        let first = values.len() / width;
+        let photos: Vec<Photo> = chunk
             .par_iter()
-            .map(|path| {
+            .enumerate()
+            .map(|(i, path)| {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                Ok((Sha256::digest(&bytes).into(), bytes))
+                let hash: PhotoHash = Sha256::digest(&bytes).into();
+                let wanted = |v: &Views| {
+                    v.only
+                        .is_none_or(|only| only.get(first + i) != Some(&false))
+                };
+                let view_keys = match views {
+                    Some(v) if wanted(&v) => v.keys(&hash),
+                    _ => Vec::new(),
+                };
+                Ok(Photo {
+                    hash,
+                    bytes,
+                    view_keys,
+                })
             })
             .collect::<Result<_>>()?;
-        let missing: Vec<(PhotoHash, ModelInput)> = photos
+        let missing: Vec<Vec<(PhotoHash, ModelInput)>> = photos
             .par_iter()
             .zip(chunk)
-            .filter(|((hash, _), _)| cache.get(hash).is_none())
-            .map(|((hash, bytes), path)| {
-                ModelInput::from_image_bytes(bytes)
-                    .map(|input| (*hash, input))
-                    .with_context(|| format!("{}", path.display()))
+            .map(|(photo, path)| {
+                missing_inputs(photo, views, &cache).with_context(|| format!("{}", path.display()))
             })
             .collect::<Result<_>>()?;
+        let missing: Vec<(PhotoHash, ModelInput)> = missing.into_iter().flatten().collect();
         if !missing.is_empty() {
             let inputs: Vec<ModelInput> = missing.iter().map(|(_, i)| i.clone()).collect();
             let computed = block_on(classifier.features(&inputs, stage))?;
@@ -157,15 +213,55 @@ pub fn cached_features(
                     .collect(),
             )?;
         }
-        for (hash, _) in &photos {
-            match cache.get(hash) {
-                Some(row) => values.extend_from_slice(row),
-                None => bail!("the model returned no features"),
+        for photo in &photos {
+            let row = |key| cache.get(key).context("the model returned no features");
+            let plain = row(&photo.hash)?;
+            values.extend_from_slice(plain);
+            for key in &photo.view_keys {
+                augmented.extend_from_slice(row(key)?);
             }
-            hashes.push(afinar::preprocess::hex(hash));
+            if photo.view_keys.is_empty() {
+                for _ in 0..view_count {
+                    augmented.extend_from_slice(plain);
+                }
+            }
+            hashes.push(afinar::preprocess::hex(&photo.hash));
         }
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
-    Ok(PhotoRows { values, hashes })
+    Ok(PhotoRows {
+        values,
+        augmented,
+        hashes,
+    })
+}
+
+/// The inputs of a photo's plain view and augmented views that the cache does not hold yet,
+/// each with its cache key; the photo is decoded only when one is missing.
+fn missing_inputs(
+    photo: &Photo,
+    views: Option<Views>,
+    cache: &FeatureCache,
+) -> Result<Vec<(PhotoHash, ModelInput)>> {
+    let plain_missing = cache.get(&photo.hash).is_none();
+    let views_missing: Vec<usize> = (0..photo.view_keys.len())
+        .filter(|&v| cache.get(&photo.view_keys[v]).is_none())
+        .collect();
+    if !plain_missing && views_missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let image = afinar::preprocess::decode(&photo.bytes)?.to_rgb8();
+    let mut inputs = Vec::with_capacity(1 + views_missing.len());
+    if plain_missing {
+        inputs.push((photo.hash, ModelInput::from_rgb_image(&image)));
+    }
+    if let Some(views) = views {
+        let sha = afinar::preprocess::hex(&photo.hash);
+        for v in views_missing {
+            let input = views.config.view(&image, &sha, views.seed, v);
+            inputs.push((photo.view_keys[v], input));
+        }
+    }
+    Ok(inputs)
 }

@@ -32,7 +32,7 @@ enum Command {
     /// Classify photos against the 1,000 ImageNet classes.
     Classify(classify::ClassifyArgs),
     /// Train a new head on folders of photos (one sub-folder per class).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Score a trained head on folders of photos: accuracy, per class, confusion matrix.
     Eval(eval::EvalArgs),
 }

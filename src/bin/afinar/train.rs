@@ -5,15 +5,16 @@ use std::path::{Path, PathBuf};
 
 use afinar::FeatureStage;
 use afinar::architecture::MAX_UNFROZEN_BLOCKS;
-use afinar::recipe::{FineTuneConfig, Recipe};
-use afinar::train::{self, Dataset, EpochReport, Part, Split, TrainingSet};
-use afinar_protocol::defaults;
+use afinar::recipe::Recipe;
+use afinar::train::{self, AugmentedRows, Dataset, EpochReport, Part, Split, TrainingSet};
+use afinar_protocol::{RecipeName, TrainSettings};
 use anyhow::{Context, Result};
+use burn::config::Config;
 use futures_lite::future::block_on;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::{CacheArgs, ModelArgs};
-use crate::feature_cache::cached_features;
+use crate::feature_cache::{Views, cached_features};
 use crate::scores::print_scores;
 
 #[derive(clap::Args)]
@@ -28,49 +29,100 @@ pub struct TrainArgs {
     /// Where to write the trained head (`.safetensors`).
     #[arg(long)]
     out: PathBuf,
+    /// The recipe to start from; the flags below change single settings of it.
+    #[arg(long, value_enum, default_value_t = RecipeArg::Best)]
+    recipe: RecipeArg,
     /// Epochs of the head on the frozen backbone.
-    #[arg(long, default_value_t = defaults::EPOCHS)]
-    epochs: usize,
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Adam's learning rate for the head.
-    #[arg(long, default_value_t = defaults::LEARNING_RATE)]
-    lr: f64,
-    /// Then unfreeze the last K inverted-residual blocks (and the last 1×1 conv) and fine-tune
-    /// them with the head [1–17; the recipe's K is 2].
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u8).range(1..=MAX_UNFROZEN_BLOCKS as i64))]
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Unfreeze the last K inverted-residual blocks (and the last 1×1 conv) and fine-tune them
+    /// with the head after its own epochs [0: no fine-tuning; up to 17].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u8).range(0..=MAX_UNFROZEN_BLOCKS as i64))]
     unfreeze: Option<u8>,
     /// Epochs of the fine-tuning stage.
-    #[arg(long, value_name = "M", default_value_t = defaults::FINETUNE_EPOCHS)]
-    finetune_epochs: usize,
+    #[arg(long, value_name = "M")]
+    finetune_epochs: Option<usize>,
     /// Learning rate of the fine-tuning stage.
-    #[arg(long, default_value_t = defaults::FINETUNE_LEARNING_RATE)]
-    finetune_lr: f64,
-    #[arg(long, default_value_t = defaults::BATCH_SIZE)]
-    batch: usize,
-    #[arg(long, default_value_t = defaults::SEED)]
-    seed: u64,
+    #[arg(long)]
+    finetune_lr: Option<f64>,
+    /// Each unfrozen block's learning rate as a share of the block above it's.
+    #[arg(long)]
+    layer_decay: Option<f64>,
+    /// Augmented views per training photo (0: the plain photos only).
+    #[arg(long, value_name = "N")]
+    views: Option<usize>,
+    /// Label smoothing (0: none).
+    #[arg(long)]
+    label_smoothing: Option<f64>,
+    /// AdamW's weight decay (0: plain Adam).
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Stop a stage after this many epochs without a better validation score.
+    #[arg(long, value_name = "EPOCHS")]
+    patience: Option<usize>,
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
     /// Share of each class held out for validation when there is no --split.
-    #[arg(long, default_value_t = defaults::VAL_FRACTION)]
-    val_fraction: f64,
+    #[arg(long)]
+    val_fraction: Option<f64>,
+    /// Also write the recipe that ran as JSON (the form the head file keeps).
+    #[arg(long, value_name = "FILE")]
+    recipe_out: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
     cache: CacheArgs,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RecipeArg {
+    /// The head alone on the frozen backbone (the Keras transfer-learning recipe).
+    Quick,
+    /// The head on augmented views of the photos, with a schedule and regularization.
+    Better,
+    /// Better, then the top of the backbone fine-tuned too.
+    Best,
+}
+
 impl TrainArgs {
+    /// The named recipe with the flags' changes.
     fn recipe(&self) -> Recipe {
-        Recipe::new()
-            .with_epochs(self.epochs)
-            .with_learning_rate(self.lr)
-            .with_batch_size(self.batch)
-            .with_seed(self.seed)
-            .with_val_fraction(self.val_fraction)
-            .with_finetune(self.unfreeze.map(|k| {
-                FineTuneConfig::new()
-                    .with_unfreeze(usize::from(k))
-                    .with_epochs(self.finetune_epochs)
-                    .with_learning_rate(self.finetune_lr)
-            }))
+        let name = match self.recipe {
+            RecipeArg::Quick => RecipeName::Quick,
+            RecipeArg::Better => RecipeName::Better,
+            RecipeArg::Best => RecipeName::Best,
+        };
+        let mut s = TrainSettings::named(name);
+        fn set<T>(value: Option<T>, field: &mut T) {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+        set(self.epochs, &mut s.epochs);
+        set(self.lr, &mut s.learning_rate);
+        set(self.batch, &mut s.batch_size);
+        set(self.seed, &mut s.seed);
+        set(self.val_fraction, &mut s.val_fraction);
+        set(self.views, &mut s.views);
+        set(self.label_smoothing, &mut s.label_smoothing);
+        set(self.weight_decay, &mut s.weight_decay);
+        set(self.finetune_epochs, &mut s.finetune_epochs);
+        set(self.finetune_lr, &mut s.finetune_learning_rate);
+        set(self.layer_decay, &mut s.layer_decay);
+        if self.patience.is_some() {
+            s.patience = self.patience;
+        }
+        match self.unfreeze {
+            Some(0) => s.unfreeze = None,
+            Some(k) => s.unfreeze = Some(usize::from(k)),
+            None => {}
+        }
+        Recipe::from_settings(&s)
     }
 }
 
@@ -91,16 +143,19 @@ fn epoch_bar(epochs: usize) -> ProgressBar {
 }
 
 fn print_epoch(bar: &ProgressBar, total: usize, r: &EpochReport) {
+    // Read before `suspend`, which holds the bar's lock.
+    let elapsed = bar.elapsed().as_secs_f64();
     // Not `bar.println`: that prints nothing when the bar is hidden (output not a terminal).
     bar.suspend(|| {
         println!(
-            "epoch {:>3}/{}  train loss {:.4} acc {:.3}  val loss {} acc {}",
+            "epoch {:>3}/{}  train loss {:.4} acc {:.3}  val loss {} acc {}  ({:.0} s)",
             r.epoch,
             total,
             r.train_loss,
             r.train_accuracy,
             r.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
             r.val_accuracy.map_or("-".into(), |v| format!("{v:.3}")),
+            elapsed,
         )
     });
     bar.inc(1);
@@ -132,18 +187,45 @@ pub fn run(args: &TrainArgs) -> Result<bool> {
         .finetune
         .as_ref()
         .map_or(FeatureStage::Pooled, |f| FeatureStage::Boundary(f.unfreeze));
-    let rows = cached_features(&classifier, &paths, stage, args.cache.dir().as_deref())?;
-    let (pooled, boundary) = match stage {
-        FeatureStage::Pooled => (Some(rows.values), None),
-        FeatureStage::Boundary(_) => (None, Some(rows.values)),
+    // With a fixed split, only the training photos need views.
+    let training: Option<Vec<bool>> = match &split {
+        Split::Fixed { parts, .. } => Some(parts.iter().map(|p| *p == Part::Train).collect()),
+        Split::Stratified => None,
+    };
+    let views = recipe.augment.as_ref().map(|config| Views {
+        config,
+        seed: recipe.seed,
+        only: training.as_deref(),
+    });
+    let rows = cached_features(
+        &classifier,
+        &paths,
+        stage,
+        views,
+        args.cache.dir().as_deref(),
+    )?;
+    let augmented = (!rows.augmented.is_empty()).then_some(rows.augmented);
+    let (pooled, boundary, augmented) = match stage {
+        FeatureStage::Pooled => (Some(rows.values), None, augmented.map(|a| (Some(a), None))),
+        FeatureStage::Boundary(_) => (None, Some(rows.values), augmented.map(|a| (None, Some(a)))),
     };
     let set = TrainingSet {
         dataset,
         hashes: rows.hashes,
         pooled,
         boundary,
+        augmented: augmented.map(|(pooled, boundary)| AugmentedRows {
+            views: recipe.augmented_views(),
+            pooled,
+            boundary,
+        }),
         split,
     };
+    if let Some(path) = &args.recipe_out {
+        recipe
+            .save(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let total_epochs = recipe.total_epochs();
     let bar = epoch_bar(total_epochs);
     let run = block_on(train::run(
@@ -172,8 +254,22 @@ pub fn run(args: &TrainArgs) -> Result<bool> {
             f.unfreeze
         );
     }
+    let kept = match run.metadata.unfrozen_blocks {
+        0 => "the head alone".to_string(),
+        k => format!("the head and the last {k} blocks"),
+    };
+    println!(
+        "kept epoch {} of {} ({kept})",
+        run.kept_epoch,
+        run.epochs.len()
+    );
     if let Some(scores) = &run.scores {
-        print_scores(&set.dataset.classes, scores, false);
+        let photos: Vec<PathBuf> = run
+            .val_samples
+            .iter()
+            .map(|&i| set.dataset.samples[i].path.clone())
+            .collect();
+        print_scores(&set.dataset.classes, scores, &photos, false);
     }
     eprintln!("head written to {}", args.out.display());
     Ok(true)

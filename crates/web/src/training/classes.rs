@@ -96,7 +96,6 @@ impl Training {
     /// classes is kept in the same one as the CLI keeps it.
     fn add_photos(self, mut files: Vec<(String, String, Blob)>) {
         files.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        let unfreeze = self.settings.get_untracked().unfreeze;
         let mut added = Vec::new();
         for (class, name, blob) in files {
             let Some(class_id) = self.class_named(&class) else {
@@ -119,9 +118,10 @@ impl Training {
         }
         self.photos
             .update(|l| l.extend(added.iter().map(|(p, _)| p.clone())));
+        let needed = self.effective_settings_untracked().rows_needed();
         for (photo, blob) in added {
             self.save_photo(photo.id);
-            self.send_embed(photo.id, blob, unfreeze);
+            self.send_embed(photo.id, blob, needed);
         }
     }
 

@@ -28,6 +28,20 @@ pub fn Curves() -> impl IntoView {
     let chart = move |title: &'static str, accuracy: bool| {
         let epochs = training.epochs.get();
         let total = epochs.last().map_or(1, |e| e.total_epochs);
+        // The epoch whose weights the finished run kept, when these curves are its.
+        let kept = training.result.with(|r| {
+            r.as_ref()
+                .filter(|r| r.outcome.epochs.len() == epochs.len())
+                .map(|r| r.outcome.kept_epoch)
+                .filter(|&k| k > 0)
+        });
+        let x_of = |epoch: usize| {
+            if total <= 1 {
+                W / 2.0
+            } else {
+                (epoch as f64 - 1.0) / (total as f64 - 1.0) * W
+            }
+        };
         let train: Vec<(usize, f64)> = epochs
             .iter()
             .map(|e| {
@@ -78,11 +92,17 @@ pub fn Curves() -> impl IntoView {
                 <figcaption>
                     {title}
                     <span class="muted">{format!(" · train {} · validation {}", last(&train), last(&val))}</span>
+                    {kept.map(|k| view! { <span class="muted">{format!(" · kept epoch {k} (marked)")}</span> })}
                 </figcaption>
                 <svg viewBox=format!("-4 -4 {} {}", W + 8.0, H + 8.0) role="img" aria-label=title>
                     <rect x="0" y="0" width=W height=H class="plot" />
                     <polyline class="train-line" points=line(train, total, top) />
                     <polyline class="val-line" points=line(val, total, top) />
+                    {kept.map(|k| view! {
+                        <line class="kept-line" data-testid="kept-epoch" x1=x_of(k) x2=x_of(k) y1="0" y2=H>
+                            <title>{format!("kept epoch {k}")}</title>
+                        </line>
+                    })}
                 </svg>
             </figure>
         }

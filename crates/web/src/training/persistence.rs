@@ -88,14 +88,16 @@ impl Training {
         }
         let photos = store.photos().await.unwrap_or_default();
         let mut restored = Vec::with_capacity(photos.len());
-        let unfreeze = self.settings.get_untracked().unfreeze;
+        let needed = self
+            .settings
+            .get_untracked()
+            .effective(photos.len())
+            .rows_needed();
         for p in photos {
             self.next_id
                 .update_value(|n| *n = (*n).max(p.id.saturating_add(1)));
             let state = match p.embedding {
-                Some(e) if e.unfreeze == unfreeze || unfreeze.is_none() => {
-                    Prepared::Ready(Arc::new(e))
-                }
+                Some(e) if e.rows.serves(&needed) => Prepared::Ready(Arc::new(e)),
                 _ => Prepared::Waiting,
             };
             let waiting = state == Prepared::Waiting;
@@ -109,7 +111,7 @@ impl Training {
                 state: RwSignal::new(state),
             });
             if waiting {
-                self.send_embed(p.id, p.blob, unfreeze);
+                self.send_embed(p.id, p.blob, needed);
             }
         }
         self.photos.update(|list| {

@@ -9,7 +9,7 @@ use super::recipe::Recipe;
 use super::state::{Prepared, RunResult, RunState, RunUnderWay, Training, use_training};
 use crate::link::WorkerLink;
 use crate::store::StoredEmbedding;
-use afinar_protocol::{HeadInfo, Reply, TrainSettings, TrainingOutcome, TrainingSet};
+use afinar_protocol::{HeadInfo, Reply, RowsNeeded, TrainSettings, TrainingOutcome, TrainingSet};
 
 impl Training {
     /// Routes the worker's training-related replies; `false` if `reply` is not one.
@@ -19,11 +19,16 @@ impl Training {
                 let Some(photo) = self.photo(*id) else {
                     return true;
                 };
-                let unfreeze = self.settings.get_untracked().unfreeze;
+                let needed = self.effective_settings_untracked().rows_needed();
                 photo.state.set(match result {
                     Ok(embedding) => Prepared::Ready(Arc::new(StoredEmbedding {
                         embedding: embedding.clone(),
-                        unfreeze: embedding.boundary.as_ref().and(unfreeze),
+                        // What it holds (the settings may have changed since it was asked for).
+                        rows: RowsNeeded {
+                            unfreeze: embedding.boundary.as_ref().and(needed.unfreeze),
+                            views: embedding.views(),
+                            seed: needed.seed,
+                        },
                     })),
                     Err(message) => Prepared::Failed(message.clone()),
                 });
@@ -56,7 +61,7 @@ impl Training {
         self.adopt_head(file);
         self.head.set(Some(HeadInfo {
             classes: outcome.classes.clone(),
-            unfrozen_blocks: run.unfreeze.unwrap_or(0),
+            unfrozen_blocks: outcome.unfrozen_blocks,
         }));
         self.result.set(Some(RunResult {
             outcome,
@@ -67,14 +72,17 @@ impl Training {
 
     /// The prepared photos as a training set, with the photo id of each row; `Err` with the
     /// photos that must be prepared again first (fine-tuning needs each photo's activations
-    /// below the unfrozen blocks).
+    /// below the unfrozen blocks, augmentation its views).
     fn training_set(self, settings: &TrainSettings) -> Result<(TrainingSet, Vec<u32>), Vec<u32>> {
         let classes = self.classes.get_untracked();
+        let needed = settings.rows_needed();
         let mut set = TrainingSet {
             classes: classes.iter().map(|c| c.name.clone()).collect(),
             labels: Vec::new(),
             features: Vec::new(),
             boundary: settings.unfreeze.map(|_| Vec::new()),
+            augmented: (needed.views > 0).then(Vec::new),
+            augmented_boundary: (needed.views > 0 && needed.unfreeze.is_some()).then(Vec::new),
             sha256: Vec::new(),
             names: Vec::new(),
             settings: settings.clone(),
@@ -90,16 +98,24 @@ impl Training {
                 let Prepared::Ready(e) = p.state.get_untracked() else {
                     continue;
                 };
-                if settings.unfreeze.is_some()
-                    && (e.unfreeze != settings.unfreeze || e.embedding.boundary.is_none())
-                {
+                if !e.rows.serves(&needed) {
                     stale.push(p.id);
                     continue;
                 }
                 set.labels.push(label);
                 set.features.extend_from_slice(&e.embedding.features);
-                if let (Some(all), Some(b)) = (&mut set.boundary, &e.embedding.boundary) {
-                    all.extend_from_slice(b);
+                let rows = [
+                    (&mut set.boundary, e.embedding.boundary.as_deref()),
+                    (&mut set.augmented, Some(e.embedding.augmented.as_slice())),
+                    (
+                        &mut set.augmented_boundary,
+                        e.embedding.augmented_boundary.as_deref(),
+                    ),
+                ];
+                for (all, rows) in rows {
+                    if let (Some(all), Some(rows)) = (all, rows) {
+                        all.extend_from_slice(rows);
+                    }
                 }
                 set.sha256.push(e.embedding.sha256.clone());
                 set.names.push(p.name.clone());
@@ -114,7 +130,8 @@ impl Training {
     }
 
     fn train(self) {
-        let settings = self.settings.get_untracked();
+        let settings = self.effective_settings_untracked();
+        let needed = settings.rows_needed();
         let (set, photo_ids) = match self.training_set(&settings) {
             Ok(set) => set,
             Err(stale) => {
@@ -123,20 +140,17 @@ impl Training {
                         photo.state.set(Prepared::Waiting);
                     }
                     if let Some(blob) = self.blob(id) {
-                        self.send_embed(id, blob, settings.unfreeze);
+                        self.send_embed(id, blob, needed);
                     }
                 }
                 self.say(format!(
-                    "Preparing {} photos for fine-tuning; press Train again when they are ready.",
+                    "Preparing {} photos for this recipe; press Train again when they are ready.",
                     stale.len()
                 ));
                 return;
             }
         };
-        self.under_way.set_value(RunUnderWay {
-            photo_ids,
-            unfreeze: settings.unfreeze,
-        });
+        self.under_way.set_value(RunUnderWay { photo_ids });
         self.epochs.set(Vec::new());
         self.run.set(RunState::Running);
         self.with_link(|link| link.train(set));
@@ -168,7 +182,7 @@ pub fn TrainControls() -> impl IntoView {
         let epochs = training.epochs.get();
         let last = epochs.last();
         let total = last.map_or_else(
-            || training.settings.with(TrainSettings::total_epochs),
+            || training.effective_settings().total_epochs(),
             |e| e.total_epochs,
         );
         let done = last.map_or(0, |e| e.epoch);

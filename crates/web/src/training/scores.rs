@@ -10,7 +10,7 @@ use super::state::{Prepared, RunResult, TrainPhoto, Training, percent, use_train
 use crate::notice::Notice;
 use crate::photos::jpeg_url;
 use crate::store::StoredEmbedding;
-use afinar_protocol::LeftOut;
+use afinar_protocol::{LeftOut, Mistake};
 
 impl Training {
     /// The embedding of a photo, if ready.
@@ -47,10 +47,11 @@ fn Scores(result: RunResult) -> impl IntoView {
         <div class="scores">
             <p class="training-done" data-testid="training-done">
                 {format!(
-                    "Trained on {} in {:.1} s ({} epochs).",
+                    "Trained on {} in {:.1} s ({} epochs; kept the weights of epoch {}, the best on the validation photos).",
                     o.backend.name(),
                     o.train_ms / 1000.0,
-                    o.epochs.len()
+                    o.epochs.len(),
+                    o.kept_epoch,
                 )}
             </p>
             <p class="big">
@@ -60,9 +61,10 @@ fn Scores(result: RunResult) -> impl IntoView {
             </p>
             <LeftOutNotice left_out=o.left_out />
             <div class="score-grid">
-                <PerClass classes=o.classes.clone() accuracy=o.per_class />
+                <PerClass classes=o.classes.clone() recall=o.per_class precision=o.precision f1=o.f1 confusion=o.confusion.clone() />
                 <Confusion classes=o.classes.clone() confusion=o.confusion />
             </div>
+            <Mistakes classes=o.classes.clone() mistakes=o.mistakes photo_ids=result.photo_ids.clone() />
             <ZeroShot classes=o.classes val_rows=o.val_rows photo_ids=result.photo_ids />
         </div>
     }
@@ -85,26 +87,101 @@ fn LeftOutNotice(left_out: Vec<LeftOut>) -> impl IntoView {
     }
 }
 
+/// Precision, recall and F1 per class, with the count of validation photos.
 #[component]
-fn PerClass(classes: Vec<String>, accuracy: Vec<f64>) -> impl IntoView {
+fn PerClass(
+    classes: Vec<String>,
+    recall: Vec<f64>,
+    precision: Vec<f64>,
+    f1: Vec<f64>,
+    confusion: Vec<Vec<usize>>,
+) -> impl IntoView {
+    let cell = |v: Option<&f64>| v.map_or("–".to_string(), |v| percent(*v));
     view! {
-        <table class="per-class">
-            <caption>"Per class"</caption>
+        <table class="per-class" data-testid="per-class">
+            <caption>"Per class (validation photos)"</caption>
+            <thead>
+                <tr>
+                    <th scope="col">"Class"</th>
+                    <th scope="col">"Recall"</th>
+                    <th scope="col">"Precision"</th>
+                    <th scope="col">"F1"</th>
+                    <th scope="col">"Photos"</th>
+                </tr>
+            </thead>
             <tbody>
                 {classes
                     .into_iter()
-                    .zip(accuracy)
-                    .map(|(c, a)| view! {
-                        <tr>
-                            <th scope="row">{c}</th>
-                            <td><span class="bar"><span style=format!("width: {:.1}%", a * 100.0)></span></span></td>
-                            <td>{percent(a)}</td>
-                        </tr>
+                    .enumerate()
+                    .map(|(c, name)| {
+                        let r = recall.get(c).copied().unwrap_or(0.0);
+                        let photos: usize = confusion.get(c).map_or(0, |row| row.iter().sum());
+                        view! {
+                            <tr>
+                                <th scope="row">{name}</th>
+                                <td><span class="bar"><span style=format!("width: {:.1}%", r * 100.0)></span></span>{percent(r)}</td>
+                                <td>{cell(precision.get(c))}</td>
+                                <td>{f1.get(c).map_or("–".to_string(), |f| format!("{f:.2}"))}</td>
+                                <td>{photos}</td>
+                            </tr>
+                        }
                     })
                     .collect_view()}
             </tbody>
         </table>
     }
+}
+
+/// Most mistakes shown: the most confident ones are the ones worth a look.
+const MISTAKES_SHOWN: usize = 24;
+
+/// Validation photos the model gets wrong, the most confident first: a wrong label, or a hard
+/// photo.
+#[component]
+fn Mistakes(classes: Vec<String>, mistakes: Vec<Mistake>, photo_ids: Vec<u32>) -> impl IntoView {
+    let training = use_training();
+    let shown = mistakes.len().min(MISTAKES_SHOWN);
+    let total = mistakes.len();
+    let class_name = move |c: usize| classes.get(c).cloned().unwrap_or_default();
+    let items: Vec<_> = mistakes
+        .into_iter()
+        .take(MISTAKES_SHOWN)
+        .filter_map(|m| {
+            let id = *photo_ids.get(m.row)?;
+            let (photo, e) = training.embedding(id)?;
+            let label = training
+                .classes
+                .with(|l| {
+                    l.iter()
+                        .find(|c| c.id == photo.class_id)
+                        .map(|c| c.name.clone())
+                })
+                .unwrap_or_default();
+            Some((
+                photo.name,
+                label,
+                class_name(m.predicted),
+                m.confidence,
+                jpeg_url(&e.embedding.thumbnail_jpeg),
+            ))
+        })
+        .collect();
+    (total > 0).then(|| view! {
+        <details class="mistakes" data-testid="mistakes" open>
+            <summary>{format!("Validation photos it gets wrong ({total}; the {shown} most confident first)")}</summary>
+            <ul class="zero-shot-list">
+                {items.into_iter().map(|(name, label, predicted, confidence, url)| view! {
+                    <li>
+                        {url.map(|u| view! { <img src=u alt=name.clone() /> })}
+                        <span>
+                            <strong>{format!("{predicted} ({:.0} %)", confidence * 100.0)}</strong><br />
+                            <span class="muted">{format!("labelled {label} · {name}")}</span>
+                        </span>
+                    </li>
+                }).collect_view()}
+            </ul>
+        </details>
+    })
 }
 
 /// `confusion[true][predicted]` as a grid of shaded cells.

@@ -11,7 +11,7 @@ use web_sys::Blob;
 
 use crate::link::WorkerLink;
 use crate::store::{Store, StoredEmbedding};
-use afinar_protocol::{EpochSummary, HeadInfo, TrainSettings, TrainingOutcome};
+use afinar_protocol::{EpochSummary, HeadInfo, RowsNeeded, TrainSettings, TrainingOutcome};
 
 const DEFAULT_CLASSES: [&str; 5] = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
 
@@ -58,8 +58,6 @@ pub struct RunResult {
 pub(super) struct RunUnderWay {
     /// Photo id of each training-set row.
     pub(super) photo_ids: Vec<u32>,
-    /// The backbone blocks it fine-tunes.
-    pub(super) unfreeze: Option<usize>,
 }
 
 /// Everything the training part of the page owns, shared by its components as a context.
@@ -116,7 +114,10 @@ impl Training {
                     .collect(),
             ),
             photos: RwSignal::new(Vec::new()),
-            settings: RwSignal::new(TrainSettings::default()),
+            settings: RwSignal::new(TrainSettings {
+                auto: true,
+                ..TrainSettings::default()
+            }),
             run: RwSignal::new(RunState::Idle),
             epochs: RwSignal::new(Vec::new()),
             result: RwSignal::new(None),
@@ -135,6 +136,19 @@ impl Training {
         training
     }
 
+    /// The settings a run would use now: the user's, or the recipe the page picks for the
+    /// number of photos (tracked).
+    pub(super) fn effective_settings(self) -> TrainSettings {
+        let photos = self.photos.with(Vec::len);
+        self.settings.with(|s| s.effective(photos))
+    }
+
+    /// [`Self::effective_settings`], untracked.
+    pub(super) fn effective_settings_untracked(self) -> TrainSettings {
+        let photos = self.photos.with_untracked(Vec::len);
+        self.settings.with_untracked(|s| s.effective(photos))
+    }
+
     /// Shows `text` in the training part's notice.
     pub(super) fn say(self, text: impl Into<String>) {
         self.message.set(Some(text.into()));
@@ -148,8 +162,8 @@ impl Training {
         });
     }
 
-    pub(super) fn send_embed(self, id: u32, blob: Blob, unfreeze: Option<usize>) {
-        self.with_link(|link| link.embed(id, blob, unfreeze));
+    pub(super) fn send_embed(self, id: u32, blob: Blob, rows: RowsNeeded) {
+        self.with_link(|link| link.embed(id, blob, rows));
     }
 
     /// The photo with this id (untracked).
