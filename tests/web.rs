@@ -145,7 +145,7 @@ async fn one_step_lowers_the_loss(device: &Device) {
         .with_unfreeze(1)
         .with_epochs(2)
         .with_learning_rate(1e-3);
-    let (_, reports) = fine_tune(
+    let (_, reports, _) = fine_tune(
         &recipe,
         &stage,
         classifier.model().top(1),
@@ -219,9 +219,17 @@ fn messages_survive_the_trip_through_js_values() {
         labels: vec![0, 1],
         features: (0..2 * 1280).map(|i| i as f32 * 0.5).collect(),
         boundary: None,
+        augmented: Some((0..2 * 2 * 1280).map(|i| i as f32 * 0.25).collect()),
+        augmented_boundary: None,
         sha256: vec!["x".into(), "y".into()],
         names: vec!["x.jpg".into(), "y.jpg".into()],
-        settings: Default::default(),
+        // Every kind of setting (the recipe's name, options, numbers) makes the trip.
+        settings: afinar_protocol::TrainSettings {
+            views: 2,
+            seed: 1234,
+            patience: Some(3),
+            ..afinar_protocol::TrainSettings::named(afinar_protocol::RecipeName::Best)
+        },
     };
     let request = Request::Train(Box::new(set.clone()));
     let value = serde_wasm_bindgen::to_value(&request).expect("serializes");

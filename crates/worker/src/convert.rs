@@ -48,13 +48,13 @@ pub fn training_set(set: protocol::TrainingSet) -> Result<train::TrainingSet, St
         hashes: set.sha256,
         pooled: Some(set.features),
         boundary: set.boundary,
-        augmented: (set.settings.views > 0 && set.augmented.is_some()).then(|| {
+        augmented: (set.settings.views > 0 && set.augmented.is_some()).then_some(
             train::AugmentedRows {
                 views: set.settings.views,
                 pooled: set.augmented,
                 boundary: set.augmented_boundary,
-            }
-        }),
+            },
+        ),
         split: Split::Stratified,
     })
 }

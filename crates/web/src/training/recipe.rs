@@ -23,19 +23,40 @@ fn describe(name: RecipeName) -> &'static str {
 /// The value of the recipe choice that lets the page pick.
 const AUTO: &str = "auto";
 
+/// One number of the recipe: its label, bounds, the value shown (the settings a run would use
+/// now) and how an entry (clamped to the bounds) changes the settings.
+#[component]
+fn Setting(
+    label: &'static str,
+    min: f64,
+    #[prop(optional)] max: Option<f64>,
+    #[prop(default = "any")] step: &'static str,
+    get: fn(&TrainSettings) -> f64,
+    set: fn(&mut TrainSettings, f64),
+) -> impl IntoView {
+    let training = use_training();
+    let change = move |ev: leptos::ev::Event| {
+        if let Some(v) = number(&ev) {
+            let v = v.clamp(min, max.unwrap_or(f64::MAX));
+            training.edit_settings(&|s| set(s, v));
+        }
+    };
+    view! {
+        <label>
+            {label}
+            <input type="number" min=min max=max step=step
+                prop:value=move || get(&training.effective_settings()) on:change=change />
+        </label>
+    }
+}
+
 #[component]
 pub fn Recipe() -> impl IntoView {
     let training = use_training();
     let settings = training.settings;
     // What the controls show: the settings a run would use now.
     let shown = move || training.effective_settings();
-    // An edit starts from what is shown and ends the page's own pick.
-    let edit = move |change: &dyn Fn(&mut TrainSettings)| {
-        let mut s = training.effective_settings_untracked();
-        s.auto = false;
-        change(&mut s);
-        settings.set(s);
-    };
+    let edit = move |change: &dyn Fn(&mut TrainSettings)| training.edit_settings(change);
     let finetuning = move || shown().unfreeze.is_some();
     let pick = move |ev: leptos::ev::Event| {
         let value = event_target_value(&ev);
@@ -78,44 +99,28 @@ pub fn Recipe() -> impl IntoView {
             <summary data-testid="recipe-summary">{summary}</summary>
             <label>
                 "Start from "
-                <select data-testid="recipe-select" on:change=pick
-                    prop:value=move || settings.with(|s| if s.auto { AUTO } else { s.recipe.name() })>
-                    <option value=AUTO>{auto_label}</option>
+                <select data-testid="recipe-select" on:change=pick>
+                    <option value=AUTO prop:selected=move || settings.with(|s| s.auto)>{auto_label}</option>
                     {RecipeName::ALL.into_iter().map(|n| view! {
-                        <option value=n.name()>{describe(n)}</option>
+                        <option value=n.name()
+                            prop:selected=move || settings.with(|s| !s.auto && s.recipe == n)>
+                            {describe(n)}
+                        </option>
                     }).collect_view()}
                 </select>
             </label>
-            <label>
-                "Epochs "
-                <input type="number" min="1" max="500" prop:value=move || shown().epochs
-                    on:change=move |ev| if let Some(v) = number(&ev) { edit(&|s| s.epochs = (v as usize).max(1)) } />
-            </label>
-            <label>
-                "Learning rate "
-                <input type="number" min="0.00001" step="any" prop:value=move || shown().learning_rate
-                    on:change=move |ev| if let Some(v) = number(&ev) { edit(&|s| s.learning_rate = v) } />
-            </label>
-            <label>
-                "Validation share "
-                <input type="number" min="0" max="0.9" step="0.05" prop:value=move || shown().val_fraction
-                    on:change=move |ev| if let Some(v) = number(&ev) { edit(&|s| s.val_fraction = v) } />
-            </label>
-            <label>
-                "Varied copies per photo "
-                <input type="number" min="0" max="16" data-testid="views-input" prop:value=move || shown().views
-                    on:change=move |ev| if let Some(v) = number(&ev) { edit(&|s| s.views = (v as usize).min(16)) } />
-            </label>
-            <label>
-                "Label smoothing "
-                <input type="number" min="0" max="0.4" step="0.05" prop:value=move || shown().label_smoothing
-                    on:change=move |ev| if let Some(v) = number(&ev) { edit(&|s| s.label_smoothing = v.clamp(0.0, 0.4)) } />
-            </label>
-            <label>
-                "Weight decay "
-                <input type="number" min="0" step="any" prop:value=move || shown().weight_decay
-                    on:change=move |ev| if let Some(v) = number(&ev) { edit(&|s| s.weight_decay = v.max(0.0)) } />
-            </label>
+            <Setting label="Epochs " min=1.0 max=10000.0 step="1"
+                get=|s| s.epochs as f64 set=|s, v| s.epochs = v as usize />
+            <Setting label="Learning rate " min=1e-5
+                get=|s| s.learning_rate set=|s, v| s.learning_rate = v />
+            <Setting label="Validation share " min=0.0 max=0.9 step="0.05"
+                get=|s| s.val_fraction set=|s, v| s.val_fraction = v />
+            <Setting label="Varied copies per photo " min=0.0 max=16.0 step="1"
+                get=|s| s.views as f64 set=|s, v| s.views = v as usize />
+            <Setting label="Label smoothing " min=0.0 max=0.4 step="0.05"
+                get=|s| s.label_smoothing set=|s, v| s.label_smoothing = v />
+            <Setting label="Weight decay " min=0.0
+                get=|s| s.weight_decay set=|s, v| s.weight_decay = v />
             <label>
                 <input type="checkbox" prop:checked=move || shown().cosine_decay
                     on:change=move |ev| { let on = event_target_checked(&ev); edit(&|s| s.cosine_decay = on) } />
@@ -130,21 +135,13 @@ pub fn Recipe() -> impl IntoView {
                 " Then fine-tune the top of the network"
             </label>
             <Show when=finetuning>
-                <label>
-                    "Blocks to unfreeze "
-                    <input type="number" min="1" max=MAX_UNFROZEN_BLOCKS prop:value=move || shown().unfreeze.unwrap_or(defaults::UNFREEZE)
-                        on:change=move |ev| if let Some(v) = number(&ev) { edit(&|s| s.unfreeze = Some((v as usize).clamp(1, MAX_UNFROZEN_BLOCKS))) } />
-                </label>
-                <label>
-                    "Fine-tuning epochs "
-                    <input type="number" min="1" max="100" prop:value=move || shown().finetune_epochs
-                        on:change=move |ev| if let Some(v) = number(&ev) { edit(&|s| s.finetune_epochs = (v as usize).max(1)) } />
-                </label>
-                <label>
-                    "Fine-tuning learning rate "
-                    <input type="number" min="0.000001" step="any" prop:value=move || shown().finetune_learning_rate
-                        on:change=move |ev| if let Some(v) = number(&ev) { edit(&|s| s.finetune_learning_rate = v) } />
-                </label>
+                <Setting label="Blocks to unfreeze " min=1.0 max=MAX_UNFROZEN_BLOCKS as f64 step="1"
+                    get=|s| s.unfreeze.unwrap_or(defaults::UNFREEZE) as f64
+                    set=|s, v| s.unfreeze = Some(v as usize) />
+                <Setting label="Fine-tuning epochs " min=1.0 max=100.0 step="1"
+                    get=|s| s.finetune_epochs as f64 set=|s, v| s.finetune_epochs = v as usize />
+                <Setting label="Fine-tuning learning rate " min=1e-6
+                    get=|s| s.finetune_learning_rate set=|s, v| s.finetune_learning_rate = v />
             </Show>
         </details>
     }

@@ -149,6 +149,15 @@ impl Training {
         self.settings.with_untracked(|s| s.effective(photos))
     }
 
+    /// Changes the settings, starting from what a run would use now (an edit ends the page's
+    /// own pick).
+    pub(super) fn edit_settings(self, change: &dyn Fn(&mut TrainSettings)) {
+        let mut s = self.effective_settings_untracked();
+        s.auto = false;
+        change(&mut s);
+        self.settings.set(s);
+    }
+
     /// Shows `text` in the training part's notice.
     pub(super) fn say(self, text: impl Into<String>) {
         self.message.set(Some(text.into()));
