@@ -143,11 +143,11 @@ pub mod defaults {
 #[serde(rename_all = "lowercase")]
 pub enum RecipeName {
     /// The head on the frozen backbone, as the Keras transfer-learning tutorial.
+    #[default]
     Quick,
     /// The head on augmented views of the photos, with a schedule and regularization.
     Better,
     /// *Better*, then the top of the backbone fine-tuned too.
-    #[default]
     Best,
 }
 
