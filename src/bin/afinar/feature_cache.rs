@@ -126,19 +126,26 @@ pub struct Views<'a> {
 impl Views<'_> {
     /// Cache keys of a photo's views: the photo, the settings that shape a view (not how many
     /// there are, so that asking for more views reuses the first ones), the seed, the view.
-    fn keys(&self, photo: &PhotoHash) -> Vec<PhotoHash> {
-        let shape = serde_json::to_vec(&self.config.clone().with_views(0)).unwrap_or_default();
+    /// `shape` is [`Self::shape`], serialized once per run rather than once per photo.
+    fn keys(&self, shape: &[u8], photo: &PhotoHash) -> Vec<PhotoHash> {
         (0..self.config.views)
             .map(|view| {
                 Sha256::new()
                     .chain_update(photo)
-                    .chain_update(&shape)
+                    .chain_update(shape)
                     .chain_update(self.seed.to_le_bytes())
                     .chain_update((view as u64).to_le_bytes())
                     .finalize()
                     .into()
             })
             .collect()
+    }
+}
+
+impl Views<'_> {
+    /// The settings that shape a view, as the bytes its cache keys are made from.
+    fn shape(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.config.clone().with_views(0)).unwrap_or_default()
     }
 }
 
@@ -166,6 +173,7 @@ pub fn cached_features(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let view_count = views.map_or(0, |v| v.config.views);
+    let shape = views.map(|v| v.shape()).unwrap_or_default();
     let mut values = Vec::with_capacity(paths.len() * width);
     let mut augmented = Vec::with_capacity(paths.len() * width * view_count);
     let mut hashes = Vec::with_capacity(paths.len());
@@ -184,7 +192,7 @@ pub fn cached_features(
                         .is_none_or(|only| only.get(first + i) != Some(&false))
                 };
                 let view_keys = match views {
-                    Some(v) if wanted(&v) => v.keys(&hash),
+                    Some(v) if wanted(&v) => v.keys(&shape, &hash),
                     _ => Vec::new(),
                 };
                 Ok(Photo {
