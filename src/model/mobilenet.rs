@@ -177,12 +177,18 @@ impl BackboneTop {
     }
 
     /// Pooled features from boundary activations. `[N, C, H, W]` → `[N, 1280]`.
+    ///
+    /// Runs channels-last ([`ConvLayer::forward_channels_last`]): this is the part that trains.
     pub fn forward(&self, boundary: Tensor<4>) -> Tensor<2> {
         let x = self
             .blocks
             .iter()
-            .fold(boundary, |x, block| block.forward(x));
-        global_average_pool(self.last.forward(x))
+            .fold(boundary.permute([0, 2, 3, 1]), |x, block| {
+                block.forward_channels_last(x)
+            });
+        let x = self.last.forward_channels_last(x);
+        let [n, h, w, c] = x.dims();
+        x.reshape([n, h * w, c]).mean_dim(1).reshape([n, c])
     }
 
     /// Pooled features from flattened boundary activations. `[N, C·H·W]` → `[N, 1280]`.
