@@ -279,9 +279,10 @@ def markdown(r):
     return "\n".join(lines) + "\n"
 
 
-def recipe_runs():
-    """The runs `scripts/bench-recipes` recorded, if any."""
-    path = Path("bench/recipes.jsonl")
+def recipe_runs(path="bench/recipes.jsonl"):
+    """The runs `scripts/bench-recipes` (or, for bench/recipes-page.jsonl,
+    `bench/browser-recipe.mjs`) recorded, if any."""
+    path = Path(path)
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -314,6 +315,28 @@ def recipe_ladder(runs):
         lines.append(
             f"| {name} | **{pct(statistics.mean(acc))}** ({pct(min(acc))}–{pct(max(acc))}) | "
             f"{statistics.mean(f1):.3f} | {statistics.median(minutes):.1f} ({min(minutes):.1f}–{max(minutes):.1f}) | {kept} |")
+    return lines + page_recipes(recipe_runs("bench/recipes-page.jsonl"))
+
+
+def page_recipes(runs):
+    """The ladder's recipes trained in the page's worker (`bench/browser-recipe.mjs`)."""
+    if not runs:
+        return []
+    lines = [
+        "",
+        "In the page (`node bench/browser-recipe.mjs --recipe R --seed S`): the app's worker on the "
+        "CPU (wasm, one thread, no WebGPU), the same split, every photo prepared as the page "
+        "prepares it (training photos with the recipe's views) and then trained, one run per line.",
+        "",
+        "| recipe | seed | validation accuracy | macro F1 | time (min): prepare + train = total | kept epoch / epochs run | worker wasm memory (MB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for x in runs:
+        f1 = "–" if x.get("macro_f1") is None else f"{x['macro_f1']:.3f}"
+        lines.append(
+            f"| {x['recipe']} | {x['seed']} | **{pct(x['val_accuracy'])}** | {f1} | "
+            f"{x['prepare_seconds'] / 60:.1f} + {x['train_seconds'] / 60:.1f} = {x['seconds'] / 60:.1f} | "
+            f"{x['kept_epoch']}/{x['epochs_run']} | {x['wasm_memory_mb']} |")
     return lines
 
 

@@ -782,3 +782,25 @@ fn augmented_views_are_trained_on_and_checked() {
     let refused = go(&set).expect_err("views of the wrong size");
     assert!(refused.to_string().contains("augmented views"), "{refused}");
 }
+
+/// The browser benchmark's copy of the ladder (`www/bench/recipes.json`, which
+/// `bench/browser-recipe.mjs` trains the page's worker with) is the protocol's.
+#[test]
+fn the_browser_benchmarks_recipes_are_the_ladders() {
+    use afinar_protocol::{RecipeName, TrainSettings};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/www/bench/recipes.json");
+    let text = std::fs::read_to_string(path).expect("www/bench/recipes.json");
+    let copy: std::collections::BTreeMap<String, TrainSettings> =
+        serde_json::from_str(&text).expect("recipe settings");
+    for name in [RecipeName::Quick, RecipeName::Better, RecipeName::Best] {
+        let key = serde_json::to_value(name).expect("a name");
+        let key = key.as_str().expect("a string");
+        let ladder = TrainSettings::named(name);
+        assert_eq!(
+            copy.get(key),
+            Some(&ladder),
+            "{path} is out of step; {key} is now {}",
+            serde_json::to_string(&ladder).unwrap_or_default()
+        );
+    }
+}

@@ -223,6 +223,7 @@ fn messages_survive_the_trip_through_js_values() {
         augmented_boundary: None,
         sha256: vec!["x".into(), "y".into()],
         names: vec!["x.jpg".into(), "y.jpg".into()],
+        validation: Some(vec![false, true]),
         // Every kind of setting (the recipe's name, options, numbers) makes the trip.
         settings: afinar_protocol::TrainSettings {
             views: 2,

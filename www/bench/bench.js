@@ -25,6 +25,9 @@ async function loadPhoto(url) {
   return { url, bytes, imageData, rgb };
 }
 
+/** Macro F1 of a training outcome (the mean of its classes' F1). */
+const macroF1 = (o) => (o.f1?.length ? o.f1.reduce((a, b) => a + b, 0) / o.f1.length : null);
+
 const photos = new Map();
 async function photo(url) {
   if (!photos.has(url)) photos.set(url, await loadPhoto(url));
@@ -95,35 +98,43 @@ class AfinarEngine {
       label: c.top[0].label, memory: c.wasm_memory_bytes };
   }
 
-  /** Prepares a training photo as the page does (features; boundary activations too with
-   * `unfreeze`); the result stays in the page for `train`. */
-  async embed(url, unfreeze) {
-    const p = await photo(url);
+  /** Prepares a training photo as the page does: the rows the protocol's `RowsNeeded` asks for
+   * (features; boundary activations with `unfreeze`; `views` augmented views). */
+  async embed(url, rows) {
+    // Only the bytes, not kept: thousands of training photos' decoded crops would not fit.
+    const bytes = photos.get(url)?.bytes ?? new Uint8Array(await (await fetch(url)).arrayBuffer());
     const id = this.nextId++;
     const start = performance.now();
-    const reply = await this.request({ Embed: { id, bytes: p.bytes, rows: { unfreeze, views: 0, seed: 0 } } },
+    const reply = await this.request({ Embed: { id, bytes, rows } },
       (r) => (r.Embedded && r.Embedded.id === id ? r.Embedded.result : undefined));
     if (reply.Err) throw new Error(reply.Err);
     return { ms: performance.now() - start, embedding: reply.Ok };
   }
 
   /** Trains with the app's training run: `settings.val_fraction` of each class held out. */
-  async train({ classes, labels, features, boundary, settings }) {
+  async train({ classes, labels, features, boundary, augmented, augmentedBoundary, validation,
+    settings }) {
     const epochs = [];
     const start = performance.now();
     const outcome = await this.request(
       { Train: { classes, labels, features, boundary: boundary ?? null,
+        augmented: augmented ?? null, augmented_boundary: augmentedBoundary ?? null,
+        validation: validation ?? null,
         sha256: labels.map((_, i) => `row-${i}`), names: labels.map((_, i) => `photo-${i}.jpg`),
         settings } },
       (r) => {
-        if (r.Epoch) epochs.push(r.Epoch.elapsed_ms);
+        if (r.Epoch) {
+          epochs.push(r.Epoch.elapsed_ms);
+          const e = r.Epoch;
+          console.log(`epoch ${e.epoch}/${e.total_epochs}: val ${e.val_accuracy ?? "-"} (${(e.elapsed_ms / 1000).toFixed(0)} s)`);
+        }
         return r.Trained;
       });
     if (outcome.Err) throw new Error(outcome.Err);
     const o = outcome.Ok;
     return { wall_ms: performance.now() - start, train_ms: o.train_ms, val_accuracy: o.val_accuracy,
       frozen_val_accuracy: o.frozen_val_accuracy ?? null, epoch_elapsed_ms: epochs,
-      memory: o.wasm_memory_bytes };
+      kept_epoch: o.kept_epoch, macro_f1: macroF1(o), memory: o.wasm_memory_bytes };
   }
 
   close() {
@@ -219,17 +230,21 @@ window.bench = {
     for (const url of urls) out.push(await engine.classify(url));
     return out;
   },
-  /** Prepares training photos (labels[i] is urls[i]'s class) and keeps them for `train`. */
-  async embed(name, urls, labels, unfreeze = null) {
+  /** Prepares training photos (labels[i] is urls[i]'s class) and keeps them for `train`: with
+   * `views` augmented views (seeded by `seed`) of each photo that `validation` does not hold
+   * out. */
+  async embed(name, urls, labels, unfreeze = null, { views = 0, seed = 0, validation = null } = {}) {
     const engine = live.get(name);
     const ms = [];
     const rows = [];
-    for (const url of urls) {
-      const { ms: t, embedding } = await engine.embed(url, unfreeze);
+    for (const [i, url] of urls.entries()) {
+      const held = validation?.[i] ?? false;
+      const { ms: t, embedding } = await engine.embed(url, { unfreeze, views: held ? 0 : views, seed });
       ms.push(t);
       rows.push(embedding);
+      if ((i + 1) % 250 === 0) console.log(`prepared ${i + 1} of ${urls.length} photos`);
     }
-    engine.prepared = { rows, labels };
+    engine.prepared = { rows, labels, views, validation };
     return ms;
   },
   /** Trains on the photos `embed` prepared, or on features fetched from `featuresUrl` (f32)
@@ -247,10 +262,17 @@ window.bench = {
       const get = async (u) => new Uint8Array(await (await fetch(u)).arrayBuffer());
       set = { features: await get(featuresUrl), labels: Array.from(await get(labelsUrl)) };
     } else {
-      const { rows, labels } = engine.prepared;
+      const { rows, labels, views, validation } = engine.prepared;
       const tune = settings.unfreeze != null && rows[0]?.boundary;
-      set = { features: cat(rows.map((r) => r.features)), labels,
+      // A held-out photo has no views: its view rows repeat its plain one (never read).
+      const viewRows = (r, plain, augmented) =>
+        augmented?.length ? augmented : cat(Array(views).fill(plain));
+      set = { features: cat(rows.map((r) => r.features)), labels, validation,
         boundary: tune ? cat(rows.map((r) => r.boundary)) : null };
+      if (views > 0 && settings.views === views) {
+        set.augmented = cat(rows.map((r) => viewRows(r, r.features, r.augmented)));
+        if (tune) set.augmentedBoundary = cat(rows.map((r) => viewRows(r, r.boundary, r.augmented_boundary)));
+      }
     }
     return engine.train({ classes, settings, ...set });
   },

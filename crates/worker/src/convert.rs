@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use afinar::train::{self, Dataset, EpochReport, Sample, Split, TrainingRun};
+use afinar::train::{self, Dataset, EpochReport, Part, Sample, Split, TrainingRun};
 use afinar::{Embedding, ModelInput, Prediction};
 use afinar_protocol as protocol;
 use afinar_protocol::{Backend, EpochSummary, LeftOut, Mistake, TrainingOutcome};
@@ -20,12 +20,23 @@ pub fn predictions(top: Vec<Prediction>) -> Vec<protocol::Prediction> {
     top.into_iter().map(prediction).collect()
 }
 
-/// The page's training photos as the library's training set (the page's split is the recipe's
-/// stratified one).
+/// The page's training photos as the library's training set (split as the set says, or by
+/// the recipe's stratified draw).
 pub fn training_set(set: protocol::TrainingSet) -> Result<train::TrainingSet, String> {
     if set.names.len() != set.labels.len() {
         return Err("the photos' names do not match their labels".into());
     }
+    // The run checks that the marks cover every photo.
+    let split = match set.validation {
+        None => Split::Stratified,
+        Some(held_out) => Split::Fixed {
+            parts: held_out
+                .into_iter()
+                .map(|v| if v { Part::Val } else { Part::Train })
+                .collect(),
+            name: "the given validation photos".into(),
+        },
+    };
     if let Some(&bad) = set.labels.iter().find(|&&l| l >= set.classes.len()) {
         return Err(format!(
             "a photo belongs to class {bad}, which does not exist"
@@ -55,7 +66,7 @@ pub fn training_set(set: protocol::TrainingSet) -> Result<train::TrainingSet, St
                 boundary: set.augmented_boundary,
             },
         ),
-        split: Split::Stratified,
+        split,
     })
 }
 

@@ -85,6 +85,7 @@ impl Training {
             augmented_boundary: (needed.views > 0 && needed.unfreeze.is_some()).then(Vec::new),
             sha256: Vec::new(),
             names: Vec::new(),
+            validation: None,
             settings: settings.clone(),
         };
         let mut ids = Vec::new();
