@@ -265,13 +265,13 @@ window.bench = {
       const { rows, labels, views, validation } = engine.prepared;
       const tune = settings.unfreeze != null && rows[0]?.boundary;
       // A held-out photo has no views: its view rows repeat its plain one (never read).
-      const viewRows = (r, plain, augmented) =>
+      const viewRows = (plain, augmented) =>
         augmented?.length ? augmented : cat(Array(views).fill(plain));
       set = { features: cat(rows.map((r) => r.features)), labels, validation,
         boundary: tune ? cat(rows.map((r) => r.boundary)) : null };
       if (views > 0 && settings.views === views) {
-        set.augmented = cat(rows.map((r) => viewRows(r, r.features, r.augmented)));
-        if (tune) set.augmentedBoundary = cat(rows.map((r) => viewRows(r, r.boundary, r.augmented_boundary)));
+        set.augmented = cat(rows.map((r) => viewRows(r.features, r.augmented)));
+        if (tune) set.augmentedBoundary = cat(rows.map((r) => viewRows(r.boundary, r.augmented_boundary)));
       }
     }
     return engine.train({ classes, settings, ...set });
