@@ -164,6 +164,28 @@ impl Classifier {
         Tensor::from_data(TensorData::new(rows, shape), &self.device)
     }
 
+    /// The boundary activations below the last `k` blocks (`[N, boundary width]`) and the
+    /// pooled features (`[N, 1280]`), from one pass on the CPU kernels where they run.
+    fn boundary_and_pooled(&self, inputs: &[ModelInput], k: usize) -> (Tensor<2>, Tensor<2>) {
+        let Some(fast) = &self.fast else {
+            let boundary = self.backbone(inputs, FeatureStage::Boundary(k));
+            let pooled = self.model.top(k).forward_rows(boundary.clone());
+            return (boundary, pooled);
+        };
+        let stage = FeatureStage::Boundary(k);
+        let mut boundary = Vec::with_capacity(inputs.len() * stage.width());
+        let mut pooled = Vec::with_capacity(inputs.len() * FEATURE_DIM);
+        let mut image = vec![0.0; INPUT_BYTES];
+        for input in inputs {
+            input.scale_into(self.scaling, &mut image);
+            fast.run_boundary_and_pooled(&image, k, &mut boundary, &mut pooled);
+        }
+        let tensor = |rows, width| {
+            Tensor::from_data(TensorData::new(rows, [inputs.len(), width]), &self.device)
+        };
+        (tensor(boundary, stage.width()), tensor(pooled, FEATURE_DIM))
+    }
+
     /// ImageNet probabilities, `[N, num_classes]` on the device.
     fn imagenet(&self, inputs: &[ModelInput]) -> Tensor<2> {
         let Some(fast) = &self.fast else {
@@ -255,11 +277,8 @@ impl Classifier {
         let batch: Vec<ModelInput> = std::iter::once(input).chain(views).cloned().collect();
         let (pooled, boundary) = match unfreeze {
             Some(k) => {
-                let boundary = self.backbone(&batch, FeatureStage::Boundary(k));
-                (
-                    self.model.top(k).forward_rows(boundary.clone()),
-                    Some(boundary),
-                )
+                let (boundary, pooled) = self.boundary_and_pooled(&batch, k);
+                (pooled, Some(boundary))
             }
             None => (self.backbone(&batch, FeatureStage::Pooled), None),
         };

@@ -125,6 +125,38 @@ fn the_cpu_kernels_match_burn_on_odd_batches_and_every_boundary() {
                 kernels.name()
             );
         }
+        // A training photo's rows for a fine-tuning recipe: boundary and pooled from one pass.
+        for unfreeze in [1, 2, 17] {
+            let views = [tiny.clone(), photos[1].clone()];
+            let embed = |c: &Classifier| {
+                block_on(c.embed(&photos[0], &views, Some(unfreeze), 5)).expect("embeds")
+            };
+            let (want, got) = (embed(&burn), embed(&fast));
+            let rows = |e: &afinar::classify::Embedding| {
+                [
+                    e.pooled.clone(),
+                    e.augmented.clone(),
+                    e.boundary.clone().expect("boundary rows"),
+                    e.augmented_boundary.clone().expect("views' boundary rows"),
+                ]
+            };
+            for (name, (g, w)) in ["pooled", "augmented", "boundary", "augmented boundary"]
+                .iter()
+                .zip(rows(&got).iter().zip(&rows(&want)))
+            {
+                assert_eq!(g.len(), w.len(), "{name}");
+                let worst = max_abs_diff(g, w);
+                println!(
+                    "{}: embed, unfreeze {unfreeze}, {name}: max |Δ| {worst:.2e}",
+                    kernels.name()
+                );
+                assert!(
+                    worst <= FEATURES_ATOL,
+                    "{name}, unfreeze {unfreeze}: {worst}"
+                );
+            }
+            assert_eq!(got.imagenet[0].index, want.imagenet[0].index);
+        }
     }
 }
 

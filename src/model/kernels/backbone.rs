@@ -132,6 +132,32 @@ impl PackedBackbone {
     /// real-valued (already scaled), NHWC. Appends `stage.width()` values to `out`: pooled
     /// features, or the boundary activations in Burn's `C·H·W` order.
     pub fn run(&self, image: &[f32], stage: FeatureStage, out: &mut Vec<f32>) {
+        match stage {
+            FeatureStage::Pooled => self.pass(image, None, Some(out)),
+            FeatureStage::Boundary(k) => self.pass(image, Some((k, out)), None),
+        }
+    }
+
+    /// [`Self::run`] at `Boundary(unfreeze)` and at `Pooled` in one pass: a training photo's
+    /// rows for both stages of a recipe that fine-tunes, while the top is still the file's.
+    pub fn run_boundary_and_pooled(
+        &self,
+        image: &[f32],
+        unfreeze: usize,
+        boundary: &mut Vec<f32>,
+        pooled: &mut Vec<f32>,
+    ) {
+        self.pass(image, Some((unfreeze, boundary)), Some(pooled));
+    }
+
+    /// One forward pass that appends the boundary activations below the last `k` blocks
+    /// and/or the pooled features; it stops at the boundary when no pooled row is wanted.
+    fn pass(
+        &self,
+        image: &[f32],
+        mut boundary: Option<(usize, &mut Vec<f32>)>,
+        pooled: Option<&mut Vec<f32>>,
+    ) {
         let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         let s = &mut *guard;
         let stem_spec = self.stem_spec;
@@ -142,11 +168,24 @@ impl PackedBackbone {
         let mut c = stem_spec.out_channels;
         grow(&mut s.x, h * w * c);
         self.stem.run(patches, &mut s.x[..h * w * c], None, true);
-        let frozen = match stage {
-            FeatureStage::Pooled => self.blocks.len(),
-            FeatureStage::Boundary(k) => self.blocks.len().saturating_sub(k),
+        let boundary_block = boundary
+            .as_ref()
+            .map(|(k, _)| self.blocks.len().saturating_sub(*k));
+        let last_block = match (&pooled, boundary_block) {
+            (None, Some(b)) => b,
+            _ => self.blocks.len(),
         };
-        for block in &self.blocks[..frozen] {
+        for index in 0..=last_block {
+            if Some(index) == boundary_block
+                && let Some((_, out)) = boundary.take()
+            {
+                // Burn's layout for the trainable top: channels first.
+                let x = &s.x[..h * w * c];
+                out.extend((0..c).flat_map(|ch| (0..h * w).map(move |p| x[p * c + ch])));
+            }
+            let Some(block) = self.blocks.get(index).filter(|_| index < last_block) else {
+                break;
+            };
             let input = &s.x[..h * w * c];
             let hidden = block.depthwise.channels;
             let expanded: &[f32] = match &block.expand {
@@ -175,26 +214,21 @@ impl PackedBackbone {
             std::mem::swap(&mut s.x, &mut s.y);
             (h, w, c) = (oh, ow, cout);
         }
+        let Some(out) = pooled else {
+            return;
+        };
         let x = &s.x[..h * w * c];
-        match stage {
-            FeatureStage::Boundary(_) => {
-                // Burn's layout for the trainable top: channels first.
-                out.extend((0..c).flat_map(|ch| (0..h * w).map(move |p| x[p * c + ch])));
-            }
-            FeatureStage::Pooled => {
-                grow(&mut s.y, h * w * FEATURE_DIM);
-                let last = &mut s.y[..h * w * FEATURE_DIM];
-                self.last.run(x, last, None, true);
-                let mut pooled = vec![0.0f32; FEATURE_DIM];
-                for pixel in last.chunks_exact(FEATURE_DIM) {
-                    for (p, v) in pooled.iter_mut().zip(pixel) {
-                        *p += v;
-                    }
-                }
-                let n = (h * w) as f32;
-                out.extend(pooled.iter().map(|p| p / n));
+        grow(&mut s.y, h * w * FEATURE_DIM);
+        let last = &mut s.y[..h * w * FEATURE_DIM];
+        self.last.run(x, last, None, true);
+        let mut sums = vec![0.0f32; FEATURE_DIM];
+        for pixel in last.chunks_exact(FEATURE_DIM) {
+            for (p, v) in sums.iter_mut().zip(pixel) {
+                *p += v;
             }
         }
+        let n = (h * w) as f32;
+        out.extend(sums.iter().map(|p| p / n));
     }
 }
 
