@@ -370,6 +370,7 @@ fn train_writes_a_head_that_eval_scores() {
         scores["accuracy"].as_f64().expect("accuracy") >= 0.9,
         "{scores}"
     );
+    exported_model_agrees(&tuned_file, data.path());
 
     // A folder with one class is refused with a message, not a panic.
     std::fs::remove_dir_all(data.path().join("sunflowers")).expect("remove");
@@ -385,4 +386,134 @@ fn train_writes_a_head_that_eval_scores() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 2"));
+}
+
+/// `afinar export --float` writes the fine-tuned classifier as a `.tflite` that LiteRT runs
+/// (where `AFINAR_LITERT_PYTHON` names a Python that has it, as `scripts/test` sets) and that
+/// answers as `afinar classify --head` does.
+fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
+    let exported = data.join("classifier.tflite");
+    let base = model();
+    let out = afinar(&[
+        "export",
+        "--head",
+        head_file,
+        "--out",
+        &exported.to_string_lossy(),
+        "--float",
+        "--model",
+        &base,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&exported).expect("exported model");
+    assert_eq!(
+        afinar::labels::labels_from_appended_zip(&bytes),
+        Some(vec!["daisy".to_string(), "sunflowers".to_string()]),
+        "the label list travels with the model"
+    );
+
+    let photos: Vec<PathBuf> = ["daisy", "sunflowers"]
+        .iter()
+        .flat_map(|class| std::fs::read_dir(data.join(class)).expect("photos"))
+        .map(|e| e.expect("entry").path())
+        .collect();
+    let paths: Vec<String> = photos.iter().map(|p| p.to_string_lossy().into()).collect();
+    let mut args = vec!["classify", "--head", head_file, "--json", "--model", &base];
+    args.extend(paths.iter().map(String::as_str));
+    let out = afinar(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Afinar's probabilities, in label order.
+    let afinar_probs: Vec<[f32; 2]> = json_lines(&out)
+        .iter()
+        .map(|line| {
+            let mut row = [0.0; 2];
+            for p in line["top"].as_array().expect("top") {
+                let class = usize::from(p["label"] == "sunflowers");
+                row[class] = p["prob"].as_f64().expect("prob") as f32;
+            }
+            row
+        })
+        .collect();
+    assert_eq!(afinar_probs.len(), photos.len());
+
+    let weights =
+        afinar::MobileNetV2Weights::from_tflite(&common::model_bytes(V1_QUANT)).expect("model");
+    let mut inputs: Vec<f32> = Vec::new();
+    for photo in &photos {
+        let input = afinar::ModelInput::from_image_bytes(&std::fs::read(photo).expect("photo"))
+            .expect("decodes");
+        let mut scaled = vec![0.0; 224 * 224 * 3];
+        input.scale_into(weights.input_scaling, &mut scaled);
+        inputs.extend(scaled);
+    }
+    let compare = |engine: &str, probs: &[f32]| {
+        assert_eq!(probs.len(), 2 * photos.len(), "{engine}");
+        let mut worst = 0.0f32;
+        for ((photo, want), got) in photos.iter().zip(&afinar_probs).zip(probs.chunks(2)) {
+            let diff = want
+                .iter()
+                .zip(got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                diff <= 1e-3,
+                "{engine} on {}: {got:?}, Afinar {want:?}",
+                photo.display()
+            );
+            worst = worst.max(diff);
+        }
+        println!(
+            "{engine}: the exported model agrees with Afinar on {} photos (max |Δp| {worst:.1e})",
+            photos.len()
+        );
+    };
+
+    // A valid TFLite flatbuffer with the image in and the two classes' probabilities out.
+    let file = tract_tflite::tflite::root_as_model(&bytes).expect("a valid TFLite flatbuffer");
+    let graph = file.subgraphs().expect("subgraphs").get(0);
+    let tensors = graph.tensors().expect("tensors");
+    let shape = |index: i32| -> Vec<i32> {
+        let tensor = tensors.get(usize::try_from(index).expect("tensor index"));
+        tensor.shape().expect("shape").iter().collect()
+    };
+    let (inputs_of, outputs_of) = (
+        graph.inputs().expect("inputs"),
+        graph.outputs().expect("outputs"),
+    );
+    assert_eq!(shape(inputs_of.get(0)), [1, 224, 224, 3]);
+    assert_eq!(shape(outputs_of.get(0)), [1, 2]);
+
+    match std::env::var("AFINAR_LITERT_PYTHON") {
+        Ok(python) => {
+            let input_file = data.join("inputs.f32");
+            let output_file = data.join("litert.f32");
+            let raw: Vec<u8> = inputs.iter().flat_map(|v| v.to_le_bytes()).collect();
+            std::fs::write(&input_file, raw).expect("inputs");
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/litert_classify.py");
+            let out = Command::new(python)
+                .args([&script, &exported, &input_file, &output_file])
+                .output()
+                .expect("run LiteRT");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let litert: Vec<f32> = std::fs::read(&output_file)
+                .expect("LiteRT's output")
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            compare("LiteRT", &litert);
+        }
+        Err(_) => println!("SKIPPED LiteRT: AFINAR_LITERT_PYTHON is not set"),
+    }
 }

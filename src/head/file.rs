@@ -124,12 +124,18 @@ pub async fn save(parts: &TrainedParts, metadata: &HeadMetadata) -> Result<Vec<u
 fn f32_bytes(
     data: Result<burn::tensor::TensorData, impl std::fmt::Display>,
 ) -> Result<Vec<u8>, HeadFileError> {
-    let values = data
-        .map_err(|e| HeadFileError::Unreadable(e.to_string()))?
+    let values = f32_values(data)?;
+    Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+}
+
+/// A trained tensor's values, read back from its device.
+pub(crate) fn f32_values(
+    data: Result<burn::tensor::TensorData, impl std::fmt::Display>,
+) -> Result<Vec<f32>, HeadFileError> {
+    data.map_err(|e| HeadFileError::Unreadable(e.to_string()))?
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .map_err(|e| HeadFileError::Unreadable(format!("{e:?}")))?;
-    Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .map_err(|e| HeadFileError::Unreadable(format!("{e:?}")))
 }
 
 /// Reads parts saved by [`save`]. With `base_model_sha256`, parts trained on another base

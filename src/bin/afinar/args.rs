@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use afinar::{Classifier, DEFAULT_MODEL_FILE};
+use afinar::{Classifier, DEFAULT_MODEL_FILE, MobileNetV2Weights};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::ValueEnum;
@@ -38,10 +38,11 @@ enum Backend {
 impl ModelArgs {
     /// Finds and loads the model on the chosen device.
     pub fn load(&self) -> Result<Classifier> {
-        let path = model_path(self.model.as_deref())?;
-        let bytes = std::fs::read(&path)
-            .with_context(|| format!("cannot read model {}", path.display()))?;
+        let (path, weights) = self.weights()?;
         let fallback = std::fs::read_to_string(path.with_file_name(LABELS_FILE)).ok();
+        let labels = weights
+            .labels_or(fallback.as_deref())
+            .with_context(|| format!("cannot load model {}", path.display()))?;
         let device = match self.device {
             Backend::Cpu => afinar::device::cpu(),
             #[cfg(feature = "wgpu")]
@@ -49,8 +50,17 @@ impl ModelArgs {
                 .init()
                 .context("no usable GPU adapter for --device wgpu")?,
         };
-        Classifier::from_tflite(&bytes, fallback.as_deref(), &device)
-            .with_context(|| format!("cannot load model {}", path.display()))
+        Ok(Classifier::new(&weights, labels, &device))
+    }
+
+    /// Finds and reads the model file: its path and weights.
+    pub fn weights(&self) -> Result<(PathBuf, MobileNetV2Weights)> {
+        let path = model_path(self.model.as_deref())?;
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("cannot read model {}", path.display()))?;
+        let weights = MobileNetV2Weights::from_tflite(&bytes)
+            .with_context(|| format!("cannot load model {}", path.display()))?;
+        Ok((path, weights))
     }
 }
 

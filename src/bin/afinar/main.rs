@@ -1,5 +1,5 @@
 //! The `afinar` command-line tool (native only; the browser app is a separate entry point):
-//! `classify`, `train` and `eval` over the library, with files, progress and output formats.
+//! `classify`, `train`, `eval` and `export` over the library, with files, progress and output formats.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod args;
@@ -7,6 +7,8 @@ mod args;
 mod classify;
 #[cfg(not(target_arch = "wasm32"))]
 mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+mod export;
 #[cfg(not(target_arch = "wasm32"))]
 mod feature_cache;
 #[cfg(not(target_arch = "wasm32"))]
@@ -35,6 +37,8 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Score a trained head on folders of photos: accuracy, per class, confusion matrix.
     Eval(eval::EvalArgs),
+    /// Write a trained head with its base model as one `.tflite` (LiteRT, MediaPipe).
+    Export(export::ExportArgs),
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -44,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Classify(args) => classify::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Export(args) => export::run(&args),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

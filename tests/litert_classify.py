@@ -1,0 +1,23 @@
+"""Runs a .tflite classifier in LiteRT over preprocessed inputs (for tests/cli.rs).
+
+    python litert_classify.py MODEL INPUTS OUT
+
+INPUTS: float32 little-endian, N x 224 x 224 x 3 (already scaled); OUT: float32, N x classes.
+"""
+import sys
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+model, inputs, out = sys.argv[1:4]
+images = np.fromfile(inputs, dtype="<f4").reshape(-1, 224, 224, 3)
+interpreter = Interpreter(model_path=model)
+interpreter.allocate_tensors()
+source = interpreter.get_input_details()[0]["index"]
+target = interpreter.get_output_details()[0]["index"]
+rows = []
+for image in images:
+    interpreter.set_tensor(source, image[None])
+    interpreter.invoke()
+    rows.append(interpreter.get_tensor(target)[0].copy())
+np.asarray(rows, dtype="<f4").tofile(out)
