@@ -179,6 +179,36 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     const tuned = await page.locator(".scores .big").innerText();
     console.log(`with fine-tuning: ${tuned}`);
     assert.match(tuned, /head alone: \d/);
+
+    // The classifier as one .tflite: MediaPipe's image classifier (the bench's copy) runs it
+    // and answers in the user's class names.
+    const [modelDownload] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-model").click()]);
+    assert.equal(modelDownload.suggestedFilename(), "afinar-classifier.tflite");
+    const model = readFileSync(await modelDownload.path());
+    await page.getByTestId("training-message").filter({ hasText: "for LiteRT and MediaPipe" }).waitFor({ timeout: 30_000 });
+    const mediapipe = await context.newPage();
+    mediapipe.on("pageerror", (e) => seen.errors.push(String(e)));
+    await mediapipe.goto(server.origin + "/bench/");
+    const categories = await mediapipe.evaluate(async ([photoUrl, base64]) => {
+      const { FilesetResolver, ImageClassifier } = await import("/node_modules/@mediapipe/tasks-vision/vision_bundle.mjs");
+      const fileset = await FilesetResolver.forVisionTasks("/node_modules/@mediapipe/tasks-vision/wasm");
+      const modelAssetBuffer = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const classifier = await ImageClassifier.createFromOptions(fileset, {
+        baseOptions: { modelAssetBuffer, delegate: "CPU" },
+        runningMode: "IMAGE",
+        maxResults: 5,
+      });
+      const image = new Image();
+      image.src = photoUrl;
+      await image.decode();
+      const result = classifier.classify(image);
+      classifier.close();
+      return result.classifications[0].categories.map((c) => ({ name: c.categoryName, score: c.score }));
+    }, [`/photos/daisy/${path.basename(heldBack[0].file)}`, model.toString("base64")]);
+    console.log(`MediaPipe on the exported model: ${JSON.stringify(categories)}`);
+    assert.deepEqual(categories.map((c) => c.name).sort(), [...CLASSES].sort());
+    assert.ok(Math.abs(categories.reduce((sum, c) => sum + c.score, 0) - 1) < 1e-3);
+    await mediapipe.close();
     await page.getByTestId("finetune-switch").uncheck();
 
     // Bad input: an empty class gets a clear message and nothing is lost.

@@ -539,6 +539,16 @@ pub enum Request {
     },
     /// Classify with the ImageNet head only from now on.
     ForgetHead,
+    /// Write the classifier in use (the model with the user's head) as a float32 `.tflite`;
+    /// answered with [`Reply::ModelExported`].
+    ExportModel,
+}
+
+/// A classifier written as a `.tflite` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportedModel {
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
 }
 
 /// Where the model's bytes came from.
@@ -630,4 +640,6 @@ pub enum Reply {
     Trained(Result<TrainingOutcome, String>),
     HeadReady(HeadInfo),
     HeadRefused(String),
+    /// The answer to [`Request::ExportModel`]; `Err` holds a message for people.
+    ModelExported(Result<ExportedModel, String>),
 }

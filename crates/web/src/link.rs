@@ -194,6 +194,11 @@ impl WorkerLink {
         self.post(&Request::UseHead { bytes });
     }
 
+    /// Asks for the classifier in use as a `.tflite`; it comes as [`Reply::ModelExported`].
+    pub fn export_model(&self) {
+        self.post(&Request::ExportModel);
+    }
+
     /// Remembers the head the worker uses, for restarts.
     pub fn keep_head(&self, file: Vec<u8>) {
         *self.inner.head.borrow_mut() = Some(file);

@@ -14,8 +14,8 @@ use std::rc::Rc;
 use afinar::augment::AugmentConfig;
 use afinar::{Classifier, MobileNetV2Weights, ModelInput};
 use afinar_protocol::{
-    Backend, Classification, Embedding, HeadInfo, ModelInfo, ModelSource, Reply, Request,
-    RowsNeeded, TrainingOutcome, TrainingSet,
+    Backend, Classification, Embedding, ExportedModel, HeadInfo, ModelInfo, ModelSource, Reply,
+    Request, RowsNeeded, TrainingOutcome, TrainingSet,
 };
 use burn::tensor::Device;
 use wasm_bindgen::prelude::*;
@@ -180,6 +180,10 @@ impl Worker {
             Request::ForgetHead => {
                 self.head.borrow_mut().take();
             }
+            Request::ExportModel => {
+                let result = self.export_model().await;
+                self.post(&Reply::ModelExported(result));
+            }
         }
     }
 
@@ -337,6 +341,21 @@ impl Worker {
         };
         *self.head.borrow_mut() = Some(UserHead::new(file, metadata.classes, parts, device));
         Ok(info)
+    }
+
+    /// The model with the user's head as a float32 `.tflite`.
+    async fn export_model(&self) -> Result<ExportedModel, String> {
+        let weights = self.model.borrow().weights.clone();
+        let (Some(weights), Some((classifier, _))) = (weights, self.current()) else {
+            return Err("No model is loaded yet, so there is nothing to export.".into());
+        };
+        let (parts, classes) = self.head_for(&classifier).ok_or(
+            "Train or import a head first: the exported model classifies into your classes.",
+        )?;
+        let bytes = afinar::head::export::float_tflite(&weights, &parts, &classes)
+            .await
+            .map_err(|e| format!("The model could not be exported: {e}."))?;
+        Ok(ExportedModel { bytes })
     }
 
     /// The user's head built for `classifier`'s device, with its classes.

@@ -1,11 +1,13 @@
-//! The trained head: the one the worker uses for new photos, its export and its import.
+//! The trained head: the one the worker uses for new photos, its export and its import, and
+//! the whole classifier's export as a `.tflite`.
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, Url};
 
 use super::state::{Training, run_local, use_training};
-use afinar_protocol::HeadInfo;
+use crate::link::WorkerLink;
+use afinar_protocol::{ExportedModel, HeadInfo};
 
 impl Training {
     /// Keeps `file` as the head in use: for the export, for the worker after a restart, and in
@@ -35,7 +37,31 @@ impl Training {
         self.importing.set_value(None);
         self.say(message);
     }
+
+    fn export_model(self) {
+        self.exporting.set(true);
+        self.with_link(WorkerLink::export_model);
+    }
+
+    /// The worker wrote the classifier as a `.tflite`: the browser saves it.
+    pub(super) fn model_exported(self, result: &Result<ExportedModel, String>) {
+        self.exporting.set(false);
+        match result {
+            Ok(model) => {
+                download(&model.bytes, EXPORTED_MODEL_FILE);
+                self.say(format!(
+                    "Saved {EXPORTED_MODEL_FILE} ({:.1} MB): a float32 TFLite model of your \
+                     classifier, with your class names, for LiteRT and MediaPipe.",
+                    model.bytes.len() as f64 / 1e6
+                ));
+            }
+            Err(message) => self.say(message),
+        }
+    }
 }
+
+/// Name the exported classifier is saved under.
+const EXPORTED_MODEL_FILE: &str = "afinar-classifier.tflite";
 
 /// Which head new photos get, and its export and import.
 #[component]
@@ -73,6 +99,14 @@ pub fn HeadControls() -> impl IntoView {
         <div class="intake-actions">
             <button data-testid="export-head" disabled=move || training.head.with(Option::is_none) on:click=export>
                 "Export head (.safetensors)"
+            </button>
+            <button
+                data-testid="export-model"
+                title="The whole classifier as one file for LiteRT and MediaPipe"
+                disabled=move || training.head.with(Option::is_none) || training.exporting.get()
+                on:click=move |_| training.export_model()
+            >
+                {move || if training.exporting.get() { "Exporting…" } else { "Export model (.tflite)" }}
             </button>
             <label class="button subtle">
                 "Import a head…"

@@ -14,6 +14,10 @@ use afinar_protocol::{HeadInfo, Reply, RowsNeeded, TrainSettings, TrainingOutcom
 impl Training {
     /// Routes the worker's training-related replies; `false` if `reply` is not one.
     pub fn on_reply(self, reply: &Reply) -> bool {
+        if matches!(reply, Reply::Crashed(_)) {
+            // An export under way is lost with the worker; the button comes back.
+            self.exporting.set(false);
+        }
         match reply {
             Reply::Embedded { id, result } => {
                 let Some(photo) = self.photo(*id) else {
@@ -41,6 +45,7 @@ impl Training {
             Reply::Trained(Err(message)) => self.run.set(RunState::Failed(message.clone())),
             Reply::HeadReady(info) => self.head_ready(info),
             Reply::HeadRefused(message) => self.head_refused(message),
+            Reply::ModelExported(result) => self.model_exported(result),
             Reply::Crashed(_) if self.is_running() => {
                 self.run.set(RunState::Failed(
                     "The model worker stopped during training and was restarted. Your classes \

@@ -82,6 +82,8 @@ pub struct Training {
     pub(super) head_file: StoredValue<Option<Vec<u8>>>,
     /// A head file being imported, until the worker accepts it.
     pub(super) importing: StoredValue<Option<Vec<u8>>>,
+    /// The worker is writing the classifier as a `.tflite`.
+    pub(super) exporting: RwSignal<bool>,
     pub(super) under_way: StoredValue<RunUnderWay>,
     pub(super) next_id: StoredValue<u32>,
 }
@@ -129,6 +131,7 @@ impl Training {
             store: StoredValue::new_local(None),
             head_file: StoredValue::new(None),
             importing: StoredValue::new(None),
+            exporting: RwSignal::new(false),
             under_way: StoredValue::new(RunUnderWay::default()),
             next_id: StoredValue::new(0),
         };
