@@ -388,38 +388,17 @@ fn train_writes_a_head_that_eval_scores() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 2"));
 }
 
-/// `afinar export --float` writes the fine-tuned classifier as a `.tflite` that LiteRT runs
-/// (where `AFINAR_LITERT_PYTHON` names a Python that has it, as `scripts/test` sets) and that
-/// answers as `afinar classify --head` does.
+/// `afinar export` writes the fine-tuned classifier as a `.tflite` that LiteRT runs (where
+/// `AFINAR_LITERT_PYTHON` names a Python that has it, as `scripts/test` sets) and that answers
+/// as `afinar classify --head` does: to 1e-3 with every layer in float32 (`--float`), the
+/// same class for every photo with the base's quantized layers kept (the default).
 fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
-    let exported = data.join("classifier.tflite");
     let base = model();
-    let out = afinar(&[
-        "export",
-        "--head",
-        head_file,
-        "--out",
-        &exported.to_string_lossy(),
-        "--float",
-        "--model",
-        &base,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bytes = std::fs::read(&exported).expect("exported model");
-    assert_eq!(
-        afinar::labels::labels_from_appended_zip(&bytes),
-        Some(vec!["daisy".to_string(), "sunflowers".to_string()]),
-        "the label list travels with the model"
-    );
-
     let photos: Vec<PathBuf> = ["daisy", "sunflowers"]
         .iter()
         .flat_map(|class| std::fs::read_dir(data.join(class)).expect("photos"))
         .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
         .collect();
     let paths: Vec<String> = photos.iter().map(|p| p.to_string_lossy().into()).collect();
     let mut args = vec!["classify", "--head", head_file, "--json", "--model", &base];
@@ -444,76 +423,113 @@ fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
         .collect();
     assert_eq!(afinar_probs.len(), photos.len());
 
+    // The photos as the model sees them: uint8 pixels, and scaled for a float32 input.
     let weights =
         afinar::MobileNetV2Weights::from_tflite(&common::model_bytes(V1_QUANT)).expect("model");
-    let mut inputs: Vec<f32> = Vec::new();
+    let (mut pixels, mut scaled) = (Vec::new(), Vec::new());
     for photo in &photos {
         let input = afinar::ModelInput::from_image_bytes(&std::fs::read(photo).expect("photo"))
             .expect("decodes");
-        let mut scaled = vec![0.0; 224 * 224 * 3];
-        input.scale_into(weights.input_scaling, &mut scaled);
-        inputs.extend(scaled);
+        pixels.extend_from_slice(input.rgb());
+        let mut values = vec![0.0; 224 * 224 * 3];
+        input.scale_into(weights.input_scaling, &mut values);
+        scaled.extend(values.iter().flat_map(|v| v.to_le_bytes()));
     }
-    let compare = |engine: &str, probs: &[f32]| {
-        assert_eq!(probs.len(), 2 * photos.len(), "{engine}");
+
+    let mut sizes = Vec::new();
+    for float in [true, false] {
+        let exported = data.join(if float { "float.tflite" } else { "kept.tflite" });
+        let path = exported.to_string_lossy().into_owned();
+        let mut args = vec![
+            "export", "--head", head_file, "--out", &path, "--model", &base,
+        ];
+        if float {
+            args.push("--float");
+        }
+        let out = afinar(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bytes = std::fs::read(&exported).expect("exported model");
+        sizes.push(bytes.len());
+        assert_eq!(
+            afinar::labels::labels_from_appended_zip(&bytes),
+            Some(vec!["daisy".to_string(), "sunflowers".to_string()]),
+            "the label list travels with the model"
+        );
+        // A valid TFLite flatbuffer with the image in and the two classes' probabilities out.
+        let file = tract_tflite::tflite::root_as_model(&bytes).expect("a TFLite flatbuffer");
+        let graph = file.subgraphs().expect("subgraphs").get(0);
+        let tensors = graph.tensors().expect("tensors");
+        let tensor = |index: i32| tensors.get(usize::try_from(index).expect("index"));
+        let shape =
+            |index: i32| -> Vec<i32> { tensor(index).shape().expect("shape").iter().collect() };
+        let (input, output) = (
+            graph.inputs().expect("inputs").get(0),
+            graph.outputs().expect("outputs").get(0),
+        );
+        assert_eq!(shape(input), [1, 224, 224, 3]);
+        assert_eq!(shape(output), [1, 2]);
+        let float_input = tensor(input).type_() == tract_tflite::tflite::TensorType::FLOAT32;
+        assert_eq!(float_input, float, "float32 input only for --float");
+
+        let Ok(python) = std::env::var("AFINAR_LITERT_PYTHON") else {
+            println!("SKIPPED LiteRT: AFINAR_LITERT_PYTHON is not set");
+            continue;
+        };
+        let input_file = data.join("inputs.bin");
+        let output_file = data.join("litert.f32");
+        std::fs::write(&input_file, if float { &scaled } else { &pixels }).expect("inputs");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/litert_classify.py");
+        let out = Command::new(python)
+            .args([&script, &exported, &input_file, &output_file])
+            .output()
+            .expect("run LiteRT");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let litert: Vec<f32> = std::fs::read(&output_file)
+            .expect("LiteRT's output")
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        assert_eq!(litert.len(), 2 * photos.len());
         let mut worst = 0.0f32;
-        for ((photo, want), got) in photos.iter().zip(&afinar_probs).zip(probs.chunks(2)) {
-            let diff = want
-                .iter()
-                .zip(got)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
-            assert!(
-                diff <= 1e-3,
-                "{engine} on {}: {got:?}, Afinar {want:?}",
-                photo.display()
-            );
+        for ((photo, want), got) in photos.iter().zip(&afinar_probs).zip(litert.chunks(2)) {
+            let diff = (want[0] - got[0]).abs().max((want[1] - got[1]).abs());
             worst = worst.max(diff);
+            if float {
+                assert!(
+                    diff <= 1e-3,
+                    "{}: LiteRT {got:?}, Afinar {want:?}",
+                    photo.display()
+                );
+            } else {
+                assert_eq!(
+                    want[0] > want[1],
+                    got[0] > got[1],
+                    "{}: LiteRT {got:?}, Afinar {want:?}",
+                    photo.display()
+                );
+            }
         }
         println!(
-            "{engine}: the exported model agrees with Afinar on {} photos (max |Δp| {worst:.1e})",
+            "LiteRT on the exported model ({}, {:.1} MB) agrees with Afinar on {} photos (max |Δp| {worst:.1e})",
+            if float {
+                "float32"
+            } else {
+                "the base's layers kept"
+            },
+            bytes.len() as f64 / 1e6,
             photos.len()
         );
-    };
-
-    // A valid TFLite flatbuffer with the image in and the two classes' probabilities out.
-    let file = tract_tflite::tflite::root_as_model(&bytes).expect("a valid TFLite flatbuffer");
-    let graph = file.subgraphs().expect("subgraphs").get(0);
-    let tensors = graph.tensors().expect("tensors");
-    let shape = |index: i32| -> Vec<i32> {
-        let tensor = tensors.get(usize::try_from(index).expect("tensor index"));
-        tensor.shape().expect("shape").iter().collect()
-    };
-    let (inputs_of, outputs_of) = (
-        graph.inputs().expect("inputs"),
-        graph.outputs().expect("outputs"),
-    );
-    assert_eq!(shape(inputs_of.get(0)), [1, 224, 224, 3]);
-    assert_eq!(shape(outputs_of.get(0)), [1, 2]);
-
-    match std::env::var("AFINAR_LITERT_PYTHON") {
-        Ok(python) => {
-            let input_file = data.join("inputs.f32");
-            let output_file = data.join("litert.f32");
-            let raw: Vec<u8> = inputs.iter().flat_map(|v| v.to_le_bytes()).collect();
-            std::fs::write(&input_file, raw).expect("inputs");
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/litert_classify.py");
-            let out = Command::new(python)
-                .args([&script, &exported, &input_file, &output_file])
-                .output()
-                .expect("run LiteRT");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let litert: Vec<f32> = std::fs::read(&output_file)
-                .expect("LiteRT's output")
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            compare("LiteRT", &litert);
-        }
-        Err(_) => println!("SKIPPED LiteRT: AFINAR_LITERT_PYTHON is not set"),
     }
+    assert!(
+        sizes[1] < sizes[0],
+        "the kept base is the smaller file: {sizes:?}"
+    );
 }

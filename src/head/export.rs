@@ -1,5 +1,6 @@
-//! The trained classifier as one float32 `.tflite` file that LiteRT, MediaPipe and tract run:
-//! the base model's backbone with the fine-tuned top (if any) in place, the head, softmax, the
+//! The trained classifier as one `.tflite` file that LiteRT and MediaPipe run: the base
+//! model's backbone (its own quantized layers below the freeze boundary, or all of it in
+//! float32) with the fine-tuned top (if any) in place, the head, softmax, the
 //! user's classes as its label list (in the zip appended to the file, as the base models carry
 //! theirs, and named in the file's metadata, as MediaPipe wants).
 
@@ -9,7 +10,7 @@ use super::file::{HeadFileError, f32_values};
 use super::model::TrainedParts;
 use crate::architecture::BACKBONE_CONVS;
 use crate::tflite::metadata::ClassifierMetadata;
-use crate::tflite::writer::{DenseLayer, FloatClassifier, WriteError};
+use crate::tflite::writer::{ClassifierGraph, DenseLayer, KeptBase, WriteError};
 use crate::tflite::{DenseWeights, MobileNetV2Weights};
 
 /// Name of the label file inside the exported model.
@@ -28,13 +29,25 @@ pub enum ExportError {
     Labels(String),
 }
 
+/// How much of the base model an export writes in float32.
+#[derive(Debug, Clone, Copy)]
+pub enum ExportForm<'a> {
+    /// Every layer in float32 (the base's weights dequantized).
+    Float,
+    /// The base model file's own layers below the freeze boundary (its quantized ops and
+    /// buffers, kept as they are), the trained part in float32. `file` is the base's bytes.
+    KeepBase { file: &'a [u8] },
+}
+
 /// The `.tflite` bytes of `base` with `parts` trained on it, its outputs named `classes`.
-/// Input: `[1, 224, 224, 3]` float32 pixels scaled as `base` scales them (the metadata says
-/// how); output: `[1, classes]` probabilities.
-pub async fn float_tflite(
+/// Input: `[1, 224, 224, 3]`: float32 pixels scaled as `base` scales them (the metadata says
+/// how), or the base file's own input when its layers are kept; output: `[1, classes]`
+/// probabilities.
+pub async fn tflite(
     base: &MobileNetV2Weights,
     parts: &TrainedParts,
     classes: &[String],
+    form: ExportForm<'_>,
 ) -> Result<Vec<u8>, ExportError> {
     let outputs = parts.head.num_classes();
     if classes.len() != outputs {
@@ -88,9 +101,17 @@ pub async fn float_tflite(
         labels_file: LABELS_FILE,
     }
     .to_bytes();
-    let mut bytes = FloatClassifier {
+    let kept_base = match form {
+        ExportForm::Float => None,
+        ExportForm::KeepBase { file } => Some(KeptBase {
+            file,
+            unfrozen: parts.unfrozen(),
+        }),
+    };
+    let mut bytes = ClassifierGraph {
         convs: &convs,
         head: &layers,
+        kept_base,
         description: &description,
         metadata: Some(&metadata),
     }

@@ -2,6 +2,7 @@
 //! [`weights`], float32 tensors in Burn's layout. [`writer`] writes a classifier on it back
 //! as a float32 file, with [`metadata`] for MediaPipe.
 
+mod cut;
 pub mod metadata;
 pub mod reader;
 pub mod weights;

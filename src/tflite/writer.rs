@@ -1,6 +1,8 @@
-//! Writes a classifier (MobileNetV2's backbone, a dense head, softmax) as a float32 `.tflite`
-//! file, with the TFLite schema bindings the reader uses: the graph LiteRT, MediaPipe and
-//! tract run.
+//! Writes a classifier (MobileNetV2's backbone, a dense head, softmax) as a `.tflite` file,
+//! with the TFLite schema bindings the reader uses: the graph LiteRT, MediaPipe and tract run.
+//! Either every layer is float32, or the layers below the freeze boundary are the base model
+//! file's own (quantized ops and buffers kept, [`super::cut`]) and only the trained part is
+//! float32.
 //!
 //! Activations are NHWC as TFLite wants them; weights arrive in Burn's layout
 //! ([`ConvWeights`], [`DenseWeights`]) and are transposed here.
@@ -9,7 +11,7 @@ use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 use tract_tflite::tflite;
 
 use super::weights::{ConvWeights, DenseWeights};
-use crate::architecture::{Activation, BackboneSpec, ConvKind, INPUT_SIZE};
+use crate::architecture::{Activation, BACKBONE_CONVS, BackboneSpec, ConvKind, INPUT_SIZE};
 
 /// A dense layer of the head, with its activation.
 #[derive(Debug, Clone)]
@@ -18,17 +20,31 @@ pub struct DenseLayer {
     pub relu: bool,
 }
 
-/// Everything a float32 classifier file holds.
+/// Everything a classifier file holds.
 #[derive(Debug, Clone)]
-pub struct FloatClassifier<'a> {
-    /// The 52 backbone convolutions in execution order (stem, blocks, last 1×1).
+pub struct ClassifierGraph<'a> {
+    /// The 52 backbone convolutions in execution order (stem, blocks, last 1×1); those below
+    /// a kept base are not written.
     pub convs: &'a [ConvWeights],
     /// Dense layers from the pooled features to the logits.
     pub head: &'a [DenseLayer],
+    /// The base model file whose layers below the last `unfrozen` blocks are copied as they are
+    /// (`None`: every layer in float32 from `convs`).
+    pub kept_base: Option<KeptBase<'a>>,
     /// Written into the file's description, for people reading it.
     pub description: &'a str,
     /// A `TFLITE_METADATA` flatbuffer ([`super::metadata`]) to carry, if any.
     pub metadata: Option<&'a [u8]>,
+}
+
+/// The part of a base model file a classifier keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct KeptBase<'a> {
+    /// The `.tflite` file's bytes.
+    pub file: &'a [u8],
+    /// Blocks above the boundary, trained (0: the whole backbone is kept, up to its last 1×1
+    /// conv).
+    pub unfrozen: usize,
 }
 
 /// Why a classifier cannot be written.
@@ -47,35 +63,62 @@ pub enum WriteError {
     },
     #[error("the head has no layer")]
     NoHead,
+    #[error("the base model's layers cannot be kept: {0}")]
+    Base(String),
 }
 
 /// Names of the file's input and output tensors (what LiteRT's signature lists).
 pub const INPUT_NAME: &str = "image";
 pub const OUTPUT_NAME: &str = "probabilities";
 
-impl FloatClassifier<'_> {
-    /// The `.tflite` bytes: input `[1, 224, 224, 3]` float32 (already scaled, as the model's
-    /// float reference takes it), output `[1, classes]` softmax probabilities.
+/// Index of the first convolution of block `block` (the last 1×1 conv's after the last block).
+pub(super) fn first_conv_of_block(spec: &BackboneSpec, block: usize) -> usize {
+    1 + spec.blocks[..block.min(spec.blocks.len())]
+        .iter()
+        .map(|b| usize::from(b.expand.is_some()) + 2)
+        .sum::<usize>()
+}
+
+impl ClassifierGraph<'_> {
+    /// The `.tflite` bytes: input `[1, 224, 224, 3]` (float32 pixels already scaled, or the
+    /// kept base's own input), output `[1, classes]` softmax probabilities.
     pub fn to_tflite(&self) -> Result<Vec<u8>, WriteError> {
         self.check()?;
         let spec = BackboneSpec::mobilenet_v2();
         let mut g = Graph::new();
-        let input = g.activation(INPUT_NAME, &[1, INPUT_SIZE, INPUT_SIZE, 3]);
-        let mut convs = self.convs.iter().enumerate();
-        let mut next = || convs.next().expect("52 convolutions, checked above");
-        let mut shape = [INPUT_SIZE, INPUT_SIZE, 3];
-        let (i, stem) = next();
-        let mut x = g.conv(i, stem, input, &mut shape);
-        for (b, block) in spec.blocks.iter().enumerate() {
+        let (input, mut x, mut shape, first_block, last_kept) = match self.kept_base {
+            None => {
+                let input = g.activation(INPUT_NAME, &[1, INPUT_SIZE, INPUT_SIZE, 3]);
+                let mut shape = [INPUT_SIZE, INPUT_SIZE, 3];
+                let x = g.conv(0, &self.convs[0], input, &mut shape);
+                (input, x, shape, 0, false)
+            }
+            Some(base) => {
+                let blocks = spec.blocks.len();
+                let first_block = blocks - base.unfrozen.min(blocks);
+                let kept_convs = if base.unfrozen == 0 {
+                    BACKBONE_CONVS
+                } else {
+                    first_conv_of_block(&spec, first_block)
+                };
+                let cut = g.copy_base(base.file, kept_convs)?;
+                let x = g.dequantize(&cut);
+                (cut.input, x, cut.shape, first_block, base.unfrozen == 0)
+            }
+        };
+        let mut index = first_conv_of_block(&spec, first_block);
+        let mut conv = |g: &mut Graph, x: i32, shape: &mut [usize; 3]| {
+            let out = g.conv(index, &self.convs[index], x, shape);
+            index += 1;
+            out
+        };
+        for (b, block) in spec.blocks.iter().enumerate().skip(first_block) {
             let block_input = x;
             if block.expand.is_some() {
-                let (i, expand) = next();
-                x = g.conv(i, expand, x, &mut shape);
+                x = conv(&mut g, x, &mut shape);
             }
-            let (i, depthwise) = next();
-            x = g.conv(i, depthwise, x, &mut shape);
-            let (i, project) = next();
-            x = g.conv(i, project, x, &mut shape);
+            x = conv(&mut g, x, &mut shape);
+            x = conv(&mut g, x, &mut shape);
             if block.residual {
                 let sum =
                     g.activation(&format!("block{b}/add"), &[1, shape[0], shape[1], shape[2]]);
@@ -84,14 +127,14 @@ impl FloatClassifier<'_> {
                     tflite::BuiltinOperator::ADD,
                     &[block_input, x],
                     &[sum],
-                    tflite::BuiltinOptions::AddOptions,
-                    options.as_union_value(),
+                    Some((tflite::BuiltinOptions::AddOptions, options.as_union_value())),
                 );
                 x = sum;
             }
         }
-        let (i, last) = next();
-        x = g.conv(i, last, x, &mut shape);
+        if !last_kept {
+            x = conv(&mut g, x, &mut shape);
+        }
         let axes = g.constant_i32("pool/axes", &[2], &[1, 2]);
         let pooled = g.activation("pooled", &[1, shape[2]]);
         let options = tflite::ReducerOptions::create(
@@ -102,8 +145,10 @@ impl FloatClassifier<'_> {
             tflite::BuiltinOperator::MEAN,
             &[x, axes],
             &[pooled],
-            tflite::BuiltinOptions::ReducerOptions,
-            options.as_union_value(),
+            Some((
+                tflite::BuiltinOptions::ReducerOptions,
+                options.as_union_value(),
+            )),
         );
         x = pooled;
         for (index, layer) in self.head.iter().enumerate() {
@@ -117,8 +162,10 @@ impl FloatClassifier<'_> {
             tflite::BuiltinOperator::SOFTMAX,
             &[x],
             &[probs],
-            tflite::BuiltinOptions::SoftmaxOptions,
-            options.as_union_value(),
+            Some((
+                tflite::BuiltinOptions::SoftmaxOptions,
+                options.as_union_value(),
+            )),
         );
         Ok(g.finish(&[input], &[probs], self.description, self.metadata))
     }
@@ -156,17 +203,18 @@ impl FloatClassifier<'_> {
 }
 
 /// One subgraph under construction: tensors, operators and the buffers they point at.
-struct Graph<'b> {
-    fbb: FlatBufferBuilder<'b>,
+pub(super) struct Graph<'b> {
+    pub(super) fbb: FlatBufferBuilder<'b>,
     /// Buffer 0 is the empty one every activation points at (the schema's convention).
-    buffers: Vec<WIPOffset<tflite::Buffer<'b>>>,
-    tensors: Vec<WIPOffset<tflite::Tensor<'b>>>,
+    pub(super) buffers: Vec<WIPOffset<tflite::Buffer<'b>>>,
+    pub(super) tensors: Vec<WIPOffset<tflite::Tensor<'b>>>,
     operators: Vec<WIPOffset<tflite::Operator<'b>>>,
-    codes: Vec<tflite::BuiltinOperator>,
+    /// Operator codes with their versions, in `opcode_index` order.
+    codes: Vec<(tflite::BuiltinOperator, i32)>,
 }
 
 impl<'b> Graph<'b> {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let mut fbb = FlatBufferBuilder::new();
         let empty = tflite::Buffer::create(&mut fbb, &Default::default());
         Self {
@@ -213,7 +261,7 @@ impl<'b> Graph<'b> {
     }
 
     /// A tensor computed by an operator.
-    fn activation(&mut self, name: &str, shape: &[usize]) -> i32 {
+    pub(super) fn activation(&mut self, name: &str, shape: &[usize]) -> i32 {
         self.tensor(name, shape, tflite::TensorType::FLOAT32, None)
     }
 
@@ -227,31 +275,46 @@ impl<'b> Graph<'b> {
         self.tensor(name, shape, tflite::TensorType::INT32, Some(&bytes))
     }
 
-    fn op(
+    /// Appends an operator (version 1 of `code`) with its options, if it has any.
+    pub(super) fn op(
         &mut self,
         code: tflite::BuiltinOperator,
         inputs: &[i32],
         outputs: &[i32],
-        options_type: tflite::BuiltinOptions,
-        options: WIPOffset<UnionWIPOffset>,
+        options: Option<(tflite::BuiltinOptions, WIPOffset<UnionWIPOffset>)>,
     ) {
-        let opcode_index = match self.codes.iter().position(|c| *c == code) {
+        self.op_version(code, 1, inputs, outputs, options);
+    }
+
+    pub(super) fn op_version(
+        &mut self,
+        code: tflite::BuiltinOperator,
+        version: i32,
+        inputs: &[i32],
+        outputs: &[i32],
+        options: Option<(tflite::BuiltinOptions, WIPOffset<UnionWIPOffset>)>,
+    ) {
+        let opcode_index = match self.codes.iter().position(|c| *c == (code, version)) {
             Some(i) => i,
             None => {
-                self.codes.push(code);
+                self.codes.push((code, version));
                 self.codes.len() - 1
             }
         };
         let inputs = self.fbb.create_vector(inputs);
         let outputs = self.fbb.create_vector(outputs);
+        let (builtin_options_type, builtin_options) = match options {
+            Some((kind, table)) => (kind, Some(table)),
+            None => (tflite::BuiltinOptions::NONE, None),
+        };
         let op = tflite::Operator::create(
             &mut self.fbb,
             &tflite::OperatorArgs {
                 opcode_index: opcode_index as u32,
                 inputs: Some(inputs),
                 outputs: Some(outputs),
-                builtin_options_type: options_type,
-                builtin_options: Some(options),
+                builtin_options_type,
+                builtin_options,
                 ..Default::default()
             },
         );
@@ -337,7 +400,12 @@ impl<'b> Graph<'b> {
                 )
             }
         };
-        self.op(code, &[x, filter, bias], &[out], options_type, options);
+        self.op(
+            code,
+            &[x, filter, bias],
+            &[out],
+            Some((options_type, options)),
+        );
         out
     }
 
@@ -372,8 +440,10 @@ impl<'b> Graph<'b> {
             tflite::BuiltinOperator::FULLY_CONNECTED,
             &[x, filter, bias],
             &[out],
-            tflite::BuiltinOptions::FullyConnectedOptions,
-            options.as_union_value(),
+            Some((
+                tflite::BuiltinOptions::FullyConnectedOptions,
+                options.as_union_value(),
+            )),
         );
         out
     }
@@ -419,7 +489,7 @@ impl<'b> Graph<'b> {
         let codes: Vec<_> = self
             .codes
             .iter()
-            .map(|&code| {
+            .map(|&(code, version)| {
                 tflite::OperatorCode::create(
                     fbb,
                     &tflite::OperatorCodeArgs {
@@ -427,7 +497,7 @@ impl<'b> Graph<'b> {
                         // takes PLACEHOLDER_FOR_GREATER_OP_CODES then.
                         deprecated_builtin_code: i8::try_from(code.0).unwrap_or(127),
                         custom_code: None,
-                        version: 1,
+                        version,
                         builtin_code: code,
                     },
                 )

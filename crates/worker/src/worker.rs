@@ -352,7 +352,8 @@ impl Worker {
         let (parts, classes) = self.head_for(&classifier).ok_or(
             "Train or import a head first: the exported model classifies into your classes.",
         )?;
-        let bytes = afinar::head::export::float_tflite(&weights, &parts, &classes)
+        let form = afinar::head::export::ExportForm::Float;
+        let bytes = afinar::head::export::tflite(&weights, &parts, &classes, form)
             .await
             .map_err(|e| format!("The model could not be exported: {e}."))?;
         Ok(ExportedModel { bytes })

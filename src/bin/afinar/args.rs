@@ -38,7 +38,7 @@ enum Backend {
 impl ModelArgs {
     /// Finds and loads the model on the chosen device.
     pub fn load(&self) -> Result<Classifier> {
-        let (path, weights) = self.weights()?;
+        let (path, weights, _) = self.weights()?;
         let fallback = std::fs::read_to_string(path.with_file_name(LABELS_FILE)).ok();
         let labels = weights
             .labels_or(fallback.as_deref())
@@ -53,14 +53,14 @@ impl ModelArgs {
         Ok(Classifier::new(&weights, labels, &device))
     }
 
-    /// Finds and reads the model file: its path and weights.
-    pub fn weights(&self) -> Result<(PathBuf, MobileNetV2Weights)> {
+    /// Finds and reads the model file: its path, weights and bytes.
+    pub fn weights(&self) -> Result<(PathBuf, MobileNetV2Weights, Vec<u8>)> {
         let path = model_path(self.model.as_deref())?;
         let bytes = std::fs::read(&path)
             .with_context(|| format!("cannot read model {}", path.display()))?;
         let weights = MobileNetV2Weights::from_tflite(&bytes)
             .with_context(|| format!("cannot load model {}", path.display()))?;
-        Ok((path, weights))
+        Ok((path, weights, bytes))
     }
 }
 

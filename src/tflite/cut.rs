@@ -1,0 +1,290 @@
+//! The layers of a base model file below the freeze boundary, copied into a classifier being
+//! written as they are in the file: its operators, its tensors with their quantization and its
+//! buffers, so that the exported model computes the frozen part exactly as the base does (and
+//! stays as small), then a `DEQUANTIZE` hands the boundary to the float32 layers above it.
+
+use std::collections::HashMap;
+
+use tract_tflite::tflite;
+
+use super::writer::{Graph, WriteError};
+use crate::architecture::BACKBONE_CONVS;
+
+/// Where the copied layers end.
+pub(super) struct Cut {
+    /// The copied input tensor (the base's own, quantized or float).
+    pub input: i32,
+    /// The boundary tensor, as the base computes it.
+    pub boundary: i32,
+    /// `[H, W, C]` of the boundary.
+    pub shape: [usize; 3],
+    /// The boundary is int8 (else uint8 or float32).
+    pub int8: bool,
+}
+
+fn base_error(what: impl Into<String>) -> WriteError {
+    WriteError::Base(what.into())
+}
+
+/// The builtin code of an operator code (old files keep it in the deprecated i8 field).
+fn builtin(code: tflite::OperatorCode<'_>) -> tflite::BuiltinOperator {
+    tflite::BuiltinOperator(i32::from(code.deprecated_builtin_code()).max(code.builtin_code().0))
+}
+
+impl Graph<'_> {
+    /// Copies every operator of `file` up to the one that computes the input of its
+    /// convolution number `kept_convs` (in execution order), or the output of its last
+    /// backbone convolution when `kept_convs` is 52.
+    pub(super) fn copy_base(&mut self, file: &[u8], kept_convs: usize) -> Result<Cut, WriteError> {
+        let model = tflite::root_as_model(file).map_err(|e| base_error(e.to_string()))?;
+        let codes = model
+            .operator_codes()
+            .ok_or_else(|| base_error("no operator codes"))?;
+        let graph = model
+            .subgraphs()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| base_error("no subgraph"))?
+            .get(0);
+        let ops = graph
+            .operators()
+            .ok_or_else(|| base_error("no operators"))?;
+        let tensors = graph.tensors().ok_or_else(|| base_error("no tensors"))?;
+        let buffers = model.buffers().ok_or_else(|| base_error("no buffers"))?;
+        let code_of = |op: &tflite::Operator<'_>| {
+            let index = op.opcode_index() as usize;
+            (index < codes.len()).then(|| codes.get(index))
+        };
+        let is_conv = |op: &tflite::Operator<'_>| {
+            code_of(op).map(builtin).is_some_and(|c| {
+                c == tflite::BuiltinOperator::CONV_2D
+                    || c == tflite::BuiltinOperator::DEPTHWISE_CONV_2D
+            })
+        };
+        let conv_ops: Vec<usize> = (0..ops.len()).filter(|&i| is_conv(&ops.get(i))).collect();
+        let first_tensor = |list: Option<flatbuffers::Vector<'_, i32>>| {
+            list.filter(|l| !l.is_empty()).map(|l| l.get(0))
+        };
+        let (boundary, last_op) = if kept_convs >= BACKBONE_CONVS {
+            let op = *conv_ops
+                .get(kept_convs - 1)
+                .ok_or_else(|| base_error("fewer convolutions than MobileNetV2"))?;
+            let out = first_tensor(ops.get(op).outputs())
+                .ok_or_else(|| base_error("a convolution without output"))?;
+            (out, op)
+        } else {
+            let consumer = *conv_ops
+                .get(kept_convs)
+                .ok_or_else(|| base_error("fewer convolutions than MobileNetV2"))?;
+            let input = first_tensor(ops.get(consumer).inputs())
+                .ok_or_else(|| base_error("a convolution without input"))?;
+            let producer = (0..consumer)
+                .rev()
+                .find(|&i| {
+                    ops.get(i)
+                        .outputs()
+                        .is_some_and(|o| o.iter().any(|t| t == input))
+                })
+                .ok_or_else(|| base_error("the boundary has no producer"))?;
+            (input, producer)
+        };
+        let input = first_tensor(graph.inputs()).ok_or_else(|| base_error("no input"))?;
+
+        let mut copied: HashMap<i32, i32> = HashMap::new();
+        let mut copy = |g: &mut Self, index: i32| -> Result<i32, WriteError> {
+            if index < 0 {
+                return Ok(index);
+            }
+            if let Some(&mine) = copied.get(&index) {
+                return Ok(mine);
+            }
+            let tensor = usize::try_from(index)
+                .ok()
+                .filter(|&i| i < tensors.len())
+                .map(|i| tensors.get(i))
+                .ok_or_else(|| base_error(format!("tensor {index} is out of range")))?;
+            let data = usize::try_from(tensor.buffer())
+                .ok()
+                .filter(|&b| b < buffers.len())
+                .and_then(|b| buffers.get(b).data())
+                .map(|d| d.bytes().to_vec());
+            let mine = g.copy_tensor(&tensor, data.as_deref().filter(|d| !d.is_empty()));
+            copied.insert(index, mine);
+            Ok(mine)
+        };
+        let input = copy(self, input)?;
+        for i in 0..=last_op {
+            let op = ops.get(i);
+            let code = code_of(&op).ok_or_else(|| base_error("an operator without code"))?;
+            let mut remap = |g: &mut Self, list: Option<flatbuffers::Vector<'_, i32>>| {
+                list.map_or(Ok(Vec::new()), |l| l.iter().map(|t| copy(g, t)).collect())
+            };
+            let inputs = remap(self, op.inputs())?;
+            let outputs = remap(self, op.outputs())?;
+            let options = self.copy_options(&op, builtin(code))?;
+            self.op_version(builtin(code), code.version(), &inputs, &outputs, options);
+        }
+        let boundary_tensor = usize::try_from(boundary)
+            .ok()
+            .filter(|&i| i < tensors.len())
+            .map(|i| tensors.get(i))
+            .ok_or_else(|| base_error("the boundary is out of range"))?;
+        let shape: Vec<usize> = boundary_tensor
+            .shape()
+            .map(|s| s.iter().map(|d| d.max(0) as usize).collect())
+            .unwrap_or_default();
+        let [1, h, w, c] = shape[..] else {
+            return Err(base_error(format!("boundary of shape {shape:?}")));
+        };
+        Ok(Cut {
+            input,
+            boundary: copy(self, boundary)?,
+            shape: [h, w, c],
+            int8: boundary_tensor.type_() == tflite::TensorType::INT8,
+        })
+    }
+
+    /// The boundary in float32 (a `DEQUANTIZE`, unless the base is float already).
+    pub(super) fn dequantize(&mut self, cut: &Cut) -> i32 {
+        let [h, w, c] = cut.shape;
+        let out = self.activation("boundary/float", &[1, h, w, c]);
+        // Version 2 reads int8.
+        let version = if cut.int8 { 2 } else { 1 };
+        self.op_version(
+            tflite::BuiltinOperator::DEQUANTIZE,
+            version,
+            &[cut.boundary],
+            &[out],
+            None,
+        );
+        out
+    }
+
+    /// A copy of a source tensor: shape, type, name, quantization and (for constants) data.
+    fn copy_tensor(&mut self, tensor: &tflite::Tensor<'_>, data: Option<&[u8]>) -> i32 {
+        let buffer = match data {
+            Some(bytes) => {
+                let data = self.fbb.create_vector(bytes);
+                let buffer =
+                    tflite::Buffer::create(&mut self.fbb, &tflite::BufferArgs { data: Some(data) });
+                self.buffers.push(buffer);
+                self.buffers.len() - 1
+            }
+            None => 0,
+        };
+        let quantization = tensor.quantization().map(|q| {
+            let min = q
+                .min()
+                .map(|v| self.fbb.create_vector(&v.iter().collect::<Vec<f32>>()));
+            let max = q
+                .max()
+                .map(|v| self.fbb.create_vector(&v.iter().collect::<Vec<f32>>()));
+            let scale = q
+                .scale()
+                .map(|v| self.fbb.create_vector(&v.iter().collect::<Vec<f32>>()));
+            let zero_point = q
+                .zero_point()
+                .map(|v| self.fbb.create_vector(&v.iter().collect::<Vec<i64>>()));
+            tflite::QuantizationParameters::create(
+                &mut self.fbb,
+                &tflite::QuantizationParametersArgs {
+                    min,
+                    max,
+                    scale,
+                    zero_point,
+                    quantized_dimension: q.quantized_dimension(),
+                    ..Default::default()
+                },
+            )
+        });
+        let shape: Vec<i32> = tensor
+            .shape()
+            .map(|s| s.iter().collect())
+            .unwrap_or_default();
+        let shape = self.fbb.create_vector(&shape);
+        let name = self.fbb.create_string(tensor.name().unwrap_or(""));
+        let copy = tflite::Tensor::create(
+            &mut self.fbb,
+            &tflite::TensorArgs {
+                shape: Some(shape),
+                type_: tensor.type_(),
+                buffer: buffer as u32,
+                name: Some(name),
+                quantization,
+                ..Default::default()
+            },
+        );
+        self.tensors.push(copy);
+        (self.tensors.len() - 1) as i32
+    }
+
+    /// The options of a copied operator. The frozen part of MobileNetV2 needs only these.
+    fn copy_options(
+        &mut self,
+        op: &tflite::Operator<'_>,
+        code: tflite::BuiltinOperator,
+    ) -> Result<
+        Option<(
+            tflite::BuiltinOptions,
+            flatbuffers::WIPOffset<flatbuffers::UnionWIPOffset>,
+        )>,
+        WriteError,
+    > {
+        let name = code.variant_name().unwrap_or("an operator");
+        let missing = || base_error(format!("{name} without its options"));
+        Ok(match code {
+            tflite::BuiltinOperator::CONV_2D => {
+                let o = op
+                    .builtin_options_as_conv_2_doptions()
+                    .ok_or_else(missing)?;
+                let args = tflite::Conv2DOptionsArgs {
+                    padding: o.padding(),
+                    stride_w: o.stride_w(),
+                    stride_h: o.stride_h(),
+                    fused_activation_function: o.fused_activation_function(),
+                    dilation_w_factor: o.dilation_w_factor(),
+                    dilation_h_factor: o.dilation_h_factor(),
+                };
+                let table = tflite::Conv2DOptions::create(&mut self.fbb, &args);
+                Some((
+                    tflite::BuiltinOptions::Conv2DOptions,
+                    table.as_union_value(),
+                ))
+            }
+            tflite::BuiltinOperator::DEPTHWISE_CONV_2D => {
+                let o = op
+                    .builtin_options_as_depthwise_conv_2_doptions()
+                    .ok_or_else(missing)?;
+                let args = tflite::DepthwiseConv2DOptionsArgs {
+                    padding: o.padding(),
+                    stride_w: o.stride_w(),
+                    stride_h: o.stride_h(),
+                    depth_multiplier: o.depth_multiplier(),
+                    fused_activation_function: o.fused_activation_function(),
+                    dilation_w_factor: o.dilation_w_factor(),
+                    dilation_h_factor: o.dilation_h_factor(),
+                };
+                let table = tflite::DepthwiseConv2DOptions::create(&mut self.fbb, &args);
+                Some((
+                    tflite::BuiltinOptions::DepthwiseConv2DOptions,
+                    table.as_union_value(),
+                ))
+            }
+            tflite::BuiltinOperator::ADD => {
+                let o = op.builtin_options_as_add_options().ok_or_else(missing)?;
+                let args = tflite::AddOptionsArgs {
+                    fused_activation_function: o.fused_activation_function(),
+                    pot_scale_int16: o.pot_scale_int16(),
+                };
+                let table = tflite::AddOptions::create(&mut self.fbb, &args);
+                Some((tflite::BuiltinOptions::AddOptions, table.as_union_value()))
+            }
+            tflite::BuiltinOperator::QUANTIZE | tflite::BuiltinOperator::DEQUANTIZE => None,
+            other => {
+                return Err(base_error(format!(
+                    "it has a {} operator below the boundary",
+                    other.variant_name().unwrap_or("unknown")
+                )));
+            }
+        })
+    }
+}
