@@ -108,6 +108,9 @@ struct Worker {
 #[derive(Default)]
 struct ModelState {
     weights: Option<Rc<MobileNetV2Weights>>,
+    /// The model file as read: its layers below the freeze boundary go into an export as
+    /// they are.
+    file: Option<Rc<Vec<u8>>>,
     labels: Vec<String>,
     classifier: Option<Rc<Classifier>>,
     /// The backend in use and its device.
@@ -343,16 +346,21 @@ impl Worker {
         Ok(info)
     }
 
-    /// The model with the user's head as a float32 `.tflite`.
+    /// The model with the user's head as a `.tflite`: the model file's own layers below the
+    /// freeze boundary, the trained part in float32.
     async fn export_model(&self) -> Result<ExportedModel, String> {
-        let weights = self.model.borrow().weights.clone();
-        let (Some(weights), Some((classifier, _))) = (weights, self.current()) else {
+        let (weights, file) = {
+            let model = self.model.borrow();
+            (model.weights.clone(), model.file.clone())
+        };
+        let (Some(weights), Some(file), Some((classifier, _))) = (weights, file, self.current())
+        else {
             return Err("No model is loaded yet, so there is nothing to export.".into());
         };
         let (parts, classes) = self.head_for(&classifier).ok_or(
             "Train or import a head first: the exported model classifies into your classes.",
         )?;
-        let form = afinar::head::export::ExportForm::Float;
+        let form = afinar::head::export::ExportForm::KeepBase { file: &file };
         let bytes = afinar::head::export::tflite(&weights, &parts, &classes, form)
             .await
             .map_err(|e| format!("The model could not be exported: {e}."))?;
@@ -420,6 +428,7 @@ impl Worker {
         {
             let mut model = self.model.borrow_mut();
             model.weights = Some(weights);
+            model.file = Some(Rc::new(bytes.to_vec()));
             model.labels = labels;
             model.classifier = Some(classifier);
         }

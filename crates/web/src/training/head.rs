@@ -50,8 +50,8 @@ impl Training {
             Ok(model) => {
                 download(&model.bytes, EXPORTED_MODEL_FILE);
                 self.say(format!(
-                    "Saved {EXPORTED_MODEL_FILE} ({:.1} MB): a float32 TFLite model of your \
-                     classifier, with your class names, for LiteRT and MediaPipe.",
+                    "Saved {EXPORTED_MODEL_FILE} ({:.1} MB): a TFLite model of your classifier, \
+                     with your class names, for LiteRT and MediaPipe.",
                     model.bytes.len() as f64 / 1e6
                 ));
             }
