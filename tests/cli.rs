@@ -371,6 +371,7 @@ fn train_writes_a_head_that_eval_scores() {
         "{scores}"
     );
     exported_model_agrees(&tuned_file, data.path());
+    head_opens_in_python(&tuned_file);
 
     // A folder with one class is refused with a message, not a panic.
     std::fs::remove_dir_all(data.path().join("sunflowers")).expect("remove");
@@ -531,5 +532,61 @@ fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
     assert!(
         sizes[1] < sizes[0],
         "the kept base is the smaller file: {sizes:?}"
+    );
+}
+
+/// The head file opens in Python's `safetensors` (where `AFINAR_LITERT_PYTHON` names a Python
+/// that has it) with self-explaining tensor names and Afinar's metadata.
+fn head_opens_in_python(head_file: &str) {
+    let Ok(python) = std::env::var("AFINAR_LITERT_PYTHON") else {
+        println!("SKIPPED safetensors in Python: AFINAR_LITERT_PYTHON is not set");
+        return;
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/read_head.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(head_file)
+        .output()
+        .expect("run Python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let tensors = &read["tensors"];
+    assert_eq!(
+        tensors["hidden.weight"],
+        serde_json::json!([1280, 128]),
+        "{read}"
+    );
+    assert_eq!(
+        tensors["output.weight"],
+        serde_json::json!([128, 2]),
+        "{read}"
+    );
+    // One block unfrozen: MobileNetV2's block 16 (960 hidden channels) and the last conv.
+    assert_eq!(
+        tensors["top.blocks.0.depthwise.weight"],
+        serde_json::json!([960, 1, 3, 3]),
+        "{read}"
+    );
+    assert_eq!(
+        tensors["top.last.bias"],
+        serde_json::json!([1280]),
+        "{read}"
+    );
+    assert_eq!(read["metadata"]["format"], "afinar-head-1", "{read}");
+    let metadata: Value =
+        serde_json::from_str(read["metadata"]["metadata"].as_str().expect("text"))
+            .expect("metadata JSON");
+    assert_eq!(
+        metadata["classes"],
+        serde_json::json!(["daisy", "sunflowers"])
+    );
+    assert_eq!(metadata["unfrozen_blocks"], 1);
+    println!(
+        "safetensors in Python reads the head: {} tensors",
+        tensors.as_object().map_or(0, |t| t.len())
     );
 }

@@ -161,16 +161,7 @@ impl Graph<'_> {
 
     /// A copy of a source tensor: shape, type, name, quantization and (for constants) data.
     fn copy_tensor(&mut self, tensor: &tflite::Tensor<'_>, data: Option<&[u8]>) -> i32 {
-        let buffer = match data {
-            Some(bytes) => {
-                let data = self.fbb.create_vector(bytes);
-                let buffer =
-                    tflite::Buffer::create(&mut self.fbb, &tflite::BufferArgs { data: Some(data) });
-                self.buffers.push(buffer);
-                self.buffers.len() - 1
-            }
-            None => 0,
-        };
+        let buffer = data.map_or(0, |bytes| self.buffer(bytes));
         let quantization = tensor.quantization().map(|q| {
             let min = q
                 .min()
@@ -207,7 +198,7 @@ impl Graph<'_> {
             &tflite::TensorArgs {
                 shape: Some(shape),
                 type_: tensor.type_(),
-                buffer: buffer as u32,
+                buffer,
                 name: Some(name),
                 quantization,
                 ..Default::default()

@@ -206,7 +206,7 @@ impl ClassifierGraph<'_> {
 pub(super) struct Graph<'b> {
     pub(super) fbb: FlatBufferBuilder<'b>,
     /// Buffer 0 is the empty one every activation points at (the schema's convention).
-    pub(super) buffers: Vec<WIPOffset<tflite::Buffer<'b>>>,
+    buffers: Vec<WIPOffset<tflite::Buffer<'b>>>,
     pub(super) tensors: Vec<WIPOffset<tflite::Tensor<'b>>>,
     operators: Vec<WIPOffset<tflite::Operator<'b>>>,
     /// Operator codes with their versions, in `opcode_index` order.
@@ -233,16 +233,7 @@ impl<'b> Graph<'b> {
         type_: tflite::TensorType,
         data: Option<&[u8]>,
     ) -> i32 {
-        let buffer = match data {
-            Some(bytes) => {
-                let data = self.fbb.create_vector(bytes);
-                let buffer =
-                    tflite::Buffer::create(&mut self.fbb, &tflite::BufferArgs { data: Some(data) });
-                self.buffers.push(buffer);
-                self.buffers.len() - 1
-            }
-            None => 0,
-        };
+        let buffer = data.map_or(0, |bytes| self.buffer(bytes));
         let dims: Vec<i32> = shape.iter().map(|&d| d as i32).collect();
         let shape = self.fbb.create_vector(&dims);
         let name = self.fbb.create_string(name);
@@ -251,13 +242,22 @@ impl<'b> Graph<'b> {
             &tflite::TensorArgs {
                 shape: Some(shape),
                 type_,
-                buffer: buffer as u32,
+                buffer,
                 name: Some(name),
                 ..Default::default()
             },
         );
         self.tensors.push(tensor);
         (self.tensors.len() - 1) as i32
+    }
+
+    /// A new buffer holding `bytes`: its index.
+    pub(super) fn buffer(&mut self, bytes: &[u8]) -> u32 {
+        let data = self.fbb.create_vector(bytes);
+        let buffer =
+            tflite::Buffer::create(&mut self.fbb, &tflite::BufferArgs { data: Some(data) });
+        self.buffers.push(buffer);
+        (self.buffers.len() - 1) as u32
     }
 
     /// A tensor computed by an operator.
@@ -456,16 +456,13 @@ impl<'b> Graph<'b> {
         metadata: Option<&[u8]>,
     ) -> Vec<u8> {
         let metadata = metadata.map(|bytes| {
-            let data = self.fbb.create_vector(bytes);
-            let buffer =
-                tflite::Buffer::create(&mut self.fbb, &tflite::BufferArgs { data: Some(data) });
-            self.buffers.push(buffer);
+            let buffer = self.buffer(bytes);
             let name = self.fbb.create_string(super::metadata::METADATA_NAME);
             let entry = tflite::Metadata::create(
                 &mut self.fbb,
                 &tflite::MetadataArgs {
                     name: Some(name),
-                    buffer: (self.buffers.len() - 1) as u32,
+                    buffer,
                 },
             );
             self.fbb.create_vector(&[entry])
