@@ -18,8 +18,8 @@ pub(super) struct Cut {
     pub boundary: i32,
     /// `[H, W, C]` of the boundary.
     pub shape: [usize; 3],
-    /// The boundary is int8 (else uint8 or float32).
-    pub int8: bool,
+    /// The boundary's element type in the file.
+    pub type_: tflite::TensorType,
 }
 
 fn base_error(what: impl Into<String>) -> WriteError {
@@ -139,16 +139,23 @@ impl Graph<'_> {
             input,
             boundary: copy(self, boundary)?,
             shape: [h, w, c],
-            int8: boundary_tensor.type_() == tflite::TensorType::INT8,
+            type_: boundary_tensor.type_(),
         })
     }
 
     /// The boundary in float32 (a `DEQUANTIZE`, unless the base is float already).
     pub(super) fn dequantize(&mut self, cut: &Cut) -> i32 {
+        if cut.type_ == tflite::TensorType::FLOAT32 {
+            return cut.boundary;
+        }
         let [h, w, c] = cut.shape;
         let out = self.activation("boundary/float", &[1, h, w, c]);
         // Version 2 reads int8.
-        let version = if cut.int8 { 2 } else { 1 };
+        let version = if cut.type_ == tflite::TensorType::INT8 {
+            2
+        } else {
+            1
+        };
         self.op_version(
             tflite::BuiltinOperator::DEQUANTIZE,
             version,
