@@ -175,11 +175,9 @@ impl Classifier {
         let stage = FeatureStage::Boundary(k);
         let mut boundary = Vec::with_capacity(inputs.len() * stage.width());
         let mut pooled = Vec::with_capacity(inputs.len() * FEATURE_DIM);
-        let mut image = vec![0.0; INPUT_BYTES];
-        for input in inputs {
-            input.scale_into(self.scaling, &mut image);
-            fast.run_boundary_and_pooled(&image, k, &mut boundary, &mut pooled);
-        }
+        self.each_scaled(inputs, |image| {
+            fast.run_boundary_and_pooled(image, k, &mut boundary, &mut pooled);
+        });
         let tensor = |rows, width| {
             Tensor::from_data(TensorData::new(rows, [inputs.len(), width]), &self.device)
         };
@@ -209,12 +207,18 @@ impl Classifier {
         stage: FeatureStage,
     ) -> Vec<f32> {
         let mut rows = Vec::with_capacity(inputs.len() * stage.width());
+        self.each_scaled(inputs, |image| fast.run(image, stage, &mut rows));
+        rows
+    }
+
+    /// Calls `f` with each input scaled for the model (`224 × 224 × 3`, NHWC), one buffer
+    /// reused for all.
+    fn each_scaled(&self, inputs: &[ModelInput], mut f: impl FnMut(&[f32])) {
         let mut image = vec![0.0; INPUT_BYTES];
         for input in inputs {
             input.scale_into(self.scaling, &mut image);
-            fast.run(&image, stage, &mut rows);
+            f(&image);
         }
-        rows
     }
 
     /// ImageNet top-`k` predictions per input.

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use tract_tflite::tflite;
 
+use super::reader::{at, builtin_code, shape};
 use super::writer::{Graph, WriteError};
 use crate::architecture::BACKBONE_CONVS;
 
@@ -26,9 +27,9 @@ fn base_error(what: impl Into<String>) -> WriteError {
     WriteError::Base(what.into())
 }
 
-/// The builtin code of an operator code (old files keep it in the deprecated i8 field).
-fn builtin(code: tflite::OperatorCode<'_>) -> tflite::BuiltinOperator {
-    tflite::BuiltinOperator(i32::from(code.deprecated_builtin_code()).max(code.builtin_code().0))
+/// What the reader found wrong with the base file, as a reason it cannot be kept.
+fn unreadable(e: super::ModelError) -> WriteError {
+    WriteError::Base(e.to_string())
 }
 
 impl Graph<'_> {
@@ -51,11 +52,10 @@ impl Graph<'_> {
         let tensors = graph.tensors().ok_or_else(|| base_error("no tensors"))?;
         let buffers = model.buffers().ok_or_else(|| base_error("no buffers"))?;
         let code_of = |op: &tflite::Operator<'_>| {
-            let index = op.opcode_index() as usize;
-            (index < codes.len()).then(|| codes.get(index))
+            at(codes, op.opcode_index().into(), "operator code").map_err(unreadable)
         };
         let is_conv = |op: &tflite::Operator<'_>| {
-            code_of(op).map(builtin).is_some_and(|c| {
+            code_of(op).map(builtin_code).is_ok_and(|c| {
                 c == tflite::BuiltinOperator::CONV_2D
                     || c == tflite::BuiltinOperator::DEPTHWISE_CONV_2D
             })
@@ -97,15 +97,10 @@ impl Graph<'_> {
             if let Some(&mine) = copied.get(&index) {
                 return Ok(mine);
             }
-            let tensor = usize::try_from(index)
-                .ok()
-                .filter(|&i| i < tensors.len())
-                .map(|i| tensors.get(i))
-                .ok_or_else(|| base_error(format!("tensor {index} is out of range")))?;
-            let data = usize::try_from(tensor.buffer())
-                .ok()
-                .filter(|&b| b < buffers.len())
-                .and_then(|b| buffers.get(b).data())
+            let tensor = at(tensors, index.into(), "tensor").map_err(unreadable)?;
+            let data = at(buffers, tensor.buffer().into(), "buffer")
+                .map_err(unreadable)?
+                .data()
                 .map(|d| d.bytes().to_vec());
             let mine = g.copy_tensor(&tensor, data.as_deref().filter(|d| !d.is_empty()));
             copied.insert(index, mine);
@@ -114,24 +109,24 @@ impl Graph<'_> {
         let input = copy(self, input)?;
         for i in 0..=last_op {
             let op = ops.get(i);
-            let code = code_of(&op).ok_or_else(|| base_error("an operator without code"))?;
+            let code = code_of(&op)?;
             let mut remap = |g: &mut Self, list: Option<flatbuffers::Vector<'_, i32>>| {
                 list.map_or(Ok(Vec::new()), |l| l.iter().map(|t| copy(g, t)).collect())
             };
             let inputs = remap(self, op.inputs())?;
             let outputs = remap(self, op.outputs())?;
-            let options = self.copy_options(&op, builtin(code))?;
-            self.op_version(builtin(code), code.version(), &inputs, &outputs, options);
+            let options = self.copy_options(&op, builtin_code(code))?;
+            self.op_version(
+                builtin_code(code),
+                code.version(),
+                &inputs,
+                &outputs,
+                options,
+            );
         }
-        let boundary_tensor = usize::try_from(boundary)
-            .ok()
-            .filter(|&i| i < tensors.len())
-            .map(|i| tensors.get(i))
-            .ok_or_else(|| base_error("the boundary is out of range"))?;
-        let shape: Vec<usize> = boundary_tensor
-            .shape()
-            .map(|s| s.iter().map(|d| d.max(0) as usize).collect())
-            .unwrap_or_default();
+        let boundary_tensor =
+            at(tensors, boundary.into(), "boundary tensor").map_err(unreadable)?;
+        let shape = shape(&boundary_tensor).map_err(unreadable)?;
         let [1, h, w, c] = shape[..] else {
             return Err(base_error(format!("boundary of shape {shape:?}")));
         };
@@ -194,25 +189,17 @@ impl Graph<'_> {
                 },
             )
         });
-        let shape: Vec<i32> = tensor
+        let dims: Vec<i32> = tensor
             .shape()
             .map(|s| s.iter().collect())
             .unwrap_or_default();
-        let shape = self.fbb.create_vector(&shape);
-        let name = self.fbb.create_string(tensor.name().unwrap_or(""));
-        let copy = tflite::Tensor::create(
-            &mut self.fbb,
-            &tflite::TensorArgs {
-                shape: Some(shape),
-                type_: tensor.type_(),
-                buffer,
-                name: Some(name),
-                quantization,
-                ..Default::default()
-            },
-        );
-        self.tensors.push(copy);
-        (self.tensors.len() - 1) as i32
+        self.push_tensor(
+            tensor.name().unwrap_or(""),
+            &dims,
+            tensor.type_(),
+            buffer,
+            quantization,
+        )
     }
 
     /// The options of a copied operator. The frozen part of MobileNetV2 needs only these.

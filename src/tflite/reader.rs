@@ -45,7 +45,7 @@ impl MobileNetV2Weights {
 }
 
 /// Bounds-checked access into a flatbuffer vector: indices come from the file.
-fn at<'a, T: flatbuffers::Follow<'a> + 'a>(
+pub(super) fn at<'a, T: flatbuffers::Follow<'a> + 'a>(
     vector: flatbuffers::Vector<'a, T>,
     index: i64,
     what: &str,
@@ -55,6 +55,12 @@ fn at<'a, T: flatbuffers::Follow<'a> + 'a>(
         .filter(|&i| i < vector.len())
         .map(|i| vector.get(i))
         .ok_or_else(|| ModelError::Corrupt(format!("{what} index {index} is out of range")))
+}
+
+/// An operator code's builtin operator: old files keep it in the deprecated i8 field, new
+/// ones in the i32 field.
+pub(super) fn builtin_code(code: tflite::OperatorCode<'_>) -> tflite::BuiltinOperator {
+    tflite::BuiltinOperator(i32::from(code.deprecated_builtin_code()).max(code.builtin_code().0))
 }
 
 fn corrupt(what: &str) -> ModelError {
@@ -111,9 +117,7 @@ impl<'a> Reader<'a> {
         ops.iter()
             .map(|op| {
                 let code = at(codes, op.opcode_index().into(), "operator code")?;
-                // Old files keep the code in the deprecated i8 field; new ones in the i32 field.
-                let builtin = i32::from(code.deprecated_builtin_code()).max(code.builtin_code().0);
-                Ok(match tflite::BuiltinOperator(builtin) {
+                Ok(match builtin_code(code) {
                     tflite::BuiltinOperator::CONV_2D => Op::Conv(op, ConvKind::Standard),
                     tflite::BuiltinOperator::DEPTHWISE_CONV_2D => Op::Conv(op, ConvKind::Depthwise),
                     tflite::BuiltinOperator::FULLY_CONNECTED => Op::FullyConnected(op),
@@ -455,7 +459,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn shape(tensor: &tflite::Tensor<'_>) -> Result<Vec<usize>, ModelError> {
+pub(super) fn shape(tensor: &tflite::Tensor<'_>) -> Result<Vec<usize>, ModelError> {
     tensor
         .shape()
         .map(|s| {

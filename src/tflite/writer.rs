@@ -207,7 +207,7 @@ pub(super) struct Graph<'b> {
     pub(super) fbb: FlatBufferBuilder<'b>,
     /// Buffer 0 is the empty one every activation points at (the schema's convention).
     buffers: Vec<WIPOffset<tflite::Buffer<'b>>>,
-    pub(super) tensors: Vec<WIPOffset<tflite::Tensor<'b>>>,
+    tensors: Vec<WIPOffset<tflite::Tensor<'b>>>,
     operators: Vec<WIPOffset<tflite::Operator<'b>>>,
     /// Operator codes with their versions, in `opcode_index` order.
     codes: Vec<(tflite::BuiltinOperator, i32)>,
@@ -235,7 +235,19 @@ impl<'b> Graph<'b> {
     ) -> i32 {
         let buffer = data.map_or(0, |bytes| self.buffer(bytes));
         let dims: Vec<i32> = shape.iter().map(|&d| d as i32).collect();
-        let shape = self.fbb.create_vector(&dims);
+        self.push_tensor(name, &dims, type_, buffer, None)
+    }
+
+    /// Appends a tensor whose buffer (0: none) and quantization are already written: its index.
+    pub(super) fn push_tensor(
+        &mut self,
+        name: &str,
+        dims: &[i32],
+        type_: tflite::TensorType,
+        buffer: u32,
+        quantization: Option<WIPOffset<tflite::QuantizationParameters<'b>>>,
+    ) -> i32 {
+        let shape = self.fbb.create_vector(dims);
         let name = self.fbb.create_string(name);
         let tensor = tflite::Tensor::create(
             &mut self.fbb,
@@ -244,6 +256,7 @@ impl<'b> Graph<'b> {
                 type_,
                 buffer,
                 name: Some(name),
+                quantization,
                 ..Default::default()
             },
         );

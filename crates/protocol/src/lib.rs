@@ -539,8 +539,9 @@ pub enum Request {
     },
     /// Classify with the ImageNet head only from now on.
     ForgetHead,
-    /// Write the classifier in use (the model with the user's head) as a float32 `.tflite`;
-    /// answered with [`Reply::ModelExported`].
+    /// Write the classifier in use (the model with the user's head) as a `.tflite`: the model
+    /// file's own layers below the freeze boundary, the trained part in float32; answered with
+    /// [`Reply::ModelExported`].
     ExportModel,
 }
 

@@ -175,17 +175,12 @@ impl PackedBackbone {
             (None, Some(b)) => b,
             _ => self.blocks.len(),
         };
-        for index in 0..=last_block {
+        for (index, block) in self.blocks[..last_block].iter().enumerate() {
             if Some(index) == boundary_block
                 && let Some((_, out)) = boundary.take()
             {
-                // Burn's layout for the trainable top: channels first.
-                let x = &s.x[..h * w * c];
-                out.extend((0..c).flat_map(|ch| (0..h * w).map(move |p| x[p * c + ch])));
+                channels_first(&s.x[..h * w * c], c, out);
             }
-            let Some(block) = self.blocks.get(index).filter(|_| index < last_block) else {
-                break;
-            };
             let input = &s.x[..h * w * c];
             let hidden = block.depthwise.channels;
             let expanded: &[f32] = match &block.expand {
@@ -213,6 +208,10 @@ impl PackedBackbone {
             );
             std::mem::swap(&mut s.x, &mut s.y);
             (h, w, c) = (oh, ow, cout);
+        }
+        // A boundary above every block run (after the last one, or the pass stops there).
+        if let Some((_, out)) = boundary.take() {
+            channels_first(&s.x[..h * w * c], c, out);
         }
         let Some(out) = pooled else {
             return;
@@ -279,4 +278,11 @@ fn im2col<'a>(
         }
     }
     patches
+}
+
+/// Appends NHWC activations `x` of `c` channels in Burn's channels-first layout, the one the
+/// trainable top reads.
+fn channels_first(x: &[f32], c: usize, out: &mut Vec<f32>) {
+    let positions = x.len() / c.max(1);
+    out.extend((0..c).flat_map(|ch| (0..positions).map(move |p| x[p * c + ch])));
 }
