@@ -28,6 +28,7 @@ pub mod host;
 pub mod labels;
 pub mod model;
 pub mod preprocess;
+pub mod project;
 pub mod recipe;
 pub mod tflite;
 pub mod train;

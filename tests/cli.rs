@@ -590,3 +590,121 @@ fn head_opens_in_python(head_file: &str) {
         tensors.as_object().map_or(0, |t| t.len())
     );
 }
+
+/// A project file (as the page saves it) is data for `afinar train` and `afinar eval`: its
+/// classes, its photos, its recipe and its head; a damaged one is refused with a message.
+#[test]
+fn a_project_file_trains_and_evaluates() {
+    use afinar::project::ProjectWriter;
+    use afinar_protocol::{RecipeName, TrainSettings};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flowers = common::shared_dir().join("data/flower_photos");
+    let classes = ["daisy".to_string(), "sunflowers".to_string()];
+    let settings = TrainSettings {
+        epochs: 4,
+        val_fraction: 0.25,
+        ..TrainSettings::named(RecipeName::Quick)
+    };
+    let write_project = |path: &std::path::Path, head: Option<&[u8]>| {
+        let file = std::fs::File::create(path).expect("project file");
+        let mut project = ProjectWriter::new(file, &classes);
+        for (class, name) in classes.iter().enumerate() {
+            let mut photos: Vec<PathBuf> = std::fs::read_dir(flowers.join(name))
+                .expect("photos")
+                .map(|e| e.expect("entry").path())
+                .collect();
+            photos.sort();
+            for photo in photos.iter().take(8) {
+                let bytes = std::fs::read(photo).expect("photo");
+                let name = photo.file_name().expect("name").to_string_lossy();
+                project.add_photo(class, &name, &bytes).expect("add photo");
+            }
+        }
+        project
+            .finish(settings.clone(), head, None)
+            .expect("finish");
+    };
+    let project = dir.path().join("flowers.afinar");
+    write_project(&project, None);
+    let (project_file, cache) = (project.to_string_lossy(), dir.path().join("cache"));
+    let cache_dir = cache.to_string_lossy();
+    let head = dir.path().join("head.safetensors");
+    let head_file = head.to_string_lossy();
+    // No --recipe: the project's own (4 epochs).
+    let out = afinar(&[
+        "train",
+        "--data",
+        &project_file,
+        "--out",
+        &head_file,
+        "--model",
+        &model(),
+        "--cache-dir",
+        &cache_dir,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("train loss").count(), 4, "{stdout}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("trained on 12 photos, validated on 4"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Without a head in the project, eval needs --head.
+    let eval = |data: &str, head: Option<&str>| {
+        let mut args = vec!["eval", "--data", data, "--json", "--cache-dir", &cache_dir];
+        if let Some(head) = head {
+            args.extend(["--head", head]);
+        }
+        let model = model();
+        args.extend(["--model", &model]);
+        afinar(&args)
+    };
+    let out = eval(&project_file, None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no trained head"));
+    let out = eval(&project_file, Some(&head_file));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scores = json_lines(&out).pop().expect("a JSON line");
+    assert_eq!(scores["classes"], serde_json::json!(classes));
+    // The validation photos of the project's split: 2 of 8 per class.
+    assert_eq!(scores["per_class"]["daisy"]["photos"], 2, "{scores}");
+    assert!(
+        scores["accuracy"].as_f64().expect("accuracy") >= 0.75,
+        "{scores}"
+    );
+
+    // With the head inside, eval takes it and scores the same.
+    let with_head = dir.path().join("with-head.afinar");
+    write_project(&with_head, Some(&std::fs::read(&head).expect("head")));
+    let out = eval(&with_head.to_string_lossy(), None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = json_lines(&out).pop().expect("a JSON line");
+    // Mistakes name the photos where they were unpacked (a folder per project file).
+    for key in ["accuracy", "loss", "confusion", "per_class"] {
+        assert_eq!(again[key], scores[key], "{key}");
+    }
+
+    // Cut short: refused, with what is wrong.
+    let bytes = std::fs::read(&with_head).expect("project");
+    let damaged = dir.path().join("damaged.afinar");
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).expect("write");
+    let out = eval(&damaged.to_string_lossy(), None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the project file is damaged"), "{stderr}");
+}

@@ -78,6 +78,8 @@ impl Backend {
 }
 
 /// Limits on what a head can be trained on, shared by the page, the worker and the CLI.
+pub mod project;
+
 pub mod limits {
     /// Fewest classes a head can be trained on.
     pub const MIN_CLASSES: usize = 2;
@@ -543,6 +545,25 @@ pub enum Request {
     /// file's own layers below the freeze boundary, the trained part in float32; answered with
     /// [`Reply::ModelExported`].
     ExportModel,
+    /// Start writing a project file; its photos follow in [`Request::AddProjectPhotos`], then
+    /// [`Request::FinishProject`]. Replaces a project being written or read.
+    SaveProject(Box<project::ProjectStart>),
+    /// Photos for the project being written, answered with [`Reply::ProjectProgress`].
+    AddProjectPhotos(Vec<project::ProjectPhoto>),
+    /// Close the project being written; answered with [`Reply::ProjectBytes`] parts.
+    FinishProject,
+    /// The next part of a project file the user opened (in order, from its start).
+    OpenProjectPart {
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// All parts sent: check the file and answer with [`Reply::ProjectOpened`].
+    OpenProject,
+    /// Photos `from..from + count` of the opened project (in [`project::Manifest::photos`]
+    /// order), answered with [`Reply::ProjectPhotos`].
+    ProjectPhotos { from: usize, count: usize },
+    /// Forget the project being written or read.
+    CloseProject,
 }
 
 /// A classifier written as a `.tflite` file.
@@ -643,4 +664,21 @@ pub enum Reply {
     HeadRefused(String),
     /// The answer to [`Request::ExportModel`]; `Err` holds a message for people.
     ModelExported(Result<ExportedModel, String>),
+    /// Photos written to the project so far, or why it cannot be written.
+    ProjectProgress(Result<usize, String>),
+    /// A part of the finished project file, in order; `last` on its final part. An `Err`
+    /// (a message for people) ends it too.
+    ProjectBytes(Result<ProjectPart, String>),
+    /// The answer to [`Request::OpenProject`]: the checked project, or why it was refused.
+    ProjectOpened(Result<Box<project::OpenedProject>, String>),
+    /// The answer to [`Request::ProjectPhotos`].
+    ProjectPhotos(Result<Vec<project::ProjectPhoto>, String>),
+}
+
+/// A part of a project file on its way to the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectPart {
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+    pub last: bool,
 }

@@ -1,4 +1,4 @@
-//! `afinar eval`: the scores of a trained head on folders of photos.
+//! `afinar eval`: the scores of a trained head on folders of photos or a project's photos.
 
 use std::path::PathBuf;
 
@@ -9,19 +9,22 @@ use anyhow::{Context, Result, bail};
 use futures_lite::future::block_on;
 
 use crate::args::{CacheArgs, ModelArgs};
+use crate::data::Data;
 use crate::feature_cache::cached_features;
 use crate::scores::print_scores;
 use crate::train::split_from_csv;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// A head written by `afinar train`.
+    /// A head written by `afinar train` [default: a project's own head].
     #[arg(long)]
-    head: PathBuf,
-    /// Folder with one sub-folder of photos per class (named as the head's classes).
+    head: Option<PathBuf>,
+    /// Folder with one sub-folder of photos per class (named as the head's classes), or a
+    /// project file saved by the page (`.afinar`): its validation photos, split as its recipe
+    /// splits them, are scored.
     #[arg(long)]
     data: PathBuf,
-    /// With a split CSV, only its validation photos are scored.
+    /// With a split CSV, only its validation photos are scored (folders only).
     #[arg(long)]
     split: Option<PathBuf>,
     /// Print the scores as one JSON object on the last line.
@@ -36,11 +39,22 @@ pub struct EvalArgs {
 pub fn run(args: &EvalArgs) -> Result<bool> {
     let classifier = args.model.load()?;
     let device = classifier.device().clone();
-    let bytes = std::fs::read(&args.head)
-        .with_context(|| format!("cannot read {}", args.head.display()))?;
+    let opened = Data::open(&args.data, args.cache.dir().as_deref())?;
+    let project = opened.project.as_ref();
+    let (bytes, head_name) = match (&args.head, project.and_then(|p| p.head.as_ref())) {
+        (Some(path), _) => (
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        (None, Some(head)) => (head.clone(), format!("the head in {}", args.data.display())),
+        (None, None) if project.is_some() => {
+            bail!("{} has no trained head; pass --head", args.data.display())
+        }
+        (None, None) => bail!("--head is needed with a folder of photos"),
+    };
     let (trained, metadata) = afinar::head::load(&bytes, Some(classifier.model_sha256()), &device)
-        .with_context(|| format!("cannot use {}", args.head.display()))?;
-    let data = Dataset::from_dir(&args.data)?;
+        .with_context(|| format!("cannot use {head_name}"))?;
+    let data = opened.dataset;
     // Folders are matched to the head's classes by name.
     let mut samples = Vec::new();
     for s in &data.samples {
@@ -60,9 +74,14 @@ pub fn run(args: &EvalArgs) -> Result<bool> {
         classes: metadata.classes.clone(),
         samples,
     };
-    let parts = match &args.split {
-        Some(csv) => split_from_csv(&data, csv, &args.data)?,
-        None => vec![Part::Val; data.samples.len()],
+    let parts = match (&args.split, project) {
+        (Some(_), Some(_)) => bail!("--split goes with a folder, not a project"),
+        (Some(csv), None) => split_from_csv(&data, csv, &args.data)?,
+        (None, Some(p)) => {
+            let s = p.manifest.settings.effective(data.samples.len());
+            data.stratified_split(s.val_fraction, s.seed)
+        }
+        (None, None) => vec![Part::Val; data.samples.len()],
     };
     let (chosen, labels): (Vec<PathBuf>, Vec<usize>) = data
         .samples

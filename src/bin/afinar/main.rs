@@ -6,6 +6,8 @@ mod args;
 #[cfg(not(target_arch = "wasm32"))]
 mod classify;
 #[cfg(not(target_arch = "wasm32"))]
+mod data;
+#[cfg(not(target_arch = "wasm32"))]
 mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 mod export;
@@ -33,9 +35,9 @@ struct Cli {
 enum Command {
     /// Classify photos against the 1,000 ImageNet classes.
     Classify(classify::ClassifyArgs),
-    /// Train a new head on folders of photos (one sub-folder per class).
+    /// Train a new head on folders of photos (one sub-folder per class) or a project file.
     Train(Box<train::TrainArgs>),
-    /// Score a trained head on folders of photos: accuracy, per class, confusion matrix.
+    /// Score a trained head on folders of photos or a project: accuracy, per class, confusion matrix.
     Eval(eval::EvalArgs),
     /// Write a trained head with its base model as one `.tflite` (LiteRT, MediaPipe).
     Export(export::ExportArgs),

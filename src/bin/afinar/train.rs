@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::data::Data;
 use afinar::FeatureStage;
 use afinar::architecture::MAX_UNFROZEN_BLOCKS;
 use afinar::recipe::Recipe;
 use afinar::train::{self, AugmentedRows, Dataset, EpochReport, Part, Split, TrainingSet};
 use afinar_protocol::{RecipeName, TrainSettings};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::config::Config;
 use futures_lite::future::block_on;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -19,7 +20,8 @@ use crate::scores::print_scores;
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// Folder with one sub-folder of photos per class.
+    /// Folder with one sub-folder of photos per class, or a project file saved by the page
+    /// (`.afinar`).
     #[arg(long)]
     data: PathBuf,
     /// CSV `relative_path,class,split` (paths relative to DATA's parent) that decides the split;
@@ -29,9 +31,10 @@ pub struct TrainArgs {
     /// Where to write the trained head (`.safetensors`).
     #[arg(long)]
     out: PathBuf,
-    /// The recipe to start from; the flags below change single settings of it.
-    #[arg(long, value_enum, default_value_t = RecipeArg::Best)]
-    recipe: RecipeArg,
+    /// The recipe to start from; the flags below change single settings of it [default: a
+    /// project's own recipe, else best].
+    #[arg(long, value_enum)]
+    recipe: Option<RecipeArg>,
     /// Epochs of the head on the frozen backbone.
     #[arg(long)]
     epochs: Option<usize>,
@@ -90,14 +93,19 @@ enum RecipeArg {
 }
 
 impl TrainArgs {
-    /// The named recipe with the flags' changes.
-    fn recipe(&self) -> Recipe {
-        let name = match self.recipe {
+    /// The named recipe (or the project's, as the page would run it on its photos) with the
+    /// flags' changes.
+    fn recipe(&self, data: &Data) -> Recipe {
+        let name = self.recipe.map(|r| match r {
             RecipeArg::Quick => RecipeName::Quick,
             RecipeArg::Better => RecipeName::Better,
             RecipeArg::Best => RecipeName::Best,
+        });
+        let mut s = match (name, &data.project) {
+            (Some(name), _) => TrainSettings::named(name),
+            (None, Some(p)) => p.manifest.settings.effective(data.dataset.samples.len()),
+            (None, None) => TrainSettings::named(RecipeName::Best),
         };
-        let mut s = TrainSettings::named(name);
         fn set<T>(value: Option<T>, field: &mut T) {
             if let Some(v) = value {
                 *field = v;
@@ -162,11 +170,13 @@ fn print_epoch(bar: &ProgressBar, total: usize, r: &EpochReport) {
 }
 
 pub fn run(args: &TrainArgs) -> Result<bool> {
-    let recipe = args.recipe();
+    let data = Data::open(&args.data, args.cache.dir().as_deref())?;
+    let recipe = args.recipe(&data);
     recipe.check()?;
-    let dataset = Dataset::from_dir(&args.data)?;
+    let dataset = data.dataset;
     dataset.check()?;
     let split = match &args.split {
+        Some(_) if data.project.is_some() => bail!("--split goes with a folder, not a project"),
         Some(csv) => Split::Fixed {
             parts: split_from_csv(&dataset, csv, &args.data)?,
             name: csv.display().to_string(),

@@ -1,0 +1,298 @@
+//! A whole project as one `.afinar` file (a zip): `manifest.json`, the photos as they were
+//! added (stored, not compressed: they are JPEGs and PNGs already), the trained head. The types
+//! are [`afinar_protocol::project`]'s; the page writes and reads the file through its worker,
+//! the CLI through [`Project::extract`].
+//!
+//! A file is checked whole before anything is taken from it: a zip whose manifest says it is an
+//! Afinar project of a version this build reads, every entry the manifest names present, and
+//! every entry's checksum right. So a damaged, foreign or newer file is refused as a whole, and
+//! whoever opens it loses nothing.
+
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use afinar_protocol::TrainSettings;
+pub use afinar_protocol::project::{
+    EXTENSION, FORMAT, HEAD_FILE, LastRun, MANIFEST_FILE, Manifest, ProjectClass,
+    ProjectPhotoEntry, VERSION,
+};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipArchive, ZipWriter};
+
+use crate::train::{Dataset, Sample};
+
+/// Largest manifest read (a project of tens of thousands of photos stays far below it).
+const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+/// Largest photo or head read from a project.
+const MAX_ENTRY_BYTES: u64 = 256 << 20;
+
+/// Why a project file cannot be written or opened. The messages are for people.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("this is not an Afinar project file ({0})")]
+    Foreign(String),
+    #[error(
+        "this project was saved by a newer version of Afinar (project format {found}; this one \
+         reads up to {VERSION}): update Afinar to open it"
+    )]
+    Newer { found: u32 },
+    #[error("the project file is damaged: {0}")]
+    Damaged(String),
+    #[error("photo {index} names class {class}, but the project has {classes} classes")]
+    NoSuchClass {
+        index: usize,
+        class: usize,
+        classes: usize,
+    },
+    #[error("cannot write the project: {0}")]
+    Write(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+fn damaged(what: &str, e: impl std::fmt::Display) -> ProjectError {
+    ProjectError::Damaged(format!("{what}: {e}"))
+}
+
+/// Writes a project file: its photos one by one ([`Self::add_photo`]), then the manifest and
+/// the head ([`Self::finish`]).
+pub struct ProjectWriter<W: Write + Seek> {
+    zip: ZipWriter<W>,
+    classes: Vec<ProjectClass>,
+    photos: usize,
+}
+
+impl<W: Write + Seek> ProjectWriter<W> {
+    /// A project with these classes (in the order the page shows them), written to `sink`.
+    pub fn new(sink: W, classes: &[String]) -> Self {
+        Self {
+            zip: ZipWriter::new(sink),
+            classes: classes
+                .iter()
+                .map(|name| ProjectClass {
+                    name: name.clone(),
+                    photos: Vec::new(),
+                })
+                .collect(),
+            photos: 0,
+        }
+    }
+
+    /// Photos written so far.
+    pub fn photos(&self) -> usize {
+        self.photos
+    }
+
+    /// Adds a photo to class `class` under the name it was added with.
+    pub fn add_photo(
+        &mut self,
+        class: usize,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(), ProjectError> {
+        let classes = self.classes.len();
+        let index = self.photos;
+        let entry = self
+            .classes
+            .get_mut(class)
+            .ok_or(ProjectError::NoSuchClass {
+                index,
+                class,
+                classes,
+            })?;
+        // The entry's own name is made up: the user's names may repeat or hold any character.
+        let extension = name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .filter(|e| {
+                !e.is_empty() && e.len() <= 5 && e.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+            .unwrap_or_else(|| "bin".into());
+        let file = format!("photos/{class}/{:05}.{extension}", entry.photos.len());
+        write_entry(&mut self.zip, &file, bytes, CompressionMethod::Stored)?;
+        entry.photos.push(ProjectPhotoEntry {
+            name: name.to_string(),
+            file,
+        });
+        self.photos += 1;
+        Ok(())
+    }
+
+    /// Writes the manifest (with `settings` and the last run's scores) and the head, and
+    /// closes the zip.
+    pub fn finish(
+        mut self,
+        settings: TrainSettings,
+        head: Option<&[u8]>,
+        last_run: Option<LastRun>,
+    ) -> Result<W, ProjectError> {
+        if let Some(head) = head {
+            write_entry(&mut self.zip, HEAD_FILE, head, CompressionMethod::Deflated)?;
+        }
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            version: VERSION,
+            written_by: format!("afinar {}", env!("CARGO_PKG_VERSION")),
+            classes: self.classes,
+            settings,
+            head: head.map(|_| HEAD_FILE.into()),
+            last_run,
+        };
+        let json =
+            serde_json::to_vec_pretty(&manifest).map_err(|e| ProjectError::Write(e.to_string()))?;
+        write_entry(
+            &mut self.zip,
+            MANIFEST_FILE,
+            &json,
+            CompressionMethod::Deflated,
+        )?;
+        self.zip
+            .finish()
+            .map_err(|e| ProjectError::Write(e.to_string()))
+    }
+}
+
+fn write_entry<W: Write + Seek>(
+    zip: &mut ZipWriter<W>,
+    name: &str,
+    bytes: &[u8],
+    method: CompressionMethod,
+) -> Result<(), ProjectError> {
+    let options = SimpleFileOptions::default().compression_method(method);
+    zip.start_file(name, options)
+        .and_then(|()| zip.write_all(bytes).map_err(Into::into))
+        .map_err(|e| ProjectError::Write(e.to_string()))
+}
+
+/// An opened, checked project file.
+pub struct Project<R: Read + Seek> {
+    pub manifest: Manifest,
+    zip: ZipArchive<R>,
+}
+
+impl<R: Read + Seek> Project<R> {
+    /// Opens a project file and checks it whole (see the module's doc).
+    pub fn open(mut source: R) -> Result<Self, ProjectError> {
+        // A file that starts as a zip but does not read as one was cut short or corrupted.
+        let mut start = [0u8; 4];
+        let starts_as_zip = source.read_exact(&mut start).is_ok() && start == *b"PK\x03\x04";
+        source
+            .rewind()
+            .map_err(|e| ProjectError::Io(e.to_string()))?;
+        let mut zip = ZipArchive::new(source).map_err(|e| match starts_as_zip {
+            true => damaged("it is cut short or corrupted", e),
+            false => ProjectError::Foreign(format!("not a zip: {e}")),
+        })?;
+        let json =
+            read_entry(&mut zip, MANIFEST_FILE, MAX_MANIFEST_BYTES).map_err(|e| match e {
+                ProjectError::Damaged(_) if zip.index_for_name(MANIFEST_FILE).is_none() => {
+                    ProjectError::Foreign(format!("it has no {MANIFEST_FILE}"))
+                }
+                e => e,
+            })?;
+        let manifest = parse_manifest(&json)?;
+        let mut project = Self { manifest, zip };
+        project.check_entries()?;
+        Ok(project)
+    }
+
+    /// Every entry the manifest names is there and reads back with the right checksum.
+    fn check_entries(&mut self) -> Result<(), ProjectError> {
+        let files: Vec<String> = self
+            .manifest
+            .photos()
+            .map(|(_, p)| p.file.clone())
+            .chain(self.manifest.head.clone())
+            .collect();
+        for file in files {
+            read_entry(&mut self.zip, &file, MAX_ENTRY_BYTES)?;
+        }
+        Ok(())
+    }
+
+    /// The bytes of an entry the manifest names.
+    pub fn read(&mut self, file: &str) -> Result<Vec<u8>, ProjectError> {
+        read_entry(&mut self.zip, file, MAX_ENTRY_BYTES)
+    }
+
+    /// The trained head's file, if the project has one.
+    pub fn head(&mut self) -> Result<Option<Vec<u8>>, ProjectError> {
+        match self.manifest.head.clone() {
+            Some(file) => self.read(&file).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes the photos into `dir`, one sub-folder per class (numbered: class names may not
+    /// be valid folder names), and returns them as a [`Dataset`] in the project's order, with
+    /// the class names of the project.
+    pub fn extract(&mut self, dir: &Path) -> Result<Dataset, ProjectError> {
+        let io = |e: std::io::Error, p: &Path| ProjectError::Io(format!("{}: {e}", p.display()));
+        let entries: Vec<(usize, String)> = self
+            .manifest
+            .photos()
+            .map(|(class, p)| (class, p.file.clone()))
+            .collect();
+        let mut samples = Vec::with_capacity(entries.len());
+        for (class, file) in entries {
+            let bytes = self.read(&file)?;
+            let path: PathBuf = dir.join(&file);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| io(e, parent))?;
+            }
+            std::fs::write(&path, bytes).map_err(|e| io(e, &path))?;
+            samples.push(Sample { path, class });
+        }
+        Ok(Dataset {
+            classes: self
+                .manifest
+                .classes
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+            samples,
+        })
+    }
+}
+
+/// Reads an entry whole (which checks its checksum), refusing one larger than `limit`.
+fn read_entry<R: Read + Seek>(
+    zip: &mut ZipArchive<R>,
+    name: &str,
+    limit: u64,
+) -> Result<Vec<u8>, ProjectError> {
+    let entry = zip.by_name(name).map_err(|e| damaged(name, e))?;
+    if entry.size() > limit {
+        return Err(damaged(
+            name,
+            format!("{} bytes is too large", entry.size()),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(entry.size() as usize);
+    entry
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| damaged(name, e))?;
+    Ok(bytes)
+}
+
+/// The manifest, after its format and version say this build can read the rest.
+fn parse_manifest(json: &[u8]) -> Result<Manifest, ProjectError> {
+    let value: serde_json::Value = serde_json::from_slice(json)
+        .map_err(|e| ProjectError::Foreign(format!("{MANIFEST_FILE} is not JSON: {e}")))?;
+    if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+        return Err(ProjectError::Foreign(format!(
+            "its {MANIFEST_FILE} is not an Afinar project's"
+        )));
+    }
+    let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+    if version > u64::from(VERSION) {
+        return Err(ProjectError::Newer {
+            found: u32::try_from(version).unwrap_or(u32::MAX),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| damaged(MANIFEST_FILE, e))
+}
+
+#[cfg(test)]
+mod tests;
