@@ -199,6 +199,12 @@ impl WorkerLink {
         self.post(&Request::ExportModel);
     }
 
+    /// A request about a project file (`afinar_protocol::project`): its replies are routed
+    /// like the others.
+    pub fn project(&self, request: Request) {
+        self.post(&request);
+    }
+
     /// Remembers the head the worker uses, for restarts.
     pub fn keep_head(&self, file: Vec<u8>) {
         *self.inner.head.borrow_mut() = Some(file);
@@ -405,7 +411,7 @@ impl Inner {
     }
 }
 
-async fn read_blob(blob: &Blob) -> Result<Vec<u8>, String> {
+pub async fn read_blob(blob: &Blob) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(blob.array_buffer())
         .await
         .map_err(|e| describe(&e))?;

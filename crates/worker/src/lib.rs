@@ -4,7 +4,7 @@
 //!
 //! [`worker`] dispatches requests and holds the model; [`backend`] picks and starts the
 //! device; [`download`] fetches the model and keeps it in Cache Storage; [`head`] keeps the
-//! user's trained head; [`convert`] turns the library's types into messages.
+//! user's trained head; [`project`] writes and reads project files; [`convert`] turns the library's types into messages.
 
 #[cfg(target_arch = "wasm32")]
 mod backend;
@@ -14,6 +14,8 @@ mod convert;
 mod download;
 #[cfg(target_arch = "wasm32")]
 mod head;
+#[cfg(target_arch = "wasm32")]
+mod project;
 #[cfg(target_arch = "wasm32")]
 mod worker;
 

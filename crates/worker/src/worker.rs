@@ -25,6 +25,7 @@ use crate::backend::{self, CPU_ADAPTER};
 use crate::convert;
 use crate::download;
 use crate::head::UserHead;
+use crate::project::ProjectFile;
 
 /// Predictions reported per photo.
 const TOP_K: usize = 5;
@@ -50,6 +51,7 @@ pub fn start() {
         model: RefCell::new(ModelState::default()),
         cancel_training: Cell::new(false),
         head: RefCell::new(None),
+        project: RefCell::new(ProjectFile::None),
     });
     let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
         match serde_wasm_bindgen::from_value::<Request>(event.data()) {
@@ -102,6 +104,8 @@ struct Worker {
     cancel_training: Cell<bool>,
     /// The user's trained head, if any.
     head: RefCell<Option<UserHead>>,
+    /// A project file being saved or opened.
+    project: RefCell<ProjectFile>,
 }
 
 /// What the worker holds between requests.
@@ -187,6 +191,16 @@ impl Worker {
                 let result = self.export_model().await;
                 self.post(&Reply::ModelExported(result));
             }
+            Request::SaveProject(_)
+            | Request::AddProjectPhotos(_)
+            | Request::FinishProject
+            | Request::OpenProjectPart { .. }
+            | Request::OpenProject
+            | Request::ProjectPhotos { .. }
+            | Request::CloseProject => self
+                .project
+                .borrow_mut()
+                .handle(request, |reply| self.post(reply)),
         }
     }
 

@@ -81,7 +81,7 @@ impl Training {
     }
 
     /// Drops the files of photos taken off the list, here and in the store.
-    fn forget_photos(self, ids: Vec<u32>) {
+    pub(super) fn forget_photos(self, ids: Vec<u32>) {
         self.blobs.update_value(|b| {
             for id in &ids {
                 b.remove(id);
@@ -96,11 +96,18 @@ impl Training {
     /// classes is kept in the same one as the CLI keeps it.
     fn add_photos(self, mut files: Vec<(String, String, Blob)>) {
         files.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let photos = files
+            .into_iter()
+            .filter_map(|(class, name, blob)| Some((self.class_named(&class)?, name, blob)))
+            .collect();
+        self.add_to_classes(photos);
+    }
+
+    /// Adds photos `(class id, file name, file)` in this order, keeps them and has the worker
+    /// prepare them; returns their ids.
+    pub(super) fn add_to_classes(self, photos: Vec<(u32, String, Blob)>) -> Vec<u32> {
         let mut added = Vec::new();
-        for (class, name, blob) in files {
-            let Some(class_id) = self.class_named(&class) else {
-                continue;
-            };
+        for (class_id, name, blob) in photos {
             let id = self.next_id.get_value();
             self.next_id.set_value(id + 1);
             self.blobs.update_value(|b| {
@@ -119,10 +126,14 @@ impl Training {
         self.photos
             .update(|l| l.extend(added.iter().map(|(p, _)| p.clone())));
         let needed = self.effective_settings_untracked().rows_needed();
-        for (photo, blob) in added {
-            self.save_photo(photo.id);
-            self.send_embed(photo.id, blob, needed);
-        }
+        added
+            .into_iter()
+            .map(|(photo, blob)| {
+                self.save_photo(photo.id);
+                self.send_embed(photo.id, blob, needed);
+                photo.id
+            })
+            .collect()
     }
 
     /// Photos per class, in class order: `(class, photos, photos prepared)`.

@@ -18,6 +18,14 @@ impl Training {
         self.head_file.set_value(Some(file));
     }
 
+    /// Forgets the head in use, here, in the worker and in the store.
+    pub(super) fn forget_head(self) {
+        self.head.set(None);
+        self.head_file.set_value(None);
+        self.with_link(|link| link.use_head(None));
+        self.save_meta("head", None);
+    }
+
     fn import_head(self, bytes: Vec<u8>) {
         self.importing.set_value(Some(bytes.clone()));
         self.with_link(|link| link.try_head(bytes));
@@ -118,8 +126,13 @@ pub fn HeadControls() -> impl IntoView {
 
 /// Has the browser save `bytes` as a file called `name`.
 fn download(bytes: &[u8], name: &str) {
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
-    let Ok(blob) = Blob::new_with_u8_array_sequence(&parts) else {
+    download_parts(&js_sys::Array::of1(&js_sys::Uint8Array::from(bytes)), name);
+}
+
+/// Has the browser save the concatenation of `parts` (`Uint8Array`s, `Blob`s) as a file called
+/// `name`.
+pub(super) fn download_parts(parts: &js_sys::Array, name: &str) {
+    let Ok(blob) = Blob::new_with_u8_array_sequence(parts) else {
         return;
     };
     let Ok(url) = Url::create_object_url_with_blob(&blob) else {

@@ -11,6 +11,7 @@
 //! - [`persistence`]: everything read from or written to IndexedDB, and starting it all;
 //! - [`head`]: the head in use, its export and import;
 //! - [`classes`]: the class list, class rows, photo thumbnails, adding folders and photos;
+//! - [`project`]: the whole project as one `.afinar` file, saved and opened;
 //! - [`recipe`]: the recipe controls;
 //! - [`run`]: starting and cancelling a run, the worker's replies, the progress;
 //! - [`curves`]: loss and accuracy per epoch;
@@ -24,6 +25,7 @@ mod curves;
 mod head;
 mod panel;
 mod persistence;
+mod project;
 mod recipe;
 mod run;
 mod scores;

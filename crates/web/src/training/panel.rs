@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use super::classes::{self, ClassList, Intake};
 use super::curves::Curves;
+use super::project::ProjectControls;
 use super::run::TrainControls;
 use super::scores::Results;
 use super::state::use_training;
@@ -31,6 +32,7 @@ pub fn TrainingPanel() -> impl IntoView {
             </div>
             <Notice message=training.message testid="training-message" />
             <Intake />
+            <ProjectControls />
             <ClassList />
             <TrainControls />
             <Curves />

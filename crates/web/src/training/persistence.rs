@@ -164,7 +164,7 @@ impl Training {
         });
     }
 
-    fn save_meta(self, key: &'static str, value: Option<JsValue>) {
+    pub(super) fn save_meta(self, key: &'static str, value: Option<JsValue>) {
         self.with_store(move |store| Box::pin(async move { store.put_meta(key, value).await }));
     }
 

@@ -18,6 +18,9 @@ impl Training {
             // An export under way is lost with the worker; the button comes back.
             self.exporting.set(false);
         }
+        if self.on_project_reply(reply) {
+            return true;
+        }
         match reply {
             Reply::Embedded { id, result } => {
                 let Some(photo) = self.photo(*id) else {

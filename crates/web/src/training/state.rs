@@ -53,6 +53,22 @@ pub struct RunResult {
     pub photo_ids: Vec<u32>,
 }
 
+/// A project file on its way to or from the worker.
+#[derive(Default)]
+pub(super) enum ProjectJob {
+    #[default]
+    Idle,
+    /// The file's name, its photos, and the parts of the file received so far.
+    Saving { photos: usize, parts: js_sys::Array },
+    /// The file's name; once the worker checked it, its photos are asked for in batches.
+    Opening {
+        name: String,
+        opened: Option<Box<afinar_protocol::project::OpenedProject>>,
+        /// The page's id of each project photo received so far.
+        ids: Vec<u32>,
+    },
+}
+
 /// What the page remembers of the run under way.
 #[derive(Clone, Debug, Default)]
 pub(super) struct RunUnderWay {
@@ -84,6 +100,9 @@ pub struct Training {
     pub(super) importing: StoredValue<Option<Vec<u8>>>,
     /// The worker is writing the classifier as a `.tflite`.
     pub(super) exporting: RwSignal<bool>,
+    /// A project file being saved or opened, and where it is (shown while it is under way).
+    pub(super) project: RwSignal<Option<String>>,
+    pub(super) project_job: StoredValue<ProjectJob, LocalStorage>,
     pub(super) under_way: StoredValue<RunUnderWay>,
     pub(super) next_id: StoredValue<u32>,
 }
@@ -132,6 +151,8 @@ impl Training {
             head_file: StoredValue::new(None),
             importing: StoredValue::new(None),
             exporting: RwSignal::new(false),
+            project: RwSignal::new(None),
+            project_job: StoredValue::new_local(ProjectJob::Idle),
             under_way: StoredValue::new(RunUnderWay::default()),
             next_id: StoredValue::new(0),
         };

@@ -1,0 +1,129 @@
+// End-to-end: the whole project as one `.afinar` file: saved in one browser, refused when
+// damaged or foreign (nothing lost), opened in a fresh browser profile, and read by the CLI.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import os from "node:os";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, mkdirSync, copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { serveDist, launch, openApp, waitForModel, shared, root } from "./support.mjs";
+
+// The page starts with these five classes; a folder with photos for each fills them.
+const CLASSES = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
+const PER_CLASS = 8;
+
+let server;
+let folder;
+before(async () => {
+  server = await serveDist();
+  folder = mkdtempSync(path.join(os.tmpdir(), "afinar-project-"));
+  for (const name of CLASSES) {
+    const from = path.join(shared, "data/flower_photos", name);
+    mkdirSync(path.join(folder, "flowers", name), { recursive: true });
+    for (const f of readdirSync(from).filter((f) => f.endsWith(".jpg")).sort().slice(0, PER_CLASS)) {
+      copyFileSync(path.join(from, f), path.join(folder, "flowers", name, f));
+    }
+  }
+});
+after(async () => {
+  await server?.close();
+  if (folder) rmSync(folder, { recursive: true, force: true });
+});
+
+async function waitUntilPrepared(page) {
+  await page.waitForFunction(() => document.querySelector('[data-testid="train-button"]')?.disabled === false, null, { timeout: 300_000 });
+}
+
+async function classCounts(page) {
+  const rows = page.getByTestId("class-row");
+  const counts = {};
+  for (let i = 0; i < (await rows.count()); i++) {
+    counts[await rows.nth(i).getAttribute("data-class")] = await rows.nth(i).getByTestId("class-count").innerText();
+  }
+  return counts;
+}
+
+test("a saved project opens whole in a fresh profile and in the CLI; damaged and foreign files change nothing", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    // Build and train a project, then save it.
+    const first = await browser.newContext();
+    const { page, seen } = await openApp(first, server.origin);
+    await waitForModel(page);
+    await page.getByText("Recipe").click();
+    await page.getByTestId("recipe-select").selectOption("quick");
+    await page.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "flowers"));
+    await waitUntilPrepared(page);
+    await page.getByTestId("train-button").click();
+    await page.getByTestId("training-done").waitFor({ timeout: 300_000 });
+    const accuracy = await page.getByTestId("val-accuracy").innerText();
+    const saved = await classCounts(page);
+    // Per class: recall and the count of validation photos, as the page shows them.
+    const perClass = await page.getByTestId("per-class").locator("tbody tr").evaluateAll((rows) =>
+      rows.map((r) => [r.querySelector("th").innerText, r.cells[1].innerText, r.cells[4].innerText]),
+    );
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("save-project").click()]);
+    assert.equal(download.suggestedFilename(), "afinar-project.afinar");
+    const file = path.join(folder, "flowers.afinar");
+    await download.saveAs(file);
+    await page.getByTestId("training-message").filter({ hasText: `Saved afinar-project.afinar` }).waitFor({ timeout: 30_000 });
+    console.log(await page.getByTestId("training-message").innerText());
+    assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), []);
+
+    // The CLI reads the page's file: the same classes, the project's head and split, the same
+    // validation accuracy as the page showed.
+    const cli = path.join(root, "target/release/afinar");
+    assert.ok(existsSync(cli), `${cli} is built by the native tests (cargo test --release)`);
+    const out = execFileSync(cli, ["eval", "--data", file, "--json", "--no-cache"], { cwd: root, encoding: "utf8" });
+    const scores = JSON.parse(out.trim().split("\n").pop());
+    assert.deepEqual(scores.classes, CLASSES);
+    console.log(`afinar eval on the saved project: ${(scores.accuracy * 100).toFixed(1)} % (page: ${accuracy})`);
+    assert.equal(`${(scores.accuracy * 100).toFixed(1)} %`, accuracy);
+    assert.deepEqual(
+      CLASSES.map((c) => [c, `${(scores.per_class[c].recall * 100).toFixed(1)} %`, String(scores.per_class[c].photos)]),
+      perClass,
+    );
+
+    // A fresh profile: a cut-short file and a photo named .afinar are refused; nothing changes.
+    const second = await browser.newContext();
+    const { page: other, seen: otherSeen } = await openApp(second, server.origin);
+    await waitForModel(other);
+    const before = await classCounts(other);
+    const bytes = readFileSync(file);
+    const cut = path.join(folder, "cut.afinar");
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    await other.getByTestId("open-project").setInputFiles(cut);
+    await other.getByTestId("training-message").filter({ hasText: "cut.afinar: the project file is damaged" }).waitFor({ timeout: 60_000 });
+    assert.match(await other.getByTestId("training-message").innerText(), /Nothing was changed/);
+    const jpeg = path.join(folder, "photo.afinar");
+    copyFileSync(path.join(folder, "flowers/daisy", readdirSync(path.join(folder, "flowers/daisy"))[0]), jpeg);
+    await other.getByTestId("open-project").setInputFiles(jpeg);
+    await other.getByTestId("training-message").filter({ hasText: "not an Afinar project file" }).waitFor({ timeout: 60_000 });
+    assert.deepEqual(await classCounts(other), before);
+
+    // The saved file opens whole: classes, photos, the head and the last scores.
+    await other.getByTestId("open-project").setInputFiles(file);
+    await other.getByTestId("training-message").filter({ hasText: "Opened flowers.afinar" }).waitFor({ timeout: 120_000 });
+    console.log(await other.getByTestId("training-message").innerText());
+    // They are prepared again for this browser (features are not in the file).
+    await waitUntilPrepared(other);
+    assert.deepEqual(await classCounts(other), saved);
+    await other.getByTestId("head-status").filter({ hasText: "daisy" }).waitFor({ timeout: 60_000 });
+    assert.equal(await other.getByTestId("val-accuracy").innerText(), accuracy);
+    // It is this profile's project now: a reload keeps it.
+    await other.reload();
+    await waitForModel(other);
+    await other.getByTestId("head-status").filter({ hasText: "daisy" }).waitFor({ timeout: 60_000 });
+    assert.deepEqual(await classCounts(other), saved);
+
+    // Opening over photos asks first; declining keeps them.
+    other.once("dialog", (d) => d.dismiss());
+    await other.getByTestId("open-project").setInputFiles(file);
+    await other.waitForTimeout(500);
+    assert.equal(await other.getByTestId("project-status").innerText(), "");
+    assert.deepEqual(await classCounts(other), saved);
+    assert.deepEqual(otherSeen.errors.filter((e) => !/favicon/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});
