@@ -438,6 +438,7 @@ fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
     }
 
     let mut sizes = Vec::new();
+    let mut read_back = Vec::new();
     for float in [true, false] {
         let exported = data.join(if float { "float.tflite" } else { "kept.tflite" });
         let path = exported.to_string_lossy().into_owned();
@@ -475,6 +476,20 @@ fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
         assert_eq!(shape(output), [1, 2]);
         let float_input = tensor(input).type_() == tract_tflite::tflite::TensorType::FLOAT32;
         assert_eq!(float_input, float, "float32 input only for --float");
+        // Afinar's own reader reads it back.
+        let back = afinar::tflite::ExportedClassifier::from_tflite(&bytes).expect("read back");
+        let classes = ["daisy".to_string(), "sunflowers".to_string()];
+        assert_eq!(back.labels.as_deref(), Some(&classes[..]));
+        assert_eq!((back.hidden.inputs, back.output.outputs), (1280, 2));
+        read_back.push(back);
+        // As a base model it is refused with what it is.
+        let err = afinar::MobileNetV2Weights::from_tflite(&bytes)
+            .err()
+            .expect("not a base");
+        assert!(
+            err.to_string().contains("a classifier Afinar exported"),
+            "{err}"
+        );
 
         let Ok(python) = std::env::var("AFINAR_LITERT_PYTHON") else {
             println!("SKIPPED LiteRT: AFINAR_LITERT_PYTHON is not set");
@@ -533,6 +548,23 @@ fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
         sizes[1] < sizes[0],
         "the kept base is the smaller file: {sizes:?}"
     );
+    // Both forms hold the same network: below the boundary the base's layers as the base file
+    // has them, above it the fine-tuned ones (which differ from the base's), then the head.
+    let [float, kept] = &read_back[..] else {
+        panic!("two exports")
+    };
+    assert_eq!(kept.convs.len(), weights.convs.len());
+    let mut changed = 0;
+    for ((f, k), base) in float.convs.iter().zip(&kept.convs).zip(&weights.convs) {
+        assert!(f.weight == k.weight && f.bias == k.bias);
+        changed += usize::from(k.weight != base.weight);
+    }
+    // One block (3 convolutions) and the last 1×1 conv were fine-tuned.
+    assert_eq!(changed, 4, "fine-tuned convolutions");
+    assert!(float.hidden.weight == kept.hidden.weight && float.output.bias == kept.output.bias);
+    // The uint8 input's quantization is the base's scaling (a float32 input's is only in the
+    // TFLite metadata, which MediaPipe reads).
+    assert_eq!(kept.input_scaling, weights.input_scaling);
 }
 
 /// The head file opens in Python's `safetensors` (where `AFINAR_LITERT_PYTHON` names a Python

@@ -8,4 +8,5 @@ pub mod reader;
 pub mod weights;
 pub mod writer;
 
+pub use reader::ExportedClassifier;
 pub use weights::{ConvWeights, DenseWeights, MobileNetV2Weights, ModelError};

@@ -44,6 +44,47 @@ impl MobileNetV2Weights {
     }
 }
 
+/// A classifier Afinar exported ([`crate::head::export`]), read back: MobileNetV2's
+/// convolutions as the file has them (the fine-tuned ones included), the head's two dense
+/// layers, and the class names.
+pub struct ExportedClassifier {
+    pub convs: Vec<ConvWeights>,
+    pub hidden: DenseWeights,
+    pub output: DenseWeights,
+    pub labels: Option<Vec<String>>,
+    pub input_scaling: InputScaling,
+}
+
+impl ExportedClassifier {
+    pub fn from_tflite(bytes: &[u8]) -> Result<Self, ModelError> {
+        if bytes.len() < 8 || !tflite::model_buffer_has_identifier(bytes) {
+            return Err(ModelError::NotTflite);
+        }
+        let model = tflite::root_as_model(bytes).map_err(|e| ModelError::Corrupt(e.to_string()))?;
+        let reader = Reader { model };
+        let (convs, top) = reader.backbone_and_top()?;
+        let [(hidden, false), (output, false)] = top[..] else {
+            return Err(ModelError::WrongArchitecture(
+                "not a classifier Afinar exported: it has no two dense layers after the backbone"
+                    .into(),
+            ));
+        };
+        let hidden = reader.classifier(hidden, false, FEATURE_DIM)?;
+        let output = reader.classifier(output, false, hidden.outputs)?;
+        let labels = labels_from_appended_zip(bytes);
+        if let Some(labels) = &labels {
+            check_label_count(output.outputs, labels.len())?;
+        }
+        Ok(Self {
+            convs,
+            hidden,
+            output,
+            labels,
+            input_scaling: reader.input_scaling()?,
+        })
+    }
+}
+
 /// Bounds-checked access into a flatbuffer vector: indices come from the file.
 pub(super) fn at<'a, T: flatbuffers::Follow<'a> + 'a>(
     vector: flatbuffers::Vector<'a, T>,
@@ -130,6 +171,23 @@ impl<'a> Reader<'a> {
 
     /// The 52 backbone convolutions and the classifier, checked against the architecture.
     fn layers(&self) -> Result<(Vec<ConvWeights>, DenseWeights), ModelError> {
+        let (backbone, top) = self.backbone_and_top()?;
+        match top.as_slice() {
+            [(op, conv)] => Ok((backbone, self.classifier(*op, *conv, FEATURE_DIM)?)),
+            _ => Err(ModelError::WrongArchitecture(format!(
+                "{} dense layers after the backbone: a classifier Afinar exported, not a base model",
+                top.len()
+            ))),
+        }
+    }
+
+    /// The backbone's convolutions (checked against the architecture, then read) and the
+    /// layers above them, each with whether it is a 1×1 conv: one classifier (a 1×1 conv or a
+    /// dense layer), or the two dense layers of a head in a classifier Afinar exported.
+    #[allow(clippy::type_complexity)]
+    fn backbone_and_top(
+        &self,
+    ) -> Result<(Vec<ConvWeights>, Vec<(tflite::Operator<'a>, bool)>), ModelError> {
         let ops = self.operators()?;
         let adds = ops.iter().filter(|op| matches!(op, Op::Add)).count();
         if adds != RESIDUAL_ADDS {
@@ -153,7 +211,7 @@ impl<'a> Reader<'a> {
             .collect();
         // The classifier is a 1×1 conv (TF-slim and TF2 exports) or a dense layer (Keras).
         let expected_convs = BACKBONE_CONVS + usize::from(fully_connected.is_empty());
-        if convs.len() != expected_convs || fully_connected.len() > 1 {
+        if convs.len() != expected_convs || fully_connected.len() > 2 {
             return Err(ModelError::WrongArchitecture(format!(
                 "{} convolutions and {} dense layers, MobileNetV2 has {BACKBONE_CONVS} convolutions and a 1×1 conv or dense classifier",
                 convs.len(),
@@ -173,11 +231,11 @@ impl<'a> Reader<'a> {
             .zip(file_shapes)
             .map(|((spec, (op, _)), file_shape)| self.load_conv(*spec, *op, file_shape))
             .collect::<Result<Vec<_>, _>>()?;
-        let classifier = match fully_connected.first() {
-            Some(op) => self.classifier(*op, false)?,
-            None => self.classifier(convs[BACKBONE_CONVS].0, true)?,
+        let top = match fully_connected.is_empty() {
+            true => vec![(convs[BACKBONE_CONVS].0, true)],
+            false => fully_connected.into_iter().map(|op| (op, false)).collect(),
         };
-        Ok((backbone, classifier))
+        Ok((backbone, top))
     }
 
     /// Checks a convolution's kind, options and shapes against the architecture (no weights are
@@ -273,7 +331,12 @@ impl<'a> Reader<'a> {
 
     /// The classifier, as `[in, out]`. `conv` tells whether it is a 1×1 conv (`[out,1,1,in]`)
     /// or a dense layer (`[out, in]`); both store the weights output-major.
-    fn classifier(&self, op: tflite::Operator<'a>, conv: bool) -> Result<DenseWeights, ModelError> {
+    fn classifier(
+        &self,
+        op: tflite::Operator<'a>,
+        conv: bool,
+        expected_inputs: usize,
+    ) -> Result<DenseWeights, ModelError> {
         let (weight, bias) = self.weight_and_bias(op)?;
         let (outputs, inputs) = match (conv, weight.shape.as_slice()) {
             (true, [o, 1, 1, i]) | (false, [o, i]) => (*o, *i),
@@ -283,9 +346,9 @@ impl<'a> Reader<'a> {
                 )));
             }
         };
-        if inputs != FEATURE_DIM || outputs == 0 || bias.shape != [outputs] {
+        if inputs != expected_inputs || outputs == 0 || bias.shape != [outputs] {
             return Err(ModelError::WrongArchitecture(format!(
-                "classifier maps {inputs} features to {outputs} outputs (bias {:?}); MobileNetV2 pools {FEATURE_DIM} features",
+                "classifier maps {inputs} features to {outputs} outputs (bias {:?}); {expected_inputs} expected",
                 bias.shape
             )));
         }
