@@ -2,7 +2,10 @@
 // on the bench page while the DevTools CPU profiler samples the worker, then prints the
 // functions with the most samples (self and inclusive).
 //
-//   node bench/profile-worker.mjs [--backend Cpu|WebGpu] [--photos N] [--top K]
+//   node bench/profile-worker.mjs [--backend Cpu|WebGpu] [--photos N] [--top K] [--embed]
+//
+// With --embed, it prepares training photos as the *best* recipe does (boundary activations
+// below the last 2 blocks, 4 augmented views) instead of classifying them.
 //
 // Function names need a worker built with them kept: add `-g` to the worker's
 // data-wasm-opt-params in index.html for the profiling build (names cost ~40 % in wasm size).
@@ -14,6 +17,7 @@ const opt = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) +
 const backend = opt("--backend", "Cpu");
 const count = Number(opt("--photos", 20));
 const top = Number(opt("--top", 30));
+const embed = args.includes("--embed");
 
 const csv = readFileSync(`${photoDir}_split.csv`, "utf8").trim().split(/\r?\n/).slice(1);
 const urls = csv.filter((l) => l.endsWith(",val")).slice(0, count)
@@ -48,7 +52,11 @@ try {
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 100 });
   await send("Profiler.start");
-  const results = await page.evaluate(([n, u]) => window.bench.classify(n, u), [engine, urls]);
+  const started = Date.now();
+  const results = embed
+    ? await page.evaluate(([n, u]) => window.bench.embed(n, u, u.map(() => 0), 2, { views: 4, seed: 1 }), [engine, urls])
+    : await page.evaluate(([n, u]) => window.bench.classify(n, u), [engine, urls]);
+  const elapsed = Date.now() - started;
   const { profile } = await send("Profiler.stop");
 
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -71,10 +79,16 @@ try {
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const table = (m) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
     .map(([k, t]) => `${((100 * t) / total).toFixed(1).padStart(5)} %  ${k}`).join("\n");
-  const ms = results.map((r) => r.ms).sort((a, b) => a - b);
-  const wall = results.map((r) => r.wall_ms).sort((a, b) => a - b);
-  console.log(`${results.length} photos on ${backend}: model ${ms[ms.length >> 1].toFixed(1)} ms, ` +
-    `round trip ${wall[wall.length >> 1].toFixed(1)} ms (medians)`);
+  if (embed) {
+    const ms = [...results].sort((a, b) => a - b);
+    console.log(`${results.length} photos prepared with 4 views and boundary rows on ${backend}: ` +
+      `${ms[ms.length >> 1].toFixed(1)} ms each (median), ${elapsed} ms in all`);
+  } else {
+    const ms = results.map((r) => r.ms).sort((a, b) => a - b);
+    const wall = results.map((r) => r.wall_ms).sort((a, b) => a - b);
+    console.log(`${results.length} photos on ${backend}: model ${ms[ms.length >> 1].toFixed(1)} ms, ` +
+      `round trip ${wall[wall.length >> 1].toFixed(1)} ms (medians)`);
+  }
   console.log(`\nself time\n${table(self)}\n\ninclusive time\n${table(inclusive)}`);
 } finally {
   await browser.close();
