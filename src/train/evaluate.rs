@@ -35,6 +35,8 @@ pub struct Predicted {
     pub confidence: f32,
     /// The class the photo is labelled with.
     pub truth: usize,
+    /// The probability the model gives that class.
+    pub truth_probability: f32,
 }
 
 impl Evaluation {
@@ -119,6 +121,7 @@ fn scores(probabilities: &[f32], classes: usize, truths: &[usize], loss: f64) ->
                 class,
                 confidence,
                 truth,
+                truth_probability: p.get(truth).copied().unwrap_or(0.0),
             }
         })
         .collect();
@@ -181,6 +184,7 @@ mod tests {
         assert!((e.f1[0] - 0.5).abs() < 1e-12 && (e.f1[1] - 0.5).abs() < 1e-12);
         assert_eq!(e.mistakes(), vec![1, 2], "most confident mistake first");
         assert_eq!(e.predictions[1].confidence, 0.9);
+        assert_eq!(e.predictions[1].truth_probability, 0.1);
     }
 
     #[test]

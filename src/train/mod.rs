@@ -2,9 +2,10 @@
 //!
 //! [`dataset`] (classes, photos, split) → [`labelled`] (rows of cached backbone outputs) →
 //! [`fit`] (the head's stage) → [`finetune`] (the optional stage that trains the top of the
-//! backbone too) → [`evaluate`] (scores). [`pipeline`] runs them in order for the CLI and the
-//! browser worker alike.
+//! backbone too) → [`evaluate`] (scores) → [`audit`] (labels to check). [`pipeline`] runs
+//! them in order for the CLI and the browser worker alike.
 
+pub mod audit;
 pub mod dataset;
 pub mod evaluate;
 pub mod finetune;
@@ -12,6 +13,7 @@ pub mod fit;
 pub mod labelled;
 pub mod pipeline;
 
+pub use audit::{AuditConfig, Disputed, disputed_labels};
 pub use dataset::{Dataset, DatasetError, LeftOut, Part, Sample};
 pub use evaluate::{Evaluation, Predicted, evaluate};
 pub use fit::{EpochReport, Kept, train_head};

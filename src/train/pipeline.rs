@@ -1,6 +1,7 @@
 //! One training run, written once for the CLI and the browser worker: check the photos, leave
 //! out a photo that is also in another class, split, train the head, optionally fine-tune the
-//! top of the backbone, score the result and pack it as a head file.
+//! top of the backbone, score the result and pack it as a head file. The photos whose label
+//! the model disputes are a step of their own ([`super::audit`]), after the run.
 //!
 //! Plain data in ([`TrainingSet`]), plain data out ([`TrainingRun`]); the callers only fetch
 //! features (from their cache or the page's) and show progress.
@@ -89,6 +90,9 @@ pub struct TrainingRun {
     pub val_samples: Vec<usize>,
     /// Photos the run did not use, and why.
     pub left_out: Vec<LeftOut>,
+    /// The photos it did use (training and validation), in order: what
+    /// [`super::audit::disputed_labels`] checks.
+    pub used_samples: Vec<usize>,
 }
 
 /// Why a run did not produce a head. The messages are for people.
@@ -318,6 +322,9 @@ pub async fn run(
     let head_file = save(&trained, &metadata)
         .await
         .map_err(|e| RunError::Save(e.to_string()))?;
+    let used_samples = (0..parts.len())
+        .filter(|&i| matches!(parts[i], Part::Train | Part::Val))
+        .collect();
     Ok(TrainingRun {
         parts: trained,
         metadata,
@@ -330,5 +337,6 @@ pub async fn run(
             .filter(|&i| parts[i] == Part::Val)
             .collect(),
         left_out,
+        used_samples,
     })
 }

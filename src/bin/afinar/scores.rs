@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use afinar::train::Evaluation;
+use afinar::train::{Dataset, Disputed, Evaluation};
 use serde::Serialize;
 
 /// Most of the confident mistakes listed in the text output (JSON lists them all).
@@ -107,5 +107,30 @@ pub fn print_scores(classes: &[String], e: &Evaluation, photos: &[PathBuf], json
                 m.photo
             );
         }
+    }
+}
+
+/// Prints the photos whose label the model disputes, the most confident first.
+pub fn print_disputed(dataset: &Dataset, disputed: &[Disputed]) {
+    if disputed.is_empty() {
+        return;
+    }
+    let name = |c: usize| dataset.classes.get(c).map_or("?", String::as_str);
+    println!(
+        "labels to check: {} photos a head trained without them puts in another class (the most confident first):",
+        disputed.len()
+    );
+    for d in disputed.iter().take(MISTAKES_SHOWN) {
+        let photo = dataset
+            .samples
+            .get(d.sample)
+            .map_or_else(String::new, |s| s.path.display().to_string());
+        println!(
+            "  {:5.1}% {} (labelled {}, {:.1}%): {photo}",
+            d.confidence * 100.0,
+            name(d.suggested),
+            name(d.label),
+            d.label_probability * 100.0,
+        );
     }
 }

@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::{CacheArgs, ModelArgs};
 use crate::feature_cache::{Views, cached_features};
-use crate::scores::print_scores;
+use crate::scores::{print_disputed, print_scores};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -280,6 +280,32 @@ pub fn run(args: &TrainArgs) -> Result<bool> {
             .map(|&i| set.dataset.samples[i].path.clone())
             .collect();
         print_scores(&set.dataset.classes, scores, &photos, false);
+    }
+    // Labels to check: every photo scored by heads trained without it, on its pooled features.
+    let pooled = match (&set.pooled, &recipe.finetune, &set.boundary) {
+        (Some(pooled), _, _) => Some(pooled.clone()),
+        (None, Some(f), Some(boundary)) => {
+            let top = classifier.model().top(f.unfreeze);
+            Some(block_on(train::finetune::pooled_features(
+                &top,
+                boundary,
+                classifier.device(),
+            ))?)
+        }
+        _ => None,
+    };
+    if let Some(pooled) = pooled {
+        let labels: Vec<usize> = set.dataset.samples.iter().map(|s| s.class).collect();
+        let audit = train::AuditConfig::new().with_seed(recipe.seed);
+        let disputed = block_on(train::disputed_labels(
+            &audit,
+            &pooled,
+            &labels,
+            &run.used_samples,
+            set.dataset.classes.len(),
+            classifier.device(),
+        ))?;
+        print_disputed(&set.dataset, &disputed);
     }
     eprintln!("head written to {}", args.out.display());
     Ok(true)
