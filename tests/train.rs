@@ -198,8 +198,8 @@ fn photos_in_the_wrong_class_lead_the_labels_to_check() {
             .all(|w| w[0].confidence >= w[1].confidence)
     );
     // Out of 120 photos, the first few disputes are mostly the moved ones, each with its real
-    // class suggested. (Seen here: two of the four lead the list at 0.999; the other two are
-    // put in the class they were moved to by the heads too: photos that look the part.)
+    // class suggested. (Seen here: two of the four lead the list at 0.999; the heads put the
+    // other two in the class they were moved to, which was not looked into.)
     let leading: Vec<&Disputed> = disputed
         .iter()
         .take(4)

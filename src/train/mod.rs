@@ -2,8 +2,8 @@
 //!
 //! [`dataset`] (classes, photos, split) → [`labelled`] (rows of cached backbone outputs) →
 //! [`fit`] (the head's stage) → [`finetune`] (the optional stage that trains the top of the
-//! backbone too) → [`evaluate`] (scores) → [`audit`] (labels to check). [`pipeline`] runs
-//! them in order for the CLI and the browser worker alike.
+//! backbone too) → [`evaluate`] (scores). [`pipeline`] runs them in order for the CLI and the
+//! browser worker alike; [`audit`] (labels to check) runs after it.
 
 pub mod audit;
 pub mod dataset;

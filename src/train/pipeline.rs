@@ -93,6 +93,10 @@ pub struct TrainingRun {
     /// The photos it did use (training and validation), in order: what
     /// [`super::audit::disputed_labels`] checks.
     pub used_samples: Vec<usize>,
+    /// The pooled features it computed from the boundary activations, when the set had none:
+    /// for the steps after the run that read them (the label check), so they are not
+    /// computed twice.
+    pub computed_pooled: Option<Vec<f32>>,
 }
 
 /// Why a run did not produce a head. The messages are for people.
@@ -227,7 +231,8 @@ pub async fn run(
         samples_in(&parts, Part::Train),
         samples_in(&parts, Part::Val),
     );
-    let (computed, computed_augmented);
+    let mut computed = None;
+    let computed_augmented;
     let frozen_top = recipe
         .finetune
         .as_ref()
@@ -235,8 +240,7 @@ pub async fn run(
     let pooled = match (&set.pooled, &frozen_top, &set.boundary) {
         (Some(pooled), _, _) => pooled,
         (None, Some(top), Some(boundary)) => {
-            computed = pooled_features(top, boundary, device).await?;
-            &computed
+            &*computed.insert(pooled_features(top, boundary, device).await?)
         }
         _ => return Err(RecipeError("the photos' features are missing".into()).into()),
     };
@@ -338,5 +342,6 @@ pub async fn run(
             .collect(),
         left_out,
         used_samples,
+        computed_pooled: computed,
     })
 }

@@ -281,25 +281,15 @@ pub fn run(args: &TrainArgs) -> Result<bool> {
             .collect();
         print_scores(&set.dataset.classes, scores, &photos, false);
     }
-    // Labels to check: every photo scored by heads trained without it, on its pooled features.
-    let pooled = match (&set.pooled, &recipe.finetune, &set.boundary) {
-        (Some(pooled), _, _) => Some(pooled.clone()),
-        (None, Some(f), Some(boundary)) => {
-            let top = classifier.model().top(f.unfreeze);
-            Some(block_on(train::finetune::pooled_features(
-                &top,
-                boundary,
-                classifier.device(),
-            ))?)
-        }
-        _ => None,
-    };
+    // Labels to check: every photo scored by heads trained without it, on its pooled features
+    // (the cache's, or those the run computed from the boundary activations).
+    let pooled = set.pooled.as_deref().or(run.computed_pooled.as_deref());
     if let Some(pooled) = pooled {
         let labels: Vec<usize> = set.dataset.samples.iter().map(|s| s.class).collect();
         let audit = train::AuditConfig::new().with_seed(recipe.seed);
         let disputed = block_on(train::disputed_labels(
             &audit,
-            &pooled,
+            pooled,
             &labels,
             &run.used_samples,
             set.dataset.classes.len(),
