@@ -130,7 +130,31 @@ test("without WebGPU the CPU is used; dropped, pasted and camera photos are clas
     await waitForResults(page, 5);
     const shot = page.locator('[data-testid="result"][data-name^="camera"]');
     assert.equal(await shot.getByTestId("top-label").count(), 1, "the camera photo got a label");
-    await page.getByRole("button", { name: "Close" }).click();
+    // The live preview classifies frame after frame and says how fast.
+    await page.getByTestId("live-fps").filter({ hasText: /frames per second/ }).waitFor({ timeout: 30_000 });
+    const fps = Number.parseFloat(await page.getByTestId("live-fps").innerText());
+    console.log(`live camera: ${fps} frames per second`);
+    assert.ok(fps > 0, `${fps} fps`);
+    assert.equal(await page.getByTestId("live-label").count(), 5);
+    // Hold to record: frames join the chosen class while the button is held.
+    await page.getByTestId("record-class").selectOption({ label: "tulips" });
+    await page.getByTestId("record-button").dispatchEvent("pointerdown");
+    await page.waitForTimeout(1200);
+    await page.getByTestId("record-button").dispatchEvent("pointerup");
+    const recorded = Number.parseInt(await page.getByTestId("recorded").innerText(), 10);
+    assert.ok(recorded >= 3, `${recorded} frames recorded in 1.2 s`);
+    const tulips = page.locator('[data-testid="class-row"][data-class="tulips"] [data-testid="class-count"]');
+    await tulips.filter({ hasText: new RegExp(`^${recorded} photos`) }).waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(600);
+    assert.equal(Number.parseInt(await page.getByTestId("recorded").innerText(), 10), recorded, "recording stopped on release");
+    // A hidden tab stops the camera with a message.
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
+    });
+    await page.getByTestId("camera-message").filter({ hasText: "tab was hidden" }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator(".camera video").count(), 0);
+    await page.evaluate(() => delete document.hidden);
     const timings = await page.getByTestId("timing").allInnerTexts();
     console.log("CPU timings:", timings.join(" | "));
     assert.ok(timings.every((t) => t.startsWith("CPU")), timings.join(" | "));
@@ -138,6 +162,41 @@ test("without WebGPU the CPU is used; dropped, pasted and camera photos are clas
     console.log(`CPU: longest main-thread task while classifying ${worst.toFixed(0)} ms`);
     assert.ok(worst <= 200, `the UI thread was blocked for ${worst} ms`);
     assertSameOrigin(seen, server.origin);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("at phone width nothing overflows, every control has a name, and the keyboard reaches them", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const { page } = await openApp(context, server.origin);
+    await waitForModel(page);
+    await page.getByTestId("photo-input").setInputFiles([KNOWN[1][0]]);
+    await waitForResults(page, 1);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow} px wider than the phone's screen`);
+    // A screen reader names every control: its own label, a <label> around or for it, or text.
+    const unnamed = await page.evaluate(() => {
+      const name = (el) => [
+        el.getAttribute("aria-label"), el.getAttribute("title"),
+        ...[...(el.labels ?? [])].map((l) => l.textContent), el.textContent,
+      ].filter(Boolean).join(" ").trim();
+      return [...document.querySelectorAll("button, input, select, textarea, [role=button], a[href]")]
+        .filter((el) => !name(el))
+        .map((el) => el.outerHTML.slice(0, 160));
+    });
+    assert.deepEqual(unnamed, [], "controls without an accessible name");
+    // Tab goes through the page's controls in order, the photo picker and training's included.
+    const reached = new Set();
+    for (let i = 0; i < 80; i++) {
+      await page.keyboard.press("Tab");
+      reached.add(await page.evaluate(() => document.activeElement?.dataset?.testid ?? document.activeElement?.tagName));
+    }
+    for (const id of ["backend-select", "photo-input", "camera-button", "gallery-button", "dataset-folder-input"]) {
+      assert.ok(reached.has(id), `Tab never reaches ${id}: ${[...reached]}`);
+    }
   } finally {
     await browser.close();
   }

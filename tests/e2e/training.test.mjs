@@ -16,6 +16,8 @@ let server;
 let folder;
 const heldBack = [];
 const extraDaisies = [];
+// Daisies filed among the roses: the labels to check should name them.
+const misfiled = [];
 before(async () => {
   server = await serveDist();
   // A folder with one sub-folder per class, as a user would pick it; one more photo per class
@@ -29,8 +31,13 @@ before(async () => {
     if (name === "roses" || name === "tulips") copyFileSync(path.join(from, SAME_PHOTO), path.join(folder, "flowers", name, SAME_PHOTO));
     expectedCount[name] = readdirSync(path.join(folder, "flowers", name)).length;
     heldBack.push({ class: name, file: path.join(from, photos[PER_CLASS]) });
-    if (name === "daisy") extraDaisies.push(...photos.slice(PER_CLASS + 1, PER_CLASS + 3).map((f) => path.join(from, f)));
+    if (name === "daisy") {
+      extraDaisies.push(...photos.slice(PER_CLASS + 1, PER_CLASS + 3).map((f) => path.join(from, f)));
+      misfiled.push(...photos.slice(PER_CLASS + 3, PER_CLASS + 5));
+    }
   }
+  for (const f of misfiled) copyFileSync(path.join(shared, "data/flower_photos/daisy", f), path.join(folder, "flowers/roses", f));
+  expectedCount.roses += misfiled.length;
   // The licence file comes with the folder, as the dataset ships; it is not a photo.
   copyFileSync(path.join(shared, "data/flower_photos/LICENSE.txt"), path.join(folder, "flowers", "LICENSE.txt"));
 });
@@ -94,12 +101,37 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     assert.ok(leftOut.includes(SAME_PHOTO) && leftOut.includes("used in “roses” only"), leftOut);
     if (process.env.AFINAR_SCREENSHOT) await page.screenshot({ path: process.env.AFINAR_SCREENSHOT, fullPage: true });
 
+    // The photos behind a confusion-matrix cell: the daisies the model calls daisies.
+    const cell = page.locator('[data-testid="confusion-cell"][data-cell="0-0"]');
+    const inCell = Number(await cell.locator("text").textContent());
+    await cell.click();
+    const cellPhotos = page.getByTestId("cell-photos");
+    assert.match(await cellPhotos.locator("h4").innerText(), new RegExp(`daisy: ${inCell} photos predicted daisy`));
+    assert.equal(await cellPhotos.locator("li").count(), inCell);
+    // Labels to check: a daisy filed among the roses is disputed, with daisy suggested; one
+    // click moves it (kept across the reload below).
+    const toCheck = page.getByTestId("labels-to-check");
+    console.log(`labels to check: ${(await toCheck.locator("summary").innerText())}`);
+    const flagged = [];
+    for (const f of misfiled) {
+      const item = page.locator(`[data-testid="label-to-check"][data-name="${f}"]`);
+      if ((await item.count()) > 0) flagged.push(f);
+    }
+    assert.ok(flagged.length >= 1, `none of the misfiled daisies ${misfiled} is listed`);
+    const misfiledItem = page.locator("li", { has: page.locator(`[data-testid="label-to-check"][data-name="${flagged[0]}"]`) });
+    assert.match(await misfiledItem.innerText(), /daisy\?/);
+    await misfiledItem.getByTestId("move-photo").click();
+    await misfiledItem.filter({ hasText: "Moved to daisy" }).waitFor({ timeout: 10_000 });
+    const rosesCount = page.locator('[data-testid="class-row"][data-class="roses"] [data-testid="class-count"]');
+    await rosesCount.filter({ hasText: `${expectedCount.roses - 1} photos` }).waitFor({ timeout: 10_000 });
+
     // A reload keeps the classes, the photos and the trained head.
     await page.reload();
     await waitForModel(page);
     await page.getByTestId("head-status").filter({ hasText: "daisy" }).waitFor({ timeout: 60_000 });
     assert.equal(await page.getByTestId("val-accuracy").innerText(), shown);
     assert.equal(await rows.count(), CLASSES.length);
+    assert.equal(await rosesCount.innerText(), `${expectedCount.roses - 1} photos`, "the moved photo stays moved");
 
     // New photos are classified into the user's classes too.
     const files = heldBack.map((h) => h.file);
@@ -113,6 +145,11 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
       if (label === h.class) right += 1;
     }
     assert.ok(right >= 3, `${right} of ${heldBack.length} held-back photos in their class`);
+    // Under the threshold a photo is "not sure"; the threshold is kept across reloads.
+    await page.getByTestId("not-sure-input").fill("100");
+    await page.getByTestId("not-sure-input").press("Tab");
+    const firstCustom = page.locator(`[data-testid="result"][data-name="${path.basename(heldBack[0].file)}"] [data-testid="custom-top"]`);
+    await firstCustom.filter({ hasText: "not sure (closest:" }).waitFor({ timeout: 10_000 });
 
     // Photos dropped on a class row join that class (and are not classified as new photos).
     await page.evaluate(
@@ -125,7 +162,7 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
       extraDaisies.map((f) => ({ name: path.basename(f), bytes: [...readFileSync(f)] })),
     );
     const daisyCount = page.locator('[data-testid="class-row"][data-class="daisy"] [data-testid="class-count"]');
-    await daisyCount.filter({ hasText: `${PER_CLASS + 2} photos` }).waitFor({ timeout: 60_000 });
+    await daisyCount.filter({ hasText: `${PER_CLASS + 3} photos` }).waitFor({ timeout: 60_000 });
     assert.equal(await page.getByTestId("result").count(), heldBack.length);
 
     // Cancel in the middle: a clear message, the classes and the last head stay.
@@ -146,6 +183,9 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     await waitForModel(page);
     await page.getByTestId("training-message").filter({ hasText: "reloaded during training" }).waitFor({ timeout: 60_000 });
     assert.equal(await rows.count(), CLASSES.length);
+    assert.equal(await page.getByTestId("not-sure-input").inputValue(), "100");
+    await page.getByTestId("not-sure-input").fill("60");
+    await page.getByTestId("not-sure-input").press("Tab");
     assert.match(await page.getByTestId("head-status").innerText(), /daisy/);
 
     // Export the head, import it back; a file that is not a head is refused with the reason.
@@ -217,6 +257,19 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     await page.getByTestId("train-button").click();
     await page.getByTestId("train-status").filter({ hasText: "“empty” has no photos" }).waitFor({ timeout: 30_000 });
     assert.equal(await rows.count(), CLASSES.length + 1);
+    // A class with under a third of another's photos: the page warns what it does to the scores.
+    assert.equal(await page.getByTestId("imbalance").count(), 0);
+    await page.evaluate(
+      (files) => {
+        const data = new DataTransfer();
+        for (const f of files) data.items.add(new File([new Uint8Array(f.bytes)], f.name, { type: "image/jpeg" }));
+        const row = document.querySelector('[data-testid="class-row"][data-class="empty"]');
+        row.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+      },
+      extraDaisies.map((f) => ({ name: path.basename(f), bytes: [...readFileSync(f)] })),
+    );
+    await page.getByTestId("imbalance").filter({ hasText: "“empty” has 2 photos" }).waitFor({ timeout: 30_000 });
+    assert.match(await page.getByTestId("imbalance").innerText(), /recall/);
     assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), []);
   } finally {
     await browser.close();

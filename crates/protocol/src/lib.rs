@@ -459,6 +459,14 @@ pub struct TrainingOutcome {
     /// Validation photos the model gets wrong, the most confident first.
     #[serde(default)]
     pub mistakes: Vec<Mistake>,
+    /// What the model says about every validation photo, in `val_rows` order: the photos
+    /// behind each cell of `confusion`.
+    #[serde(default)]
+    pub val_predictions: Vec<RowPrediction>,
+    /// Photos whose label the model disputes, the most confident first (each scored by a head
+    /// trained without it).
+    #[serde(default)]
+    pub disputed: Vec<DisputedLabel>,
     pub epochs: Vec<EpochSummary>,
     /// The epoch whose weights were kept (the best on validation).
     #[serde(default)]
@@ -473,14 +481,32 @@ pub struct TrainingOutcome {
     pub wasm_memory_bytes: u64,
 }
 
-/// A validation photo the trained model gets wrong.
+/// What the trained model says about one photo of the training set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Mistake {
+pub struct RowPrediction {
     /// Its row in the training set.
     pub row: usize,
+    /// The class it was labelled with in that run.
+    #[serde(default)]
+    pub label: usize,
     /// The class the model gives it, and how sure it is.
     pub predicted: usize,
     pub confidence: f32,
+}
+
+/// A validation photo the trained model gets wrong.
+pub type Mistake = RowPrediction;
+
+/// A photo (training or validation) whose label a model that never saw it disputes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DisputedLabel {
+    /// Its row in the training set.
+    pub row: usize,
+    /// The class the model gives it instead, and that class's probability.
+    pub suggested: usize,
+    pub confidence: f32,
+    /// The probability the model gives the photo's label.
+    pub label_probability: f32,
 }
 
 /// A photo a training run did not use, and why (a message for people that names the file).

@@ -12,6 +12,7 @@ use crate::camera;
 use crate::link::WorkerLink;
 use crate::notice::Notice;
 use crate::photos::{self, Photo, PhotoViews};
+use crate::preferences::Preferences;
 use crate::training::{Training, TrainingPanel};
 use afinar_protocol::{Backend, ModelInfo, ModelSource, Reply};
 
@@ -97,7 +98,10 @@ fn App() -> impl IntoView {
     let fallback_notice = StoredValue::new(None::<String>);
     let photos = RwSignal::new(Vec::<Photo>::new());
     let webgpu_offered = browser_has_webgpu();
+    Preferences::provide();
     let training = Training::provide();
+    let live_frames = camera::LiveFrames(RwSignal::new(None));
+    provide_context(live_frames);
 
     let on_app_reply = move |reply: Reply| match reply {
         Reply::Started => {}
@@ -158,6 +162,9 @@ fn App() -> impl IntoView {
             "The model worker could not read the page's request ({reason}). The page and the \
              worker seem to be from different versions: reload the page."
         ))),
+        Reply::Classified { id, result } if id >= camera::LIVE_FRAME_IDS => {
+            live_frames.0.set(Some((id, result)));
+        }
         Reply::Classified { id, result } => photos::settle(photos, id, result),
         // Training replies are routed above.
         _ => {}
@@ -189,6 +196,9 @@ fn App() -> impl IntoView {
             }
         });
     });
+    let classify_frame = Callback::new(move |(id, frame): (u32, Blob)| {
+        link.with_value(|link| link.classify(id, frame));
+    });
     let set_backend = Callback::new(move |choice: Backend| {
         backend_choice::save(choice);
         link.with_value(|link| link.use_backend(choice));
@@ -212,7 +222,7 @@ fn App() -> impl IntoView {
         </header>
         <Notice message=notice />
         <main>
-            <PhotoIntake photos add_photos />
+            <PhotoIntake photos add_photos classify_frame />
             <PhotoViews photos />
             <TrainingPanel />
         </main>
@@ -366,6 +376,7 @@ fn ModelFilePicker(load_model: Callback<(String, Blob)>) -> impl IntoView {
 fn PhotoIntake(
     photos: RwSignal<Vec<Photo>>,
     add_photos: Callback<Vec<(String, Blob)>>,
+    classify_frame: Callback<(u32, Blob)>,
 ) -> impl IntoView {
     let on_change = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
@@ -399,7 +410,7 @@ fn PhotoIntake(
                         on:change=on_change
                     />
                 </label>
-                <camera::CameraButton add_photos />
+                <camera::CameraButton add_photos classify_frame />
                 <span class="hint">"or drop / paste images anywhere"</span>
             </div>
         </section>

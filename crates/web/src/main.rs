@@ -17,6 +17,8 @@ mod notice;
 #[cfg(target_arch = "wasm32")]
 mod photos;
 #[cfg(target_arch = "wasm32")]
+mod preferences;
+#[cfg(target_arch = "wasm32")]
 mod store;
 #[cfg(target_arch = "wasm32")]
 mod training;

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, BlobPropertyBag, FileList, Url};
 
+use crate::preferences::use_preferences;
 use afinar_protocol::{Backend, Classification, Prediction};
 
 /// One photo the user added.
@@ -38,12 +39,6 @@ pub enum PhotoState {
         custom: Option<Vec<Prediction>>,
     },
     Failed(String),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ViewMode {
-    Cards,
-    Gallery,
 }
 
 /// The files of a picker, drop or paste, with a name for each (pasted images have none).
@@ -127,7 +122,7 @@ fn percent(prob: f32) -> String {
 /// Progress line, view switch, and the photos in the chosen view.
 #[component]
 pub fn PhotoViews(photos: RwSignal<Vec<Photo>>) -> impl IntoView {
-    let mode = RwSignal::new(ViewMode::Cards);
+    let gallery = use_preferences().gallery;
     let counts = move || {
         photos.with(|list| {
             let waiting = list
@@ -163,15 +158,15 @@ pub fn PhotoViews(photos: RwSignal<Vec<Photo>>) -> impl IntoView {
                 </p>
                 <div class="view-switch" role="group" aria-label="View">
                     <button
-                        aria-pressed=move || (mode.get() == ViewMode::Cards).to_string()
-                        on:click=move |_| mode.set(ViewMode::Cards)
+                        aria-pressed=move || (!gallery.get()).to_string()
+                        on:click=move |_| gallery.set(false)
                     >
                         "Details"
                     </button>
                     <button
                         data-testid="gallery-button"
-                        aria-pressed=move || (mode.get() == ViewMode::Gallery).to_string()
-                        on:click=move |_| mode.set(ViewMode::Gallery)
+                        aria-pressed=move || gallery.get().to_string()
+                        on:click=move |_| gallery.set(true)
                     >
                         "Gallery"
                     </button>
@@ -181,7 +176,7 @@ pub fn PhotoViews(photos: RwSignal<Vec<Photo>>) -> impl IntoView {
         </Show>
         <section
             class="photos"
-            class:gallery=move || mode.get() == ViewMode::Gallery
+            class:gallery=move || gallery.get()
             aria-label="Results"
         >
             // Newest first: the photo just added is the one the user looks for.
@@ -189,7 +184,7 @@ pub fn PhotoViews(photos: RwSignal<Vec<Photo>>) -> impl IntoView {
                 each=move || photos.get().into_iter().rev()
                 key=|photo| photo.id
                 children=move |photo| {
-                    view! { <PhotoCard photo mode /> }
+                    view! { <PhotoCard photo gallery /> }
                 }
             />
         </section>
@@ -198,7 +193,8 @@ pub fn PhotoViews(photos: RwSignal<Vec<Photo>>) -> impl IntoView {
 
 /// One photo: a card with the top-5 (details view) or a tile with the top-1 (gallery).
 #[component]
-fn PhotoCard(photo: Photo, mode: RwSignal<ViewMode>) -> impl IntoView {
+fn PhotoCard(photo: Photo, gallery: RwSignal<bool>) -> impl IntoView {
+    let not_sure_below = use_preferences().not_sure_below;
     let name = photo.name.clone();
     let state = photo.state;
     view! {
@@ -244,7 +240,7 @@ fn PhotoCard(photo: Photo, mode: RwSignal<ViewMode>) -> impl IntoView {
                             .into_any(),
                         None => view! { <div class="thumb placeholder"></div> }.into_any(),
                     };
-                    let gallery = move || mode.get() == ViewMode::Gallery;
+                    let gallery = move || gallery.get();
                     view! {
                         {thumb}
                         <div class="body">
@@ -255,13 +251,25 @@ fn PhotoCard(photo: Photo, mode: RwSignal<ViewMode>) -> impl IntoView {
                                     {percent(prob)}
                                 </span>
                             </h3>
-                            {custom.and_then(|c| c.into_iter().next()).map(|best| view! {
-                                <p class="custom" data-testid="custom-top">
-                                    "Your classes: "
-                                    <strong data-testid="custom-label">{best.label}</strong>
-                                    " "
-                                    <span class="prob">{percent(best.prob)}</span>
-                                </p>
+                            {custom.and_then(|c| c.into_iter().next()).map(|best| {
+                                let sure = move || f64::from(best.prob) >= not_sure_below.get();
+                                let label = best.label.clone();
+                                view! {
+                                    <p class="custom" class:not-sure=move || !sure() data-testid="custom-top">
+                                        "Your classes: "
+                                        <strong data-testid="custom-label">
+                                            {move || if sure() { label.clone() } else { "not sure".to_string() }}
+                                        </strong>
+                                        " "
+                                        <span class="prob">
+                                            {move || if sure() {
+                                                percent(best.prob)
+                                            } else {
+                                                format!("(closest: {} {})", best.label, percent(best.prob))
+                                            }}
+                                        </span>
+                                    </p>
+                                }
                             })}
                             <p class="name muted">{name.clone()}</p>
                             <Show when=move || !gallery()>

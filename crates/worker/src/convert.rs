@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use afinar::train::{self, Dataset, EpochReport, Part, Sample, Split, TrainingRun};
 use afinar::{Embedding, ModelInput, Prediction};
 use afinar_protocol as protocol;
-use afinar_protocol::{Backend, EpochSummary, LeftOut, Mistake, TrainingOutcome};
+use afinar_protocol::{
+    Backend, DisputedLabel, EpochSummary, LeftOut, Mistake, RowPrediction, TrainingOutcome,
+};
 
 pub fn prediction(p: Prediction) -> protocol::Prediction {
     protocol::Prediction {
@@ -99,6 +101,7 @@ pub fn outcome(
                     let p = e.predictions[i];
                     Some(Mistake {
                         row: *run.val_samples.get(i)?,
+                        label: p.truth,
                         predicted: p.class,
                         confidence: p.confidence,
                     })
@@ -106,6 +109,30 @@ pub fn outcome(
                 .collect()
         })
         .unwrap_or_default();
+    let val_predictions = scores
+        .map(|e| {
+            e.predictions
+                .iter()
+                .zip(&run.val_samples)
+                .map(|(p, &row)| RowPrediction {
+                    row,
+                    label: p.truth,
+                    predicted: p.class,
+                    confidence: p.confidence,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let disputed = run
+        .disputed
+        .iter()
+        .map(|d| DisputedLabel {
+            row: d.sample,
+            suggested: d.suggested,
+            confidence: d.confidence,
+            label_probability: d.label_probability,
+        })
+        .collect();
     TrainingOutcome {
         classes: run.metadata.classes.clone(),
         val_rows: run.val_samples,
@@ -124,6 +151,8 @@ pub fn outcome(
         f1: scores.map(|e| e.f1.clone()).unwrap_or_default(),
         confusion: scores.map(|e| e.confusion.clone()).unwrap_or_default(),
         mistakes,
+        val_predictions,
+        disputed,
         kept_epoch: run.kept_epoch,
         unfrozen_blocks: run.metadata.unfrozen_blocks,
         epochs,

@@ -75,7 +75,7 @@ impl Training {
         self.forget_photos(gone);
     }
 
-    fn remove_photo(self, id: u32) {
+    pub(super) fn remove_photo(self, id: u32) {
         self.photos.update(|l| l.retain(|p| p.id != id));
         self.forget_photos(vec![id]);
     }
@@ -134,6 +134,22 @@ impl Training {
                 photo.id
             })
             .collect()
+    }
+
+    /// The classes as `(id, name)`, in order (tracked): for choosers outside this part.
+    pub fn class_options(self) -> Vec<(u32, String)> {
+        self.classes
+            .with(|l| l.iter().map(|c| (c.id, c.name.clone())).collect())
+    }
+
+    /// Adds one photo (a camera frame) to the class with this id and has it prepared.
+    pub fn add_photo_to_class(self, class_id: u32, name: String, blob: Blob) {
+        if self
+            .classes
+            .with_untracked(|l| l.iter().any(|c| c.id == class_id))
+        {
+            self.add_to_classes(vec![(class_id, name, blob)]);
+        }
     }
 
     /// Photos per class, in class order: `(class, photos, photos prepared)`.
@@ -286,6 +302,27 @@ pub fn Intake() -> impl IntoView {
     }
 }
 
+/// A class with under this share of the largest class's photos makes the set badly unbalanced.
+const UNBALANCED_BELOW: usize = 3;
+
+/// What to say when the classes are badly unbalanced: the smallest class (of those with enough
+/// photos to train) has under a third of the largest one's photos.
+fn imbalance(counts: &[(TrainClass, usize, usize)]) -> Option<String> {
+    let usable = counts.iter().filter(|(_, n, _)| *n >= MIN_PHOTOS_PER_CLASS);
+    let (small, few, _) = usable.clone().min_by_key(|(_, n, _)| *n)?;
+    let (large, many, _) = usable.max_by_key(|(_, n, _)| *n)?;
+    (few * UNBALANCED_BELOW < *many).then(|| {
+        format!(
+            "The classes are badly unbalanced: “{}” has {few} photos, under a third of “{}”'s \
+             {many}. The model will lean towards the larger classes: a photo of “{}” is often \
+             put in another class (its recall drops), while the overall accuracy can still look \
+             good, as most validation photos come from the large classes. Add photos to “{}”, \
+             or use fewer of the others.",
+            small.name, large.name, small.name, small.name
+        )
+    })
+}
+
 #[component]
 pub fn ClassList() -> impl IntoView {
     let training = use_training();
@@ -297,6 +334,9 @@ pub fn ClassList() -> impl IntoView {
                 children=move |(class, total, ready)| view! { <ClassRow class total ready /> }
             />
         </ul>
+        {move || imbalance(&training.counts()).map(|text| view! {
+            <p class="warning" role="note" data-testid="imbalance">{text}</p>
+        })}
     }
 }
 

@@ -7,6 +7,7 @@ use web_sys::{Blob, Url};
 
 use super::state::{Training, run_local, use_training};
 use crate::link::WorkerLink;
+use crate::preferences::use_preferences;
 use afinar_protocol::{ExportedModel, HeadInfo};
 
 impl Training {
@@ -104,6 +105,7 @@ pub fn HeadControls() -> impl IntoView {
                 None => "No trained head yet: new photos get the ImageNet labels only.".to_string(),
             }}
         </p>
+        <NotSureSetting />
         <div class="intake-actions">
             <button data-testid="export-head" disabled=move || training.head.with(Option::is_none) on:click=export>
                 "Export head (.safetensors)"
@@ -121,6 +123,34 @@ pub fn HeadControls() -> impl IntoView {
                 <input type="file" accept=".safetensors" class="visually-hidden" data-testid="import-head" on:change=import />
             </label>
         </div>
+    }
+}
+
+/// The probability under which a new photo is shown as *not sure* instead of in a class.
+#[component]
+fn NotSureSetting() -> impl IntoView {
+    let not_sure_below = use_preferences().not_sure_below;
+    let on_change = move |ev: leptos::ev::Event| {
+        if let Ok(percent) = event_target_value(&ev).trim().parse::<f64>()
+            && percent.is_finite()
+        {
+            not_sure_below.set((percent / 100.0).clamp(0.0, 1.0));
+        }
+    };
+    view! {
+        <label class="not-sure-setting">
+            "Show a new photo as “not sure” when your top class is under "
+            <input
+                type="number"
+                min="0"
+                max="100"
+                step="5"
+                data-testid="not-sure-input"
+                prop:value=move || format!("{:.0}", not_sure_below.get() * 100.0)
+                on:change=on_change
+            />
+            " %"
+        </label>
     }
 }
 

@@ -10,7 +10,7 @@ use super::state::{Prepared, RunResult, TrainPhoto, Training, percent, use_train
 use crate::notice::Notice;
 use crate::photos::jpeg_url;
 use crate::store::StoredEmbedding;
-use afinar_protocol::{LeftOut, Mistake};
+use afinar_protocol::{DisputedLabel, LeftOut, Mistake, RowPrediction};
 
 impl Training {
     /// The embedding of a photo, if ready.
@@ -43,6 +43,8 @@ pub fn Results() -> impl IntoView {
 #[component]
 fn Scores(result: RunResult) -> impl IntoView {
     let o = result.outcome;
+    // The confusion matrix cell whose photos are shown: (true class, predicted class).
+    let selected = RwSignal::new(None::<(usize, usize)>);
     view! {
         <div class="scores">
             <p class="training-done" data-testid="training-done">
@@ -62,8 +64,10 @@ fn Scores(result: RunResult) -> impl IntoView {
             <LeftOutNotice left_out=o.left_out />
             <div class="score-grid">
                 <PerClass classes=o.classes.clone() recall=o.per_class precision=o.precision f1=o.f1 confusion=o.confusion.clone() />
-                <Confusion classes=o.classes.clone() confusion=o.confusion />
+                <Confusion classes=o.classes.clone() confusion=o.confusion selected />
             </div>
+            <CellPhotos classes=o.classes.clone() predictions=o.val_predictions photo_ids=result.photo_ids.clone() selected />
+            <LabelsToCheck classes=o.classes.clone() disputed=o.disputed photo_ids=result.photo_ids.clone() />
             <Mistakes classes=o.classes.clone() mistakes=o.mistakes photo_ids=result.photo_ids.clone() />
             <ZeroShot classes=o.classes val_rows=o.val_rows photo_ids=result.photo_ids />
         </div>
@@ -103,7 +107,7 @@ fn PerClass(
             <thead>
                 <tr>
                     <th scope="col">"Class"</th>
-                    <th scope="col">"Recall"</th>
+                    <th scope="col" title="The share of the class's validation photos the model gets right">"Accuracy (recall)"</th>
                     <th scope="col">"Precision"</th>
                     <th scope="col">"F1"</th>
                     <th scope="col">"Photos"</th>
@@ -186,7 +190,11 @@ fn Mistakes(classes: Vec<String>, mistakes: Vec<Mistake>, photo_ids: Vec<u32>) -
 
 /// `confusion[true][predicted]` as a grid of shaded cells.
 #[component]
-fn Confusion(classes: Vec<String>, confusion: Vec<Vec<usize>>) -> impl IntoView {
+fn Confusion(
+    classes: Vec<String>,
+    confusion: Vec<Vec<usize>>,
+    selected: RwSignal<Option<(usize, usize)>>,
+) -> impl IntoView {
     const CELL: f64 = 28.0;
     const LABEL_W: f64 = 90.0;
     let n = classes.len();
@@ -198,9 +206,11 @@ fn Confusion(classes: Vec<String>, confusion: Vec<Vec<usize>>) -> impl IntoView 
         .unwrap_or(1)
         .max(1);
     let side = LABEL_W + CELL * n as f64 + 4.0;
+    let names = classes.clone();
+    let name = move |c: usize| names.get(c).cloned().unwrap_or_default();
     view! {
         <figure class="confusion" data-testid="confusion">
-            <figcaption>"Confusion matrix (rows: true class, columns: predicted)"</figcaption>
+            <figcaption>"Confusion matrix (rows: true class, columns: predicted; choose a cell to see its photos)"</figcaption>
             <svg viewBox=format!("0 0 {side} {side}") role="img" aria-label="Confusion matrix">
                 {classes
                     .into_iter()
@@ -223,17 +233,188 @@ fn Confusion(classes: Vec<String>, confusion: Vec<Vec<usize>>) -> impl IntoView 
                         let y = LABEL_W + CELL * t as f64;
                         let shade = count as f64 / max_cell as f64;
                         let class = if t == p { "cell diag" } else { "cell" };
+                        let label = format!("{count} {} photos predicted {}", name(t), name(p));
+                        let title = label.clone();
+                        let choose = move || selected.set(Some((t, p)));
                         view! {
-                            <rect x=x y=y width=CELL - 1.0 height=CELL - 1.0 class=class style=format!("fill-opacity: {:.2}", 0.08 + 0.92 * shade)>
-                                <title>{format!("{count}")}</title>
-                            </rect>
-                            <text x=x + CELL / 2.0 y=y + CELL * 0.65 text-anchor="middle" class="count">{count.to_string()}</text>
+                            // A cell is a button: its photos are listed below the matrix.
+                            <g
+                                class="cell-button"
+                                class:chosen=move || selected.get() == Some((t, p))
+                                role="button"
+                                tabindex="0"
+                                aria-label=label
+                                data-testid="confusion-cell"
+                                data-cell=format!("{t}-{p}")
+                                on:click=move |_| choose()
+                                on:keydown=move |ev| {
+                                    if ev.key() == "Enter" || ev.key() == " " {
+                                        ev.prevent_default();
+                                        choose();
+                                    }
+                                }
+                            >
+                                <rect x=x y=y width=CELL - 1.0 height=CELL - 1.0 class=class style=format!("fill-opacity: {:.2}", 0.08 + 0.92 * shade)>
+                                    <title>{title}</title>
+                                </rect>
+                                <text x=x + CELL / 2.0 y=y + CELL * 0.65 text-anchor="middle" class="count">{count.to_string()}</text>
+                            </g>
                         }
                     })
                     .collect_view()}
             </svg>
         </figure>
     }
+}
+
+/// A photo of the last run as a list item: its thumbnail, a first line and a muted second one.
+#[component]
+fn PhotoItem(
+    url: Option<String>,
+    name: String,
+    first: String,
+    second: String,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    view! {
+        <li>
+            {url.map(|u| view! { <img src=u alt=name.clone() /> })}
+            <span>
+                <strong>{first}</strong><br />
+                <span class="muted">{second}</span>
+                {children.map(|c| c())}
+            </span>
+        </li>
+    }
+}
+
+/// The validation photos behind the chosen cell of the confusion matrix.
+#[component]
+fn CellPhotos(
+    classes: Vec<String>,
+    predictions: Vec<RowPrediction>,
+    photo_ids: Vec<u32>,
+    selected: RwSignal<Option<(usize, usize)>>,
+) -> impl IntoView {
+    let training = use_training();
+    let name = move |c: usize| classes.get(c).cloned().unwrap_or_default();
+    move || {
+        let (t, p) = selected.get()?;
+        let items: Vec<_> = predictions
+            .iter()
+            .filter(|r| r.label == t && r.predicted == p)
+            .filter_map(|r| {
+                let (photo, e) = training.embedding(*photo_ids.get(r.row)?)?;
+                let url = jpeg_url(&e.embedding.thumbnail_jpeg);
+                Some((photo.name, r.confidence, url))
+            })
+            .collect();
+        let title = format!("{}: {} photos predicted {}", name(t), items.len(), name(p));
+        let predicted = name(p);
+        Some(view! {
+            <div class="cell-photos" data-testid="cell-photos">
+                <h4>{title}</h4>
+                <ul class="zero-shot-list">
+                    {items.into_iter().map(|(photo, confidence, url)| view! {
+                        <PhotoItem url name=photo.clone() first=format!("{predicted} ({:.0} %)", confidence * 100.0) second=photo />
+                    }).collect_view()}
+                </ul>
+                <button class="subtle" on:click=move |_| selected.set(None)>"Close"</button>
+            </div>
+        })
+    }
+}
+
+/// Most photos listed under "Labels to check".
+const DISPUTED_SHOWN: usize = 24;
+
+impl Training {
+    /// Moves a photo to another class (its features stay: they do not depend on the class).
+    fn move_photo(self, id: u32, class_id: u32) {
+        self.photos.update(|l| {
+            if let Some(p) = l.iter_mut().find(|p| p.id == id) {
+                p.class_id = class_id;
+            }
+        });
+        self.save_photo(id);
+    }
+
+    /// The id of the class called `name` (tracked).
+    fn class_at(self, name: &str) -> Option<u32> {
+        self.classes
+            .with(|l| l.iter().find(|c| c.name == name).map(|c| c.id))
+    }
+}
+
+/// Photos whose label the model most confidently disputes (each scored by a head trained
+/// without it), with one click to move a photo to the class it suggests or to remove it.
+#[component]
+fn LabelsToCheck(
+    classes: Vec<String>,
+    disputed: Vec<DisputedLabel>,
+    photo_ids: Vec<u32>,
+) -> impl IntoView {
+    let training = use_training();
+    let total = disputed.len();
+    let items: Vec<_> = disputed
+        .into_iter()
+        .take(DISPUTED_SHOWN)
+        .filter_map(|d| Some((*photo_ids.get(d.row)?, d)))
+        .collect();
+    let classes = StoredValue::new(classes);
+    let class_name = move |c: usize| classes.with_value(|l| l.get(c).cloned().unwrap_or_default());
+    (total > 0).then(|| view! {
+        <details class="mistakes labels-to-check" data-testid="labels-to-check" open>
+            <summary>{format!(
+                "Labels to check: {total} photos a model trained without them puts in another class (the {} most confident first)",
+                items.len()
+            )}</summary>
+            <ul class="zero-shot-list">
+                {items.into_iter().map(|(id, d)| {
+                    let suggested = class_name(d.suggested);
+                    let target = suggested.clone();
+                    // Tracked: the row changes once the photo is moved or removed.
+                    move || {
+                        let (photo, e) = training.embedding(id)?;
+                        let label = training
+                            .classes
+                            .with(|l| l.iter().find(|c| c.id == photo.class_id).map(|c| c.name.clone()))
+                            .unwrap_or_default();
+                        let target_id = training.class_at(&target);
+                        let moved = target_id == Some(photo.class_id);
+                        let second = format!(
+                            "labelled {label} ({:.0} %) · {}",
+                            d.label_probability * 100.0,
+                            photo.name
+                        );
+                        let url = jpeg_url(&e.embedding.thumbnail_jpeg);
+                        let first = format!("{suggested}? ({:.0} %)", d.confidence * 100.0);
+                        let (move_text, moved_text) =
+                            (format!("Move to {target}"), format!("Moved to {target}"));
+                        Some(view! {
+                            <PhotoItem url name=photo.name.clone() first second>
+                                <span class="check-actions" data-testid="label-to-check" data-name=photo.name.clone()>
+                                    {match (moved, target_id) {
+                                        (false, Some(target_id)) => view! {
+                                            <button class="subtle" data-testid="move-photo" on:click=move |_| training.move_photo(id, target_id)>
+                                                {move_text}
+                                            </button>
+                                        }.into_any(),
+                                        (true, _) => view! { <span class="muted">{moved_text}</span> }.into_any(),
+                                        _ => ().into_any(),
+                                    }}
+                                    <button class="subtle" data-testid="remove-photo" aria-label=format!("Remove {}", photo.name) on:click=move |_| training.remove_photo(id)>
+                                        "Remove"
+                                    </button>
+                                </span>
+                            </PhotoItem>
+                        })
+                    }
+                }).collect_view()}
+            </ul>
+            <p class="muted">"After moving or removing photos, press Train again."</p>
+        </details>
+    })
 }
 
 /// What the ImageNet head alone says about (up to 24 of) the validation photos.
