@@ -111,6 +111,8 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     // Labels to check: a daisy filed among the roses is disputed, with daisy suggested; one
     // click moves it (kept across the reload below).
     const toCheck = page.getByTestId("labels-to-check");
+    // The worker checks them after the training, as a request of its own.
+    await toCheck.waitFor({ timeout: 120_000 });
     console.log(`labels to check: ${(await toCheck.locator("summary").innerText())}`);
     const flagged = [];
     for (const f of misfiled) {

@@ -463,10 +463,6 @@ pub struct TrainingOutcome {
     /// behind each cell of `confusion`.
     #[serde(default)]
     pub val_predictions: Vec<RowPrediction>,
-    /// Photos whose label the model disputes, the most confident first (each scored by a head
-    /// trained without it).
-    #[serde(default)]
-    pub disputed: Vec<DisputedLabel>,
     pub epochs: Vec<EpochSummary>,
     /// The epoch whose weights were kept (the best on validation).
     #[serde(default)]
@@ -590,6 +586,10 @@ pub enum Request {
     ProjectPhotos { from: usize, count: usize },
     /// Forget the project being written or read.
     CloseProject,
+    /// Check the labels of the last training run's photos: each is scored by heads trained
+    /// without it. Answered with [`Reply::LabelsChecked`]; a separate request so that the
+    /// training's own time and replies are the training's alone.
+    CheckLabels,
 }
 
 /// A classifier written as a `.tflite` file.
@@ -699,6 +699,9 @@ pub enum Reply {
     ProjectOpened(Result<Box<project::OpenedProject>, String>),
     /// The answer to [`Request::ProjectPhotos`].
     ProjectPhotos(Result<Vec<project::ProjectPhoto>, String>),
+    /// The answer to [`Request::CheckLabels`]: the photos whose label is disputed, the most
+    /// confident first, or why there are none to show (a message for people).
+    LabelsChecked(Result<Vec<DisputedLabel>, String>),
 }
 
 /// A part of a project file on its way to the page.

@@ -177,6 +177,11 @@ impl WorkerLink {
         self.post(&Request::CancelTraining);
     }
 
+    /// Asks for the last run's labels to be checked; the answer is [`Reply::LabelsChecked`].
+    pub fn check_labels(&self) {
+        self.post(&Request::CheckLabels);
+    }
+
     /// Uses a trained head from now on (also after a worker restart); `None` forgets it.
     pub fn use_head(&self, file: Option<Vec<u8>>) {
         match &file {

@@ -123,16 +123,6 @@ pub fn outcome(
                 .collect()
         })
         .unwrap_or_default();
-    let disputed = run
-        .disputed
-        .iter()
-        .map(|d| DisputedLabel {
-            row: d.sample,
-            suggested: d.suggested,
-            confidence: d.confidence,
-            label_probability: d.label_probability,
-        })
-        .collect();
     TrainingOutcome {
         classes: run.metadata.classes.clone(),
         val_rows: run.val_samples,
@@ -152,7 +142,6 @@ pub fn outcome(
         confusion: scores.map(|e| e.confusion.clone()).unwrap_or_default(),
         mistakes,
         val_predictions,
-        disputed,
         kept_epoch: run.kept_epoch,
         unfrozen_blocks: run.metadata.unfrozen_blocks,
         epochs,
@@ -189,4 +178,16 @@ pub fn thumbnail(input: &ModelInput) -> Vec<u8> {
         jpeg.clear();
     }
     jpeg
+}
+
+pub fn disputed(disputed: Vec<train::Disputed>) -> Vec<DisputedLabel> {
+    disputed
+        .into_iter()
+        .map(|d| DisputedLabel {
+            row: d.sample,
+            suggested: d.suggested,
+            confidence: d.confidence,
+            label_probability: d.label_probability,
+        })
+        .collect()
 }

@@ -14,8 +14,8 @@ use std::rc::Rc;
 use afinar::augment::AugmentConfig;
 use afinar::{Classifier, MobileNetV2Weights, ModelInput};
 use afinar_protocol::{
-    Backend, Classification, Embedding, ExportedModel, HeadInfo, ModelInfo, ModelSource, Reply,
-    Request, RowsNeeded, TrainingOutcome, TrainingSet,
+    Backend, Classification, DisputedLabel, Embedding, ExportedModel, HeadInfo, ModelInfo,
+    ModelSource, Reply, Request, RowsNeeded, TrainingOutcome, TrainingSet,
 };
 use burn::tensor::Device;
 use wasm_bindgen::prelude::*;
@@ -52,6 +52,7 @@ pub fn start() {
         cancel_training: Cell::new(false),
         head: RefCell::new(None),
         project: RefCell::new(ProjectFile::None),
+        last_set: RefCell::new(None),
     });
     let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
         match serde_wasm_bindgen::from_value::<Request>(event.data()) {
@@ -106,6 +107,19 @@ struct Worker {
     head: RefCell<Option<UserHead>>,
     /// A project file being saved or opened.
     project: RefCell<ProjectFile>,
+    /// The photos of the last training run, for [`Request::CheckLabels`].
+    last_set: RefCell<Option<TrainedSet>>,
+}
+
+/// What the label check needs of a training run.
+struct TrainedSet {
+    /// Pooled features of every photo of the set, `FEATURE_DIM` per photo.
+    pooled: Vec<f32>,
+    labels: Vec<usize>,
+    num_classes: usize,
+    /// The photos the run used.
+    used: Vec<usize>,
+    seed: u64,
 }
 
 /// What the worker holds between requests.
@@ -201,6 +215,10 @@ impl Worker {
                 .project
                 .borrow_mut()
                 .handle(request, |reply| self.post(reply)),
+            Request::CheckLabels => {
+                let result = self.check_labels().await;
+                self.post(&Reply::LabelsChecked(result));
+            }
         }
     }
 
@@ -309,40 +327,89 @@ impl Worker {
         let total_epochs = recipe.total_epochs();
         let no_model = "No model is loaded yet; wait for it, then train.";
         let during = "during training; training again on the CPU";
-        self.retry_on_cpu(during, no_model, async |classifier, backend| {
-            let device = classifier.device().clone();
-            let start = now_ms(&self.scope);
-            let mut epochs = Vec::new();
-            let run = afinar::train::run(&set, &recipe, classifier.base(), &device, |report| {
-                let summary = convert::epoch(report, total_epochs, now_ms(&self.scope) - start);
-                self.post(&Reply::Epoch(summary.clone()));
-                epochs.push(summary);
-                !self.cancel_training.get()
+        self.last_set.borrow_mut().take();
+        // What the label check needs from the run: the photos it used, and the pooled
+        // features it computed where the set had none.
+        let used = RefCell::new(None);
+        let outcome = self
+            .retry_on_cpu(during, no_model, async |classifier, backend| {
+                let device = classifier.device().clone();
+                let start = now_ms(&self.scope);
+                let mut epochs = Vec::new();
+                let mut run =
+                    afinar::train::run(&set, &recipe, classifier.base(), &device, |report| {
+                        let summary =
+                            convert::epoch(report, total_epochs, now_ms(&self.scope) - start);
+                        self.post(&Reply::Epoch(summary.clone()));
+                        epochs.push(summary);
+                        !self.cancel_training.get()
+                    })
+                    .await
+                    .map_err(|e| match e {
+                        e if e.is_device_failure() => Failure::Device(e.to_string()),
+                        e if e.is_cancelled() => Failure::Final(
+                            "Training was cancelled; your photos and classes are kept.".into(),
+                        ),
+                        e => Failure::Final(format!("Training stopped: {e}.")),
+                    })?;
+                let train_ms = now_ms(&self.scope) - start;
+                *used.borrow_mut() = Some((run.used_samples.clone(), run.computed_pooled.take()));
+                *self.head.borrow_mut() = Some(UserHead::new(
+                    run.head_file.clone(),
+                    run.metadata.classes.clone(),
+                    run.parts.clone(),
+                    device,
+                ));
+                Ok(convert::outcome(
+                    run,
+                    epochs,
+                    backend,
+                    train_ms,
+                    wasm_memory_bytes(),
+                ))
             })
-            .await
-            .map_err(|e| match e {
-                e if e.is_device_failure() => Failure::Device(e.to_string()),
-                e if e.is_cancelled() => Failure::Final(
-                    "Training was cancelled; your photos and classes are kept.".into(),
-                ),
-                e => Failure::Final(format!("Training stopped: {e}.")),
-            })?;
-            let train_ms = now_ms(&self.scope) - start;
-            *self.head.borrow_mut() = Some(UserHead::new(
-                run.head_file.clone(),
-                run.metadata.classes.clone(),
-                run.parts.clone(),
-                device,
-            ));
-            Ok(convert::outcome(
-                run,
-                epochs,
-                backend,
-                train_ms,
-                wasm_memory_bytes(),
-            ))
-        })
-        .await
+            .await?;
+        if let Some((used, computed)) = used.into_inner()
+            && let Some(pooled) = set.pooled.or(computed)
+        {
+            *self.last_set.borrow_mut() = Some(TrainedSet {
+                pooled,
+                labels: set.dataset.samples.iter().map(|s| s.class).collect(),
+                num_classes: set.dataset.classes.len(),
+                used,
+                seed: recipe.seed,
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Every photo of the last run scored by heads trained without it; the ones put in
+    /// another class than their label, the most confident first.
+    async fn check_labels(&self) -> Result<Vec<DisputedLabel>, String> {
+        let slot = self.last_set.borrow_mut().take();
+        let set = slot.ok_or("Train first: the labels are checked after a run.")?;
+        let config = afinar::train::AuditConfig::new().with_seed(set.seed);
+        let no_model = "No model is loaded, so the labels can't be checked.";
+        let result = self
+            .retry_on_cpu("while checking labels", no_model, async |classifier, _| {
+                afinar::train::disputed_labels(
+                    &config,
+                    &set.pooled,
+                    &set.labels,
+                    &set.used,
+                    set.num_classes,
+                    classifier.device(),
+                )
+                .await
+                .map_err(|e| match e {
+                    afinar::train::TrainError::Device(e) => Failure::Device(e.to_string()),
+                    e => Failure::Final(format!("The labels could not be checked: {e}.")),
+                })
+            })
+            .await;
+        // Kept for another check (a retry after a worker hiccup, for one).
+        *self.last_set.borrow_mut() = Some(set);
+        result.map(convert::disputed)
     }
 
     fn use_head(&self, file: Vec<u8>) -> Result<HeadInfo, String> {

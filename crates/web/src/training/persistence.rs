@@ -18,7 +18,9 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::state::{Prepared, RunResult, RunState, TrainClass, TrainPhoto, Training, run_local};
+use super::state::{
+    LabelCheck, Prepared, RunResult, RunState, TrainClass, TrainPhoto, Training, run_local,
+};
 use crate::link::WorkerLink;
 use crate::store::{Store, StoredPhoto};
 use afinar_protocol::TrainSettings;
@@ -120,7 +122,13 @@ impl Training {
             all.sort_by_key(|p| p.id);
             *list = all;
         });
-        if let Some(result) = store.meta_json::<RunResult>("result").await {
+        if let Some(mut result) = store.meta_json::<RunResult>("result").await {
+            if result.labels == LabelCheck::Checking {
+                // The worker that was checking them is gone with the last visit.
+                result.labels = LabelCheck::Failed(
+                    "The labels of this run were not checked; train again to check them.".into(),
+                );
+            }
             self.epochs.set(result.outcome.epochs.clone());
             self.result.set(Some(result));
         }

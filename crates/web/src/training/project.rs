@@ -11,7 +11,7 @@ use web_sys::{Blob, BlobPropertyBag, File};
 
 use super::head::download_parts;
 use super::state::{
-    ProjectJob, RunResult, TrainClass, TrainPhoto, Training, run_local, use_training,
+    LabelCheck, ProjectJob, RunResult, TrainClass, TrainPhoto, Training, run_local, use_training,
 };
 use crate::link::read_blob;
 use afinar_protocol::project::{LastRun, OpenedProject, ProjectPhoto, ProjectStart};
@@ -322,6 +322,11 @@ impl Training {
                 self.result.set(Some(RunResult {
                     outcome: run.outcome,
                     photo_ids,
+                    labels: LabelCheck::Failed(
+                        "The labels of the project's run were not checked here; train again to \
+                         check them."
+                            .into(),
+                    ),
                 }));
             }
         }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::recipe::Recipe;
-use super::state::{Prepared, RunResult, RunState, RunUnderWay, Training, use_training};
+use super::state::{
+    LabelCheck, Prepared, RunResult, RunState, RunUnderWay, Training, use_training,
+};
 use crate::link::WorkerLink;
 use crate::store::StoredEmbedding;
 use afinar_protocol::{HeadInfo, Reply, RowsNeeded, TrainSettings, TrainingOutcome, TrainingSet};
@@ -17,6 +19,13 @@ impl Training {
         if matches!(reply, Reply::Crashed(_)) {
             // An export under way is lost with the worker; the button comes back.
             self.exporting.set(false);
+            if self.checking_labels() {
+                self.labels_checked(LabelCheck::Failed(
+                    "The model worker stopped while checking the labels; train again to check \
+                     them."
+                        .into(),
+                ));
+            }
         }
         if self.on_project_reply(reply) {
             return true;
@@ -49,6 +58,10 @@ impl Training {
             Reply::HeadReady(info) => self.head_ready(info),
             Reply::HeadRefused(message) => self.head_refused(message),
             Reply::ModelExported(result) => self.model_exported(result),
+            Reply::LabelsChecked(result) => self.labels_checked(match result {
+                Ok(disputed) => LabelCheck::Done(disputed.clone()),
+                Err(message) => LabelCheck::Failed(message.clone()),
+            }),
             Reply::Crashed(_) if self.is_running() => {
                 self.run.set(RunState::Failed(
                     "The model worker stopped during training and was restarted. Your classes \
@@ -74,8 +87,23 @@ impl Training {
         self.result.set(Some(RunResult {
             outcome,
             photo_ids: run.photo_ids,
+            labels: LabelCheck::Checking,
         }));
         self.run.set(RunState::Done);
+        self.with_link(WorkerLink::check_labels);
+    }
+
+    fn labels_checked(self, check: LabelCheck) {
+        self.result.update(|r| {
+            if let Some(r) = r {
+                r.labels = check;
+            }
+        });
+    }
+
+    fn checking_labels(self) -> bool {
+        self.result
+            .with_untracked(|r| r.as_ref().is_some_and(|r| r.labels == LabelCheck::Checking))
     }
 
     /// The prepared photos as a training set, with the photo id of each row; `Err` with the

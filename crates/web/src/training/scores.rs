@@ -6,11 +6,11 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::head::HeadControls;
-use super::state::{Prepared, RunResult, TrainPhoto, Training, percent, use_training};
+use super::state::{LabelCheck, Prepared, RunResult, TrainPhoto, Training, percent, use_training};
 use crate::notice::Notice;
 use crate::photos::jpeg_url;
 use crate::store::StoredEmbedding;
-use afinar_protocol::{DisputedLabel, LeftOut, Mistake, RowPrediction};
+use afinar_protocol::{LeftOut, Mistake, RowPrediction};
 
 impl Training {
     /// The embedding of a photo, if ready.
@@ -67,7 +67,7 @@ fn Scores(result: RunResult) -> impl IntoView {
                 <Confusion classes=o.classes.clone() confusion=o.confusion selected />
             </div>
             <CellPhotos classes=o.classes.clone() predictions=o.val_predictions photo_ids=result.photo_ids.clone() selected />
-            <LabelsToCheck classes=o.classes.clone() disputed=o.disputed photo_ids=result.photo_ids.clone() />
+            <LabelsToCheck classes=o.classes.clone() check=result.labels photo_ids=result.photo_ids.clone() />
             <Mistakes classes=o.classes.clone() mistakes=o.mistakes photo_ids=result.photo_ids.clone() />
             <ZeroShot classes=o.classes val_rows=o.val_rows photo_ids=result.photo_ids />
         </div>
@@ -349,12 +349,22 @@ impl Training {
 /// Photos whose label the model most confidently disputes (each scored by a head trained
 /// without it), with one click to move a photo to the class it suggests or to remove it.
 #[component]
-fn LabelsToCheck(
-    classes: Vec<String>,
-    disputed: Vec<DisputedLabel>,
-    photo_ids: Vec<u32>,
-) -> impl IntoView {
+fn LabelsToCheck(classes: Vec<String>, check: LabelCheck, photo_ids: Vec<u32>) -> impl IntoView {
     let training = use_training();
+    let disputed = match check {
+        LabelCheck::Done(disputed) => disputed,
+        LabelCheck::Checking => {
+            return view! {
+                <p class="muted" data-testid="labels-status" role="status">
+                    "Checking the labels: each photo is scored by models trained without it…"
+                </p>
+            }
+            .into_any();
+        }
+        LabelCheck::Failed(message) => {
+            return view! { <p class="muted" data-testid="labels-status">{message}</p> }.into_any();
+        }
+    };
     let total = disputed.len();
     let items: Vec<_> = disputed
         .into_iter()
@@ -363,7 +373,15 @@ fn LabelsToCheck(
         .collect();
     let classes = StoredValue::new(classes);
     let class_name = move |c: usize| classes.with_value(|l| l.get(c).cloned().unwrap_or_default());
-    (total > 0).then(|| view! {
+    if total == 0 {
+        return view! {
+            <p class="muted" data-testid="labels-status">
+                "Labels checked: models trained without each photo agree with every label."
+            </p>
+        }
+        .into_any();
+    }
+    view! {
         <details class="mistakes labels-to-check" data-testid="labels-to-check" open>
             <summary>{format!(
                 "Labels to check: {total} photos a model trained without them puts in another class (the {} most confident first)",
@@ -414,7 +432,8 @@ fn LabelsToCheck(
             </ul>
             <p class="muted">"After moving or removing photos, press Train again."</p>
         </details>
-    })
+    }
+    .into_any()
 }
 
 /// What the ImageNet head alone says about (up to 24 of) the validation photos.

@@ -11,7 +11,9 @@ use web_sys::Blob;
 
 use crate::link::WorkerLink;
 use crate::store::{Store, StoredEmbedding};
-use afinar_protocol::{EpochSummary, HeadInfo, RowsNeeded, TrainSettings, TrainingOutcome};
+use afinar_protocol::{
+    DisputedLabel, EpochSummary, HeadInfo, RowsNeeded, TrainSettings, TrainingOutcome,
+};
 
 const DEFAULT_CLASSES: [&str; 5] = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
 
@@ -51,6 +53,20 @@ pub struct RunResult {
     pub outcome: TrainingOutcome,
     /// Photo id of each training-set row.
     pub photo_ids: Vec<u32>,
+    /// The check of its labels, which the worker runs after the training.
+    #[serde(default)]
+    pub labels: LabelCheck,
+}
+
+/// Where the check of a run's labels is.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum LabelCheck {
+    #[default]
+    Checking,
+    /// The photos whose label is disputed, the most confident first.
+    Done(Vec<DisputedLabel>),
+    /// Why the labels were not checked (a message for people).
+    Failed(String),
 }
 
 /// A project file on its way to or from the worker.
