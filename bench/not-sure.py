@@ -4,8 +4,8 @@
 Reads `afinar classify --head H --json` lines (one per photo, the photo's class being the name
 of its folder) and prints, per threshold, the share of photos answered (top class at or above
 it), the accuracy of those answers, and the share of all mistakes that fall below it (shown as
-"not sure" instead of a wrong class). scripts/bench-not-sure runs it on the flowers' validation
-photos; the table goes into bench/results.md.
+"not sure" instead of a wrong class). scripts/bench-not-sure runs it on a fifth of the flowers'
+training split held out of the head's training; the table goes into bench/results.md.
 """
 import json
 import sys
