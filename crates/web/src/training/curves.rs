@@ -91,7 +91,13 @@ pub fn Curves() -> impl IntoView {
             <figure class="curve">
                 <figcaption>
                     {title}
-                    <span class="muted">{format!(" · train {} · validation {}", last(&train), last(&val))}</span>
+                    <span class="muted">
+                        {format!(" · epoch {}: ", epochs.last().map_or(0, |e| e.epoch))}
+                        <span class="key train">"train"</span>
+                        {format!(" {} · ", last(&train))}
+                        <span class="key val">"validation"</span>
+                        {format!(" {}", last(&val))}
+                    </span>
                     {kept.map(|k| view! { <span class="muted">{format!(" · kept epoch {k} (marked)")}</span> })}
                 </figcaption>
                 <svg viewBox=format!("-4 -4 {} {}", W + 8.0, H + 8.0) role="img" aria-label=title>
