@@ -127,3 +127,60 @@ test("a saved project opens whole in a fresh profile and in the CLI; damaged and
     await browser.close();
   }
 });
+
+// Chromium counts blobs written to IndexedDB against a quota late (CDP's quota override lets a
+// page write well past it), so the browser's refusal is played here the way browsers report
+// it: past a budget of bytes, the write's transaction is aborted with a QuotaExceededError.
+function refuseWritesPast(budget) {
+  let used = 0;
+  const put = IDBObjectStore.prototype.put;
+  IDBObjectStore.prototype.put = function (value, key) {
+    const size = Object.values(value ?? {}).reduce((n, v) => n + (v instanceof Blob ? v.size : v?.byteLength ?? String(v ?? "").length), 0);
+    used += size;
+    const request = put.call(this, value, key);
+    if (used > budget) {
+      const tx = this.transaction;
+      Object.defineProperty(tx, "error", { value: new DOMException("The quota has been exceeded.", "QuotaExceededError") });
+      tx.abort();
+    }
+    return request;
+  };
+}
+
+test("when the browser's storage for the page is full, the page says so and what it stored survives a reload", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    // Room for about half of the 40 photos (their files and their features).
+    await context.addInitScript(refuseWritesPast, 1_000_000);
+    const { page, seen } = await openApp(context, server.origin);
+    await waitForModel(page);
+
+    await page.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "flowers"));
+    await waitUntilPrepared(page);
+    const message = page.getByTestId("training-message");
+    await message.filter({ hasText: "storage for the page is full" }).waitFor({ timeout: 60_000 });
+    const total = CLASSES.length * PER_CLASS;
+    const inVisit = Object.values(await classCounts(page)).reduce((n, c) => n + Number.parseInt(c, 10), 0);
+    assert.equal(inVisit, total, "every photo is used in this visit");
+    // Every write has been answered once the photos are prepared and the message has settled.
+    await page.waitForTimeout(2_000);
+    const said = await message.innerText();
+    console.log(`storage full: ${said}`);
+    const notKept = Number(/(\d+) photos? added since/.exec(said)?.[1]);
+    const kept = Number(/the (\d+) kept before are safe/.exec(said)?.[1]);
+    assert.ok(notKept >= 1 && kept >= 1 && notKept + kept === total, said);
+
+    // What the page said it kept is what a reload finds.
+    await page.reload();
+    await waitForModel(page);
+    await page.waitForFunction(
+      (n) => [...document.querySelectorAll('[data-testid="class-count"]')].reduce((s, e) => s + (Number.parseInt(e.textContent, 10) || 0), 0) === n,
+      kept,
+      { timeout: 60_000 },
+    );
+    assert.deepEqual(seen.errors.filter((e) => /panic|RuntimeError/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});

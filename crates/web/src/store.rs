@@ -1,13 +1,17 @@
 //! What survives a reload, in IndexedDB: the training photos (as blobs, with their computed
 //! features), the class list, and the trained head with its scores.
 //!
-//! Every write is best effort: if storage is unavailable (private mode, quota) the app keeps
-//! working for this visit and says so once.
+//! Every write is best effort: if storage is unavailable (private mode) or full (the browser's
+//! quota for the page) the app keeps working for this visit and says so. A write that does not
+//! fit is a transaction the browser aborts: what was stored before stays as it was.
 
-use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams, TransactionMode};
+use idb::{
+    Database, DatabaseEvent, Factory, ObjectStoreParams, Transaction, TransactionMode,
+    TransactionResult,
+};
 use js_sys::{Float32Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::Blob;
+use web_sys::{Blob, IdbTransaction};
 
 use afinar_protocol::{Embedding, RowsNeeded};
 
@@ -36,6 +40,36 @@ pub struct StoredEmbedding {
 
 pub struct Store {
     db: Database,
+}
+
+/// Why a write did not land; nothing of it was kept.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriteError {
+    /// The browser's storage quota for the page is reached.
+    Full,
+    Failed(String),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full => f.write_str("this browser's storage for the page is full"),
+            Self::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+const QUOTA_EXCEEDED: &str = "QuotaExceededError";
+
+impl WriteError {
+    fn from_idb(e: idb::Error) -> Self {
+        match &e {
+            idb::Error::DomException(d) if d.name() == QUOTA_EXCEEDED => Self::Full,
+            // Other variants carry the browser's error as a JS value; its text names it.
+            _ if e.to_string().contains(QUOTA_EXCEEDED) => Self::Full,
+            _ => Self::Failed(e.to_string()),
+        }
+    }
 }
 
 fn text(e: impl std::fmt::Display) -> String {
@@ -72,29 +106,41 @@ impl Store {
         store: &str,
         key: JsValue,
         value: Option<&JsValue>,
-    ) -> Result<(), String> {
+    ) -> Result<(), WriteError> {
         let tx = self
             .db
             .transaction(&[store], TransactionMode::ReadWrite)
-            .map_err(text)?;
-        let objects = tx.object_store(store).map_err(text)?;
-        match value {
-            Some(value) => {
-                objects
-                    .put(value, Some(&key))
-                    .map_err(text)?
-                    .await
-                    .map_err(text)?;
+            .map_err(WriteError::from_idb)?;
+        // A handle kept to read why the browser aborted it: awaiting the transaction takes it.
+        let raw = IdbTransaction::from(tx);
+        let tx = Transaction::from(raw.clone());
+        let quota_reached = || raw.error().is_some_and(|e| e.name() == QUOTA_EXCEEDED);
+        let done = async {
+            let objects = tx.object_store(store)?;
+            match value {
+                Some(value) => {
+                    objects.put(value, Some(&key))?.await?;
+                }
+                None => {
+                    objects.delete(key)?.await?;
+                }
             }
-            None => {
-                objects.delete(key).map_err(text)?.await.map_err(text)?;
-            }
+            tx.commit()?.await
         }
-        tx.commit().map_err(text)?.await.map_err(text)?;
-        Ok(())
+        .await;
+        match done {
+            Ok(TransactionResult::Committed) => Ok(()),
+            // A request that fails because its transaction was aborted says only that.
+            _ if quota_reached() => Err(WriteError::Full),
+            Ok(TransactionResult::Aborted) => Err(match raw.error() {
+                Some(e) => WriteError::Failed(format!("{}: {}", e.name(), e.message())),
+                None => WriteError::Failed("the browser did not keep it".into()),
+            }),
+            Err(e) => Err(WriteError::from_idb(e)),
+        }
     }
 
-    pub async fn put_photo(&self, photo: &StoredPhoto) -> Result<(), String> {
+    pub async fn put_photo(&self, photo: &StoredPhoto) -> Result<(), WriteError> {
         let record = Object::new();
         set(&record, "id", &photo.id.into());
         set(&record, "classId", &photo.class_id.into());
@@ -146,7 +192,7 @@ impl Store {
         self.write(PHOTOS, photo.id.into(), Some(&record)).await
     }
 
-    pub async fn delete_photo(&self, id: u32) -> Result<(), String> {
+    pub async fn delete_photo(&self, id: u32) -> Result<(), WriteError> {
         self.write(PHOTOS, id.into(), None).await
     }
 
@@ -215,7 +261,7 @@ impl Store {
     }
 
     /// Stores a small value (JSON text or bytes) under `key`; `None` deletes it.
-    pub async fn put_meta(&self, key: &str, value: Option<JsValue>) -> Result<(), String> {
+    pub async fn put_meta(&self, key: &str, value: Option<JsValue>) -> Result<(), WriteError> {
         self.write(META, key.into(), value.as_ref()).await
     }
 

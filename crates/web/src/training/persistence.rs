@@ -11,6 +11,8 @@
 //! - Photos, too big to write again on every change, are written when added and again once
 //!   their features are computed ([`Training::save_photo`]), and deleted with their class or by
 //!   themselves; the head file when a run ends or an imported head is accepted.
+//! - When the browser's storage for the page is full, what it kept stays; the page says which
+//!   photos will not be there after a reload and how to keep them (a project file).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use super::state::{
     LabelCheck, Prepared, RunResult, RunState, TrainClass, TrainPhoto, Training, run_local,
 };
 use crate::link::WorkerLink;
-use crate::store::{Store, StoredPhoto};
+use crate::store::{Store, StoredPhoto, WriteError};
 use afinar_protocol::TrainSettings;
 
 fn json(value: &impl serde::Serialize) -> Option<String> {
@@ -153,27 +155,58 @@ impl Training {
         }
     }
 
-    /// Runs `f` on the store, if there is one, and says so when it fails.
+    /// Runs `f` on the store, if there is one, then `done` with how it went; says so when it
+    /// fails.
     fn with_store(
         self,
         f: impl FnOnce(
             Rc<Store>,
         )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), WriteError>>>>
         + 'static,
+        done: impl FnOnce(&Result<(), WriteError>) + 'static,
     ) {
         let Some(store) = self.store.get_value() else {
             return;
         };
         run_local(async move {
-            if let Err(e) = f(store).await {
-                self.say(format!("Could not save in this browser: {e}"));
+            let result = f(store).await;
+            done(&result);
+            match result {
+                Ok(()) => {}
+                Err(WriteError::Full) => self.say_storage_full(),
+                Err(e) => self.say(format!("Could not save in this browser: {e}")),
             }
         });
     }
 
+    fn say_storage_full(self) {
+        let not_kept = self.not_kept.with_value(|n| n.len());
+        let photos = if not_kept == 0 {
+            String::new()
+        } else {
+            let kept = self
+                .photos
+                .with_untracked(Vec::len)
+                .saturating_sub(not_kept);
+            format!(
+                " {not_kept} photo{} added since {} used now but will be gone after a reload; \
+                 the {kept} kept before are safe.",
+                if not_kept == 1 { "" } else { "s" },
+                if not_kept == 1 { "is" } else { "are" },
+            )
+        };
+        self.say(format!(
+            "This browser's storage for the page is full.{photos} Save the project to keep \
+             everything in a file, or make room: remove photos, or clear other sites' data."
+        ));
+    }
+
     pub(super) fn save_meta(self, key: &'static str, value: Option<JsValue>) {
-        self.with_store(move |store| Box::pin(async move { store.put_meta(key, value).await }));
+        self.with_store(
+            move |store| Box::pin(async move { store.put_meta(key, value).await }),
+            |_| {},
+        );
     }
 
     /// Writes a photo: its file, and its features once computed.
@@ -192,18 +225,39 @@ impl Training {
             blob,
             embedding,
         };
-        self.with_store(move |store| Box::pin(async move { store.put_photo(&record).await }));
+        // A photo whose features did not fit is still kept (as it was stored when added).
+        let had_features = record.embedding.is_some();
+        self.with_store(
+            move |store| Box::pin(async move { store.put_photo(&record).await }),
+            move |result| match result {
+                Ok(()) => self.not_kept.update_value(|n| {
+                    n.remove(&id);
+                }),
+                Err(WriteError::Full) if !had_features => self.not_kept.update_value(|n| {
+                    n.insert(id);
+                }),
+                Err(_) => {}
+            },
+        );
     }
 
     pub(super) fn delete_saved_photos(self, ids: Vec<u32>) {
-        self.with_store(move |store| {
-            Box::pin(async move {
-                for id in ids {
-                    store.delete_photo(id).await?;
-                }
-                Ok(())
-            })
+        self.not_kept.update_value(|n| {
+            for id in &ids {
+                n.remove(id);
+            }
         });
+        self.with_store(
+            move |store| {
+                Box::pin(async move {
+                    for id in ids {
+                        store.delete_photo(id).await?;
+                    }
+                    Ok(())
+                })
+            },
+            |_| {},
+        );
     }
 
     pub(super) fn save_head(self, file: &[u8]) {

@@ -47,7 +47,7 @@ fn Scores(result: RunResult) -> impl IntoView {
     let selected = RwSignal::new(None::<(usize, usize)>);
     view! {
         <div class="scores">
-            <p class="training-done" data-testid="training-done">
+            <p class="training-done" data-testid="training-done" data-worker-memory=o.wasm_memory_bytes.to_string()>
                 {format!(
                     "Trained on {} in {:.1} s ({} epochs; kept the weights of epoch {}, the best on the validation photos).",
                     o.backend.name(),

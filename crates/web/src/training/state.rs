@@ -2,7 +2,7 @@
 //! context ([`Training::provide`]) and read by each component with [`use_training`], the types
 //! it holds, and small helpers. It uses none of its sibling modules.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -121,6 +121,8 @@ pub struct Training {
     pub(super) project_job: StoredValue<ProjectJob, LocalStorage>,
     pub(super) under_way: StoredValue<RunUnderWay>,
     pub(super) next_id: StoredValue<u32>,
+    /// Photos the store refused for lack of space: used in this visit, gone after a reload.
+    pub(super) not_kept: StoredValue<BTreeSet<u32>>,
 }
 
 pub(super) fn run_local(future: impl std::future::Future<Output = ()> + 'static) {
@@ -171,6 +173,7 @@ impl Training {
             project_job: StoredValue::new_local(ProjectJob::Idle),
             under_way: StoredValue::new(RunUnderWay::default()),
             next_id: StoredValue::new(0),
+            not_kept: StoredValue::new(BTreeSet::new()),
         };
         provide_context(training);
         training
