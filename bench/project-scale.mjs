@@ -1,70 +1,126 @@
-// A large project in the page: the shared flower photos (all 3,470 by default) are added and
-// prepared with the quick recipe, saved as one `.afinar` file, then opened in a fresh browser
-// profile and prepared there. Prints each step's time, the file's size and the page's JS heap.
+// A large dataset in the page: the shared flower photos (all 3,470) plus copies under new names
+// up to `--photos N` (default 5,000) are added as one folder, prepared and trained with the
+// recipe the page picks for them, then the page is reloaded; last, the project is saved as one
+// `.afinar` file and opened in a fresh browser profile. Prints each step's time, the page's JS
+// heap, the worker's wasm memory and the longest main-thread task, and checks that no photo
+// is lost on the way.
 //
-//   node bench/project-scale.mjs [--photos-per-class N]
+//   node bench/project-scale.mjs [--photos N] [--no-project]
 import path from "node:path";
 import os from "node:os";
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { copyFileSync, linkSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { serveDist, launch, openApp, waitForModel, shared } from "../tests/e2e/support.mjs";
 
 const args = process.argv.slice(2);
-const perClass = args.includes("--photos-per-class") ? Number(args[args.indexOf("--photos-per-class") + 1]) : Infinity;
+const wanted = args.includes("--photos") ? Number(args[args.indexOf("--photos") + 1]) : 5000;
+const withProject = !args.includes("--no-project");
 
-// The photos, as a folder of class folders (links to the shared files).
+/** The same JPEG with a comment segment after its start marker: other bytes, same pixels. */
+function renamedCopy(jpeg, n) {
+  const text = Buffer.from(`afinar bench copy ${n}`);
+  const segment = Buffer.alloc(4 + text.length);
+  segment.writeUInt16BE(0xfffe, 0);
+  segment.writeUInt16BE(text.length + 2, 2);
+  text.copy(segment, 4);
+  return Buffer.concat([jpeg.subarray(0, 2), segment, jpeg.subarray(2)]);
+}
+
+// The photos, as a folder of class folders: the shared files (hard links, or copies: Playwright
+// leaves symbolic links out of a folder it picks), then copies under new names taken in turn
+// from each class until there are `wanted`.
 const folder = mkdtempSync(path.join(os.tmpdir(), "afinar-project-scale-"));
 const flowers = path.join(shared, "data/flower_photos");
+const classes = readdirSync(flowers).filter((f) => statSync(path.join(flowers, f)).isDirectory()).sort();
+const lists = {};
 let photos = 0;
-for (const name of readdirSync(flowers).filter((f) => statSync(path.join(flowers, f)).isDirectory()).sort()) {
+for (const name of classes) {
   mkdirSync(path.join(folder, "flowers", name), { recursive: true });
-  for (const f of readdirSync(path.join(flowers, name)).filter((f) => f.endsWith(".jpg")).sort().slice(0, perClass)) {
-    symlinkSync(path.join(flowers, name, f), path.join(folder, "flowers", name, f));
+  lists[name] = readdirSync(path.join(flowers, name)).filter((f) => f.endsWith(".jpg")).sort();
+  for (const f of lists[name]) {
+    if (photos === wanted) break;
+    const [from, to] = [path.join(flowers, name, f), path.join(folder, "flowers", name, f)];
+    try {
+      linkSync(from, to);
+    } catch {
+      copyFileSync(from, to);
+    }
     photos += 1;
   }
 }
+for (let round = 0; photos < wanted; round++) {
+  const name = classes[round % classes.length];
+  const source = lists[name][Math.floor(round / classes.length) % lists[name].length];
+  writeFileSync(path.join(folder, "flowers", name, `copy-${round}-${source}`), renamedCopy(readFileSync(path.join(flowers, name, source)), round));
+  photos += 1;
+}
 
 const seconds = (start) => ((performance.now() - start) / 1000).toFixed(1);
-const heapMb = (page) => page.evaluate(() => (performance.memory?.usedJSHeapSize ?? 0) / 1e6);
+const heapMb = async (page) => ((await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0)) / 1e6).toFixed(0);
+const longest = async (page) => {
+  const worst = await page.evaluate(() => Math.max(0, ...window.__longTasks.splice(0)));
+  return `${worst.toFixed(0)} ms`;
+};
+const total = (page) => page.evaluate(() => [...document.querySelectorAll('[data-testid="class-count"]')].reduce((n, e) => n + (Number.parseInt(e.textContent, 10) || 0), 0));
 async function waitUntilPrepared(page) {
   await page.waitForFunction(() => document.querySelector('[data-testid="train-button"]')?.disabled === false, null, { timeout: 3_600_000, polling: 1000 });
+}
+function check(what, got) {
+  if (got !== photos) throw new Error(`${what}: ${got} photos of ${photos}`);
 }
 
 const server = await serveDist();
 const browser = await launch({ webgpu: false });
 try {
   const first = await browser.newContext();
-  const { page } = await openApp(first, server.origin);
+  const { page, seen } = await openApp(first, server.origin);
   await waitForModel(page);
-  await page.getByText("Recipe").click();
-  await page.getByTestId("recipe-select").selectOption("quick");
   let start = performance.now();
   await page.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "flowers"));
   await waitUntilPrepared(page);
-  console.log(`${photos} photos added and prepared: ${seconds(start)} s`);
+  check("added", await total(page));
+  console.log(`${photos} photos added and prepared: ${seconds(start)} s; ${await page.getByTestId("recipe-summary").innerText()}`);
+  console.log(`  page JS heap ${await heapMb(page)} MB; longest main-thread task ${await longest(page)}`);
 
   start = performance.now();
-  const [download] = await Promise.all([
-    page.waitForEvent("download", { timeout: 3_600_000 }),
-    page.getByTestId("save-project").click(),
-  ]);
-  const file = path.join(folder, "flowers.afinar");
-  await download.saveAs(file);
-  console.log(`saved: ${seconds(start)} s, ${(statSync(file).size / 1e6).toFixed(1)} MB; page JS heap ${(await heapMb(page)).toFixed(0)} MB`);
+  await page.getByTestId("train-button").click();
+  await page.getByTestId("training-done").waitFor({ timeout: 3_600_000 });
+  const done = page.getByTestId("training-done");
+  const memory = Number(await done.getAttribute("data-worker-memory"));
+  console.log(`trained: ${seconds(start)} s; ${await done.innerText()} Validation accuracy ${await page.getByTestId("val-accuracy").innerText()}`);
+  console.log(`  worker wasm memory ${(memory / 1e6).toFixed(0)} MB; page JS heap ${await heapMb(page)} MB; longest main-thread task ${await longest(page)}`);
 
-  const second = await browser.newContext();
-  const { page: other } = await openApp(second, server.origin);
-  await waitForModel(other);
   start = performance.now();
-  await other.getByTestId("open-project").setInputFiles(file);
-  await other.getByTestId("training-message").filter({ hasText: "Opened flowers.afinar" }).waitFor({ timeout: 3_600_000 });
-  console.log(`opened in a fresh profile: ${seconds(start)} s (${await other.getByTestId("training-message").innerText()})`);
-  await waitUntilPrepared(other);
-  console.log(`... and prepared there: ${seconds(start)} s; page JS heap ${(await heapMb(other)).toFixed(0)} MB`);
-  start = performance.now();
-  await other.reload();
-  await waitForModel(other);
-  const counts = await other.getByTestId("class-count").allInnerTexts();
-  console.log(`after a reload (${seconds(start)} s): ${counts.join(", ")}`);
+  await page.reload();
+  await waitForModel(page);
+  await page.waitForFunction((n) => [...document.querySelectorAll('[data-testid="class-count"]')].reduce((s, e) => s + (Number.parseInt(e.textContent, 10) || 0), 0) === n, photos, { timeout: 3_600_000, polling: 500 });
+  const back = seconds(start);
+  await waitUntilPrepared(page);
+  await page.getByTestId("val-accuracy").waitFor({ timeout: 60_000 });
+  console.log(`reloaded: every photo back in ${back} s, ready to train in ${seconds(start)} s (nothing prepared again); page JS heap ${await heapMb(page)} MB; longest main-thread task ${await longest(page)}`);
+  const errors = seen.errors.filter((e) => !/favicon/.test(e));
+  if (errors.length) throw new Error(`errors in the page: ${errors.join(" | ")}`);
+
+  if (withProject) {
+    start = performance.now();
+    const [download] = await Promise.all([
+      page.waitForEvent("download", { timeout: 3_600_000 }),
+      page.getByTestId("save-project").click(),
+    ]);
+    const file = path.join(folder, "flowers.afinar");
+    await download.saveAs(file);
+    console.log(`saved as a project: ${seconds(start)} s, ${(statSync(file).size / 1e6).toFixed(1)} MB`);
+
+    const second = await browser.newContext();
+    const { page: other } = await openApp(second, server.origin);
+    await waitForModel(other);
+    start = performance.now();
+    await other.getByTestId("open-project").setInputFiles(file);
+    await other.getByTestId("training-message").filter({ hasText: "Opened flowers.afinar" }).waitFor({ timeout: 3_600_000 });
+    check("opened", await total(other));
+    console.log(`opened in a fresh profile: ${seconds(start)} s (${await other.getByTestId("training-message").innerText()})`);
+    await waitUntilPrepared(other);
+    console.log(`  ... and prepared there: ${seconds(start)} s; page JS heap ${await heapMb(other)} MB`);
+  }
 } finally {
   await browser.close();
   await server.close();

@@ -125,15 +125,25 @@ impl Training {
         }
         self.photos
             .update(|l| l.extend(added.iter().map(|(p, _)| p.clone())));
-        let needed = self.effective_settings_untracked().rows_needed();
-        added
-            .into_iter()
-            .map(|(photo, blob)| {
-                self.save_photo(photo.id);
-                self.send_embed(photo.id, blob, needed);
-                photo.id
-            })
-            .collect()
+        let ids = added.iter().map(|(p, _)| p.id).collect();
+        // Storing and sending thousands of files at once would hold the page for seconds: a
+        // slice at a time, letting the page run in between.
+        run_local(async move {
+            let needed = self.effective_settings_untracked().rows_needed();
+            for slice in added.chunks(ADDED_PER_SLICE) {
+                // The writes start in the tasks this one spawns, right after it: the slice is
+                // what one turn of the event loop pays for.
+                gloo_timers::future::TimeoutFuture::new(0).await;
+                for (photo, blob) in slice {
+                    // Removed meanwhile: nothing to store or prepare.
+                    if self.blob(photo.id).is_some() {
+                        self.save_photo(photo.id);
+                        self.send_embed(photo.id, blob.clone(), needed);
+                    }
+                }
+            }
+        });
+        ids
     }
 
     /// The classes as `(id, name)`, in order (tracked): for choosers outside this part.
@@ -301,6 +311,10 @@ pub fn Intake() -> impl IntoView {
         </div>
     }
 }
+
+/// Added photos stored and sent to the worker in one turn of the page's event loop (storing a
+/// file in IndexedDB costs the browser a few milliseconds).
+const ADDED_PER_SLICE: usize = 8;
 
 /// A class with under this share of the largest class's photos makes the set badly unbalanced.
 const UNBALANCED_BELOW: usize = 3;
