@@ -9,7 +9,7 @@
 import path from "node:path";
 import os from "node:os";
 import { copyFileSync, linkSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { serveDist, launch, openApp, waitForModel, shared } from "../tests/e2e/support.mjs";
+import { serveDist, launch, openApp, waitForModel, shared, waitUntilPrepared, photosInClasses, waitForPhotosInClasses } from "../tests/e2e/support.mjs";
 
 const args = process.argv.slice(2);
 const wanted = args.includes("--photos") ? Number(args[args.indexOf("--photos") + 1]) : 5000;
@@ -60,10 +60,7 @@ const longest = async (page) => {
   const worst = await page.evaluate(() => Math.max(0, ...window.__longTasks.splice(0)));
   return `${worst.toFixed(0)} ms`;
 };
-const total = (page) => page.evaluate(() => [...document.querySelectorAll('[data-testid="class-count"]')].reduce((n, e) => n + (Number.parseInt(e.textContent, 10) || 0), 0));
-async function waitUntilPrepared(page) {
-  await page.waitForFunction(() => document.querySelector('[data-testid="train-button"]')?.disabled === false, null, { timeout: 3_600_000, polling: 1000 });
-}
+const hour = { timeout: 3_600_000 };
 function check(what, got) {
   if (got !== photos) throw new Error(`${what}: ${got} photos of ${photos}`);
 }
@@ -76,8 +73,8 @@ try {
   await waitForModel(page);
   let start = performance.now();
   await page.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "flowers"));
-  await waitUntilPrepared(page);
-  check("added", await total(page));
+  await waitUntilPrepared(page, hour);
+  check("added", await photosInClasses(page));
   console.log(`${photos} photos added and prepared: ${seconds(start)} s; ${await page.getByTestId("recipe-summary").innerText()}`);
   console.log(`  page JS heap ${await heapMb(page)} MB; longest main-thread task ${await longest(page)}`);
 
@@ -92,9 +89,9 @@ try {
   start = performance.now();
   await page.reload();
   await waitForModel(page);
-  await page.waitForFunction((n) => [...document.querySelectorAll('[data-testid="class-count"]')].reduce((s, e) => s + (Number.parseInt(e.textContent, 10) || 0), 0) === n, photos, { timeout: 3_600_000, polling: 500 });
+  await waitForPhotosInClasses(page, photos, hour);
   const back = seconds(start);
-  await waitUntilPrepared(page);
+  await waitUntilPrepared(page, hour);
   await page.getByTestId("val-accuracy").waitFor({ timeout: 60_000 });
   console.log(`reloaded: every photo back in ${back} s, ready to train in ${seconds(start)} s (nothing prepared again); page JS heap ${await heapMb(page)} MB; longest main-thread task ${await longest(page)}`);
   const errors = seen.errors.filter((e) => !/favicon/.test(e));
@@ -116,9 +113,9 @@ try {
     start = performance.now();
     await other.getByTestId("open-project").setInputFiles(file);
     await other.getByTestId("training-message").filter({ hasText: "Opened flowers.afinar" }).waitFor({ timeout: 3_600_000 });
-    check("opened", await total(other));
+    check("opened", await photosInClasses(other));
     console.log(`opened in a fresh profile: ${seconds(start)} s (${await other.getByTestId("training-message").innerText()})`);
-    await waitUntilPrepared(other);
+    await waitUntilPrepared(other, hour);
     console.log(`  ... and prepared there: ${seconds(start)} s; page JS heap ${await heapMb(other)} MB`);
   }
 } finally {

@@ -4,7 +4,7 @@
 import path from "node:path";
 import os from "node:os";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { serveDist, launch, openApp, waitForModel, waitForResults, photo, rgbFixtureAsPng, root, shared } from "../tests/e2e/support.mjs";
+import { serveDist, launch, openApp, waitForModel, waitForResults, waitUntilPrepared, photo, rgbFixtureAsPng, root, shared } from "../tests/e2e/support.mjs";
 
 const out = path.join(root, "docs/screenshots");
 mkdirSync(out, { recursive: true });
@@ -62,7 +62,7 @@ try {
 
   // Training: the page's own recipe for the photos, caught mid-run with its curves.
   await page.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "flowers"));
-  await page.waitForFunction(() => document.querySelector('[data-testid="train-button"]')?.disabled === false, null, { timeout: 600_000 });
+  await waitUntilPrepared(page, { timeout: 600_000 });
   await page.getByTestId("train-button").click();
   await page.waitForFunction(
     () => {

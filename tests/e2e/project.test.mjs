@@ -6,7 +6,7 @@ import path from "node:path";
 import os from "node:os";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, mkdirSync, copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { serveDist, launch, openApp, waitForModel, shared, root } from "./support.mjs";
+import { serveDist, launch, openApp, waitForModel, shared, root, waitUntilPrepared, photosInClasses, waitForPhotosInClasses } from "./support.mjs";
 
 // The page starts with these five classes; a folder with photos for each fills them.
 const CLASSES = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
@@ -29,10 +29,6 @@ after(async () => {
   await server?.close();
   if (folder) rmSync(folder, { recursive: true, force: true });
 });
-
-async function waitUntilPrepared(page) {
-  await page.waitForFunction(() => document.querySelector('[data-testid="train-button"]')?.disabled === false, null, { timeout: 300_000 });
-}
 
 async function classCounts(page) {
   const rows = page.getByTestId("class-row");
@@ -161,8 +157,7 @@ test("when the browser's storage for the page is full, the page says so and what
     const message = page.getByTestId("training-message");
     await message.filter({ hasText: "storage for the page is full" }).waitFor({ timeout: 60_000 });
     const total = CLASSES.length * PER_CLASS;
-    const inVisit = Object.values(await classCounts(page)).reduce((n, c) => n + Number.parseInt(c, 10), 0);
-    assert.equal(inVisit, total, "every photo is used in this visit");
+    assert.equal(await photosInClasses(page), total, "every photo is used in this visit");
     // Every write has been answered once the photos are prepared and the message has settled.
     await page.waitForTimeout(2_000);
     const said = await message.innerText();
@@ -174,11 +169,7 @@ test("when the browser's storage for the page is full, the page says so and what
     // What the page said it kept is what a reload finds.
     await page.reload();
     await waitForModel(page);
-    await page.waitForFunction(
-      (n) => [...document.querySelectorAll('[data-testid="class-count"]')].reduce((s, e) => s + (Number.parseInt(e.textContent, 10) || 0), 0) === n,
-      kept,
-      { timeout: 60_000 },
-    );
+    await waitForPhotosInClasses(page, kept);
     assert.deepEqual(seen.errors.filter((e) => /panic|RuntimeError/.test(e)), []);
   } finally {
     await browser.close();

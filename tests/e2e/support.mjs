@@ -58,6 +58,25 @@ export async function waitForModel(page) {
   if (await failed.count()) throw new Error(`the model did not load: ${await failed.innerText()}`);
 }
 
+/** Waits until every training photo is prepared (the Train button is enabled). */
+export async function waitUntilPrepared(page, { timeout = 300_000 } = {}) {
+  await page.waitForFunction(() => document.querySelector('[data-testid="train-button"]')?.disabled === false, null, { timeout, polling: 500 });
+}
+
+/** The training photos in all classes, as the class rows count them. */
+export function photosInClasses(page) {
+  return page.evaluate(countPhotosInClasses);
+}
+
+/** Waits until the class rows count `n` training photos in all. */
+export async function waitForPhotosInClasses(page, n, { timeout = 60_000 } = {}) {
+  await page.waitForFunction(`(${countPhotosInClasses})() === ${Number(n)}`, null, { timeout, polling: 500 });
+}
+
+function countPhotosInClasses() {
+  return [...document.querySelectorAll('[data-testid="class-count"]')].reduce((n, e) => n + (Number.parseInt(e.textContent, 10) || 0), 0);
+}
+
 /** Waits until every result card has its answer (label or error). */
 export async function waitForResults(page, count) {
   await page.waitForFunction(

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import os from "node:os";
 import { mkdtempSync, mkdirSync, copyFileSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { serveDist, launch, openApp, waitForModel, waitForResults, resultFor, shared } from "./support.mjs";
+import { serveDist, launch, openApp, waitForModel, waitForResults, resultFor, shared, waitUntilPrepared } from "./support.mjs";
 
 const CLASSES = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
 const PER_CLASS = 20;
@@ -45,17 +45,6 @@ after(async () => {
   await server?.close();
   if (folder) rmSync(folder, { recursive: true, force: true });
 });
-
-async function waitUntilPrepared(page) {
-  await page.waitForFunction(
-    () => {
-      const button = document.querySelector('[data-testid="train-button"]');
-      return button && !button.disabled;
-    },
-    null,
-    { timeout: 300_000 },
-  );
-}
 
 test("a folder of 5 classes trains a head, which survives a reload and classifies a held-back photo", async () => {
   const browser = await launch({ webgpu: false });

@@ -114,7 +114,6 @@ impl Store {
         // A handle kept to read why the browser aborted it: awaiting the transaction takes it.
         let raw = IdbTransaction::from(tx);
         let tx = Transaction::from(raw.clone());
-        let quota_reached = || raw.error().is_some_and(|e| e.name() == QUOTA_EXCEEDED);
         let done = async {
             let objects = tx.object_store(store)?;
             match value {
@@ -128,16 +127,17 @@ impl Store {
             tx.commit()?.await
         }
         .await;
-        match done {
-            Ok(TransactionResult::Committed) => Ok(()),
-            // A request that fails because its transaction was aborted says only that.
-            _ if quota_reached() => Err(WriteError::Full),
-            Ok(TransactionResult::Aborted) => Err(match raw.error() {
-                Some(e) => WriteError::Failed(format!("{}: {}", e.name(), e.message())),
-                None => WriteError::Failed("the browser did not keep it".into()),
-            }),
-            Err(e) => Err(WriteError::from_idb(e)),
+        if let Ok(TransactionResult::Committed) = done {
+            return Ok(());
         }
+        // Why the browser aborted the transaction, if it did: a request that failed with it
+        // says only that it was aborted.
+        Err(match (raw.error(), done) {
+            (Some(e), _) if e.name() == QUOTA_EXCEEDED => WriteError::Full,
+            (_, Err(e)) => WriteError::from_idb(e),
+            (Some(e), Ok(_)) => WriteError::Failed(format!("{}: {}", e.name(), e.message())),
+            (None, Ok(_)) => WriteError::Failed("the browser did not keep it".into()),
+        })
     }
 
     pub async fn put_photo(&self, photo: &StoredPhoto) -> Result<(), WriteError> {
