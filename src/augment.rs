@@ -55,8 +55,7 @@ pub fn check(config: &AugmentConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// Most augmented views per photo: each one is a forward pass and a cached row.
-pub const MAX_VIEWS: usize = 16;
+pub use afinar_protocol::limits::MAX_VIEWS;
 
 impl AugmentConfig {
     /// The `views` augmented 224×224 inputs of one decoded photo. `photo_sha256` (of the file's

@@ -12,13 +12,15 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use afinar_protocol::TrainSettings;
+use afinar_protocol::limits::MAX_CLASSES;
 pub use afinar_protocol::project::{
-    EXTENSION, FORMAT, HEAD_FILE, LastRun, MANIFEST_FILE, Manifest, ProjectClass,
-    ProjectPhotoEntry, VERSION,
+    EXTENSION, FORMAT, HEAD_FILE, LastRun, MANIFEST_FILE, MAX_NAME_BYTES, MAX_PHOTOS, Manifest,
+    ProjectClass, ProjectPhotoEntry, VERSION,
 };
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
+use crate::recipe::Recipe;
 use crate::train::{Dataset, Sample};
 
 /// Largest manifest read (a project of tens of thousands of photos stays far below it).
@@ -38,6 +40,8 @@ pub enum ProjectError {
     Newer { found: u32 },
     #[error("the project file is damaged: {0}")]
     Damaged(String),
+    #[error("the project file is refused: {0}")]
+    Refused(String),
     #[error("photo {index} names class {class}, but the project has {classes} classes")]
     NoSuchClass {
         index: usize,
@@ -108,7 +112,7 @@ impl<W: Write + Seek> ProjectWriter<W> {
                 !e.is_empty() && e.len() <= 5 && e.bytes().all(|b| b.is_ascii_alphanumeric())
             })
             .unwrap_or_else(|| "bin".into());
-        let file = format!("photos/{class}/{:05}.{extension}", entry.photos.len());
+        let file = photo_entry_name(class, entry.photos.len(), &extension);
         write_entry(&mut self.zip, &file, bytes, CompressionMethod::Stored)?;
         entry.photos.push(ProjectPhotoEntry {
             name: name.to_string(),
@@ -191,12 +195,14 @@ impl<R: Read + Seek> Project<R> {
                 e => e,
             })?;
         let manifest = parse_manifest(&json)?;
+        check_manifest(&manifest)?;
         let mut project = Self { manifest, zip };
         project.check_entries()?;
         Ok(project)
     }
 
-    /// Every entry the manifest names is there and reads back with the right checksum.
+    /// Every entry the manifest names is there and reads back with the right checksum (each
+    /// is named once: [`check_manifest`]).
     fn check_entries(&mut self) -> Result<(), ProjectError> {
         let files: Vec<String> = self
             .manifest
@@ -225,7 +231,8 @@ impl<R: Read + Seek> Project<R> {
 
     /// Writes the photos into `dir`, one sub-folder per class (numbered: class names may not
     /// be valid folder names), and returns them as a [`Dataset`] in the project's order, with
-    /// the class names of the project.
+    /// the class names of the project. Every path stays inside `dir`: the entry names were
+    /// checked to be the ones Afinar writes ([`photo_entry_name`]) when the file was opened.
     pub fn extract(&mut self, dir: &Path) -> Result<Dataset, ProjectError> {
         let io = |e: std::io::Error, p: &Path| ProjectError::Io(format!("{}: {e}", p.display()));
         let entries: Vec<(usize, String)> = self
@@ -268,12 +275,107 @@ fn read_entry<R: Read + Seek>(
             format!("{} bytes is too large", entry.size()),
         ));
     }
-    let mut bytes = Vec::with_capacity(entry.size() as usize);
+    // The recorded size is the zip's word only: read one byte past it (and never past the
+    // limit) so an entry that inflates to more than it says is caught, not trusted.
+    let recorded = entry.size();
+    let mut bytes = Vec::with_capacity(usize::try_from(recorded).unwrap_or(0));
     entry
-        .take(limit + 1)
+        .take(recorded + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| damaged(name, e))?;
+    if bytes.len() as u64 > recorded {
+        return Err(damaged(
+            name,
+            format!("it inflates past its recorded {recorded} bytes"),
+        ));
+    }
     Ok(bytes)
+}
+
+/// The zip entry Afinar writes for the `index`-th photo of class `class` (`ext`: the photo's
+/// own extension, [`ProjectWriter::add_photo`]).
+fn photo_entry_name(class: usize, index: usize, ext: &str) -> String {
+    format!("photos/{class}/{index:05}.{ext}")
+}
+
+/// Whether `file` is an entry name [`photo_entry_name`] can make for class `class`: only
+/// those are taken from a file, so no name can reach outside the folder a project is
+/// extracted into (`../`, absolute paths, drive letters, backslashes) or into another class.
+fn is_photo_entry_of(file: &str, class: usize) -> bool {
+    let Some(rest) = file.strip_prefix(&format!("photos/{class}/")) else {
+        return false;
+    };
+    let Some((number, ext)) = rest.split_once('.') else {
+        return false;
+    };
+    (1..=9).contains(&number.len())
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && (1..=5).contains(&ext.len())
+        && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Refuses a manifest that asks for more than a real project holds, names an entry Afinar
+/// does not write or one entry twice, or carries a recipe that cannot run, before anything is
+/// read from the zip (a crafted manifest can name one deflate bomb thousands of times).
+fn check_manifest(manifest: &Manifest) -> Result<(), ProjectError> {
+    let refuse = |m: String| Err(ProjectError::Refused(m));
+    let classes = manifest.classes.len();
+    if classes > MAX_CLASSES {
+        return refuse(format!(
+            "it has {classes} classes; Afinar trains at most {MAX_CLASSES}"
+        ));
+    }
+    let photos = manifest.photo_count();
+    if photos > MAX_PHOTOS {
+        return refuse(format!(
+            "it has {photos} photos; Afinar opens at most {MAX_PHOTOS}"
+        ));
+    }
+    let mut files = std::collections::HashSet::with_capacity(photos);
+    for class in &manifest.classes {
+        if class.name.len() > MAX_NAME_BYTES {
+            return refuse(format!(
+                "a class name is {} bytes long; at most {MAX_NAME_BYTES}",
+                class.name.len()
+            ));
+        }
+    }
+    for (class, photo) in manifest.photos() {
+        let file = photo.file.as_str();
+        if !is_photo_entry_of(file, class) {
+            return refuse(format!(
+                "photo entry “{}” is not a name Afinar writes (photos/{class}/<number>.<ext>)",
+                file.escape_debug()
+            ));
+        }
+        if photo.name.len() > MAX_NAME_BYTES {
+            return refuse(format!(
+                "photo {file} has a name {} bytes long; at most {MAX_NAME_BYTES}",
+                photo.name.len()
+            ));
+        }
+        if !files.insert(file) {
+            return refuse(format!("photo entry {file} is named more than once"));
+        }
+    }
+    if let Some(head) = &manifest.head
+        && head != HEAD_FILE
+    {
+        return refuse(format!(
+            "its head is “{}”, not {HEAD_FILE}",
+            head.escape_debug()
+        ));
+    }
+    if let Some(run) = &manifest.last_run
+        && let Some(row) = run.rows.iter().find(|&&row| row >= photos)
+    {
+        return refuse(format!(
+            "its last run names photo {row}, but it has {photos} photos"
+        ));
+    }
+    Recipe::from_settings(&manifest.settings)
+        .check()
+        .map_err(|e| ProjectError::Refused(format!("its recipe: {e}")))
 }
 
 /// The manifest, after its format and version say this build can read the rest.

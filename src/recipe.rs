@@ -4,6 +4,7 @@
 //! Defaults come from [`afinar_protocol::defaults`], which the page's *Recipe* controls read
 //! too.
 
+use afinar_protocol::limits::{MAX_BATCH_SIZE, MAX_EPOCHS, MAX_HIDDEN};
 use afinar_protocol::{RecipeName, TrainSettings, defaults};
 use burn::optim::AdamWConfig;
 use burn::prelude::*;
@@ -133,8 +134,21 @@ impl Recipe {
     pub fn check(&self) -> Result<(), RecipeError> {
         let bad = |m: String| Err(RecipeError(m));
         let rate_ok = |r: f64| r > 0.0 && r.is_finite();
-        if self.epochs == 0 || self.batch_size == 0 || self.hidden == 0 {
-            return bad("epochs, batch size and hidden width must be at least 1".into());
+        // (field, value, fewest, most): the ceilings keep a crafted project's recipe from
+        // asking for hours of work or gigabytes before anything else is checked.
+        let counts = [
+            ("epochs", self.epochs, 1, MAX_EPOCHS),
+            ("batch size", self.batch_size, 1, MAX_BATCH_SIZE),
+            ("hidden width", self.hidden, 1, MAX_HIDDEN),
+            ("warm-up epochs", self.warmup_epochs, 0, MAX_EPOCHS),
+            ("patience", self.patience.unwrap_or(1), 1, MAX_EPOCHS),
+        ];
+        for (field, value, fewest, most) in counts {
+            if !(fewest..=most).contains(&value) {
+                return bad(format!(
+                    "the {field} must be between {fewest} and {most} (it is {value})"
+                ));
+            }
         }
         if !rate_ok(self.learning_rate) {
             return bad("the learning rate must be a positive number".into());
@@ -144,9 +158,6 @@ impl Recipe {
         }
         if !(0.0..0.5).contains(&self.label_smoothing) {
             return bad("label smoothing must be at least 0 and below 0.5".into());
-        }
-        if self.patience == Some(0) {
-            return bad("patience must be at least 1 epoch".into());
         }
         if let Some(augment) = &self.augment {
             augment::check(augment).map_err(RecipeError)?;
@@ -159,11 +170,12 @@ impl Recipe {
             if !(f.layer_decay > 0.0 && f.layer_decay <= 1.0) {
                 return bad("the layer decay must be above 0 and at most 1".into());
             }
-            if f.epochs == 0 || !rate_ok(f.learning_rate) {
-                return bad(
-                    "the fine-tuning stage needs at least 1 epoch and a positive learning rate"
-                        .into(),
-                );
+            if !(1..=MAX_EPOCHS).contains(&f.epochs) || !rate_ok(f.learning_rate) {
+                return bad(format!(
+                    "the fine-tuning stage needs between 1 and {MAX_EPOCHS} epochs (it has {}) \
+                     and a positive learning rate",
+                    f.epochs
+                ));
             }
         }
         Ok(())

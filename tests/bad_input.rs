@@ -191,3 +191,36 @@ fn a_raw_input_of_the_wrong_size_is_refused() {
         ImageInputError::RawSize(10)
     );
 }
+
+// ---- requests a page or a file can make ----
+
+#[test]
+fn a_request_for_more_rows_than_any_recipe_is_refused_by_field() {
+    use afinar_protocol::RowsNeeded;
+    let fine = RowsNeeded {
+        unfreeze: Some(17),
+        views: 16,
+        seed: 1,
+    };
+    assert_eq!(fine.check(), Ok(()));
+    let views = RowsNeeded {
+        views: 100_000,
+        ..fine
+    };
+    assert!(
+        views
+            .check()
+            .unwrap_err()
+            .contains("100000 augmented views")
+    );
+    for k in [0, 18, usize::MAX] {
+        let unfreeze = RowsNeeded {
+            unfreeze: Some(k),
+            ..fine
+        };
+        assert!(
+            unfreeze.check().unwrap_err().contains("unfrozen blocks"),
+            "{k}"
+        );
+    }
+}

@@ -492,7 +492,7 @@ fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
         );
 
         let Ok(python) = std::env::var("AFINAR_LITERT_PYTHON") else {
-            println!("SKIPPED LiteRT: AFINAR_LITERT_PYTHON is not set");
+            common::skip_unless_required("LITERT", true, "AFINAR_LITERT_PYTHON is not set");
             continue;
         };
         let input_file = data.join("inputs.bin");
@@ -571,7 +571,11 @@ fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
 /// that has it) with self-explaining tensor names and Afinar's metadata.
 fn head_opens_in_python(head_file: &str) {
     let Ok(python) = std::env::var("AFINAR_LITERT_PYTHON") else {
-        println!("SKIPPED safetensors in Python: AFINAR_LITERT_PYTHON is not set");
+        common::skip_unless_required(
+            "LITERT",
+            true,
+            "AFINAR_LITERT_PYTHON (a Python with safetensors) is not set",
+        );
         return;
     };
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/read_head.py");
@@ -739,4 +743,63 @@ fn a_project_file_trains_and_evaluates() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the project file is damaged"), "{stderr}");
+}
+
+/// A project file whose manifest names a photo outside the folder it is unpacked into
+/// (zip-slip: `../…` or an absolute path) is refused, and nothing is written anywhere.
+#[test]
+fn a_project_naming_a_path_outside_its_folder_is_refused() {
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    // The CLI unpacks into cache/projects/<hash>/: three levels up is the temporary folder.
+    let escaped = dir.path().join("escaped.jpg");
+    let absolute = escaped.to_string_lossy().into_owned();
+    for evil in ["../../../escaped.jpg", absolute.as_str()] {
+        let manifest = serde_json::json!({
+            "format": "afinar-project", "version": 1, "written_by": "a crafted file",
+            "classes": [
+                {"name": "a", "photos": [{"name": "a.jpg", "file": evil},
+                                         {"name": "b.jpg", "file": "photos/0/00001.jpg"}]},
+                {"name": "b", "photos": [{"name": "c.jpg", "file": "photos/1/00000.jpg"},
+                                         {"name": "d.jpg", "file": "photos/1/00001.jpg"}]},
+            ],
+            "settings": {}, "head": null, "last_run": null,
+        });
+        let path = dir.path().join("evil.afinar");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("file"));
+        for (name, bytes) in [
+            ("manifest.json", manifest.to_string().into_bytes()),
+            (evil, b"written where it should not be".to_vec()),
+            ("photos/0/00001.jpg", b"x".to_vec()),
+            ("photos/1/00000.jpg", b"y".to_vec()),
+            ("photos/1/00001.jpg", b"z".to_vec()),
+        ] {
+            zip.start_file(name, SimpleFileOptions::default())
+                .expect("entry");
+            zip.write_all(&bytes).expect("write");
+        }
+        zip.finish().expect("zip");
+        let out = afinar(&[
+            "train",
+            "--data",
+            &path.to_string_lossy(),
+            "--out",
+            &dir.path().join("head.safetensors").to_string_lossy(),
+            "--model",
+            &model(),
+            "--cache-dir",
+            &cache.to_string_lossy(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{evil}: {stderr}");
+        assert!(
+            stderr.contains("not a name Afinar writes"),
+            "{evil}: {stderr}"
+        );
+        assert!(!escaped.exists(), "{evil}: written outside");
+        assert!(!cache.join("projects").exists(), "{evil}: unpacked");
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use afinar_protocol::limits::{MAX_CLASSES, MAX_HIDDEN, MIN_CLASSES};
 use burn::module::Param;
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -181,15 +182,24 @@ pub fn load(
         Ok(TensorData::new(values, dims.to_vec()))
     };
     let classes = metadata.classes.len();
+    if !(MIN_CLASSES..=MAX_CLASSES).contains(&classes) {
+        return Err(bad(format!(
+            "it names {classes} classes; a head has between {MIN_CLASSES} and {MAX_CLASSES}"
+        )));
+    }
     let hidden = tensors
         .tensor("hidden.bias")
-        .map_err(|e| bad(e.to_string()))?
+        .map_err(|e| bad(format!("hidden.bias: {e}")))?
         .shape()
         .first()
         .copied()
         .unwrap_or(0);
-    if classes < 2 || hidden == 0 {
-        return Err(bad("it names fewer than two classes".into()));
+    // Checked before anything is sized by it: the file's word alone must not size an
+    // allocation (a crafted `hidden.bias` can claim millions of units).
+    if !(1..=MAX_HIDDEN).contains(&hidden) {
+        return Err(bad(format!(
+            "its hidden layer has {hidden} units; a head has between 1 and {MAX_HIDDEN}"
+        )));
     }
     if metadata.unfrozen_blocks > MAX_UNFROZEN_BLOCKS {
         return Err(bad(format!(
@@ -197,11 +207,16 @@ pub fn load(
             metadata.unfrozen_blocks
         )));
     }
+    // Every shape is checked against the file's data before the head is made.
+    let hidden_weight = read("hidden.weight", &[FEATURE_DIM, hidden])?;
+    let hidden_bias = read("hidden.bias", &[hidden])?;
+    let output_weight = read("output.weight", &[hidden, classes])?;
+    let output_bias = read("output.bias", &[classes])?;
     let mut head = HeadConfig::new(classes).with_hidden(hidden).init(device);
-    head.hidden.weight = Param::from_data(read("hidden.weight", &[FEATURE_DIM, hidden])?, device);
-    head.hidden.bias = Some(Param::from_data(read("hidden.bias", &[hidden])?, device));
-    head.output.weight = Param::from_data(read("output.weight", &[hidden, classes])?, device);
-    head.output.bias = Some(Param::from_data(read("output.bias", &[classes])?, device));
+    head.hidden.weight = Param::from_data(hidden_weight, device);
+    head.hidden.bias = Some(Param::from_data(hidden_bias, device));
+    head.output.weight = Param::from_data(output_weight, device);
+    head.output.bias = Some(Param::from_data(output_bias, device));
     let top = match metadata.unfrozen_blocks {
         0 => None,
         unfrozen => {

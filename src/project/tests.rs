@@ -150,3 +150,175 @@ fn a_photo_for_a_class_that_is_not_there_is_refused() {
         "{err}"
     );
 }
+
+/// A zip with a manifest (of one class per entry of `classes`, listing the given entry names)
+/// and, stored beside it, the entries in `files` (deflated where they repeat well).
+fn crafted(classes: &[&[&str]], settings: serde_json::Value, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let classes: Vec<serde_json::Value> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, files)| {
+            let photos: Vec<_> = files
+                .iter()
+                .map(|f| serde_json::json!({"name": "p.jpg", "file": f}))
+                .collect();
+            serde_json::json!({"name": format!("class {i}"), "photos": photos})
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "format": FORMAT, "version": VERSION, "written_by": "a crafted file",
+        "classes": classes, "settings": settings, "head": null, "last_run": null,
+    })
+    .to_string();
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let deflated = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+    zip.start_file(MANIFEST_FILE, deflated).unwrap();
+    zip.write_all(manifest.as_bytes()).unwrap();
+    for (name, bytes) in files {
+        zip.start_file(*name, deflated).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+fn refusal(bytes: &[u8]) -> String {
+    match open(bytes) {
+        Ok(_) => panic!("the crafted project was opened"),
+        Err(e) => {
+            assert!(matches!(e, ProjectError::Refused(_)), "{e}");
+            e.to_string()
+        }
+    }
+}
+
+#[test]
+fn entry_names_that_leave_the_project_folder_are_refused_and_nothing_is_written() {
+    let parent = tempfile::tempdir().unwrap();
+    let inside = parent.path().join("project");
+    let outside = parent.path().join("escaped.jpg");
+    let absolute = outside.to_string_lossy().into_owned();
+    let windows = r"photos\0\..\..\escaped.jpg";
+    for evil in [
+        "../escaped.jpg",
+        "photos/0/../../../escaped.jpg",
+        absolute.as_str(),
+        windows,
+        "C:/escaped.jpg",
+        "photos/0/00000.jpg/../../../escaped.jpg",
+    ] {
+        let bytes = crafted(
+            &[&[evil, "photos/0/00001.jpg"], &["photos/1/00000.jpg"]],
+            serde_json::to_value(TrainSettings::default()).unwrap(),
+            &[
+                (evil, b"not a photo"),
+                ("photos/0/00001.jpg", b"x"),
+                ("photos/1/00000.jpg", b"y"),
+            ],
+        );
+        let message = refusal(&bytes);
+        assert!(
+            message.contains("not a name Afinar writes"),
+            "{evil}: {message}"
+        );
+        assert!(!outside.exists(), "{evil} was written outside");
+        assert!(!inside.exists());
+    }
+}
+
+#[test]
+fn a_photo_filed_under_another_class_folder_is_refused() {
+    let bytes = crafted(
+        &[&["photos/1/00000.jpg"], &["photos/1/00001.jpg"]],
+        serde_json::to_value(TrainSettings::default()).unwrap(),
+        &[("photos/1/00000.jpg", b"x"), ("photos/1/00001.jpg", b"y")],
+    );
+    assert!(refusal(&bytes).contains("photos/1/00000.jpg"));
+}
+
+#[test]
+fn a_deflate_bomb_named_thousands_of_times_is_refused_at_once() {
+    // 64 MiB of zeros deflate to about 64 KiB; inflating it 2,000 times would take minutes.
+    let bomb = vec![0u8; 64 << 20];
+    let name = "photos/0/00000.jpg";
+    let mentions = vec![name; 2000];
+    let bytes = crafted(
+        &[&mentions, &["photos/1/00000.jpg"]],
+        serde_json::to_value(TrainSettings::default()).unwrap(),
+        &[(name, &bomb), ("photos/1/00000.jpg", b"y")],
+    );
+    assert!(bytes.len() < 1 << 20, "{} bytes", bytes.len());
+    let start = std::time::Instant::now();
+    let message = refusal(&bytes);
+    let took = start.elapsed();
+    assert!(message.contains("named more than once"), "{message}");
+    // Refused from the manifest alone, before any entry is inflated.
+    assert!(took.as_secs_f64() < 1.0, "{took:?}");
+}
+
+#[test]
+fn absurd_counts_are_refused_with_the_field_they_are_in() {
+    let two_classes: &[&[&str]] = &[&["photos/0/00000.jpg"], &["photos/1/00000.jpg"]];
+    let entries: &[(&str, &[u8])] = &[("photos/0/00000.jpg", b"x"), ("photos/1/00000.jpg", b"y")];
+    let settings = |patch: serde_json::Value| {
+        let mut s = serde_json::to_value(TrainSettings::named(RecipeName::Best)).unwrap();
+        s.as_object_mut()
+            .unwrap()
+            .extend(patch.as_object().unwrap().clone());
+        s
+    };
+    for (patch, field) in [
+        (serde_json::json!({"views": 100_000}), "views"),
+        (serde_json::json!({"epochs": 1_000_000_000u64}), "epochs"),
+        (serde_json::json!({"batch_size": 1u64 << 40}), "batch size"),
+        (serde_json::json!({"unfreeze": 40}), "unfreeze"),
+        (
+            serde_json::json!({"finetune_epochs": 1_000_000}),
+            "fine-tuning",
+        ),
+        (serde_json::json!({"warmup_epochs": 1_000_000}), "warm-up"),
+        (serde_json::json!({"patience": 0}), "patience"),
+    ] {
+        let message = refusal(&crafted(two_classes, settings(patch.clone()), entries));
+        assert!(message.contains("recipe"), "{patch}: {message}");
+        assert!(message.contains(field), "{patch}: {message}");
+    }
+    let many: Vec<String> = (0..=MAX_CLASSES)
+        .map(|c| format!("photos/{c}/00000.jpg"))
+        .collect();
+    let many: Vec<Vec<&str>> = many.iter().map(|f| vec![f.as_str()]).collect();
+    let many: Vec<&[&str]> = many.iter().map(Vec::as_slice).collect();
+    let message = refusal(&crafted(
+        &many,
+        serde_json::to_value(TrainSettings::default()).unwrap(),
+        &[],
+    ));
+    assert!(message.contains("21 classes"), "{message}");
+}
+
+#[test]
+fn an_entry_that_inflates_past_its_recorded_size_is_damaged() {
+    let name = "photos/0/00000.jpg";
+    let mut bytes = crafted(
+        &[&[name], &["photos/1/00000.jpg"]],
+        serde_json::to_value(TrainSettings::default()).unwrap(),
+        &[(name, &[7u8; 5000]), ("photos/1/00000.jpg", b"y")],
+    );
+    // Say 100 bytes where 5,000 inflate, in the local header (offset 22) and the central
+    // directory (offset 24) of that entry.
+    let needle = name.as_bytes();
+    let positions: Vec<usize> = bytes
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(positions.len(), 2, "local header, central directory");
+    let (local, central) = (positions[0] - 30, positions[1] - 46);
+    assert_eq!(&bytes[local..local + 4], b"PK\x03\x04");
+    assert_eq!(&bytes[central..central + 4], b"PK\x01\x02");
+    bytes[local + 22..local + 26].copy_from_slice(&100u32.to_le_bytes());
+    bytes[central + 24..central + 28].copy_from_slice(&100u32.to_le_bytes());
+    let err = open(&bytes).err().unwrap();
+    assert!(matches!(err, ProjectError::Damaged(_)), "{err}");
+    assert!(err.to_string().contains(name), "{err}");
+}

@@ -410,11 +410,15 @@ impl<'a> Reader<'a> {
                 )));
             }
         };
-        if data.len() != count * width {
+        // Checked: a crafted shape's count times the width wraps on wasm32 (and could then
+        // match a short buffer).
+        let needed = count
+            .checked_mul(width)
+            .ok_or_else(|| ModelError::Corrupt(format!("tensor {name} is too large")))?;
+        if data.len() != needed {
             return Err(ModelError::Corrupt(format!(
-                "tensor {name} holds {} bytes, its shape {shape:?} needs {}",
+                "tensor {name} holds {} bytes, its shape {shape:?} needs {needed}",
                 data.len(),
-                count * width
             )));
         }
         let raw: Vec<f32> = match ty {
@@ -463,7 +467,11 @@ impl<'a> Reader<'a> {
                     )));
                 }
                 // Elements between two steps of the quantized axis.
-                let inner: usize = shape.get(axis + 1..).map_or(1, |s| s.iter().product());
+                // Saturating: with a zero dimension elsewhere the count is 0 and the rest of
+                // the shape may be anything.
+                let inner: usize = shape.get(axis + 1..).map_or(1, |s| {
+                    s.iter().fold(1usize, |acc, &d| acc.saturating_mul(d))
+                });
                 raw.iter()
                     .enumerate()
                     .map(|(i, &q)| {
@@ -568,6 +576,68 @@ mod tests {
         assert_eq!(
             permute_to_oihw(&v, [1, 1, 2, 3]),
             [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+        );
+    }
+
+    /// A model of one float32 tensor of `shape` whose buffer holds `bytes`.
+    fn one_tensor_model(shape: &[i32], bytes: &[u8]) -> Vec<u8> {
+        let mut fbb = flatbuffers::FlatBufferBuilder::new();
+        let data = fbb.create_vector(bytes);
+        let buffer = tflite::Buffer::create(&mut fbb, &tflite::BufferArgs { data: Some(data) });
+        let buffers = fbb.create_vector(&[buffer]);
+        let shape = fbb.create_vector(shape);
+        let tensor = tflite::Tensor::create(
+            &mut fbb,
+            &tflite::TensorArgs {
+                shape: Some(shape),
+                type_: tflite::TensorType::FLOAT32,
+                buffer: 0,
+                ..Default::default()
+            },
+        );
+        let tensors = fbb.create_vector(&[tensor]);
+        let subgraph = tflite::SubGraph::create(
+            &mut fbb,
+            &tflite::SubGraphArgs {
+                tensors: Some(tensors),
+                ..Default::default()
+            },
+        );
+        let subgraphs = fbb.create_vector(&[subgraph]);
+        let model = tflite::Model::create(
+            &mut fbb,
+            &tflite::ModelArgs {
+                version: 3,
+                subgraphs: Some(subgraphs),
+                buffers: Some(buffers),
+                ..Default::default()
+            },
+        );
+        tflite::finish_model_buffer(&mut fbb, model);
+        fbb.finished_data().to_vec()
+    }
+
+    #[test]
+    fn a_shape_whose_byte_size_wraps_is_refused() {
+        // 27905 × 8681 × 49477 × 384773 = 2^62 + 1 floats: 2^64 + 4 bytes, which wraps to the
+        // 4 bytes the buffer holds.
+        let shape = [27905, 8681, 49477, 384773];
+        let count = shape.iter().fold(1u128, |acc, &d| acc * d as u128);
+        assert_eq!(count, (1u128 << 62) + 1);
+        let bytes = one_tensor_model(&shape, &1.0f32.to_le_bytes());
+        let model = tflite::root_as_model(&bytes).unwrap();
+        let reader = Reader { model };
+        let tensor = model.subgraphs().unwrap().get(0).tensors().unwrap().get(0);
+        let err = reader.dequantize(&tensor).err().unwrap();
+        assert!(matches!(err, ModelError::Corrupt(_)), "{err}");
+        assert!(err.to_string().contains("too large"), "{err}");
+        // The same tensor with its real size reads.
+        let fits = one_tensor_model(&[1, 2], &[0; 8]);
+        let model = tflite::root_as_model(&fits).unwrap();
+        let tensor = model.subgraphs().unwrap().get(0).tensors().unwrap().get(0);
+        assert_eq!(
+            Reader { model }.dequantize(&tensor).unwrap().values,
+            [0.0, 0.0]
         );
     }
 

@@ -106,3 +106,19 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// A check that needs a tool this machine may lack (`AFINAR_REQUIRE_<TOOL>` names it, e.g.
+/// `LITERT`, `WGPU`, `AVX512`): where that variable is set, or `CI` is set and `in_ci` says CI
+/// always has the tool, its absence fails the test; elsewhere the test goes on and says
+/// `SKIPPED` loudly, on stdout and stderr.
+pub fn skip_unless_required(tool: &str, in_ci: bool, why: &str) {
+    let variable = format!("AFINAR_REQUIRE_{tool}");
+    let required = std::env::var_os(&variable).is_some_and(|v| !v.is_empty() && v != "0")
+        || (in_ci && std::env::var_os("CI").is_some_and(|v| !v.is_empty()));
+    assert!(
+        !required,
+        "{tool} is required here ({variable} or CI is set), but {why}"
+    );
+    println!("SKIPPED {tool}: {why}");
+    eprintln!("SKIPPED {tool}: {why} (set {variable}=1 to make this a failure)");
+}

@@ -66,6 +66,35 @@ test("a saved project opens whole in a fresh profile and in the CLI; damaged and
     console.log(await page.getByTestId("training-message").innerText());
     assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), []);
 
+    // Over this profile's photos and head: a cut-short file, a photo named .afinar and every
+    // hostile project of tests/hostile/ (zip-slip names, a bomb named 2,000 times, an absurd
+    // recipe…) are refused with the reason, and the photos, the head and the scores stay, also
+    // after a reload.
+    const bytes = readFileSync(file);
+    const cut = path.join(folder, "cut.afinar");
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const jpeg = path.join(folder, "photo.afinar");
+    copyFileSync(path.join(folder, "flowers/daisy", readdirSync(path.join(folder, "flowers/daisy"))[0]), jpeg);
+    const hostileDir = path.join(root, "tests/hostile/project");
+    const refusals = [
+      [cut, "the project file is damaged"],
+      [jpeg, "not an Afinar project file"],
+      ...readdirSync(hostileDir).sort().map((f) => [path.join(hostileDir, f), "the project file is refused"]),
+    ];
+    page.on("dialog", (d) => d.accept());
+    for (const [bad, why] of refusals) {
+      await page.getByTestId("open-project").setInputFiles(bad);
+      await page.getByTestId("training-message").filter({ hasText: `${path.basename(bad)}: ${why}` }).waitFor({ timeout: 60_000 });
+      assert.match(await page.getByTestId("training-message").innerText(), /Nothing was changed/);
+      assert.deepEqual(await classCounts(page), saved, path.basename(bad));
+    }
+    console.log(`${refusals.length} damaged, foreign and hostile files refused over a trained project`);
+    await page.reload();
+    await waitForModel(page);
+    await page.getByTestId("head-status").filter({ hasText: "daisy" }).waitFor({ timeout: 60_000 });
+    assert.deepEqual(await classCounts(page), saved);
+    assert.equal(await page.getByTestId("val-accuracy").innerText(), accuracy);
+
     // The CLI reads the page's file: the same classes, the project's head and split, the same
     // validation accuracy as the page showed.
     const cli = path.join(root, "target/release/afinar");
@@ -85,14 +114,9 @@ test("a saved project opens whole in a fresh profile and in the CLI; damaged and
     const { page: other, seen: otherSeen } = await openApp(second, server.origin);
     await waitForModel(other);
     const before = await classCounts(other);
-    const bytes = readFileSync(file);
-    const cut = path.join(folder, "cut.afinar");
-    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
     await other.getByTestId("open-project").setInputFiles(cut);
     await other.getByTestId("training-message").filter({ hasText: "cut.afinar: the project file is damaged" }).waitFor({ timeout: 60_000 });
     assert.match(await other.getByTestId("training-message").innerText(), /Nothing was changed/);
-    const jpeg = path.join(folder, "photo.afinar");
-    copyFileSync(path.join(folder, "flowers/daisy", readdirSync(path.join(folder, "flowers/daisy"))[0]), jpeg);
     await other.getByTestId("open-project").setInputFiles(jpeg);
     await other.getByTestId("training-message").filter({ hasText: "not an Afinar project file" }).waitFor({ timeout: 60_000 });
     assert.deepEqual(await classCounts(other), before);

@@ -89,6 +89,18 @@ pub mod limits {
     pub const MIN_PHOTOS_PER_CLASS: usize = 2;
     /// Most blocks the fine-tuning stage can unfreeze: all 17 of MobileNetV2's.
     pub const MAX_UNFROZEN_BLOCKS: usize = 17;
+
+    // Ceilings on the counts a recipe, a project or a head file can ask for: far above any real
+    // run, low enough that nothing a file asks for can exhaust memory or hold the page for
+    // hours before the first check.
+    /// Most epochs of either training stage.
+    pub const MAX_EPOCHS: usize = 1000;
+    /// Largest batch.
+    pub const MAX_BATCH_SIZE: usize = 4096;
+    /// Most augmented views per photo: each one is a forward pass and a cached row.
+    pub const MAX_VIEWS: usize = 16;
+    /// Widest hidden layer a head can have.
+    pub const MAX_HIDDEN: usize = 4096;
     /// Extensions (lower case, no dot) of the photo formats Afinar decodes.
     pub const PHOTO_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "gif", "bmp"];
 
@@ -338,6 +350,25 @@ impl RowsNeeded {
         let boundary = needed.unfreeze.is_none() || self.unfreeze == needed.unfreeze;
         let views = needed.views == 0 || (self.views == needed.views && self.seed == needed.seed);
         boundary && views
+    }
+
+    /// Refuses a request for more rows than any recipe trains on (the message names the
+    /// field): each view is a forward pass and a kept row.
+    pub fn check(&self) -> Result<(), String> {
+        use limits::{MAX_UNFROZEN_BLOCKS, MAX_VIEWS};
+        if self.views > MAX_VIEWS {
+            return Err(format!(
+                "{} augmented views were asked for; at most {MAX_VIEWS}",
+                self.views
+            ));
+        }
+        match self.unfreeze {
+            Some(k) if !(1..=MAX_UNFROZEN_BLOCKS).contains(&k) => Err(format!(
+                "boundary activations below {k} unfrozen blocks were asked for; between 1 \
+                 and {MAX_UNFROZEN_BLOCKS}"
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

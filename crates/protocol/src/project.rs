@@ -19,6 +19,10 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const HEAD_FILE: &str = "head.safetensors";
 /// The extension of a project file.
 pub const EXTENSION: &str = "afinar";
+/// Most photos a project may hold (the page and the CLI have been measured at 5,000).
+pub const MAX_PHOTOS: usize = 100_000;
+/// Longest class or photo name, in bytes.
+pub const MAX_NAME_BYTES: usize = 4096;
 
 /// `manifest.json`: what a project holds and where in the zip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -291,6 +291,8 @@ impl Worker {
     }
 
     async fn embed(&self, bytes: &[u8], rows: RowsNeeded) -> Result<Embedding, String> {
+        rows.check()
+            .map_err(|e| format!("This photo can't be prepared: {e}."))?;
         let image = afinar::preprocess::decode(bytes)
             .map_err(|e| format!("This photo can't be read: {e}."))?
             .to_rgb8();

@@ -27,17 +27,22 @@ impl Training {
         self.save_meta("head", None);
     }
 
-    fn import_head(self, bytes: Vec<u8>) {
-        self.importing.set_value(Some(bytes.clone()));
+    /// Asks the worker to check `bytes` as a head; it is kept (here, in the worker after a
+    /// restart, in the store) only once the worker accepted it, so a crafted file is never
+    /// replayed on the next visit. `announce`: say so when it is in use.
+    pub(super) fn import_head(self, bytes: Vec<u8>, announce: bool) {
+        self.importing.set_value(Some((bytes.clone(), announce)));
         self.with_link(|link| link.try_head(bytes));
     }
 
     /// The worker uses a head: one just imported, or the kept one after a reload or restart.
     pub(super) fn head_ready(self, info: &HeadInfo) {
-        if let Some(file) = self.importing.get_value() {
+        if let Some((file, announce)) = self.importing.get_value() {
             self.importing.set_value(None);
             self.adopt_head(file);
-            self.say(format!("Imported a head for {}.", info.classes.join(", ")));
+            if announce {
+                self.say(format!("Imported a head for {}.", info.classes.join(", ")));
+            }
         }
         self.head.set(Some(info.clone()));
     }
@@ -81,7 +86,9 @@ pub fn HeadControls() -> impl IntoView {
         if let Some(file) = input.files().and_then(|f| f.get(0)) {
             run_local(async move {
                 match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
-                    Ok(buffer) => training.import_head(js_sys::Uint8Array::new(&buffer).to_vec()),
+                    Ok(buffer) => {
+                        training.import_head(js_sys::Uint8Array::new(&buffer).to_vec(), true)
+                    }
                     Err(e) => training.say(format!(
                         "The file could not be read: {}",
                         crate::link::describe(&e)

@@ -332,8 +332,8 @@ impl Training {
         }
         let with_head = match head {
             Some(head) => {
-                self.adopt_head(head.clone());
-                self.with_link(|link| link.use_head(Some(head)));
+                // Kept once the worker accepts it (`head_ready`); a refusal is said.
+                self.import_head(head, false);
                 ", with its trained head"
             }
             None => "",

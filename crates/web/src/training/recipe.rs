@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::state::use_training;
-use afinar_protocol::limits::MAX_UNFROZEN_BLOCKS;
+use afinar_protocol::limits::{MAX_EPOCHS, MAX_UNFROZEN_BLOCKS};
 use afinar_protocol::{RecipeName, TrainSettings, budget, defaults};
 
 fn number(ev: &leptos::ev::Event) -> Option<f64> {
@@ -109,7 +109,7 @@ pub fn Recipe() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <Setting label="Epochs " min=1.0 max=10000.0 step="1"
+            <Setting label="Epochs " min=1.0 max=MAX_EPOCHS as f64 step="1"
                 get=|s| s.epochs as f64 set=|s, v| s.epochs = v as usize />
             <Setting label="Learning rate " min=1e-5
                 get=|s| s.learning_rate set=|s, v| s.learning_rate = v />

@@ -112,8 +112,9 @@ pub struct Training {
     pub(super) link: StoredValue<Option<WorkerLink>, LocalStorage>,
     pub(super) store: StoredValue<Option<Rc<Store>>, LocalStorage>,
     pub(super) head_file: StoredValue<Option<Vec<u8>>>,
-    /// A head file being imported, until the worker accepts it.
-    pub(super) importing: StoredValue<Option<Vec<u8>>>,
+    /// A head file being imported (from a file or with a project), until the worker accepts
+    /// it; and whether to say so then (a project says it when it is opened).
+    pub(super) importing: StoredValue<Option<(Vec<u8>, bool)>>,
     /// The worker is writing the classifier as a `.tflite`.
     pub(super) exporting: RwSignal<bool>,
     /// A project file being saved or opened, and where it is (shown while it is under way).
