@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import os from "node:os";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync, copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { serveDist, launch, openApp, waitForModel, shared, root, waitUntilPrepared, photosInClasses, waitForPhotosInClasses } from "./support.mjs";
+import { existsSync, mkdtempSync, mkdirSync, copyFileSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { serveDist, launch, openApp, waitForModel, copyFlowers, root, waitUntilPrepared, photosInClasses, waitForPhotosInClasses } from "./support.mjs";
 
 // The page starts with these five classes; a folder with photos for each fills them.
 const CLASSES = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
@@ -17,13 +17,7 @@ let folder;
 before(async () => {
   server = await serveDist();
   folder = mkdtempSync(path.join(os.tmpdir(), "afinar-project-"));
-  for (const name of CLASSES) {
-    const from = path.join(shared, "data/flower_photos", name);
-    mkdirSync(path.join(folder, "flowers", name), { recursive: true });
-    for (const f of readdirSync(from).filter((f) => f.endsWith(".jpg")).sort().slice(0, PER_CLASS)) {
-      copyFileSync(path.join(from, f), path.join(folder, "flowers", name, f));
-    }
-  }
+  copyFlowers(path.join(folder, "flowers"), CLASSES, PER_CLASS);
 });
 after(async () => {
   await server?.close();
@@ -78,7 +72,7 @@ test("a saved project opens whole in a fresh profile and in the CLI; damaged and
     const hostileDir = path.join(root, "tests/hostile/project");
     const refusals = [
       [cut, "the project file is damaged"],
-      [jpeg, "not an Afinar project file"],
+      [jpeg, "this is not an Afinar project file"],
       ...readdirSync(hostileDir).sort().map((f) => [path.join(hostileDir, f), "the project file is refused"]),
     ];
     page.on("dialog", (d) => d.accept());
@@ -119,6 +113,16 @@ test("a saved project opens whole in a fresh profile and in the CLI; damaged and
     assert.match(await other.getByTestId("training-message").innerText(), /Nothing was changed/);
     await other.getByTestId("open-project").setInputFiles(jpeg);
     await other.getByTestId("training-message").filter({ hasText: "not an Afinar project file" }).waitFor({ timeout: 60_000 });
+    assert.deepEqual(await classCounts(other), before);
+    // Larger than the page's worker can hold (a sparse file: nothing is written to disk):
+    // refused from its size, before a byte is read.
+    const huge = path.join(folder, "huge.afinar");
+    writeFileSync(huge, "");
+    truncateSync(huge, Math.round(1.2 * 2 ** 30));
+    await other.getByTestId("open-project").setInputFiles(huge);
+    await other.getByTestId("training-message").filter({ hasText: "huge.afinar: it is 1.20 GiB" }).waitFor({ timeout: 60_000 });
+    assert.match(await other.getByTestId("training-message").innerText(), /Nothing was changed/);
+    rmSync(huge);
     assert.deepEqual(await classCounts(other), before);
 
     // The saved file opens whole: classes, photos, the head and the last scores.

@@ -1,6 +1,6 @@
 // Helpers for the end-to-end tests: a plain static file server for dist/, the system Chromium,
 // and test photos from ../shared.
-import { existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { deflateSync } from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,6 +10,18 @@ import { serve } from "../../bench/serve.mjs";
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const dist = path.join(root, "dist");
 export const shared = process.env.AFINAR_SHARED ?? path.join(root, "../shared");
+
+/** Copies the first `perClass` photos (in name order) of each of `classes` from the shared
+ * flowers set into `dest/<class>/`, as a folder of class folders a user would pick. */
+export function copyFlowers(dest, classes, perClass) {
+  for (const name of classes) {
+    const from = path.join(shared, "data/flower_photos", name);
+    mkdirSync(path.join(dest, name), { recursive: true });
+    for (const f of readdirSync(from).filter((f) => f.endsWith(".jpg")).sort().slice(0, perClass)) {
+      copyFileSync(path.join(from, f), path.join(dest, name, f));
+    }
+  }
+}
 
 /** Serves dist/ as plain files on 127.0.0.1 (no HTTP caching: the tests check the app's own
  * cache) and records every path asked for. */

@@ -158,10 +158,10 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
 
     // Cancel in the middle: a clear message, the classes and the last head stay.
     await page.getByText("Recipe").click();
-    await page.getByRole("spinbutton", { name: "Epochs", exact: true }).fill("5000");
+    await page.getByRole("spinbutton", { name: "Epochs", exact: true }).fill("1000");
     await page.getByRole("spinbutton", { name: "Epochs", exact: true }).press("Tab");
     await page.getByTestId("train-button").click();
-    await page.getByTestId("train-status").filter({ hasText: /epoch [1-9]\d* of 50\d\d/ }).waitFor({ timeout: 120_000 });
+    await page.getByTestId("train-status").filter({ hasText: /epoch [1-9]\d* of 10\d\d/ }).waitFor({ timeout: 120_000 });
     await page.getByTestId("cancel-button").click();
     await page.getByTestId("train-status").filter({ hasText: "cancelled" }).waitFor({ timeout: 60_000 });
     assert.equal(await rows.count(), CLASSES.length);
@@ -169,7 +169,7 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
 
     // A reload in the middle: the page says so after it, and nothing the user added is lost.
     await page.getByTestId("train-button").click();
-    await page.getByTestId("train-status").filter({ hasText: /epoch [1-9]\d* of 50\d\d/ }).waitFor({ timeout: 120_000 });
+    await page.getByTestId("train-status").filter({ hasText: /epoch [1-9]\d* of 10\d\d/ }).waitFor({ timeout: 120_000 });
     await page.reload();
     await waitForModel(page);
     await page.getByTestId("training-message").filter({ hasText: "reloaded during training" }).waitFor({ timeout: 60_000 });
@@ -193,7 +193,7 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
 
     // The quick recipe with fine-tuning switched on and 3 blocks unfrozen: the photos are
     // prepared again (activations below the unfrozen blocks), then the head and the last 3
-    // blocks are trained. (The recipe, kept across the reload, still says 5000 epochs.)
+    // blocks are trained. (The recipe, kept across the reload, still says 1000 epochs.)
     await page.getByText("Recipe").click();
     await page.getByTestId("recipe-select").selectOption("quick");
     await page.getByRole("spinbutton", { name: "Epochs", exact: true }).fill("10");

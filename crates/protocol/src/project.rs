@@ -23,6 +23,9 @@ pub const EXTENSION: &str = "afinar";
 pub const MAX_PHOTOS: usize = 100_000;
 /// Longest class or photo name, in bytes.
 pub const MAX_NAME_BYTES: usize = 4096;
+/// Largest project file the page saves or opens: its worker holds the whole file in its
+/// 32-bit memory, next to the model and a copy while the file grows. The CLI has no such limit.
+pub const MAX_PAGE_PROJECT_BYTES: u64 = 1 << 30;
 
 /// `manifest.json`: what a project holds and where in the zip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

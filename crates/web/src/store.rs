@@ -196,7 +196,9 @@ impl Store {
         self.write(PHOTOS, id.into(), None).await
     }
 
-    pub async fn photos(&self) -> Result<Vec<StoredPhoto>, String> {
+    /// Every stored photo, and how many records could not be read as one (they stay stored,
+    /// untouched).
+    pub async fn photos(&self) -> Result<(Vec<StoredPhoto>, usize), String> {
         let tx = self
             .db
             .transaction(&[PHOTOS], TransactionMode::ReadOnly)
@@ -209,12 +211,14 @@ impl Store {
             .await
             .map_err(text)?;
         let mut photos = Vec::with_capacity(values.len());
+        let mut unreadable = 0;
         for record in values {
             let (Some(id), Some(class_id), Ok(blob)) = (
                 get(&record, "id").as_f64(),
                 get(&record, "classId").as_f64(),
                 get(&record, "blob").dyn_into::<Blob>(),
             ) else {
+                unreadable += 1;
                 continue;
             };
             let floats = |key: &str| {
@@ -257,7 +261,7 @@ impl Store {
             });
         }
         photos.sort_by_key(|p| p.id);
-        Ok(photos)
+        Ok((photos, unreadable))
     }
 
     /// Stores a small value (JSON text or bytes) under `key`; `None` deletes it.
@@ -265,10 +269,22 @@ impl Store {
         self.write(META, key.into(), value.as_ref()).await
     }
 
-    /// A value stored as JSON text by [`Self::put_meta_json`]; `None` when absent or unreadable.
-    pub async fn meta_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let text = self.meta(key).await.ok()?.as_string()?;
-        serde_json::from_str(&text).ok()
+    /// A value stored as JSON text: `None` when nothing is stored under `key`, an error when
+    /// it cannot be read or no longer parses (which is not the same as nothing stored).
+    pub async fn meta_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, String> {
+        let value = self.meta(key).await?;
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        let text = value
+            .as_string()
+            .ok_or_else(|| format!("the stored {key} is not text"))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("the stored {key}: {e}"))
     }
 
     pub async fn meta(&self, key: &str) -> Result<JsValue, String> {

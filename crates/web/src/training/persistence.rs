@@ -61,8 +61,19 @@ impl Training {
                 }
             };
             self.store.set_value(Some(store.clone()));
-            self.restore(&store).await;
-            self.restored.set(true);
+            match self.restore(&store).await {
+                Ok(()) => self.restored.set(true),
+                Err(unreadable) => {
+                    // Nothing more is written: what could not be read stays as it is.
+                    self.store.set_value(None);
+                    self.say(format!(
+                        "What this browser kept from your last visit could not be read in \
+                         full ({unreadable}). It is left as it was: nothing will be written over \
+                         it. The photos shown here can be kept in a file with Save project; \
+                         what you add now is not kept after a reload."
+                    ));
+                }
+            }
         });
     }
 
@@ -83,14 +94,51 @@ impl Training {
         });
     }
 
-    async fn restore(self, store: &Store) {
-        if let Some(classes) = store.meta_json::<Vec<TrainClass>>("classes").await {
-            self.classes.set(classes);
+    /// Reads back what the last visit kept. The class list and the photos are the user's
+    /// work: when either cannot be read (a read error, a value that no longer parses), what
+    /// could be read is shown and the error returned, so that nothing is written over the rest.
+    /// The recipe and the last scores are not: one that no longer parses is reset, and said so.
+    async fn restore(self, store: &Store) -> Result<(), String> {
+        let mut unreadable = Vec::new();
+        let classes = store.meta_json::<Vec<TrainClass>>("classes").await;
+        match &classes {
+            Ok(Some(classes)) => self.classes.set(classes.clone()),
+            Ok(None) => {}
+            Err(e) => unreadable.push(e.clone()),
         }
-        if let Some(settings) = store.meta_json::<TrainSettings>("settings").await {
-            self.settings.set(settings);
+        match store.meta_json::<TrainSettings>("settings").await {
+            Ok(Some(settings)) => self.settings.set(settings),
+            Ok(None) => {}
+            Err(e) => self.say(format!(
+                "The recipe kept could not be read ({e}); it was reset."
+            )),
         }
-        let photos = store.photos().await.unwrap_or_default();
+        let photos = match store.photos().await {
+            Ok((photos, 0)) => photos,
+            Ok((photos, skipped)) => {
+                unreadable.push(format!("{skipped} of the stored photos"));
+                photos
+            }
+            Err(e) => {
+                unreadable.push(format!("the stored photos: {e}"));
+                Vec::new()
+            }
+        };
+        if classes.is_err() {
+            // The photos keep their classes, under names made up for the ids they carry.
+            let mut ids: Vec<u32> = photos.iter().map(|p| p.class_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            self.classes.set(
+                ids.into_iter()
+                    .enumerate()
+                    .map(|(i, id)| TrainClass {
+                        id,
+                        name: format!("Class {}", i + 1),
+                    })
+                    .collect(),
+            );
+        }
         let mut restored = Vec::with_capacity(photos.len());
         let needed = self
             .settings
@@ -124,7 +172,13 @@ impl Training {
             all.sort_by_key(|p| p.id);
             *list = all;
         });
-        if let Some(mut result) = store.meta_json::<RunResult>("result").await {
+        let result = store.meta_json::<RunResult>("result").await;
+        if let Err(e) = &result {
+            self.say(format!(
+                "The last run's scores could not be read ({e}); train again to see them."
+            ));
+        }
+        if let Ok(Some(mut result)) = result {
             if result.labels == LabelCheck::Checking {
                 // The worker that was checking them is gone with the last visit.
                 result.labels = LabelCheck::Failed(
@@ -152,6 +206,10 @@ impl Training {
                 "The page was closed or reloaded during training. Your classes and photos are \
                  kept; press Train to train again.",
             );
+        }
+        match unreadable.is_empty() {
+            true => Ok(()),
+            false => Err(unreadable.join("; ")),
         }
     }
 
@@ -196,9 +254,14 @@ impl Training {
                 if not_kept == 1 { "is" } else { "are" },
             )
         };
+        // Saving a project is only advice where the page can save one this large.
+        let keep = match self.too_large_to_save() {
+            None => "Save the project to keep everything in a file, or make room",
+            Some(_) => "Make room",
+        };
         self.say(format!(
-            "This browser's storage for the page is full.{photos} Save the project to keep \
-             everything in a file, or make room: remove photos, or clear other sites' data."
+            "This browser's storage for the page is full.{photos} {keep}: remove photos, or \
+             clear other sites' data."
         ));
     }
 

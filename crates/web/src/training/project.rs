@@ -14,7 +14,9 @@ use super::state::{
     LabelCheck, ProjectJob, RunResult, TrainClass, TrainPhoto, Training, run_local, use_training,
 };
 use crate::link::read_blob;
-use afinar_protocol::project::{LastRun, OpenedProject, ProjectPhoto, ProjectStart};
+use afinar_protocol::project::{
+    LastRun, MAX_PAGE_PROJECT_BYTES, OpenedProject, ProjectPhoto, ProjectStart,
+};
 use afinar_protocol::{ProjectPart, Reply, Request};
 
 /// Name a saved project gets.
@@ -23,6 +25,8 @@ const PROJECT_FILE: &str = "afinar-project.afinar";
 const SAVE_BATCH_BYTES: usize = 4 << 20;
 /// Photos per message from the worker while opening.
 const OPEN_BATCH: usize = 24;
+/// Bytes in a GiB, for messages.
+const GIB: f64 = (1u64 << 30) as f64;
 /// Bytes of an opened file per message to the worker.
 const READ_PART_BYTES: f64 = 8.0 * 1024.0 * 1024.0;
 
@@ -61,8 +65,23 @@ impl Training {
         })
     }
 
+    /// The photos' bytes in all, when they are more than the page can save as one project.
+    pub(super) fn too_large_to_save(self) -> Option<f64> {
+        let bytes: f64 = self.blobs.with_value(|b| b.values().map(Blob::size).sum());
+        (bytes > MAX_PAGE_PROJECT_BYTES as f64).then_some(bytes)
+    }
+
     fn save_project(self) {
         if self.is_running() || self.project_busy() {
+            return;
+        }
+        if let Some(bytes) = self.too_large_to_save() {
+            self.say(format!(
+                "The photos come to {:.2} GiB, more than the {} GiB a project saved from the \
+                 page can hold. Nothing was saved: remove some photos to save the rest.",
+                bytes / GIB,
+                MAX_PAGE_PROJECT_BYTES >> 30
+            ));
             return;
         }
         let photos = self.photos_by_class();
@@ -179,6 +198,16 @@ impl Training {
         if file.size() == 0.0 {
             self.say(format!(
                 "Could not open {name}: the file is empty. Nothing was changed."
+            ));
+            return;
+        }
+        if file.size() > MAX_PAGE_PROJECT_BYTES as f64 {
+            self.say(format!(
+                "Could not open {name}: it is {:.2} GiB, and the page opens projects up to \
+                 {} GiB. Nothing was changed. The command-line afinar reads it whole \
+                 (afinar train --data {name}).",
+                file.size() / GIB,
+                MAX_PAGE_PROJECT_BYTES >> 30
             ));
             return;
         }

@@ -1,0 +1,120 @@
+// End-to-end: what the browser keeps between visits. A store that cannot be read in full (a
+// class list that no longer parses, a photo record that is not one) is not taken for an empty
+// one: the page shows what it could read, says so, and writes nothing over the rest.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import os from "node:os";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { serveDist, launch, openApp, waitForModel, copyFlowers, photosInClasses, waitForPhotosInClasses } from "./support.mjs";
+
+const CLASSES = ["daisy", "roses"];
+const PER_CLASS = 3;
+
+let server;
+let folder;
+before(async () => {
+  server = await serveDist();
+  folder = mkdtempSync(path.join(os.tmpdir(), "afinar-store-"));
+  copyFlowers(path.join(folder, "flowers"), CLASSES, PER_CLASS);
+  copyFlowers(path.join(folder, "more"), ["tulips"], PER_CLASS);
+});
+after(async () => {
+  await server?.close();
+  if (folder) rmSync(folder, { recursive: true, force: true });
+});
+
+/** Runs `action(db)` on the page's IndexedDB store in the page and returns its result. */
+function inStore(page, action, arg) {
+  return page.evaluate(
+    ([source, arg]) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("afinar-training");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = async () => {
+          try {
+            resolve(await new Function("db", "arg", `return (${source})(db, arg)`)(open.result, arg));
+          } catch (e) {
+            reject(e);
+          } finally {
+            open.result.close();
+          }
+        };
+      }),
+    [action.toString(), arg],
+  );
+}
+
+const storedPhotos = (page) =>
+  inStore(page, (db) => new Promise((resolve) => {
+    const r = db.transaction("photos").objectStore("photos").count();
+    r.onsuccess = () => resolve(r.result);
+  }));
+const storedClasses = (page) =>
+  inStore(page, (db) => new Promise((resolve) => {
+    const r = db.transaction("meta").objectStore("meta").get("classes");
+    r.onsuccess = () => resolve(r.result);
+  }));
+
+test("a store that cannot be read in full is shown as far as it reads and left untouched", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    const { page, seen } = await openApp(context, server.origin);
+    await waitForModel(page);
+    await page.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "flowers"));
+    await waitForPhotosInClasses(page, CLASSES.length * PER_CLASS);
+    for (let i = 0; (await storedPhotos(page)) < CLASSES.length * PER_CLASS; i++) {
+      assert.ok(i < 120, "the photos were stored");
+      await page.waitForTimeout(500);
+    }
+
+    // A class list that no longer parses and a record that is not a photo.
+    await inStore(page, (db) => new Promise((resolve, reject) => {
+      const tx = db.transaction(["meta", "photos"], "readwrite");
+      tx.objectStore("meta").put("{this is not a class list", "classes");
+      tx.objectStore("photos").put({ something: "else" }, 999_999);
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error);
+    }));
+    const photos = await storedPhotos(page);
+    assert.equal(photos, CLASSES.length * PER_CLASS + 1);
+
+    await page.reload();
+    await waitForModel(page);
+    const message = page.getByTestId("training-message");
+    await message.filter({ hasText: "could not be read in full" }).waitFor({ timeout: 60_000 });
+    const text = await message.innerText();
+    console.log(text);
+    assert.match(text, /the stored classes/);
+    assert.match(text, /1 of the stored photos/);
+    assert.match(text, /nothing will be written over it/);
+    // Every readable photo is there, in a class of its own id.
+    await waitForPhotosInClasses(page, CLASSES.length * PER_CLASS);
+    const rows = await page.getByTestId("class-row").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-class")));
+    assert.deepEqual(rows, ["Class 1", "Class 2"]);
+
+    // A photo added now is used but not written; the store stays as it was, also after a
+    // second reload.
+    await page.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "more"));
+    await waitForPhotosInClasses(page, (CLASSES.length + 1) * PER_CLASS);
+    await page.waitForTimeout(1000);
+    assert.equal(await storedPhotos(page), photos);
+    assert.equal(await storedClasses(page), "{this is not a class list");
+    await page.reload();
+    await waitForModel(page);
+    await message.filter({ hasText: "could not be read in full" }).waitFor({ timeout: 60_000 });
+    assert.equal(await photosInClasses(page), CLASSES.length * PER_CLASS);
+    assert.equal(await storedPhotos(page), photos);
+    assert.equal(await storedClasses(page), "{this is not a class list");
+
+    // What could be read is saved as a project.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("save-project").click()]);
+    const file = path.join(folder, "rescued.afinar");
+    await download.saveAs(file);
+    assert.ok(statSync(file).size > 10_000);
+    assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});
