@@ -5,11 +5,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import os from "node:os";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { serveDist, launch, openApp, waitForModel, copyFlowers, photosInClasses, waitForPhotosInClasses } from "./support.mjs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { serveDist, launch, openApp, waitForModel, waitUntilPrepared, copyFlowers, photosInClasses, waitForPhotosInClasses } from "./support.mjs";
 
 const CLASSES = ["daisy", "roses"];
 const PER_CLASS = 3;
+// The page's starting classes: training needs photos in each.
+const ALL_CLASSES = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
 
 let server;
 let folder;
@@ -18,6 +20,7 @@ before(async () => {
   folder = mkdtempSync(path.join(os.tmpdir(), "afinar-store-"));
   copyFlowers(path.join(folder, "flowers"), CLASSES, PER_CLASS);
   copyFlowers(path.join(folder, "more"), ["tulips"], PER_CLASS);
+  copyFlowers(path.join(folder, "all"), ALL_CLASSES, PER_CLASS);
 });
 after(async () => {
   await server?.close();
@@ -114,6 +117,59 @@ test("a store that cannot be read in full is shown as far as it reads and left u
     await download.saveAs(file);
     assert.ok(statSync(file).size > 10_000);
     assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a head that stops the model worker is set aside, and the next visit starts clean with the photos", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    // While the test asks for it, the model worker "stops" on every head it is given, the way
+    // a worker that panics does: its error event reaches the page instead of an answer.
+    await context.addInitScript(() => {
+      const post = Worker.prototype.postMessage;
+      Worker.prototype.postMessage = function (message, ...rest) {
+        if (localStorage.getItem("afinar-test-stop-on-head") && message && typeof message === "object" && "UseHead" in message) {
+          setTimeout(() => this.dispatchEvent(new ErrorEvent("error", { message: "simulated stop on the head" })), 0);
+          return undefined;
+        }
+        return post.call(this, message, ...rest);
+      };
+    });
+    const { page } = await openApp(context, server.origin);
+    await waitForModel(page);
+    await page.getByText("Recipe").click();
+    await page.getByTestId("recipe-select").selectOption("quick");
+    await page.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "all"));
+    await waitUntilPrepared(page);
+    await page.getByTestId("train-button").click();
+    await page.getByTestId("training-done").waitFor({ timeout: 300_000 });
+    const head = page.getByTestId("head-status");
+    await head.filter({ hasText: "daisy" }).waitFor({ timeout: 30_000 });
+
+    // The next visit gives the kept head to the worker, which stops on it: the head is set
+    // aside (said), the worker comes back without it, the photos stay.
+    await page.evaluate(() => localStorage.setItem("afinar-test-stop-on-head", "1"));
+    await page.reload();
+    await waitForModel(page);
+    const message = page.getByTestId("training-message");
+    await message.filter({ hasText: "Your trained head was set aside" }).waitFor({ timeout: 60_000 });
+    console.log(await message.innerText());
+    await waitForPhotosInClasses(page, ALL_CLASSES.length * PER_CLASS);
+    await head.filter({ hasText: "No trained head yet" }).waitFor({ timeout: 30_000 });
+
+    // It is no longer replayed: the visit after starts clean, photos and classes kept.
+    await page.evaluate(() => localStorage.removeItem("afinar-test-stop-on-head"));
+    await page.reload();
+    await waitForModel(page);
+    await waitForPhotosInClasses(page, ALL_CLASSES.length * PER_CLASS);
+    assert.match(await head.innerText(), /No trained head yet/);
+    assert.equal(await message.filter({ hasText: "set aside" }).count(), 0);
+    // The photos still classify.
+    await page.getByTestId("photo-input").setInputFiles(path.join(folder, "more/tulips", readdirSync(path.join(folder, "more/tulips"))[0]));
+    await page.locator('[data-testid="result"]:not(.waiting)').first().waitFor({ timeout: 60_000 });
   } finally {
     await browser.close();
   }

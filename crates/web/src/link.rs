@@ -82,6 +82,8 @@ struct Inner {
     in_flight: RefCell<VecDeque<Job>>,
     /// The user's trained head file, sent again to a restarted worker.
     head: RefCell<Option<Vec<u8>>>,
+    /// A head was sent to the worker and it has not said yet whether it took it up.
+    head_unanswered: Cell<bool>,
     restarts: Cell<u32>,
     /// The worker's event handlers; dropped with the worker.
     handlers: RefCell<Vec<Handler>>,
@@ -108,6 +110,7 @@ impl WorkerLink {
                 waiting: RefCell::new(VecDeque::new()),
                 in_flight: RefCell::new(VecDeque::new()),
                 head: RefCell::new(None),
+                head_unanswered: Cell::new(false),
                 restarts: Cell::new(0),
                 handlers: RefCell::new(Vec::new()),
             }),
@@ -185,9 +188,7 @@ impl WorkerLink {
     /// Uses a trained head from now on (also after a worker restart); `None` forgets it.
     pub fn use_head(&self, file: Option<Vec<u8>>) {
         match &file {
-            Some(bytes) => self.post(&Request::UseHead {
-                bytes: bytes.clone(),
-            }),
+            Some(bytes) => self.send_head(bytes.clone()),
             None => self.post(&Request::ForgetHead),
         }
         *self.inner.head.borrow_mut() = file;
@@ -196,6 +197,11 @@ impl WorkerLink {
     /// Asks the worker to check and use a head file; it answers `HeadReady` or `HeadRefused`
     /// (then call [`Self::keep_head`]).
     pub fn try_head(&self, bytes: Vec<u8>) {
+        self.send_head(bytes);
+    }
+
+    fn send_head(&self, bytes: Vec<u8>) {
+        self.inner.head_unanswered.set(true);
         self.post(&Request::UseHead { bytes });
     }
 
@@ -327,6 +333,10 @@ impl WorkerLink {
                 self.inner.previous_model.take();
                 (self.inner.on_reply)(reply);
             }
+            Reply::HeadReady(_) | Reply::HeadRefused(_) => {
+                self.inner.head_unanswered.set(false);
+                (self.inner.on_reply)(reply);
+            }
             other => (self.inner.on_reply)(other),
         }
     }
@@ -365,6 +375,15 @@ impl WorkerLink {
                 job.failure("The model stopped on this photo; it was restarted.".into()),
             );
         }
+        // A head the worker stopped on before answering, or one in use while it keeps
+        // stopping, is not given to the next worker: replayed, it would stop that one too, and
+        // on every visit after.
+        let head_stopped_it = self.inner.head_unanswered.replace(false)
+            || (restarts > 1 && self.inner.head.borrow().is_some());
+        if head_stopped_it {
+            self.inner.head.borrow_mut().take();
+            (self.inner.on_reply)(Reply::HeadSetAside(reason.clone()));
+        }
         if restarts > MAX_RESTARTS {
             (self.inner.on_reply)(Reply::ModelFailed(format!(
                 "The model worker keeps stopping ({reason}). Reload the page to try again."
@@ -398,8 +417,9 @@ impl WorkerLink {
             }
             None => {}
         }
-        if let Some(bytes) = self.inner.head.borrow().clone() {
-            self.post(&Request::UseHead { bytes });
+        let head = self.inner.head.borrow().clone();
+        if let Some(bytes) = head {
+            self.send_head(bytes);
         }
         // Resend, oldest first, ahead of the photos still waiting.
         let resend: Vec<_> = self.inner.in_flight.borrow_mut().drain(..).collect();

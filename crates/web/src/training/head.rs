@@ -47,6 +47,25 @@ impl Training {
         self.head.set(Some(info.clone()));
     }
 
+    /// The model worker stopped while taking up a head (the link no longer gives it to the
+    /// next one): a file being imported is not used; the head in use is no longer kept, so it
+    /// cannot stop the next visit too. The classes and photos stay.
+    pub(super) fn head_set_aside(self, reason: &str) {
+        if self.importing.get_value().is_some() {
+            self.importing.set_value(None);
+            self.say(format!(
+                "The model worker stopped while reading that head file ({reason}); it was not \
+                 used."
+            ));
+            return;
+        }
+        self.forget_head();
+        self.say(format!(
+            "Your trained head was set aside: the model worker stopped while using it \
+             ({reason}). Your classes and photos are kept; train again for a new head."
+        ));
+    }
+
     pub(super) fn head_refused(self, message: &str) {
         self.importing.set_value(None);
         self.say(message);

@@ -57,6 +57,7 @@ impl Training {
             Reply::Trained(Err(message)) => self.run.set(RunState::Failed(message.clone())),
             Reply::HeadReady(info) => self.head_ready(info),
             Reply::HeadRefused(message) => self.head_refused(message),
+            Reply::HeadSetAside(reason) => self.head_set_aside(reason),
             Reply::ModelExported(result) => self.model_exported(result),
             Reply::LabelsChecked(result) => self.labels_checked(match result {
                 Ok(disputed) => LabelCheck::Done(disputed.clone()),
