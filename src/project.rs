@@ -142,6 +142,8 @@ impl<W: Write + Seek> ProjectWriter<W> {
             head: head.map(|_| HEAD_FILE.into()),
             last_run,
         };
+        // What this writes must open again.
+        check_manifest(&manifest).map_err(|e| ProjectError::Write(e.to_string()))?;
         let json =
             serde_json::to_vec_pretty(&manifest).map_err(|e| ProjectError::Write(e.to_string()))?;
         write_entry(
@@ -171,6 +173,9 @@ fn write_entry<W: Write + Seek>(
 /// An opened, checked project file.
 pub struct Project<R: Read + Seek> {
     pub manifest: Manifest,
+    /// What was set right on opening, for people (a recipe that cannot run is replaced by the
+    /// default one, and said so here).
+    pub notes: Vec<String>,
     zip: ZipArchive<R>,
 }
 
@@ -194,9 +199,34 @@ impl<R: Read + Seek> Project<R> {
                 }
                 e => e,
             })?;
-        let manifest = parse_manifest(&json)?;
+        let mut manifest = parse_manifest(&json)?;
         check_manifest(&manifest)?;
-        let mut project = Self { manifest, zip };
+        // Entries sharing bytes make a small file inflate many times over under other names.
+        if zip
+            .has_overlapping_entries()
+            .map_err(|e| damaged("its entries", e))?
+        {
+            return Err(ProjectError::Refused(
+                "its entries overlap one another, which no zip tool writes".into(),
+            ));
+        }
+        // A recipe that cannot run (or asks for more than any run does) costs the user nothing
+        // to lose: the photos open with the default recipe, and the reason is said.
+        let mut notes = Vec::new();
+        if let Err(e) = Recipe::from_settings(&manifest.settings).check() {
+            notes.push(format!(
+                "Its recipe could not be used ({e}); the automatic choice is used instead."
+            ));
+            manifest.settings = TrainSettings {
+                auto: true,
+                ..TrainSettings::default()
+            };
+        }
+        let mut project = Self {
+            manifest,
+            notes,
+            zip,
+        };
         project.check_entries()?;
         Ok(project)
     }
@@ -311,12 +341,23 @@ fn is_photo_entry_of(file: &str, class: usize) -> bool {
     (1..=9).contains(&number.len())
         && number.bytes().all(|b| b.is_ascii_digit())
         && (1..=5).contains(&ext.len())
-        && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+        && ext
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
-/// Refuses a manifest that asks for more than a real project holds, names an entry Afinar
-/// does not write or one entry twice, or carries a recipe that cannot run, before anything is
-/// read from the zip (a crafted manifest can name one deflate bomb thousands of times).
+/// A name from a file, cut short for a message.
+fn shown(name: &str) -> String {
+    const MOST: usize = 80;
+    match name.char_indices().nth(MOST) {
+        Some((at, _)) => format!("{}…", name[..at].escape_debug()),
+        None => name.escape_debug().to_string(),
+    }
+}
+
+/// Refuses a manifest that asks for more than a real project holds, or names an entry Afinar
+/// does not write or one entry twice, before anything is read from the zip (a crafted manifest
+/// can name one deflate bomb thousands of times). The writer holds itself to it too.
 fn check_manifest(manifest: &Manifest) -> Result<(), ProjectError> {
     let refuse = |m: String| Err(ProjectError::Refused(m));
     let classes = manifest.classes.len();
@@ -345,7 +386,7 @@ fn check_manifest(manifest: &Manifest) -> Result<(), ProjectError> {
         if !is_photo_entry_of(file, class) {
             return refuse(format!(
                 "photo entry “{}” is not a name Afinar writes (photos/{class}/<number>.<ext>)",
-                file.escape_debug()
+                shown(file)
             ));
         }
         if photo.name.len() > MAX_NAME_BYTES {
@@ -361,10 +402,7 @@ fn check_manifest(manifest: &Manifest) -> Result<(), ProjectError> {
     if let Some(head) = &manifest.head
         && head != HEAD_FILE
     {
-        return refuse(format!(
-            "its head is “{}”, not {HEAD_FILE}",
-            head.escape_debug()
-        ));
+        return refuse(format!("its head is “{}”, not {HEAD_FILE}", shown(head)));
     }
     if let Some(run) = &manifest.last_run
         && let Some(row) = run.rows.iter().find(|&&row| row >= photos)
@@ -373,9 +411,7 @@ fn check_manifest(manifest: &Manifest) -> Result<(), ProjectError> {
             "its last run names photo {row}, but it has {photos} photos"
         ));
     }
-    Recipe::from_settings(&manifest.settings)
-        .check()
-        .map_err(|e| ProjectError::Refused(format!("its recipe: {e}")))
+    Ok(())
 }
 
 /// The manifest, after its format and version say this build can read the rest.

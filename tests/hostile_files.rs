@@ -43,7 +43,7 @@ fn expected(file: &str) -> Option<&'static str> {
         }
         "another-class-folder.afinar" => "not a name Afinar writes",
         "bomb-named-2000-times.afinar" => "named more than once",
-        "absurd-recipe.afinar" => "its recipe",
+        "upper-case-extension.afinar" => "not a name Afinar writes",
         "head-elsewhere.afinar" => "its head is",
         "too-many-classes.afinar" => "21 classes",
         "too-many-classes.safetensors" => "1000 classes",

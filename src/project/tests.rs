@@ -256,7 +256,7 @@ fn a_deflate_bomb_named_thousands_of_times_is_refused_at_once() {
 }
 
 #[test]
-fn absurd_counts_are_refused_with_the_field_they_are_in() {
+fn a_recipe_that_cannot_run_gives_way_to_the_default_one_and_says_which_field() {
     let two_classes: &[&[&str]] = &[&["photos/0/00000.jpg"], &["photos/1/00000.jpg"]];
     let entries: &[(&str, &[u8])] = &[("photos/0/00000.jpg", b"x"), ("photos/1/00000.jpg", b"y")];
     let settings = |patch: serde_json::Value| {
@@ -278,10 +278,26 @@ fn absurd_counts_are_refused_with_the_field_they_are_in() {
         (serde_json::json!({"warmup_epochs": 1_000_000}), "warm-up"),
         (serde_json::json!({"patience": 0}), "patience"),
     ] {
-        let message = refusal(&crafted(two_classes, settings(patch.clone()), entries));
-        assert!(message.contains("recipe"), "{patch}: {message}");
-        assert!(message.contains(field), "{patch}: {message}");
+        let bytes = crafted(two_classes, settings(patch.clone()), entries);
+        let project = open(&bytes).unwrap_or_else(|e| panic!("{patch}: {e}"));
+        let notes = project.notes.join(" ");
+        assert!(notes.contains("recipe"), "{patch}: {notes}");
+        assert!(notes.contains(field), "{patch}: {notes}");
+        assert!(project.manifest.settings.auto, "{patch}");
+        assert!(
+            Recipe::from_settings(&project.manifest.settings)
+                .check()
+                .is_ok()
+        );
+        assert_eq!(project.manifest.photo_count(), 2);
     }
+    // A recipe that runs is kept as it is, without a note.
+    let sample = sample_project();
+    assert!(open(&sample).unwrap().notes.is_empty());
+}
+
+#[test]
+fn counts_beyond_any_real_project_are_refused() {
     let many: Vec<String> = (0..=MAX_CLASSES)
         .map(|c| format!("photos/{c}/00000.jpg"))
         .collect();
@@ -293,6 +309,38 @@ fn absurd_counts_are_refused_with_the_field_they_are_in() {
         &[],
     ));
     assert!(message.contains("21 classes"), "{message}");
+    // An upper-case extension is not what the writer makes (and two could meet on a
+    // case-insensitive disk).
+    let upper = crafted(
+        &[&["photos/0/00000.JPG"], &["photos/1/00000.jpg"]],
+        serde_json::to_value(TrainSettings::default()).unwrap(),
+        &[("photos/0/00000.JPG", b"x"), ("photos/1/00000.jpg", b"y")],
+    );
+    assert!(refusal(&upper).contains("not a name Afinar writes"));
+}
+
+#[test]
+fn entries_sharing_their_bytes_are_refused() {
+    // Two entries whose central-directory records point at the same local entry: one
+    // deflate stream read under many names.
+    let names = ["photos/0/00000.jpg", "photos/1/00000.jpg"];
+    let mut bytes = crafted(
+        &[&names[..1], &names[1..]],
+        serde_json::to_value(TrainSettings::default()).unwrap(),
+        &[(names[0], b"same bytes"), (names[1], b"same bytes")],
+    );
+    let central: Vec<usize> = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == b"PK\x01\x02")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(central.len(), 3, "manifest and two photos");
+    // The local-header offset is at 42 in a central-directory record.
+    let first: [u8; 4] = bytes[central[1] + 42..central[1] + 46].try_into().unwrap();
+    bytes[central[2] + 42..central[2] + 46].copy_from_slice(&first);
+    let message = refusal(&bytes);
+    assert!(message.contains("overlap"), "{message}");
 }
 
 #[test]

@@ -127,12 +127,22 @@ test("a head that stops the model worker is set aside, and the next visit starts
   try {
     const context = await browser.newContext();
     // While the test asks for it, the model worker "stops" on every head it is given, the way
-    // a worker that panics does: its error event reaches the page instead of an answer.
+    // a worker that panics does: when it would take the head up (it handles requests in order,
+    // so once its model is loaded), its error event reaches the page instead of an answer.
     await context.addInitScript(() => {
       const post = Worker.prototype.postMessage;
+      const said = (event, what) => event.data && typeof event.data === "object" && what in event.data;
       Worker.prototype.postMessage = function (message, ...rest) {
-        if (localStorage.getItem("afinar-test-stop-on-head") && message && typeof message === "object" && "UseHead" in message) {
-          setTimeout(() => this.dispatchEvent(new ErrorEvent("error", { message: "simulated stop on the head" })), 0);
+        if (!this.__watched) {
+          this.__watched = true;
+          this.addEventListener("message", (e) => {
+            if (said(e, "ModelReady")) this.__modelReady = true;
+          });
+        }
+        if (localStorage.getItem("afinar-test-stop-on-head") && said({ data: message }, "UseHead")) {
+          const stop = () => setTimeout(() => this.dispatchEvent(new ErrorEvent("error", { message: "simulated stop on the head" })), 0);
+          if (this.__modelReady) stop();
+          else this.addEventListener("message", (e) => said(e, "ModelReady") && stop());
           return undefined;
         }
         return post.call(this, message, ...rest);

@@ -112,4 +112,6 @@ pub struct OpenedProject {
     pub manifest: Manifest,
     #[serde(with = "serde_bytes")]
     pub head: Option<Vec<u8>>,
+    /// What was set right on opening, for people (a recipe that could not be used).
+    pub notes: Vec<String>,
 }

@@ -82,8 +82,11 @@ struct Inner {
     in_flight: RefCell<VecDeque<Job>>,
     /// The user's trained head file, sent again to a restarted worker.
     head: RefCell<Option<Vec<u8>>>,
-    /// A head was sent to the worker and it has not said yet whether it took it up.
-    head_unanswered: Cell<bool>,
+    /// A head was sent to the worker and it has not said yet whether it took it up: `true` for
+    /// a file being tried, `false` for the kept head.
+    head_unanswered: Cell<Option<bool>>,
+    /// The worker running now has loaded its model: a stop before that is not a head's doing.
+    model_ready: Cell<bool>,
     restarts: Cell<u32>,
     /// The worker's event handlers; dropped with the worker.
     handlers: RefCell<Vec<Handler>>,
@@ -110,7 +113,8 @@ impl WorkerLink {
                 waiting: RefCell::new(VecDeque::new()),
                 in_flight: RefCell::new(VecDeque::new()),
                 head: RefCell::new(None),
-                head_unanswered: Cell::new(false),
+                head_unanswered: Cell::new(None),
+                model_ready: Cell::new(false),
                 restarts: Cell::new(0),
                 handlers: RefCell::new(Vec::new()),
             }),
@@ -188,7 +192,7 @@ impl WorkerLink {
     /// Uses a trained head from now on (also after a worker restart); `None` forgets it.
     pub fn use_head(&self, file: Option<Vec<u8>>) {
         match &file {
-            Some(bytes) => self.send_head(bytes.clone()),
+            Some(bytes) => self.send_head(bytes.clone(), false),
             None => self.post(&Request::ForgetHead),
         }
         *self.inner.head.borrow_mut() = file;
@@ -197,11 +201,11 @@ impl WorkerLink {
     /// Asks the worker to check and use a head file; it answers `HeadReady` or `HeadRefused`
     /// (then call [`Self::keep_head`]).
     pub fn try_head(&self, bytes: Vec<u8>) {
-        self.send_head(bytes);
+        self.send_head(bytes, true);
     }
 
-    fn send_head(&self, bytes: Vec<u8>) {
-        self.inner.head_unanswered.set(true);
+    fn send_head(&self, bytes: Vec<u8>, trial: bool) {
+        self.inner.head_unanswered.set(Some(trial));
         self.post(&Request::UseHead { bytes });
     }
 
@@ -331,10 +335,11 @@ impl WorkerLink {
             }
             Reply::ModelReady(_) => {
                 self.inner.previous_model.take();
+                self.inner.model_ready.set(true);
                 (self.inner.on_reply)(reply);
             }
             Reply::HeadReady(_) | Reply::HeadRefused(_) => {
-                self.inner.head_unanswered.set(false);
+                self.inner.head_unanswered.set(None);
                 (self.inner.on_reply)(reply);
             }
             other => (self.inner.on_reply)(other),
@@ -375,13 +380,14 @@ impl WorkerLink {
                 job.failure("The model stopped on this photo; it was restarted.".into()),
             );
         }
-        // A head the worker stopped on before answering, or one in use while it keeps
-        // stopping, is not given to the next worker: replayed, it would stop that one too, and
-        // on every visit after.
-        let head_stopped_it = self.inner.head_unanswered.replace(false)
-            || (restarts > 1 && self.inner.head.borrow().is_some());
-        if head_stopped_it {
-            self.inner.head.borrow_mut().take();
+        // A head the worker stopped on (sent, unanswered, with the model it was sent after
+        // already loaded) is not given to the next worker: replayed, it would stop that one
+        // too, and every visit after.
+        let unanswered = self.inner.head_unanswered.replace(None);
+        if let Some(trial) = unanswered.filter(|_| self.inner.model_ready.get()) {
+            if !trial {
+                self.inner.head.borrow_mut().take();
+            }
             (self.inner.on_reply)(Reply::HeadSetAside(reason.clone()));
         }
         if restarts > MAX_RESTARTS {
@@ -419,7 +425,7 @@ impl WorkerLink {
         }
         let head = self.inner.head.borrow().clone();
         if let Some(bytes) = head {
-            self.send_head(bytes);
+            self.send_head(bytes, false);
         }
         // Resend, oldest first, ahead of the photos still waiting.
         let resend: Vec<_> = self.inner.in_flight.borrow_mut().drain(..).collect();

@@ -92,6 +92,7 @@ impl ProjectFile {
         let opened = OpenedProject {
             manifest: project.manifest.clone(),
             head,
+            notes: project.notes.clone(),
         };
         *self = Self::Open(Box::new(project));
         Ok(Box::new(opened))

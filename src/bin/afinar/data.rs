@@ -42,6 +42,9 @@ impl Data {
         let dataset = project
             .extract(&dir)
             .with_context(|| format!("cannot unpack {}", path.display()))?;
+        for note in &project.notes {
+            eprintln!("{}: {note}", path.display());
+        }
         let head = project.head()?;
         Ok(Self {
             dataset,

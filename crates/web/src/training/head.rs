@@ -59,9 +59,17 @@ impl Training {
             ));
             return;
         }
+        // Kept apart in the store, never given to a worker again: not lost if it was not the
+        // cause.
+        if let Some(file) = self.head_file.get_value() {
+            self.save_meta(
+                "head-set-aside",
+                Some(js_sys::Uint8Array::from(&file[..]).into()),
+            );
+        }
         self.forget_head();
         self.say(format!(
-            "Your trained head was set aside: the model worker stopped while using it \
+            "Your trained head was set aside: the model worker stopped while taking it up \
              ({reason}). Your classes and photos are kept; train again for a new head."
         ));
     }

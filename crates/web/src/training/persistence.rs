@@ -125,20 +125,28 @@ impl Training {
             }
         };
         if classes.is_err() {
-            // The photos keep their classes, under names made up for the ids they carry.
-            let mut ids: Vec<u32> = photos.iter().map(|p| p.class_id).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            self.classes.set(
-                ids.into_iter()
-                    .enumerate()
-                    .map(|(i, id)| TrainClass {
-                        id,
-                        name: format!("Class {}", i + 1),
-                    })
-                    .collect(),
-            );
+            // The starting classes' names would be a guess: only the photos' own classes show.
+            self.classes.set(Vec::new());
         }
+        // A photo whose class is not in the list (lost with an unreadable list, or never
+        // written) keeps its class, under a made-up name.
+        let mut missing: Vec<u32> = photos
+            .iter()
+            .map(|p| p.class_id)
+            .filter(|id| {
+                self.classes
+                    .with_untracked(|l| l.iter().all(|c| c.id != *id))
+            })
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let first = self.classes.with_untracked(Vec::len);
+        self.classes.update(|list| {
+            list.extend(missing.into_iter().enumerate().map(|(i, id)| TrainClass {
+                id,
+                name: format!("Class {}", first + i + 1),
+            }))
+        });
         let mut restored = Vec::with_capacity(photos.len());
         let needed = self
             .settings

@@ -67,8 +67,14 @@ impl Training {
 
     /// The photos' bytes in all, when they are more than the page can save as one project.
     pub(super) fn too_large_to_save(self) -> Option<f64> {
-        let bytes: f64 = self.blobs.with_value(|b| b.values().map(Blob::size).sum());
-        (bytes > MAX_PAGE_PROJECT_BYTES as f64).then_some(bytes)
+        let photos: f64 = self.blobs.with_value(|b| b.values().map(Blob::size).sum());
+        let head = self
+            .head_file
+            .with_value(|h| h.as_ref().map_or(0, Vec::len)) as f64;
+        // Room for the manifest and the zip's headers, so that what is saved opens again.
+        const MARGIN: f64 = (64u64 << 20) as f64;
+        let bytes = photos + head;
+        (bytes + MARGIN > MAX_PAGE_PROJECT_BYTES as f64).then_some(bytes)
     }
 
     fn save_project(self) {
@@ -342,7 +348,11 @@ impl Training {
         };
         self.project.set(None);
         self.project_request(Request::CloseProject);
-        let OpenedProject { manifest, head } = *opened;
+        let OpenedProject {
+            manifest,
+            head,
+            notes,
+        } = *opened;
         if let Some(run) = manifest.last_run {
             let photo_ids: Option<Vec<u32>> =
                 run.rows.iter().map(|&r| ids.get(r).copied()).collect();
@@ -367,9 +377,10 @@ impl Training {
             }
             None => "",
         };
+        let notes: String = notes.iter().map(|n| format!(" {n}")).collect();
         self.say(format!(
             "Opened {name}: {} photos in {} classes{with_head}. The photos are being prepared \
-             for training.",
+             for training.{notes}",
             ids.len(),
             manifest.classes.len()
         ));
