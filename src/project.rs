@@ -108,9 +108,7 @@ impl<W: Write + Seek> ProjectWriter<W> {
         let extension = name
             .rsplit_once('.')
             .map(|(_, e)| e.to_ascii_lowercase())
-            .filter(|e| {
-                !e.is_empty() && e.len() <= 5 && e.bytes().all(|b| b.is_ascii_alphanumeric())
-            })
+            .filter(|e| is_entry_extension(e))
             .unwrap_or_else(|| "bin".into());
         let file = photo_entry_name(class, entry.photos.len(), &extension);
         write_entry(&mut self.zip, &file, bytes, CompressionMethod::Stored)?;
@@ -340,7 +338,13 @@ fn is_photo_entry_of(file: &str, class: usize) -> bool {
     };
     (1..=9).contains(&number.len())
         && number.bytes().all(|b| b.is_ascii_digit())
-        && (1..=5).contains(&ext.len())
+        && is_entry_extension(ext)
+}
+
+/// Whether `ext` is an extension [`photo_entry_name`] is given: 1 to 5 lower-case letters or
+/// digits (the photo's own, lower-cased, or `bin`).
+fn is_entry_extension(ext: &str) -> bool {
+    (1..=5).contains(&ext.len())
         && ext
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())

@@ -1,27 +1,41 @@
-//! Replays the corpus of hostile files in `tests/hostile/` (hand-made by `make.py`, plus every
-//! input a fuzz run found): each is refused with a message, never a panic, in the CLI's and
-//! the page's readers alike (both go through these functions).
+//! Replays the hostile files: the project files in `tests/hostile/project/` (hand-made by
+//! `make.py`), the head files built below, and every input a fuzz run found (kept in
+//! `tests/hostile/<project|head>/`): each is refused with a message, never a panic, in the
+//! CLI's and the page's readers alike (both go through these functions).
 
-use std::path::{Path, PathBuf};
+mod common;
 
-fn corpus(kind: &str) -> Vec<PathBuf> {
+use std::path::Path;
+
+use common::crafted_head;
+
+/// The files kept in `tests/hostile/<kind>/`, by name.
+fn kept(kind: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/hostile")
         .join(kind);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("entry").path())
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(String, Vec<u8>)> = entries
+        .map(|e| {
+            let path = e.expect("entry").path();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into();
+            (name, std::fs::read(&path).expect("read"))
+        })
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no hostile files in {}", dir.display());
     files
 }
 
-/// Every file of `kind` is refused by `open`, with a message that names what is wrong.
-fn all_refused(kind: &str, open: impl Fn(&[u8]) -> Result<(), String>) {
-    for path in corpus(kind) {
-        let bytes = std::fs::read(&path).expect("read");
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
+/// Every file is refused by `open`, with a message that names what is wrong.
+fn all_refused(files: Vec<(String, Vec<u8>)>, open: impl Fn(&[u8]) -> Result<(), String>) {
+    assert!(!files.is_empty(), "no hostile files");
+    for (name, bytes) in files {
         let start = std::time::Instant::now();
         match open(&bytes) {
             Ok(()) => panic!("{name} was accepted"),
@@ -56,17 +70,55 @@ fn expected(file: &str) -> Option<&'static str> {
 
 #[test]
 fn hostile_project_files_are_refused() {
-    all_refused("project", |bytes| {
+    all_refused(kept("project"), |bytes| {
         afinar::project::Project::open(std::io::Cursor::new(bytes))
             .map(drop)
             .map_err(|e| e.to_string())
     });
 }
 
+/// The hand-made hostile heads (built here: a `.safetensors` kept in the repository would look
+/// like model weights), then any fuzz finds.
+fn hostile_heads() -> Vec<(String, Vec<u8>)> {
+    let many: Vec<String> = (0..1000).map(|i| format!("class {i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let made = [
+        (
+            "too-many-classes.safetensors",
+            crafted_head(&many, &[("hidden.bias", vec![128])], 0),
+        ),
+        (
+            "hidden-without-units.safetensors",
+            crafted_head(&["a", "b"], &[("hidden.bias", vec![0])], 0),
+        ),
+        (
+            "shapes-disagree.safetensors",
+            crafted_head(
+                &["a", "b", "c"],
+                &[
+                    ("hidden.weight", vec![1280, 8]),
+                    ("hidden.bias", vec![8]),
+                    ("output.weight", vec![8, 2]),
+                    ("output.bias", vec![3]),
+                ],
+                0,
+            ),
+        ),
+        (
+            "unfreezes-40-blocks.safetensors",
+            crafted_head(&["a", "b"], &[("hidden.bias", vec![8])], 40),
+        ),
+    ];
+    made.into_iter()
+        .map(|(name, bytes)| (name.to_string(), bytes))
+        .chain(kept("head"))
+        .collect()
+}
+
 #[test]
 fn hostile_head_files_are_refused() {
     let device = afinar::device::cpu();
-    all_refused("head", |bytes| {
+    all_refused(hostile_heads(), |bytes| {
         afinar::head::load(bytes, None, &device)
             .map(drop)
             .map_err(|e| e.to_string())

@@ -2,12 +2,12 @@
 //! before it is checked. One test in its own binary, so that the allocator's peak is this
 //! test's alone.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use afinar::head::{self, HeadFileError};
-use safetensors::tensor::{Dtype, TensorView};
 
 /// The system allocator, counting the bytes in use and their peak.
 struct Counting;
@@ -46,32 +46,6 @@ fn peak_extra<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (out, PEAK.load(Ordering::Relaxed).saturating_sub(before))
 }
 
-/// A head file that says it is Afinar's, with these tensors (all zeros, of these shapes).
-fn head_file(classes: &[&str], tensors: &[(&str, Vec<usize>)]) -> Vec<u8> {
-    let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(name, shape)| {
-            let bytes = vec![0u8; shape.iter().product::<usize>() * 4];
-            (name.to_string(), shape.clone(), bytes)
-        })
-        .collect();
-    let views: Vec<(String, TensorView<'_>)> = data
-        .iter()
-        .map(|(name, shape, bytes)| {
-            let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("view");
-            (name.clone(), view)
-        })
-        .collect();
-    let metadata = serde_json::json!({
-        "classes": classes, "base_model_sha256": "crafted", "preprocessing": "crafted",
-    });
-    let info = HashMap::from([
-        ("format".to_string(), "afinar-head-1".to_string()),
-        ("metadata".to_string(), metadata.to_string()),
-    ]);
-    safetensors::serialize(views, Some(info)).expect("serializes")
-}
-
 /// Why a head file was refused (it must be, as unreadable).
 fn refusal<T>(result: Result<T, HeadFileError>) -> String {
     match result {
@@ -89,9 +63,10 @@ fn hostile_head_files_are_refused_in_bounded_memory() {
     const MB: usize = 1 << 20;
 
     // A million hidden units would size a 1,280 × 1,000,000 float layer (5 GB) from a 4 MB file.
-    let million = head_file(
+    let million = common::crafted_head(
         &["a", "b"],
         &[("hidden.bias", vec![1_000_000]), ("output.bias", vec![2])],
+        0,
     );
     let (result, extra) = peak_extra(|| head::load(&million, None, &device));
     let message = refusal(result);
@@ -105,14 +80,14 @@ fn hostile_head_files_are_refused_in_bounded_memory() {
     // A class list longer than any head has.
     let names: Vec<String> = (0..100_000).map(|i| format!("class {i}")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let many = head_file(&names, &[("hidden.bias", vec![128])]);
+    let many = common::crafted_head(&names, &[("hidden.bias", vec![128])], 0);
     let (result, extra) = peak_extra(|| head::load(&many, None, &device));
     let message = refusal(result);
     assert!(message.contains("100000 classes"), "{message}");
     assert!(extra < 50 * MB, "{extra} bytes");
 
     // Shapes that disagree with each other are refused before the head is made.
-    let mismatched = head_file(
+    let mismatched = common::crafted_head(
         &["a", "b", "c"],
         &[
             ("hidden.weight", vec![1280, 64]),
@@ -120,6 +95,7 @@ fn hostile_head_files_are_refused_in_bounded_memory() {
             ("output.weight", vec![64, 2]),
             ("output.bias", vec![3]),
         ],
+        0,
     );
     let message = refusal(head::load(&mismatched, None, &device));
     assert!(message.contains("output.weight"), "{message}");

@@ -122,3 +122,37 @@ pub fn skip_unless_required(tool: &str, in_ci: bool, why: &str) {
     println!("SKIPPED {tool}: {why}");
     eprintln!("SKIPPED {tool}: {why} (set {variable}=1 to make this a failure)");
 }
+
+/// A head file that says it is Afinar's (format and metadata), with these float32 tensors, all
+/// zeros: for files that must be refused by their shapes and counts, built here rather than
+/// kept as binaries.
+pub fn crafted_head(
+    classes: &[&str],
+    tensors: &[(&str, Vec<usize>)],
+    unfrozen_blocks: usize,
+) -> Vec<u8> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, shape)| {
+            let bytes = vec![0u8; shape.iter().product::<usize>() * 4];
+            (name.to_string(), shape.clone(), bytes)
+        })
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = data
+        .iter()
+        .map(|(name, shape, bytes)| {
+            let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("view");
+            (name.clone(), view)
+        })
+        .collect();
+    let metadata = serde_json::json!({
+        "classes": classes, "base_model_sha256": "crafted", "preprocessing": "crafted",
+        "unfrozen_blocks": unfrozen_blocks,
+    });
+    let info = std::collections::HashMap::from([
+        ("format".to_string(), "afinar-head-1".to_string()),
+        ("metadata".to_string(), metadata.to_string()),
+    ]);
+    safetensors::serialize(views, Some(info)).expect("serializes")
+}

@@ -1,13 +1,12 @@
 #!/usr/bin/env python3
-"""Writes the hand-made hostile files of this folder (project files and head files that must be
-refused with a message, in bounded memory and time). `tests/hostile_files.rs` replays every file
-here, and what fuzzing finds is added beside them (fuzz/README in the project's README).
+"""Writes the hand-made hostile project files of this folder (refused with a message, in bounded
+memory and time). `tests/hostile_files.rs` replays every file here (the hostile head files it
+builds itself), and what fuzzing finds is added beside them (see the README's Tests section).
 
 Run from anywhere: python3 tests/hostile/make.py
 """
 import json
 import os
-import struct
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,25 +35,6 @@ def entry_info(name):
     return zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
 
 
-def head(name, classes, tensors, unfrozen_blocks=0):
-    """A safetensors file that says it is an Afinar head, with zero-filled float32 tensors."""
-    header, data = {}, b""
-    for tensor, shape in tensors:
-        size = 4
-        for d in shape:
-            size *= d
-        header[tensor] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + size]}
-        data += bytes(size)
-    metadata = {"classes": classes, "base_model_sha256": "crafted", "preprocessing": "crafted",
-                "unfrozen_blocks": unfrozen_blocks}
-    header["__metadata__"] = {"format": "afinar-head-1", "metadata": json.dumps(metadata)}
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    os.makedirs(os.path.join(HERE, "head"), exist_ok=True)
-    with open(os.path.join(HERE, "head", name), "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + data)
-
-
 two = [("photos/0/00001.jpg", b"x"), ("photos/1/00000.jpg", b"y")]
 project("zip-slip-parent.afinar", [["../../../escaped.jpg", "photos/0/00001.jpg"], ["photos/1/00000.jpg"]],
         [("../../../escaped.jpg", b"escaped")] + two)
@@ -71,9 +51,3 @@ project("another-class-folder.afinar", [["photos/1/00000.jpg"], ["photos/1/00001
 project("head-elsewhere.afinar", [["photos/0/00001.jpg"], ["photos/1/00000.jpg"]],
         two + [("../head.safetensors", b"h")], head="../head.safetensors")
 project("too-many-classes.afinar", [[f"photos/{c}/00000.jpg"] for c in range(21)], [])
-
-head("too-many-classes.safetensors", [f"class {i}" for i in range(1000)], [("hidden.bias", [128])])
-head("hidden-without-units.safetensors", ["a", "b"], [("hidden.bias", [0])])
-head("shapes-disagree.safetensors", ["a", "b", "c"],
-      [("hidden.weight", [1280, 8]), ("hidden.bias", [8]), ("output.weight", [8, 2]), ("output.bias", [3])])
-head("unfreezes-40-blocks.safetensors", ["a", "b"], [("hidden.bias", [8])], unfrozen_blocks=40)

@@ -720,8 +720,8 @@ pub enum Reply {
     HeadReady(HeadInfo),
     HeadRefused(String),
     /// Said by the page's own link, never by a worker: the worker stopped while taking up the
-    /// head it was given (or kept stopping with one in use), so the head is not given to the
-    /// next worker; the page stops keeping it, so it cannot stop the next visit too.
+    /// head it was given (after its model had loaded), so the head is not given to the next
+    /// worker; the page stops using it, so it cannot stop the next visit too.
     HeadSetAside(String),
     /// The answer to [`Request::ExportModel`]; `Err` holds a message for people.
     ModelExported(Result<ExportedModel, String>),

@@ -51,7 +51,7 @@ impl Training {
     /// next one): a file being imported is not used; the head in use is no longer kept, so it
     /// cannot stop the next visit too. The classes and photos stay.
     pub(super) fn head_set_aside(self, reason: &str) {
-        if self.importing.get_value().is_some() {
+        if self.importing.with_value(Option::is_some) {
             self.importing.set_value(None);
             self.say(format!(
                 "The model worker stopped while reading that head file ({reason}); it was not \
@@ -61,11 +61,11 @@ impl Training {
         }
         // Kept apart in the store, never given to a worker again: not lost if it was not the
         // cause.
-        if let Some(file) = self.head_file.get_value() {
-            self.save_meta(
-                "head-set-aside",
-                Some(js_sys::Uint8Array::from(&file[..]).into()),
-            );
+        if let Some(file) = self
+            .head_file
+            .with_value(|f| f.as_deref().map(js_sys::Uint8Array::from))
+        {
+            self.save_meta("head-set-aside", Some(file.into()));
         }
         self.forget_head();
         self.say(format!(

@@ -65,7 +65,8 @@ impl Training {
         })
     }
 
-    /// The photos' bytes in all, when they are more than the page can save as one project.
+    /// The bytes of the photos and the head, when they are more than the page can save as one
+    /// project.
     pub(super) fn too_large_to_save(self) -> Option<f64> {
         let photos: f64 = self.blobs.with_value(|b| b.values().map(Blob::size).sum());
         let head = self
