@@ -6,12 +6,14 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import os from "node:os";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { serveDist, launch, openApp, waitForModel, waitUntilPrepared, copyFlowers, photosInClasses, waitForPhotosInClasses } from "./support.mjs";
+import { serveDist, launch, openApp, waitForModel, waitUntilPrepared, copyFlowers, photosInClasses, waitForPhotosInClasses, inStore, storedPhotos, storedClasses } from "./support.mjs";
 
 const CLASSES = ["daisy", "roses"];
 const PER_CLASS = 3;
 // The page's starting classes: training needs photos in each.
 const ALL_CLASSES = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
+// Photos per class of a project large enough to be opened over several seconds.
+const BIG_PER_CLASS = 40;
 
 let server;
 let folder;
@@ -21,43 +23,13 @@ before(async () => {
   copyFlowers(path.join(folder, "flowers"), CLASSES, PER_CLASS);
   copyFlowers(path.join(folder, "more"), ["tulips"], PER_CLASS);
   copyFlowers(path.join(folder, "all"), ALL_CLASSES, PER_CLASS);
+  copyFlowers(path.join(folder, "extra"), ["dandelion"], PER_CLASS);
+  copyFlowers(path.join(folder, "big"), ALL_CLASSES, BIG_PER_CLASS);
 });
 after(async () => {
   await server?.close();
   if (folder) rmSync(folder, { recursive: true, force: true });
 });
-
-/** Runs `action(db)` on the page's IndexedDB store in the page and returns its result. */
-function inStore(page, action, arg) {
-  return page.evaluate(
-    ([source, arg]) =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open("afinar-training");
-        open.onerror = () => reject(open.error);
-        open.onsuccess = async () => {
-          try {
-            resolve(await new Function("db", "arg", `return (${source})(db, arg)`)(open.result, arg));
-          } catch (e) {
-            reject(e);
-          } finally {
-            open.result.close();
-          }
-        };
-      }),
-    [action.toString(), arg],
-  );
-}
-
-const storedPhotos = (page) =>
-  inStore(page, (db) => new Promise((resolve) => {
-    const r = db.transaction("photos").objectStore("photos").count();
-    r.onsuccess = () => resolve(r.result);
-  }));
-const storedClasses = (page) =>
-  inStore(page, (db) => new Promise((resolve) => {
-    const r = db.transaction("meta").objectStore("meta").get("classes");
-    r.onsuccess = () => resolve(r.result);
-  }));
 
 test("a store that cannot be read in full is shown as far as it reads and left untouched", async () => {
   const browser = await launch({ webgpu: false });
@@ -180,6 +152,111 @@ test("a head that stops the model worker is set aside, and the next visit starts
     // The photos still classify.
     await page.getByTestId("photo-input").setInputFiles(path.join(folder, "more/tulips", readdirSync(path.join(folder, "more/tulips"))[0]));
     await page.locator('[data-testid="result"]:not(.waiting)').first().waitFor({ timeout: 60_000 });
+  } finally {
+    await browser.close();
+  }
+});
+
+/** Waits until the page's store holds `n` photos. */
+async function waitForStoredPhotos(page, n) {
+  for (let i = 0; (await storedPhotos(page)) !== n; i++) {
+    assert.ok(i < 120, `the store holds ${await storedPhotos(page)} photos, not ${n}`);
+    await page.waitForTimeout(500);
+  }
+}
+
+/** Photos per class, as the class rows count them. */
+function classCounts(page) {
+  return page.getByTestId("class-row").evaluateAll((rows) =>
+    Object.fromEntries(rows.map((r) => [r.getAttribute("data-class"), Number.parseInt(r.querySelector('[data-testid="class-count"]').textContent, 10) || 0])),
+  );
+}
+
+test("two tabs never write over each other: the newest keeps the photos, and the other takes them back whole", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    const { page: first, seen } = await openApp(context, server.origin);
+    await waitForModel(first);
+    await first.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "flowers"));
+    await waitForPhotosInClasses(first, CLASSES.length * PER_CLASS);
+    await waitForStoredPhotos(first, CLASSES.length * PER_CLASS);
+
+    // A second tab takes the photos over; the first says where they went and keeps nothing.
+    const { page: second } = await openApp(context, server.origin);
+    await first.getByTestId("use-here").waitFor({ timeout: 60_000 });
+    assert.match(await first.getByTestId("other-tab").innerText(), /opened in another tab/);
+    await waitForPhotosInClasses(second, CLASSES.length * PER_CLASS);
+    await second.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "more"));
+    await waitForPhotosInClasses(second, (CLASSES.length + 1) * PER_CLASS);
+    await waitForStoredPhotos(second, (CLASSES.length + 1) * PER_CLASS);
+
+    // The first takes them back, with the second tab's photos, and adds its own (brought to
+    // the front, as a person does: the browser holds back a tab behind another).
+    await first.bringToFront();
+    await first.getByTestId("use-here").click();
+    await second.getByTestId("use-here").waitFor({ timeout: 60_000 });
+    await waitForPhotosInClasses(first, (CLASSES.length + 1) * PER_CLASS);
+    await first.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "extra"));
+    const all = (CLASSES.length + 2) * PER_CLASS;
+    await waitForPhotosInClasses(first, all);
+    await waitForStoredPhotos(first, all);
+
+    // Every photo of both tabs is kept, each once, in its class.
+    await first.reload();
+    await waitForPhotosInClasses(first, all);
+    const expected = { daisy: PER_CLASS, dandelion: PER_CLASS, roses: PER_CLASS, sunflowers: 0, tulips: PER_CLASS };
+    assert.deepEqual(await classCounts(first), expected);
+    assert.equal(await storedPhotos(first), all);
+    assert.equal(await second.getByTestId("dataset-folder-input").count(), 0, "the other tab adds nothing");
+    assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a reload in the middle of opening a project leaves the project there was whole, and an opened one is kept whole", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    // A project of 200 photos, saved from another profile.
+    const maker = await browser.newContext();
+    const { page: making } = await openApp(maker, server.origin);
+    await waitForModel(making);
+    await making.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "big"));
+    const total = ALL_CLASSES.length * BIG_PER_CLASS;
+    await waitForPhotosInClasses(making, total);
+    const [download] = await Promise.all([making.waitForEvent("download", { timeout: 300_000 }), making.getByTestId("save-project").click()]);
+    const big = path.join(folder, "big.afinar");
+    await download.saveAs(big);
+    await maker.close();
+
+    const context = await browser.newContext();
+    const { page, seen } = await openApp(context, server.origin);
+    await waitForModel(page);
+    await page.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "flowers"));
+    await waitForPhotosInClasses(page, CLASSES.length * PER_CLASS);
+    await waitForStoredPhotos(page, CLASSES.length * PER_CLASS);
+    const before = await classCounts(page);
+    page.on("dialog", (d) => d.accept());
+
+    // Reloaded while the project's photos arrive: the photos there were, whole.
+    await page.getByTestId("open-project").setInputFiles(big);
+    const status = page.getByTestId("project-status");
+    await status.filter({ hasText: new RegExp(`Opening the project: [1-9]\\d* of ${total}`) }).waitFor({ timeout: 120_000 });
+    console.log(`reloaded at: ${await status.innerText()}`);
+    await page.reload();
+    await waitForPhotosInClasses(page, CLASSES.length * PER_CLASS);
+    assert.deepEqual(await classCounts(page), before);
+    assert.equal(await storedPhotos(page), CLASSES.length * PER_CLASS);
+
+    // Opened to the end: the new project, whole, also after a reload.
+    await page.getByTestId("open-project").setInputFiles(big);
+    await page.getByTestId("training-message").filter({ hasText: "Opened big.afinar" }).waitFor({ timeout: 300_000 });
+    await waitForStoredPhotos(page, total);
+    await page.reload();
+    await waitForPhotosInClasses(page, total);
+    assert.deepEqual(await classCounts(page), Object.fromEntries(ALL_CLASSES.map((c) => [c, BIG_PER_CLASS])));
+    assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), []);
   } finally {
     await browser.close();
   }

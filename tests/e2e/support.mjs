@@ -89,6 +89,38 @@ function countPhotosInClasses() {
   return [...document.querySelectorAll('[data-testid="class-count"]')].reduce((n, e) => n + (Number.parseInt(e.textContent, 10) || 0), 0);
 }
 
+/** Runs `action(db)` on the page's IndexedDB store in the page and returns its result. */
+export function inStore(page, action, arg) {
+  return page.evaluate(
+    ([source, arg]) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("afinar-training");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = async () => {
+          try {
+            resolve(await new Function("db", "arg", `return (${source})(db, arg)`)(open.result, arg));
+          } catch (e) {
+            reject(e);
+          } finally {
+            open.result.close();
+          }
+        };
+      }),
+    [action.toString(), arg],
+  );
+}
+
+export const storedPhotos = (page) =>
+  inStore(page, (db) => new Promise((resolve) => {
+    const r = db.transaction("photos").objectStore("photos").count();
+    r.onsuccess = () => resolve(r.result);
+  }));
+export const storedClasses = (page) =>
+  inStore(page, (db) => new Promise((resolve) => {
+    const r = db.transaction("meta").objectStore("meta").get("classes");
+    r.onsuccess = () => resolve(r.result);
+  }));
+
 /** Waits until every result card has its answer (label or error). */
 export async function waitForResults(page, count) {
   await page.waitForFunction(

@@ -21,6 +21,8 @@ mod preferences;
 #[cfg(target_arch = "wasm32")]
 mod store;
 #[cfg(target_arch = "wasm32")]
+mod tabs;
+#[cfg(target_arch = "wasm32")]
 mod training;
 
 #[cfg(target_arch = "wasm32")]

@@ -76,6 +76,59 @@ fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// The record a photo is stored as.
+fn photo_record(photo: &StoredPhoto) -> Object {
+    let record = Object::new();
+    set(&record, "id", &photo.id.into());
+    set(&record, "classId", &photo.class_id.into());
+    set(&record, "name", &photo.name.as_str().into());
+    set(&record, "blob", &photo.blob);
+    if let Some(stored) = &photo.embedding {
+        let e = &stored.embedding;
+        set(
+            &record,
+            "features",
+            &Float32Array::from(e.features.as_slice()),
+        );
+        if let Some(boundary) = &e.boundary {
+            set(
+                &record,
+                "boundary",
+                &Float32Array::from(boundary.as_slice()),
+            );
+        }
+        if let Some(k) = stored.rows.unfreeze {
+            set(&record, "unfreeze", &(k as u32).into());
+        }
+        if stored.rows.views > 0 {
+            set(&record, "views", &(stored.rows.views as u32).into());
+            // As text: a u64 seed does not fit a JS number.
+            set(&record, "seed", &stored.rows.seed.to_string().into());
+            set(
+                &record,
+                "augmented",
+                &Float32Array::from(e.augmented.as_slice()),
+            );
+            if let Some(views) = &e.augmented_boundary {
+                set(
+                    &record,
+                    "augmentedBoundary",
+                    &Float32Array::from(views.as_slice()),
+                );
+            }
+        }
+        let imagenet = serde_json::to_string(&e.imagenet).unwrap_or_default();
+        set(&record, "imagenet", &imagenet.into());
+        set(&record, "sha256", &e.sha256.as_str().into());
+        set(
+            &record,
+            "thumb",
+            &Uint8Array::from(e.thumbnail_jpeg.as_slice()),
+        );
+    }
+    record
+}
+
 fn get(object: &JsValue, key: &str) -> JsValue {
     Reflect::get(object, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
@@ -85,7 +138,9 @@ fn set(object: &Object, key: &str, value: &JsValue) {
 }
 
 impl Store {
-    pub async fn open() -> Result<Self, String> {
+    /// Opens the store. `on_newer`: a newer build of the page asks for it (to upgrade it); the
+    /// connection is closed, so that it can, and nothing more is written from here.
+    pub async fn open(on_newer: impl FnOnce() + 'static) -> Result<Self, String> {
         let factory = Factory::new().map_err(text)?;
         let mut request = factory.open(DB_NAME, Some(DB_VERSION)).map_err(text)?;
         request.on_upgrade_needed(|event| {
@@ -97,8 +152,30 @@ impl Store {
                 }
             }
         });
-        let db = request.await.map_err(text)?;
+        let mut db = request.await.map_err(|e| {
+            if e.to_string().contains("VersionError") {
+                "a newer version of Afinar keeps its photos in this browser: reload the page to \
+                 use it"
+                    .to_string()
+            } else {
+                e.to_string()
+            }
+        })?;
+        db.on_version_change(move |event| {
+            if let Some(db) = event
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::IdbDatabase>().ok())
+            {
+                db.close();
+            }
+            on_newer();
+        });
         Ok(Self { db })
+    }
+
+    /// Closes the connection: what was asked before is still written.
+    pub fn close(&self) {
+        self.db.close();
     }
 
     async fn write(
@@ -107,26 +184,42 @@ impl Store {
         key: JsValue,
         value: Option<&JsValue>,
     ) -> Result<(), WriteError> {
+        self.transact(&[store], |tx| {
+            let objects = tx.object_store(store)?;
+            match value {
+                Some(value) => objects.put(value, Some(&key)).map(|_| ()),
+                None => objects.delete(key).map(|_| ()),
+            }
+        })
+        .await
+    }
+
+    /// Makes the `requests` in one read-write transaction over `stores` and waits until the
+    /// browser has committed it: all of them are kept, or none.
+    async fn transact<R>(
+        &self,
+        stores: &[&str],
+        requests: impl FnOnce(&Transaction) -> Result<R, idb::Error>,
+    ) -> Result<(), WriteError> {
         let tx = self
             .db
-            .transaction(&[store], TransactionMode::ReadWrite)
+            .transaction(stores, TransactionMode::ReadWrite)
             .map_err(WriteError::from_idb)?;
         // A handle kept to read why the browser aborted it: awaiting the transaction takes it.
         let raw = IdbTransaction::from(tx);
         let tx = Transaction::from(raw.clone());
-        let done = async {
-            let objects = tx.object_store(store)?;
-            match value {
-                Some(value) => {
-                    objects.put(value, Some(&key))?.await?;
-                }
-                None => {
-                    objects.delete(key)?.await?;
-                }
+        // The requests need not be awaited one by one: the transaction commits only if each
+        // of them succeeds.
+        let done = match requests(&tx) {
+            Ok(_) => match tx.commit() {
+                Ok(tx) => tx.await,
+                Err(e) => Err(e),
+            },
+            Err(e) => {
+                let _ = raw.abort();
+                Err(e)
             }
-            tx.commit()?.await
-        }
-        .await;
+        };
         if let Ok(TransactionResult::Committed) = done {
             return Ok(());
         }
@@ -141,55 +234,35 @@ impl Store {
     }
 
     pub async fn put_photo(&self, photo: &StoredPhoto) -> Result<(), WriteError> {
-        let record = Object::new();
-        set(&record, "id", &photo.id.into());
-        set(&record, "classId", &photo.class_id.into());
-        set(&record, "name", &photo.name.as_str().into());
-        set(&record, "blob", &photo.blob);
-        if let Some(stored) = &photo.embedding {
-            let e = &stored.embedding;
-            set(
-                &record,
-                "features",
-                &Float32Array::from(e.features.as_slice()),
-            );
-            if let Some(boundary) = &e.boundary {
-                set(
-                    &record,
-                    "boundary",
-                    &Float32Array::from(boundary.as_slice()),
-                );
+        self.write(PHOTOS, photo.id.into(), Some(&photo_record(photo)))
+            .await
+    }
+
+    /// Replaces everything stored with `photos` and the `meta` values (`None` deletes one), in
+    /// one transaction: a reload or a full disk leaves either all of it or what was there.
+    pub async fn replace_all(
+        &self,
+        photos: &[StoredPhoto],
+        meta: &[(&str, Option<JsValue>)],
+    ) -> Result<(), WriteError> {
+        self.transact(&[PHOTOS, META], |tx| {
+            let store = tx.object_store(PHOTOS)?;
+            let cleared = store.clear()?;
+            for photo in photos {
+                store
+                    .put(&photo_record(photo), Some(&photo.id.into()))
+                    .map(|_| ())?;
             }
-            if let Some(k) = stored.rows.unfreeze {
-                set(&record, "unfreeze", &(k as u32).into());
-            }
-            if stored.rows.views > 0 {
-                set(&record, "views", &(stored.rows.views as u32).into());
-                // As text: a u64 seed does not fit a JS number.
-                set(&record, "seed", &stored.rows.seed.to_string().into());
-                set(
-                    &record,
-                    "augmented",
-                    &Float32Array::from(e.augmented.as_slice()),
-                );
-                if let Some(views) = &e.augmented_boundary {
-                    set(
-                        &record,
-                        "augmentedBoundary",
-                        &Float32Array::from(views.as_slice()),
-                    );
+            let kept = tx.object_store(META)?;
+            for (key, value) in meta {
+                match value {
+                    Some(value) => kept.put(value, Some(&JsValue::from(*key))).map(|_| ())?,
+                    None => kept.delete(JsValue::from(*key)).map(|_| ())?,
                 }
             }
-            let imagenet = serde_json::to_string(&e.imagenet).unwrap_or_default();
-            set(&record, "imagenet", &imagenet.into());
-            set(&record, "sha256", &e.sha256.as_str().into());
-            set(
-                &record,
-                "thumb",
-                &Uint8Array::from(e.thumbnail_jpeg.as_slice()),
-            );
-        }
-        self.write(PHOTOS, photo.id.into(), Some(&record)).await
+            Ok(cleared)
+        })
+        .await
     }
 
     pub async fn delete_photo(&self, id: u32) -> Result<(), WriteError> {

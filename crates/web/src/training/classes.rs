@@ -118,7 +118,7 @@ impl Training {
                     id,
                     class_id,
                     name,
-                    state: RwSignal::new(Prepared::Waiting),
+                    state: self.photo_state(Prepared::Waiting),
                 },
                 blob,
             ));

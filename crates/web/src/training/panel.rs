@@ -9,6 +9,7 @@ use super::run::TrainControls;
 use super::scores::Results;
 use super::state::use_training;
 use crate::notice::Notice;
+use crate::tabs::Turn;
 
 /// The whole "Train your own classes" section.
 #[component]
@@ -31,12 +32,47 @@ pub fn TrainingPanel() -> impl IntoView {
                 </p>
             </div>
             <Notice message=training.message testid="training-message" />
-            <Intake />
-            <ProjectControls />
-            <ClassList />
-            <TrainControls />
-            <Curves />
-            <Results />
+            {move || match training.turn.get() {
+                Turn::Mine => {
+                    view! {
+                        <Intake />
+                        <ProjectControls />
+                        <ClassList />
+                        <TrainControls />
+                        <Curves />
+                        <Results />
+                    }
+                        .into_any()
+                }
+                Turn::Claiming => ().into_any(),
+                Turn::Waiting => {
+                    view! {
+                        <p class="notice" role="status" data-testid="other-tab">
+                            "Afinar is open in another tab, which is finishing what it is doing. "
+                            "Your classes and photos come here as soon as it is done."
+                        </p>
+                    }
+                        .into_any()
+                }
+                Turn::Elsewhere => {
+                    view! {
+                        <p class="notice" role="status" data-testid="other-tab">
+                            "Afinar was opened in another tab, and your classes and photos went "
+                            "with it: only one tab keeps them at a time, so that two never write "
+                            "over each other. "
+                            <button
+                                data-testid="use-here"
+                                on:click=|_| {
+                                    let _ = window().location().reload();
+                                }
+                            >
+                                "Use Afinar here"
+                            </button>
+                        </p>
+                    }
+                        .into_any()
+                }
+            }}
         </section>
     }
 }

@@ -13,7 +13,13 @@
 //!   themselves; the head file when a run ends or an imported head is accepted.
 //! - When the browser's storage for the page is full, what it kept stays; the page says which
 //!   photos will not be there after a reload and how to keep them (a project file).
+//! - A project being opened is written whole, in one transaction, once all of it has arrived
+//!   ([`Training::keep_opened_project`]): a reload before leaves the project there was.
+//! - Only one tab keeps the store at a time ([`crate::tabs`]): the newest; the one before
+//!   finishes its work, lets go ([`Training::let_go`]) and shows where the photos went.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -21,21 +27,54 @@ use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::state::{
-    LabelCheck, Prepared, RunResult, RunState, TrainClass, TrainPhoto, Training, run_local,
+    Hold, LabelCheck, Prepared, RunResult, RunState, TrainClass, TrainPhoto, Training, run_local,
 };
 use crate::link::WorkerLink;
 use crate::store::{Store, StoredPhoto, WriteError};
+use crate::tabs;
 use afinar_protocol::TrainSettings;
 
-fn json(value: &impl serde::Serialize) -> Option<String> {
+/// How often a tab asked for the store looks whether it is done with it.
+const LET_GO_POLL_MS: u32 = 100;
+
+pub(super) fn json(value: &impl serde::Serialize) -> Option<String> {
     serde_json::to_string(value).ok()
 }
 
 impl Training {
-    /// Connects to the worker, restores what the last visit kept and keeps it from then on.
+    /// Connects to the worker and, once this tab keeps the store ([`crate::tabs`]), restores
+    /// what the last visit kept and keeps it from then on.
     pub fn start(self, link: WorkerLink) {
         self.link.set_value(Some(link));
-        self.open_store();
+        tabs::claim(
+            move || self.open_store(),
+            Box::new(move || Box::pin(self.let_go())),
+            move |turn| self.turn.set(turn),
+        );
+    }
+
+    /// A newer tab asks for the store: once the run, the project file and the writes under
+    /// way are done, the store is closed and nothing more is written from this tab.
+    async fn let_go(self) {
+        let busy = move || {
+            self.is_running()
+                || self.project.with_untracked(Option::is_some)
+                || self.writes.get_value() > 0
+        };
+        if busy() {
+            tabs::say_finishing();
+            self.say(
+                "Afinar was opened in another tab. This tab hands your classes and photos over \
+                 to it as soon as it has finished what it is doing.",
+            );
+        }
+        while busy() {
+            gloo_timers::future::TimeoutFuture::new(LET_GO_POLL_MS).await;
+        }
+        if let Some(store) = self.store.get_value() {
+            store.close();
+        }
+        self.store.set_value(None);
     }
 
     /// Opens the store and restores what it keeps; from then on, keeps it up to date.
@@ -51,7 +90,14 @@ impl Training {
                 .then(|| "running".to_string())
         });
         run_local(async move {
-            let store = match Store::open().await {
+            let newer = move || {
+                self.store.set_value(None);
+                self.say(
+                    "A newer version of Afinar was opened in another tab: reload this one to \
+                     keep working with your photos. Nothing more is kept from this tab.",
+                );
+            };
+            let store = match Store::open(newer).await {
                 Ok(store) => Rc::new(store),
                 Err(e) => {
                     self.say(format!(
@@ -168,7 +214,7 @@ impl Training {
                 id: p.id,
                 class_id: p.class_id,
                 name: p.name,
-                state: RwSignal::new(state),
+                state: self.photo_state(state),
             });
             if waiting {
                 self.send_embed(p.id, p.blob, needed);
@@ -222,21 +268,37 @@ impl Training {
     }
 
     /// Runs `f` on the store, if there is one, then `done` with how it went; says so when it
-    /// fails.
+    /// fails. While a project is being opened, the write is left out or waits ([`Hold`]).
     fn with_store(
         self,
-        f: impl FnOnce(
-            Rc<Store>,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), WriteError>>>>
-        + 'static,
+        f: impl FnOnce(Rc<Store>) -> Pin<Box<dyn Future<Output = Result<(), WriteError>>>> + 'static,
         done: impl FnOnce(&Result<(), WriteError>) + 'static,
     ) {
+        let arriving = self.hold.with_value(|hold| match hold {
+            Hold::No => Some(false),
+            Hold::Arriving => Some(true),
+            Hold::Writing(_) => None,
+        });
+        match arriving {
+            Some(false) => {}
+            Some(true) => return,
+            None => {
+                let write: Box<dyn FnOnce()> = Box::new(move || self.with_store(f, done));
+                self.hold.update_value(|hold| {
+                    if let Hold::Writing(waiting) = hold {
+                        waiting.push(write);
+                    }
+                });
+                return;
+            }
+        }
         let Some(store) = self.store.get_value() else {
             return;
         };
+        self.writes.update_value(|n| *n += 1);
         run_local(async move {
             let result = f(store).await;
+            self.writes.update_value(|n| *n -= 1);
             done(&result);
             match result {
                 Ok(()) => {}
@@ -244,6 +306,71 @@ impl Training {
                 Err(e) => self.say(format!("Could not save in this browser: {e}")),
             }
         });
+    }
+
+    /// Writes the project just opened over everything the store kept, in one transaction:
+    /// until then ([`Hold::Arriving`]) the store kept the project there was, whole. Writes
+    /// asked for meanwhile follow once it is kept; if it is not, nothing more is written from
+    /// this visit, and a reload brings back the project there was.
+    pub(super) fn keep_opened_project(self, name: String) {
+        let ids: Vec<u32> = self
+            .photos
+            .with_untracked(|l| l.iter().map(|p| p.id).collect());
+        let photos: Vec<StoredPhoto> = ids
+            .into_iter()
+            .filter_map(|id| self.stored_photo(id))
+            .collect();
+        let text = |value: Option<String>| value.map(JsValue::from);
+        let meta = [
+            ("classes", text(self.classes.with_untracked(json))),
+            ("settings", text(self.settings.with_untracked(json))),
+            (
+                "result",
+                text(self.result.with_untracked(|r| r.as_ref().and_then(json))),
+            ),
+            ("head", None),
+            ("training", None),
+        ];
+        let Some(store) = self.store.get_value() else {
+            self.hold.set_value(Hold::No);
+            return;
+        };
+        self.hold.set_value(Hold::Writing(Vec::new()));
+        self.writes.update_value(|n| *n += 1);
+        run_local(async move {
+            let result = store.replace_all(&photos, &meta).await;
+            self.writes.update_value(|n| *n -= 1);
+            let waiting = match self.hold.try_update_value(std::mem::take) {
+                Some(Hold::Writing(waiting)) => waiting,
+                _ => Vec::new(),
+            };
+            match result {
+                Ok(()) => waiting.into_iter().for_each(|write| write()),
+                Err(e) => {
+                    self.store.set_value(None);
+                    self.say(format!(
+                        "{name} is open here, but this browser could not keep it ({e}). What it \
+                         kept before is left as it was and comes back on a reload; Save project \
+                         keeps this one in a file."
+                    ));
+                }
+            }
+        });
+    }
+
+    /// A project stopped arriving part-way: the store, which still keeps the project there was,
+    /// is left as it was. Returns what to tell the user.
+    pub(super) fn drop_opened_project(self) -> &'static str {
+        let arriving = matches!(
+            self.hold.try_update_value(std::mem::take),
+            Some(Hold::Arriving)
+        );
+        if arriving && self.store.get_value().is_some() {
+            self.store.set_value(None);
+            " What this browser kept before is left as it was: reload the page to get it back."
+        } else {
+            ""
+        }
     }
 
     fn say_storage_full(self) {
@@ -280,21 +407,28 @@ impl Training {
         );
     }
 
-    /// Writes a photo: its file, and its features once computed.
-    pub(super) fn save_photo(self, id: u32) {
+    /// The photo with this id as it is stored: its file, and its features once computed.
+    pub(super) fn stored_photo(self, id: u32) -> Option<StoredPhoto> {
         let (Some(photo), Some(blob)) = (self.photo(id), self.blob(id)) else {
-            return;
+            return None;
         };
         let embedding = match photo.state.get_untracked() {
             Prepared::Ready(e) => Some((*e).clone()),
             _ => None,
         };
-        let record = StoredPhoto {
+        Some(StoredPhoto {
             id,
             class_id: photo.class_id,
             name: photo.name,
             blob,
             embedding,
+        })
+    }
+
+    /// Writes a photo: its file, and its features once computed.
+    pub(super) fn save_photo(self, id: u32) {
+        let Some(record) = self.stored_photo(id) else {
+            return;
         };
         // A photo whose features did not fit is still kept (as it was stored when added).
         let had_features = record.embedding.is_some();

@@ -11,7 +11,8 @@ use web_sys::{Blob, BlobPropertyBag, File};
 
 use super::head::download_parts;
 use super::state::{
-    LabelCheck, ProjectJob, RunResult, TrainClass, TrainPhoto, Training, run_local, use_training,
+    Hold, LabelCheck, ProjectJob, RunResult, TrainClass, TrainPhoto, Training, run_local,
+    use_training,
 };
 use crate::link::read_blob;
 use afinar_protocol::project::{
@@ -41,10 +42,11 @@ impl Training {
 
     /// Ends the save or open under way with `message`; the worker forgets its part.
     fn project_failed(self, message: String) {
+        let kept = self.drop_opened_project();
         self.project_job.set_value(ProjectJob::Idle);
         self.project.set(None);
         self.project_request(Request::CloseProject);
-        self.say(message);
+        self.say(format!("{message}{kept}"));
     }
 
     /// The photos in project order (class by class, each class's in the page's order), each
@@ -263,6 +265,8 @@ impl Training {
 
     /// The worker checked the opened file: the page's project gives way to it.
     fn replace_project(self, opened: &OpenedProject) {
+        // The store keeps the project there was until this one has arrived whole.
+        self.hold.set_value(Hold::Arriving);
         let gone: Vec<u32> = self
             .photos
             .with_untracked(|l| l.iter().map(|p| p.id).collect());
@@ -370,6 +374,7 @@ impl Training {
                 }));
             }
         }
+        self.keep_opened_project(name.clone());
         let with_head = match head {
             Some(head) => {
                 // Kept once the worker accepts it (`head_ready`); a refusal is said.

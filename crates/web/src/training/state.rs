@@ -11,6 +11,7 @@ use web_sys::Blob;
 
 use crate::link::WorkerLink;
 use crate::store::{Store, StoredEmbedding};
+use crate::tabs::Turn;
 use afinar_protocol::{
     DisputedLabel, EpochSummary, HeadInfo, RowsNeeded, TrainSettings, TrainingOutcome,
 };
@@ -124,6 +125,31 @@ pub struct Training {
     pub(super) next_id: StoredValue<u32>,
     /// Photos the store refused for lack of space: used in this visit, gone after a reload.
     pub(super) not_kept: StoredValue<BTreeSet<u32>>,
+    /// Whether this tab keeps the store ([`crate::tabs`]).
+    pub(super) turn: RwSignal<Turn>,
+    /// Writes to the store under way: a tab lets go of the store once they are done.
+    pub(super) writes: StoredValue<usize>,
+    /// Writes held while a project is being opened.
+    pub(super) hold: StoredValue<Hold, LocalStorage>,
+    /// The owner of what lives as long as the training part: each photo's state is created
+    /// under it, not under the component whose event added the photo (which a re-render
+    /// disposes while the worker still answers for the photo).
+    pub(super) owner: StoredValue<Owner>,
+}
+
+/// Writes held back while a project is being opened, so that the store keeps the project
+/// there was until the new one is written whole, in one transaction.
+#[derive(Default)]
+pub(super) enum Hold {
+    /// Writes go to the store as they come.
+    #[default]
+    No,
+    /// The project's photos are arriving: writes are left out, since the project is written
+    /// whole when it has arrived.
+    Arriving,
+    /// The project is being written: writes wait, in order, and follow once it is kept (they
+    /// are dropped with the store if it is not).
+    Writing(Vec<Box<dyn FnOnce()>>),
 }
 
 pub(super) fn run_local(future: impl std::future::Future<Output = ()> + 'static) {
@@ -175,6 +201,10 @@ impl Training {
             under_way: StoredValue::new(RunUnderWay::default()),
             next_id: StoredValue::new(0),
             not_kept: StoredValue::new(BTreeSet::new()),
+            turn: RwSignal::new(Turn::Claiming),
+            writes: StoredValue::new(0),
+            hold: StoredValue::new_local(Hold::No),
+            owner: StoredValue::new(Owner::current().unwrap_or_default()),
         };
         provide_context(training);
         training
@@ -217,6 +247,12 @@ impl Training {
 
     pub(super) fn send_embed(self, id: u32, blob: Blob, rows: RowsNeeded) {
         self.with_link(|link| link.embed(id, blob, rows));
+    }
+
+    /// A new photo's state, owned by the training part.
+    pub(super) fn photo_state(self, state: Prepared) -> RwSignal<Prepared> {
+        self.owner
+            .with_value(|owner| owner.with(|| RwSignal::new(state)))
     }
 
     /// The photo with this id (untracked).
