@@ -1,7 +1,9 @@
 // Afinar's service worker: keeps the app's files so the page opens offline after a first visit.
 // Network first (a new build is picked up at once), the cached copy when offline. The model is
 // not handled here: the model worker keeps it in its own Cache Storage bucket.
-const APP_CACHE = "afinar-app-v1";
+// Named after the build by scripts/post-build.mjs: a new build caches its files apart, and
+// activating it deletes the caches of the builds before.
+const APP_CACHE = "afinar-app-dev";
 // The worker's files have fixed names; the page's files are named in index.html.
 const WORKER_FILES = ["./afinar-worker_loader.js", "./afinar-worker.js", "./afinar-worker_bg.wasm"];
 

@@ -283,3 +283,86 @@ test("if the model worker stops, a new one takes over and the unanswered photos 
     await browser.close();
   }
 });
+
+test("the page runs under its Content-Security-Policy, and a page and worker of two builds say so instead of hanging", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    // Under the policy: the app works with no violation reported, and a script injected into
+    // the page does not run.
+    const context = await browser.newContext();
+    const { page, seen } = await openApp(context, server.origin);
+    await waitForModel(page);
+    const policy = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute("content");
+    assert.match(policy, /script-src 'self' 'wasm-unsafe-eval' 'sha256-/);
+    const build = await page.locator('meta[name="afinar-build"]').getAttribute("content");
+    assert.match(build, /^[0-9a-f]{16}$/);
+    await page.getByTestId("photo-input").setInputFiles([KNOWN[1][0]]);
+    await waitForResults(page, 1);
+    assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), [], "no violation of the policy by the app");
+    const injected = await page.evaluate(() => {
+      const script = document.createElement("script");
+      script.textContent = "window.__injected = true;";
+      document.head.append(script);
+      return window.__injected === true;
+    });
+    assert.equal(injected, false, "an injected inline script ran");
+    // The service worker's cache is named after the build.
+    await page.waitForFunction((b) => caches.has(`afinar-app-${b}`), build, { timeout: 60_000 });
+
+    // A page of another build (as when an update lands between the page and its worker): the
+    // worker's loader refuses it, the page says so and offers a reload.
+    const other = await browser.newContext();
+    await other.route((url) => url.pathname === "/" || url.pathname.endsWith("/index.html"), async (route) => {
+      const response = await route.fetch();
+      const body = (await response.text()).replace(/(name="afinar-build" content=")[0-9a-f]+/, "$10000000000000000");
+      await route.fulfill({ response, body });
+    });
+    const { page: mixed } = await openApp(other, server.origin);
+    const error = mixed.getByTestId("model-error");
+    await error.waitFor({ timeout: 60_000 });
+    assert.match(await error.innerText(), /two versions of Afinar/);
+    assert.equal(await mixed.getByTestId("reload").count(), 1);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a model kept in the browser that no longer matches its sha256 is downloaded again, not read", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    const { page, seen } = await openApp(context, server.origin);
+    await waitForModel(page);
+    const model = (u) => u.includes("/models/") && u.endsWith(".tflite");
+    const kept = () => page.evaluate(async () => {
+      const cache = await caches.open("afinar-models-v1");
+      return (await cache.keys()).map((r) => r.url);
+    });
+    for (let i = 0; (await kept()).length === 0; i++) {
+      assert.ok(i < 60, "the model was kept");
+      await page.waitForTimeout(500);
+    }
+    // One byte changed on the disk, the recorded sha256 kept.
+    await page.evaluate(async () => {
+      const cache = await caches.open("afinar-models-v1");
+      const [request] = await cache.keys();
+      const response = await cache.match(request);
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      bytes[bytes.length >> 1] ^= 0xff;
+      await cache.put(request, new Response(bytes, { headers: response.headers }));
+    });
+    const downloads = seen.requests.filter(model).length;
+    await page.reload();
+    await waitForModel(page);
+    assert.equal(seen.requests.filter(model).length, downloads + 1, "the damaged copy was replaced by a download");
+    await page.getByTestId("photo-input").setInputFiles([KNOWN[1][0]]);
+    await waitForResults(page, 1);
+    assert.equal((await resultFor(page, KNOWN[1][0].name)).label, "daisy");
+    // The next visit reads the good copy from the cache again.
+    await page.reload();
+    await waitForModel(page);
+    assert.equal(seen.requests.filter(model).length, downloads + 1);
+  } finally {
+    await browser.close();
+  }
+});

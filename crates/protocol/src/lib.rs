@@ -676,6 +676,9 @@ pub struct Classification {
 pub enum Reply {
     /// The worker's wasm is running and will receive messages from now on.
     Started,
+    /// The worker's files come from another build than the page's (an update arrived while
+    /// the page loaded): its loader says so instead of starting, and the page asks for a reload.
+    WrongBuild,
     /// Something is under way that the page should show, e.g. "Starting WebGPU…".
     Status(String),
     /// Model download progress (bytes); `total` is absent when the server does not say.

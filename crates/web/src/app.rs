@@ -122,6 +122,14 @@ fn App() -> impl IntoView {
             activity.set(String::new());
             model.set(ModelView::Failed(message));
         }
+        Reply::WrongBuild => {
+            activity.set(String::new());
+            model.set(ModelView::Failed(
+                "This page and its model worker come from two versions of Afinar: an update \
+                 arrived while the page was loading. Reload the page to use the new one."
+                    .into(),
+            ));
+        }
         Reply::ModelRefused { name, message } => {
             activity.set(String::new());
             notice.set(Some(format!(
@@ -308,7 +316,16 @@ fn ModelStatus(model: RwSignal<ModelView>, activity: RwSignal<String>) -> impl I
                         .into_any()
                 }
                 ModelView::Failed(message) => {
-                    view! { <p class="failed" data-testid="model-error" role="alert">{message}</p> }.into_any()
+                    view! {
+                        <p class="failed" data-testid="model-error" role="alert">
+                            {message}
+                            " "
+                            <button data-testid="reload" on:click=|_| {
+                                let _ = window().location().reload();
+                            }>"Reload the page"</button>
+                        </p>
+                    }
+                        .into_any()
                 }
             }}
             <p class="activity">{move || activity.get()}</p>

@@ -370,7 +370,7 @@ pub fn CameraButton(
                         {move || top.get().into_iter().map(|p| view! {
                             <li>
                                 <span class="label" data-testid="live-label">{p.label}</span>
-                                <span class="bar" aria-hidden="true"><span style=format!("width: {:.1}%", p.prob * 100.0)></span></span>
+                                <span class="bar" aria-hidden="true"><span style:width=format!("{:.1}%", p.prob * 100.0)></span></span>
                                 <span class="value">{format!("{:.1} %", p.prob * 100.0)}</span>
                             </li>
                         }).collect_view()}

@@ -19,6 +19,15 @@ use afinar_protocol::{Backend, Reply, Request, RowsNeeded, TrainingSet};
 
 /// The loader script Trunk generates for the worker binary (`data-loader-shim`).
 const WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
+
+/// This page's build, as `scripts/post-build.mjs` wrote it into `index.html`.
+fn page_build() -> Option<String> {
+    web_sys::window()?
+        .document()?
+        .query_selector("meta[name=afinar-build]")
+        .ok()??
+        .get_attribute("content")
+}
 /// Photos sent to the worker and not yet answered, at most.
 const IN_FLIGHT: usize = 3;
 /// After this many stops in one session, give up instead of restarting again.
@@ -276,7 +285,12 @@ impl WorkerLink {
         self.inner.started.set(false);
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Classic);
-        let worker = match Worker::new_with_options(WORKER_SCRIPT, &options) {
+        // The page's build after '#': the worker's loader checks that it is its own.
+        let script = match page_build() {
+            Some(build) => format!("{WORKER_SCRIPT}#{build}"),
+            None => WORKER_SCRIPT.to_string(),
+        };
+        let worker = match Worker::new_with_options(&script, &options) {
             Ok(worker) => worker,
             Err(e) => {
                 (self.inner.on_reply)(Reply::ModelFailed(format!(

@@ -281,7 +281,7 @@ fn PhotoCard(photo: Photo, gallery: RwSignal<bool>) -> impl IntoView {
                                                 <li>
                                                     <span class="label">{p.label.clone()}</span>
                                                     <span class="bar" aria-hidden="true">
-                                                        <span style=format!("width: {:.1}%", p.prob * 100.0)></span>
+                                                        <span style:width=format!("{:.1}%", p.prob * 100.0)></span>
                                                     </span>
                                                     <span class="value">{percent(p.prob)}</span>
                                                 </li>

@@ -5,14 +5,18 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    Cache, DedicatedWorkerGlobalScope, ReadableStreamDefaultReader, ReadableStreamReadResult,
-    Response,
+    Cache, DedicatedWorkerGlobalScope, Headers, ReadableStreamDefaultReader,
+    ReadableStreamReadResult, Response, ResponseInit,
 };
 
+use afinar::preprocess::sha256_hex;
 use afinar_protocol::{ModelSource, Reply};
 
 /// Cache Storage bucket that keeps the downloaded model between visits.
 const MODEL_CACHE: &str = "afinar-models-v1";
+/// The header of a kept model that records its sha256 when it was kept: a copy that no longer
+/// matches it (a damaged disk, a write cut short) is downloaded again, not read.
+const SHA256_HEADER: &str = "x-afinar-sha256";
 
 /// A JS exception as a message.
 pub fn js_error(e: JsValue) -> String {
@@ -45,16 +49,23 @@ pub async fn fetch_model(
         report(Reply::Status(
             "Reading the model from this browser's cache…".into(),
         ));
+        let kept_as = response.headers().get(SHA256_HEADER).ok().flatten();
         let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?)
             .await
             .map_err(js_error)?;
         let bytes = Uint8Array::new(&buffer).to_vec();
-        let size = bytes.len() as u64;
-        report(Reply::Download {
-            loaded: size,
-            total: Some(size),
-        });
-        return Ok((bytes, ModelSource::Cache));
+        if kept_as.as_deref() == Some(sha256_hex(&bytes).as_str()) {
+            let size = bytes.len() as u64;
+            report(Reply::Download {
+                loaded: size,
+                total: Some(size),
+            });
+            return Ok((bytes, ModelSource::Cache));
+        }
+        forget_model(scope, url).await;
+        report(Reply::Status(
+            "The model kept in this browser is damaged; downloading it again…".into(),
+        ));
     }
 
     let response: Response = JsFuture::from(scope.fetch_with_str(url))
@@ -102,14 +113,28 @@ pub async fn fetch_model(
     Ok((bytes, ModelSource::Network))
 }
 
-/// Keeps the model for the next visit. A full or unavailable cache only costs a download then.
+/// Keeps the model for the next visit, with its sha256. A full or unavailable cache only costs
+/// a download then.
 pub async fn keep_model(scope: &DedicatedWorkerGlobalScope, url: &str, mut bytes: Vec<u8>) {
     let Some(cache) = open_cache(scope).await else {
         return;
     };
-    if let Ok(response) = Response::new_with_opt_u8_array(Some(&mut bytes))
+    let init = ResponseInit::new();
+    if let Ok(headers) = Headers::new() {
+        let _ = headers.set(SHA256_HEADER, &sha256_hex(&bytes));
+        init.set_headers(&headers);
+    }
+    if let Ok(response) = Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init)
         && let Err(e) = JsFuture::from(cache.put_with_str(url, &response)).await
     {
         web_sys::console::warn_1(&e);
+    }
+}
+
+/// Drops the kept model (one that is damaged, or that this build cannot read), so that the
+/// next visit downloads it instead of failing on it again.
+pub async fn forget_model(scope: &DedicatedWorkerGlobalScope, url: &str) {
+    if let Some(cache) = open_cache(scope).await {
+        let _ = JsFuture::from(cache.delete_with_str(url)).await;
     }
 }

@@ -478,7 +478,12 @@ impl Worker {
                 download::keep_model(&self.scope, url, bytes).await
             }
             Ok(()) => {}
-            Err(message) => self.post(&Reply::ModelFailed(message)),
+            Err(message) => {
+                if source == ModelSource::Cache {
+                    download::forget_model(&self.scope, url).await;
+                }
+                self.post(&Reply::ModelFailed(message));
+            }
         }
     }
 

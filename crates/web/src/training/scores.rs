@@ -123,7 +123,7 @@ fn PerClass(
                         view! {
                             <tr>
                                 <th scope="row">{name}</th>
-                                <td><span class="bar"><span style=format!("width: {:.1}%", r * 100.0)></span></span>{percent(r)}</td>
+                                <td><span class="bar"><span style:width=format!("{:.1}%", r * 100.0)></span></span>{percent(r)}</td>
                                 <td>{cell(precision.get(c))}</td>
                                 <td>{f1.get(c).map_or("–".to_string(), |f| format!("{f:.2}"))}</td>
                                 <td>{photos}</td>
@@ -254,7 +254,7 @@ fn Confusion(
                                     }
                                 }
                             >
-                                <rect x=x y=y width=CELL - 1.0 height=CELL - 1.0 class=class style=format!("fill-opacity: {:.2}", 0.08 + 0.92 * shade)>
+                                <rect x=x y=y width=CELL - 1.0 height=CELL - 1.0 class=class style:fill-opacity=format!("{:.2}", 0.08 + 0.92 * shade)>
                                     <title>{title}</title>
                                 </rect>
                                 <text x=x + CELL / 2.0 y=y + CELL * 0.65 text-anchor="middle" class="count">{count.to_string()}</text>
