@@ -10,13 +10,15 @@ const WORKER_FILES = ["./afinar-worker_loader.js", "./afinar-worker.js", "./afin
 // Caches the whole app at install, so it opens offline right after the first visit.
 async function cacheApp() {
   const cache = await caches.open(APP_CACHE);
-  const page = await fetch("./index.html", { cache: "no-cache" });
+  const page = await fetch("./index.html", { cache: "reload" });
   const html = await page.clone().text();
   const linked = [...html.matchAll(/(?:href|src|from)\s*=?\s*["'](\.\/[^"']+)["']/g)].map((m) => m[1]);
   const imported = [...html.matchAll(/import[^'"]*['"](\.\/[^'"]+)['"]/g)].map((m) => m[1]);
   await cache.put("./index.html", page.clone());
   await cache.put("./", page);
-  await cache.addAll([...new Set([...linked, ...imported, ...WORKER_FILES, "./sw.js"])]);
+  // Past the HTTP cache: a file it kept from another build must not be stored as this one's.
+  const files = [...new Set([...linked, ...imported, ...WORKER_FILES, "./sw.js"])];
+  await cache.addAll(files.map((file) => new Request(file, { cache: "reload" })));
 }
 
 self.addEventListener("install", (event) => {

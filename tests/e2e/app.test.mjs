@@ -362,6 +362,29 @@ test("a model kept in the browser that no longer matches its sha256 is downloade
     await page.reload();
     await waitForModel(page);
     assert.equal(seen.requests.filter(model).length, downloads + 1);
+
+    // A copy kept by a build before the sha256 was recorded is read (offline it is all there
+    // is), and kept again with its sha256.
+    const recorded = () => page.evaluate(async () => {
+      const cache = await caches.open("afinar-models-v1");
+      const [request] = await cache.keys();
+      return (await cache.match(request)).headers.get("x-afinar-sha256");
+    });
+    assert.match(await recorded(), /^[0-9a-f]{64}$/);
+    await page.evaluate(async () => {
+      const cache = await caches.open("afinar-models-v1");
+      const [request] = await cache.keys();
+      const bytes = await (await cache.match(request)).arrayBuffer();
+      await cache.put(request, new Response(bytes));
+    });
+    assert.equal(await recorded(), null);
+    await page.reload();
+    await waitForModel(page);
+    assert.equal(seen.requests.filter(model).length, downloads + 1, "an older build's copy is read, not downloaded");
+    for (let i = 0; (await recorded()) === null; i++) {
+      assert.ok(i < 60, "the copy was kept again with its sha256");
+      await page.waitForTimeout(500);
+    }
   } finally {
     await browser.close();
   }

@@ -326,8 +326,10 @@ pub fn CameraButton(
     Effect::new(move |_| {
         let classes = training.class_options();
         let chosen = record_class.get();
-        if chosen.is_none_or(|id| !classes.iter().any(|(c, _)| *c == id)) {
-            record_class.set(classes.first().map(|(id, _)| *id));
+        let first = classes.first().map(|(id, _)| *id);
+        // Set only when it changes: setting it runs this effect again.
+        if chosen.is_none_or(|id| !classes.iter().any(|(c, _)| *c == id)) && chosen != first {
+            record_class.set(first);
         }
     });
 

@@ -5,10 +5,7 @@
 //! quota for the page) the app keeps working for this visit and says so. A write that does not
 //! fit is a transaction the browser aborts: what was stored before stays as it was.
 
-use idb::{
-    Database, DatabaseEvent, Factory, ObjectStoreParams, Transaction, TransactionMode,
-    TransactionResult,
-};
+use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams, Transaction, TransactionMode};
 use js_sys::{Float32Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, IdbTransaction};
@@ -205,32 +202,32 @@ impl Store {
             .db
             .transaction(stores, TransactionMode::ReadWrite)
             .map_err(WriteError::from_idb)?;
-        // A handle kept to read why the browser aborted it: awaiting the transaction takes it.
         let raw = IdbTransaction::from(tx);
-        let tx = Transaction::from(raw.clone());
+        // Settled by the transaction's own end: `complete` once every request succeeded and it
+        // is on disk, `abort` otherwise (a request's own error event comes first and says less).
+        let ended = js_sys::Promise::new(&mut |complete, abort| {
+            raw.set_oncomplete(Some(&complete));
+            raw.set_onabort(Some(&abort));
+        });
         // The requests need not be awaited one by one: the transaction commits only if each
         // of them succeeds.
-        let done = match requests(&tx) {
-            Ok(_) => match tx.commit() {
-                Ok(tx) => tx.await,
-                Err(e) => Err(e),
-            },
+        let tx = Transaction::from(raw.clone());
+        let made = match requests(&tx) {
+            Ok(_) => tx.commit().map(drop).map_err(WriteError::from_idb),
             Err(e) => {
                 let _ = raw.abort();
-                Err(e)
+                Err(WriteError::from_idb(e))
             }
         };
-        if let Ok(TransactionResult::Committed) = done {
-            return Ok(());
+        let ended = wasm_bindgen_futures::JsFuture::from(ended).await;
+        match (ended, raw.error()) {
+            (Ok(_), _) => Ok(()),
+            (Err(_), Some(e)) if e.name() == QUOTA_EXCEEDED => Err(WriteError::Full),
+            (Err(_), Some(e)) => Err(WriteError::Failed(format!("{}: {}", e.name(), e.message()))),
+            (Err(_), None) => Err(made
+                .err()
+                .unwrap_or_else(|| WriteError::Failed("the browser did not keep it".into()))),
         }
-        // Why the browser aborted the transaction, if it did: a request that failed with it
-        // says only that it was aborted.
-        Err(match (raw.error(), done) {
-            (Some(e), _) if e.name() == QUOTA_EXCEEDED => WriteError::Full,
-            (_, Err(e)) => WriteError::from_idb(e),
-            (Some(e), Ok(_)) => WriteError::Failed(format!("{}: {}", e.name(), e.message())),
-            (None, Ok(_)) => WriteError::Failed("the browser did not keep it".into()),
-        })
     }
 
     pub async fn put_photo(&self, photo: &StoredPhoto) -> Result<(), WriteError> {

@@ -20,10 +20,9 @@ use web_sys::{BroadcastChannel, MessageEvent};
 
 /// The lock the tab keeping the store holds.
 const LOCK: &str = "afinar-store";
-/// Where a new tab asks the others to let go ([`CLAIM`]) and hears that it must wait
-/// ([`FINISHING`]).
+/// Where a new tab asks the others to let go (a message with the time it asked) and hears
+/// that it must wait ([`FINISHING`]).
 const CHANNEL: &str = "afinar-tabs";
-const CLAIM: &str = "claim";
 const FINISHING: &str = "finishing";
 
 /// Where this tab stands with the store.
@@ -75,6 +74,9 @@ pub fn claim(granted: impl FnOnce() + 'static, let_go: LetGo, turn: impl Fn(Turn
         return;
     };
     let claim = Rc::new(Cell::new(Claim::Waiting));
+    // When this tab asked: a claim made before it is not a newer tab's, and is let be (two
+    // tabs that start together would otherwise each give way to the other).
+    let asked_at = js_sys::Date::now() + js_sys::Math::random();
     // Resolving it lets go of the lock.
     let release: Rc<RefCell<Option<Function>>> = Rc::default();
     let turn: Rc<dyn Fn(Turn)> = Rc::new(turn);
@@ -90,14 +92,35 @@ pub fn claim(granted: impl FnOnce() + 'static, let_go: LetGo, turn: impl Fn(Turn
             }
         }
     };
+    let take_it = {
+        let (claim, turn) = (claim.clone(), turn.clone());
+        let granted = RefCell::new(Some(granted));
+        move || {
+            claim.set(Claim::Held);
+            turn(Turn::Mine);
+            if let Some(granted) = granted.borrow_mut().take() {
+                granted();
+            }
+        }
+    };
     let on_message = {
         let (claim, hand_over, turn) = (claim.clone(), hand_over.clone(), turn.clone());
         Closure::<dyn Fn(MessageEvent)>::new(move |message: MessageEvent| {
-            let finishing = message.data().as_string().as_deref() == Some(FINISHING);
+            let data = message.data();
+            if data.as_string().as_deref() == Some(FINISHING) {
+                if claim.get() == Claim::Waiting {
+                    turn(Turn::Waiting);
+                }
+                return;
+            }
+            if data
+                .as_f64()
+                .is_none_or(|their_claim| their_claim <= asked_at)
+            {
+                return;
+            }
             match claim.get() {
-                Claim::Waiting if finishing => turn(Turn::Waiting),
                 Claim::Waiting => claim.set(Claim::AskedEarly),
-                _ if finishing => {}
                 Claim::Held => {
                     let (done, hand_over) = (let_go(), hand_over.clone());
                     wasm_bindgen_futures::spawn_local(async move {
@@ -110,27 +133,41 @@ pub fn claim(granted: impl FnOnce() + 'static, let_go: LetGo, turn: impl Fn(Turn
         })
     };
     channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    let mut granted = Some(granted);
-    let on_granted = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |_lock: JsValue| {
-        let held = Promise::new(&mut |resolve, _reject| {
-            *release.borrow_mut() = Some(resolve);
-        });
-        if claim.get() == Claim::AskedEarly {
-            hand_over();
-        } else {
-            claim.set(Claim::Held);
-            turn(Turn::Mine);
-            if let Some(granted) = granted.take() {
-                granted();
+    let take_it = Rc::new(take_it);
+    let on_granted = {
+        let (claim, take_it) = (claim.clone(), take_it.clone());
+        Closure::<dyn FnMut(JsValue) -> Promise>::new(move |_lock: JsValue| {
+            let held = Promise::new(&mut |resolve, _reject| {
+                *release.borrow_mut() = Some(resolve);
+            });
+            match claim.get() {
+                Claim::AskedEarly => hand_over(),
+                _ => take_it(),
             }
+            held
+        })
+    };
+    // A browser that refuses the lock (an opaque origin, for one) still gets a working page:
+    // this tab keeps the store, as before Web Locks.
+    let refused = move || {
+        if matches!(claim.get(), Claim::Waiting | Claim::AskedEarly) {
+            take_it();
         }
-        held
+    };
+    let _ = channel.post_message(&asked_at.into());
+    let requested = request.call2(&locks, &LOCK.into(), on_granted.as_ref().unchecked_ref());
+    let on_refused = Closure::<dyn FnMut(JsValue)>::new({
+        let refused = refused.clone();
+        move |_error: JsValue| refused()
     });
-    let _ = channel.post_message(&CLAIM.into());
-    let _ = request.call2(&locks, &LOCK.into(), on_granted.as_ref().unchecked_ref());
-    // Both live as long as the page: the channel must keep hearing newer tabs.
+    match requested {
+        Ok(held) => drop(held.unchecked_into::<Promise>().catch(&on_refused)),
+        Err(_) => refused(),
+    }
+    // They live as long as the page: the channel must keep hearing newer tabs.
     on_message.forget();
     on_granted.forget();
+    on_refused.forget();
     std::mem::forget(channel);
 }
 

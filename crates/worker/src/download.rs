@@ -36,12 +36,20 @@ async fn open_cache(scope: &DedicatedWorkerGlobalScope) -> Option<Cache> {
         .map(JsCast::unchecked_into)
 }
 
+/// The model's bytes and where they came from.
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub source: ModelSource,
+    /// To be kept in the cache (with its sha256) once it is found to work.
+    pub keep: bool,
+}
+
 /// The bytes at `url`, from the cache or the network; `report` sees status and progress.
 pub async fn fetch_model(
     scope: &DedicatedWorkerGlobalScope,
     url: &str,
     report: impl Fn(Reply),
-) -> Result<(Vec<u8>, ModelSource), String> {
+) -> Result<Fetched, String> {
     if let Some(cache) = open_cache(scope).await
         && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
         && let Ok(response) = hit.dyn_into::<Response>()
@@ -54,13 +62,23 @@ pub async fn fetch_model(
             .await
             .map_err(js_error)?;
         let bytes = Uint8Array::new(&buffer).to_vec();
-        if kept_as.as_deref() == Some(sha256_hex(&bytes).as_str()) {
+        // A copy kept by a build before the sha256 was recorded is read, and kept again with it.
+        let keep = match kept_as {
+            None => Some(true),
+            Some(sha256) if sha256 == sha256_hex(&bytes) => Some(false),
+            Some(_) => None,
+        };
+        if let Some(keep) = keep {
             let size = bytes.len() as u64;
             report(Reply::Download {
                 loaded: size,
                 total: Some(size),
             });
-            return Ok((bytes, ModelSource::Cache));
+            return Ok(Fetched {
+                bytes,
+                source: ModelSource::Cache,
+                keep,
+            });
         }
         forget_model(scope, url).await;
         report(Reply::Status(
@@ -110,7 +128,11 @@ pub async fn fetch_model(
         loaded: bytes.len() as u64,
         total,
     });
-    Ok((bytes, ModelSource::Network))
+    Ok(Fetched {
+        bytes,
+        source: ModelSource::Network,
+        keep: true,
+    })
 }
 
 /// Keeps the model for the next visit, with its sha256. A full or unavailable cache only costs

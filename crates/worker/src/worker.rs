@@ -464,7 +464,11 @@ impl Worker {
     async fn load_default_model(&self, url: &str) {
         let start = now_ms(&self.scope);
         let fetched = download::fetch_model(&self.scope, url, |reply| self.post(&reply)).await;
-        let (bytes, source) = match fetched {
+        let download::Fetched {
+            bytes,
+            source,
+            keep,
+        } = match fetched {
             Ok(found) => found,
             Err(e) => {
                 self.post(&Reply::ModelFailed(format!(
@@ -474,12 +478,13 @@ impl Worker {
             }
         };
         match self.install_model(&bytes, source.clone(), start).await {
-            Ok(()) if source == ModelSource::Network => {
-                download::keep_model(&self.scope, url, bytes).await
-            }
+            Ok(()) if keep => download::keep_model(&self.scope, url, bytes).await,
             Ok(()) => {}
             Err(message) => {
-                if source == ModelSource::Cache {
+                // A kept copy that this build cannot read is dropped, so that the next visit
+                // downloads the model instead of failing on it again.
+                if source == ModelSource::Cache && MobileNetV2Weights::from_tflite(&bytes).is_err()
+                {
                     download::forget_model(&self.scope, url).await;
                 }
                 self.post(&Reply::ModelFailed(message));

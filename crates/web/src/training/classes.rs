@@ -8,6 +8,7 @@ use web_sys::{Blob, FileList};
 use super::state::{Prepared, TrainClass, TrainPhoto, Training, run_local, use_training};
 use crate::folders::DroppedFile;
 use crate::photos::{jpeg_url, revoke_later};
+use crate::tabs::Turn;
 use afinar_protocol::limits::{MAX_CLASSES, MIN_PHOTOS_PER_CLASS, is_photo_name};
 
 impl Training {
@@ -106,6 +107,9 @@ impl Training {
     /// Adds photos `(class id, file name, file)` in this order, keeps them and has the worker
     /// prepare them; returns their ids.
     pub(super) fn add_to_classes(self, photos: Vec<(u32, String, Blob)>) -> Vec<u32> {
+        if self.kept_elsewhere() {
+            return Vec::new();
+        }
         let mut added = Vec::new();
         for (class_id, name, blob) in photos {
             let id = self.next_id.get_value();
@@ -128,7 +132,9 @@ impl Training {
         let ids = added.iter().map(|(p, _)| p.id).collect();
         // Storing and sending thousands of files at once would hold the page for seconds: a
         // slice at a time, letting the page run in between.
+        let writing = self.writing();
         run_local(async move {
+            let _writing = writing;
             let needed = self.effective_settings_untracked().rows_needed();
             for slice in added.chunks(ADDED_PER_SLICE) {
                 // The writes start in the tasks this one spawns, right after it: the slice is
@@ -146,8 +152,12 @@ impl Training {
         ids
     }
 
-    /// The classes as `(id, name)`, in order (tracked): for choosers outside this part.
+    /// The classes as `(id, name)`, in order (tracked): for choosers outside this part. None
+    /// while another tab keeps them.
     pub fn class_options(self) -> Vec<(u32, String)> {
+        if self.turn.get() != Turn::Mine {
+            return Vec::new();
+        }
         self.classes
             .with(|l| l.iter().map(|c| (c.id, c.name.clone())).collect())
     }

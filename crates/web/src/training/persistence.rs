@@ -56,11 +56,8 @@ impl Training {
     /// A newer tab asks for the store: once the run, the project file and the writes under
     /// way are done, the store is closed and nothing more is written from this tab.
     async fn let_go(self) {
-        let busy = move || {
-            self.is_running()
-                || self.project.with_untracked(Option::is_some)
-                || self.writes.get_value() > 0
-        };
+        self.leaving.set_value(true);
+        let busy = move || self.is_running() || self.project_busy() || self.writes.get_value() > 0;
         if busy() {
             tabs::say_finishing();
             self.say(
@@ -89,7 +86,9 @@ impl Training {
                 .with(|run| matches!(run, RunState::Running | RunState::Cancelling))
                 .then(|| "running".to_string())
         });
+        let writing = self.writing();
         run_local(async move {
+            let _writing = writing;
             let newer = move || {
                 self.store.set_value(None);
                 self.say(
@@ -295,10 +294,10 @@ impl Training {
         let Some(store) = self.store.get_value() else {
             return;
         };
-        self.writes.update_value(|n| *n += 1);
+        let writing = self.writing();
         run_local(async move {
             let result = f(store).await;
-            self.writes.update_value(|n| *n -= 1);
+            drop(writing);
             done(&result);
             match result {
                 Ok(()) => {}
@@ -336,10 +335,10 @@ impl Training {
             return;
         };
         self.hold.set_value(Hold::Writing(Vec::new()));
-        self.writes.update_value(|n| *n += 1);
+        let writing = self.writing();
         run_local(async move {
             let result = store.replace_all(&photos, &meta).await;
-            self.writes.update_value(|n| *n -= 1);
+            drop(writing);
             let waiting = match self.hold.try_update_value(std::mem::take) {
                 Some(Hold::Writing(waiting)) => waiting,
                 _ => Vec::new(),
@@ -361,11 +360,12 @@ impl Training {
     /// A project stopped arriving part-way: the store, which still keeps the project there was,
     /// is left as it was. Returns what to tell the user.
     pub(super) fn drop_opened_project(self) -> &'static str {
-        let arriving = matches!(
-            self.hold.try_update_value(std::mem::take),
-            Some(Hold::Arriving)
-        );
-        if arriving && self.store.get_value().is_some() {
+        let arriving = self.hold.with_value(|hold| matches!(hold, Hold::Arriving));
+        if !arriving {
+            return "";
+        }
+        self.hold.set_value(Hold::No);
+        if self.store.get_value().is_some() {
             self.store.set_value(None);
             " What this browser kept before is left as it was: reload the page to get it back."
         } else {

@@ -32,10 +32,6 @@ const GIB: f64 = (1u64 << 30) as f64;
 const READ_PART_BYTES: f64 = 8.0 * 1024.0 * 1024.0;
 
 impl Training {
-    fn project_busy(self) -> bool {
-        self.project.with_untracked(Option::is_some)
-    }
-
     fn project_request(self, request: Request) {
         self.with_link(|link| link.project(request));
     }
@@ -81,7 +77,7 @@ impl Training {
     }
 
     fn save_project(self) {
-        if self.is_running() || self.project_busy() {
+        if self.is_running() || self.project_busy() || self.kept_elsewhere() {
             return;
         }
         if let Some(bytes) = self.too_large_to_save() {
@@ -197,6 +193,9 @@ impl Training {
 
     fn open_project(self, file: File) {
         let name = file.name();
+        if self.kept_elsewhere() {
+            return;
+        }
         if self.is_running() {
             self.say("Training is under way: open the project once it ends.");
             return;

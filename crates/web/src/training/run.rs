@@ -168,6 +168,9 @@ impl Training {
     }
 
     fn train(self) {
+        if self.kept_elsewhere() {
+            return;
+        }
         let settings = self.effective_settings_untracked();
         let needed = settings.rows_needed();
         let (set, photo_ids) = match self.training_set(&settings) {

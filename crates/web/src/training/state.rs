@@ -127,14 +127,26 @@ pub struct Training {
     pub(super) not_kept: StoredValue<BTreeSet<u32>>,
     /// Whether this tab keeps the store ([`crate::tabs`]).
     pub(super) turn: RwSignal<Turn>,
-    /// Writes to the store under way: a tab lets go of the store once they are done.
+    /// Work that writes to the store, under way: writes, photos added but not yet written,
+    /// the store being opened and read back. A tab lets go of the store once it is done.
     pub(super) writes: StoredValue<usize>,
+    /// A newer tab asked for the store: no new work starts here.
+    pub(super) leaving: StoredValue<bool>,
     /// Writes held while a project is being opened.
     pub(super) hold: StoredValue<Hold, LocalStorage>,
     /// The owner of what lives as long as the training part: each photo's state is created
     /// under it, not under the component whose event added the photo (which a re-render
     /// disposes while the worker still answers for the photo).
     pub(super) owner: StoredValue<Owner>,
+}
+
+/// Work under way that will write to the store ([`Training::writing`]).
+pub(super) struct Writing(Training);
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.0.writes.update_value(|n| *n = n.saturating_sub(1));
+    }
 }
 
 /// Writes held back while a project is being opened, so that the store keeps the project
@@ -203,6 +215,7 @@ impl Training {
             not_kept: StoredValue::new(BTreeSet::new()),
             turn: RwSignal::new(Turn::Claiming),
             writes: StoredValue::new(0),
+            leaving: StoredValue::new(false),
             hold: StoredValue::new_local(Hold::No),
             owner: StoredValue::new(Owner::current().unwrap_or_default()),
         };
@@ -247,6 +260,31 @@ impl Training {
 
     pub(super) fn send_embed(self, id: u32, blob: Blob, rows: RowsNeeded) {
         self.with_link(|link| link.embed(id, blob, rows));
+    }
+
+    /// A project file is being saved or opened, or an opened one is still being written.
+    pub(super) fn project_busy(self) -> bool {
+        self.project.with_untracked(Option::is_some)
+            || self.hold.with_value(|hold| !matches!(hold, Hold::No))
+    }
+
+    /// Whether another tab keeps the classes and photos, or is taking them over; says so.
+    /// Nothing that writes to the store starts then.
+    pub(super) fn kept_elsewhere(self) -> bool {
+        let elsewhere = self.turn.get_untracked() != Turn::Mine || self.leaving.get_value();
+        if elsewhere {
+            self.say(
+                "Afinar was opened in another tab, which keeps your classes and photos: work \
+                 there, or use Afinar here.",
+            );
+        }
+        elsewhere
+    }
+
+    /// Counts work that will write to the store until the returned guard is dropped.
+    pub(super) fn writing(self) -> Writing {
+        self.writes.update_value(|n| *n += 1);
+        Writing(self)
     }
 
     /// A new photo's state, owned by the training part.
