@@ -20,6 +20,11 @@ use afinar_protocol::{Backend, Reply, Request, RowsNeeded, TrainingSet};
 /// The loader script Trunk generates for the worker binary (`data-loader-shim`).
 const WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
 
+/// Photos sent to the worker and not yet answered, at most.
+const IN_FLIGHT: usize = 3;
+/// After this many stops in one session, give up instead of restarting again.
+const MAX_RESTARTS: u32 = 3;
+
 /// This page's build, as `scripts/post-build.mjs` wrote it into `index.html`.
 fn page_build() -> Option<String> {
     web_sys::window()?
@@ -28,10 +33,6 @@ fn page_build() -> Option<String> {
         .ok()??
         .get_attribute("content")
 }
-/// Photos sent to the worker and not yet answered, at most.
-const IN_FLIGHT: usize = 3;
-/// After this many stops in one session, give up instead of restarting again.
-const MAX_RESTARTS: u32 = 3;
 
 /// A worker event handler (message or error).
 type Handler = Closure<dyn Fn(JsValue)>;

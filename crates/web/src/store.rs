@@ -193,10 +193,10 @@ impl Store {
 
     /// Makes the `requests` in one read-write transaction over `stores` and waits until the
     /// browser has committed it: all of them are kept, or none.
-    async fn transact<R>(
+    async fn transact(
         &self,
         stores: &[&str],
-        requests: impl FnOnce(&Transaction) -> Result<R, idb::Error>,
+        requests: impl FnOnce(&Transaction) -> Result<(), idb::Error>,
     ) -> Result<(), WriteError> {
         let tx = self
             .db
@@ -213,7 +213,7 @@ impl Store {
         // of them succeeds.
         let tx = Transaction::from(raw.clone());
         let made = match requests(&tx) {
-            Ok(_) => tx.commit().map(drop).map_err(WriteError::from_idb),
+            Ok(()) => tx.commit().map(drop).map_err(WriteError::from_idb),
             Err(e) => {
                 let _ = raw.abort();
                 Err(WriteError::from_idb(e))
@@ -244,7 +244,7 @@ impl Store {
     ) -> Result<(), WriteError> {
         self.transact(&[PHOTOS, META], |tx| {
             let store = tx.object_store(PHOTOS)?;
-            let cleared = store.clear()?;
+            store.clear().map(|_| ())?;
             for photo in photos {
                 store
                     .put(&photo_record(photo), Some(&photo.id.into()))
@@ -257,7 +257,7 @@ impl Store {
                     None => kept.delete(JsValue::from(*key)).map(|_| ())?,
                 }
             }
-            Ok(cleared)
+            Ok(())
         })
         .await
     }

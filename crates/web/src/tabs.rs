@@ -122,6 +122,8 @@ pub fn claim(granted: impl FnOnce() + 'static, let_go: LetGo, turn: impl Fn(Turn
             match claim.get() {
                 Claim::Waiting => claim.set(Claim::AskedEarly),
                 Claim::Held => {
+                    // Once: a further claim while this tab finishes changes nothing.
+                    claim.set(Claim::LetGo);
                     let (done, hand_over) = (let_go(), hand_over.clone());
                     wasm_bindgen_futures::spawn_local(async move {
                         done.await;

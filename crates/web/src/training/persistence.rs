@@ -273,23 +273,20 @@ impl Training {
         f: impl FnOnce(Rc<Store>) -> Pin<Box<dyn Future<Output = Result<(), WriteError>>>> + 'static,
         done: impl FnOnce(&Result<(), WriteError>) + 'static,
     ) {
-        let arriving = self.hold.with_value(|hold| match hold {
-            Hold::No => Some(false),
-            Hold::Arriving => Some(true),
-            Hold::Writing(_) => None,
-        });
-        match arriving {
-            Some(false) => {}
-            Some(true) => return,
-            None => {
-                let write: Box<dyn FnOnce()> = Box::new(move || self.with_store(f, done));
-                self.hold.update_value(|hold| {
-                    if let Hold::Writing(waiting) = hold {
-                        waiting.push(write);
-                    }
-                });
-                return;
-            }
+        if self.hold.with_value(|hold| matches!(hold, Hold::Arriving)) {
+            return;
+        }
+        if self
+            .hold
+            .with_value(|hold| matches!(hold, Hold::Writing(_)))
+        {
+            let write: Box<dyn FnOnce()> = Box::new(move || self.with_store(f, done));
+            self.hold.update_value(|hold| {
+                if let Hold::Writing(waiting) = hold {
+                    waiting.push(write);
+                }
+            });
+            return;
         }
         let Some(store) = self.store.get_value() else {
             return;
@@ -312,13 +309,9 @@ impl Training {
     /// asked for meanwhile follow once it is kept; if it is not, nothing more is written from
     /// this visit, and a reload brings back the project there was.
     pub(super) fn keep_opened_project(self, name: String) {
-        let ids: Vec<u32> = self
+        let photos: Vec<StoredPhoto> = self
             .photos
-            .with_untracked(|l| l.iter().map(|p| p.id).collect());
-        let photos: Vec<StoredPhoto> = ids
-            .into_iter()
-            .filter_map(|id| self.stored_photo(id))
-            .collect();
+            .with_untracked(|l| l.iter().filter_map(|p| self.stored_photo(p)).collect());
         let text = |value: Option<String>| value.map(JsValue::from);
         let meta = [
             ("classes", text(self.classes.with_untracked(json))),
@@ -407,27 +400,25 @@ impl Training {
         );
     }
 
-    /// The photo with this id as it is stored: its file, and its features once computed.
-    pub(super) fn stored_photo(self, id: u32) -> Option<StoredPhoto> {
-        let (Some(photo), Some(blob)) = (self.photo(id), self.blob(id)) else {
-            return None;
-        };
+    /// A photo as it is stored: its file, and its features once computed; `None` once its
+    /// file is gone (the photo was removed).
+    fn stored_photo(self, photo: &TrainPhoto) -> Option<StoredPhoto> {
         let embedding = match photo.state.get_untracked() {
             Prepared::Ready(e) => Some((*e).clone()),
             _ => None,
         };
         Some(StoredPhoto {
-            id,
+            id: photo.id,
             class_id: photo.class_id,
-            name: photo.name,
-            blob,
+            name: photo.name.clone(),
+            blob: self.blob(photo.id)?,
             embedding,
         })
     }
 
     /// Writes a photo: its file, and its features once computed.
     pub(super) fn save_photo(self, id: u32) {
-        let Some(record) = self.stored_photo(id) else {
+        let Some(record) = self.photo(id).and_then(|photo| self.stored_photo(&photo)) else {
             return;
         };
         // A photo whose features did not fit is still kept (as it was stored when added).
