@@ -1,12 +1,14 @@
 // End-to-end: what the browser keeps between visits. A store that cannot be read in full (a
 // class list that no longer parses, a photo record that is not one) is not taken for an empty
-// one: the page shows what it could read, says so, and writes nothing over the rest.
+// one: the page shows what it could read, says so, and writes nothing over the rest. A store of
+// an older schema is migrated forward.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import os from "node:os";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { serveDist, launch, openApp, waitForModel, waitUntilPrepared, copyFlowers, photosInClasses, waitForPhotosInClasses, inStore, storedPhotos, storedClasses } from "./support.mjs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { serveDist, launch, openApp, waitForModel, waitUntilPrepared, copyFlowers, photosInClasses, waitForPhotosInClasses, inStore, storedPhotos, storedClasses, dist, shared } from "./support.mjs";
 
 const CLASSES = ["daisy", "roses"];
 const PER_CLASS = 3;
@@ -256,6 +258,94 @@ test("a reload in the middle of opening a project leaves the project there was w
     await page.reload();
     await waitForPhotosInClasses(page, total);
     assert.deepEqual(await classCounts(page), Object.fromEntries(ALL_CLASSES.map((c) => [c, BIG_PER_CLASS])));
+    assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+/** The sha256 of a file, as the page names models. */
+function sha256(file) {
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+/** Each stored photo's model tag and first feature, by id. */
+const storedPreparation = (page) =>
+  inStore(page, (db) => new Promise((resolve) => {
+    const r = db.transaction("photos").objectStore("photos").getAll();
+    r.onsuccess = () => resolve({ version: db.version, photos: r.result.map((p) => ({ id: p.id, classId: p.classId, name: p.name, model: p.model ?? null, first: p.features ? p.features[0] : null })) });
+  }));
+
+/** Waits until every stored photo was prepared by the model of sha256 `model`. */
+async function waitForStoredModel(page, model, n) {
+  for (let i = 0; ; i++) {
+    const stored = await storedPreparation(page);
+    if (stored.photos.length === n && stored.photos.every((p) => p.model === model)) return stored;
+    assert.ok(i < 240, `photos prepared by ${model}: ${JSON.stringify(stored)}`);
+    await page.waitForTimeout(500);
+  }
+}
+
+test("a store of the previous schema is migrated: photos and classes kept, and photos prepared by another model are prepared again", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    // Version 1 of the store, as the last build wrote it: photos prepared without a note of
+    // the model (features here that no model computes), written from a page of the app's
+    // origin that is not the app.
+    const files = CLASSES.flatMap((name, classId) =>
+      readdirSync(path.join(folder, "flowers", name)).sort().map((file) => ({ classId, name: file, bytes: readFileSync(path.join(folder, "flowers", name, file)).toString("base64") })));
+    const old = await context.newPage();
+    await old.goto(server.origin + "/sw.js");
+    await old.evaluate(({ files, classes }) => new Promise((resolve, reject) => {
+      const open = indexedDB.open("afinar-training", 1);
+      open.onupgradeneeded = () => {
+        open.result.createObjectStore("photos");
+        open.result.createObjectStore("meta");
+      };
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const db = open.result;
+        const tx = db.transaction(["photos", "meta"], "readwrite");
+        files.forEach((f, id) => {
+          const bytes = Uint8Array.from(atob(f.bytes), (c) => c.charCodeAt(0));
+          tx.objectStore("photos").put({
+            id, classId: f.classId, name: f.name, blob: new Blob([bytes], { type: "image/jpeg" }),
+            features: new Float32Array(1280).fill(0.5), imagenet: "[]", sha256: "old", thumb: new Uint8Array(0),
+          }, id);
+        });
+        tx.objectStore("meta").put(JSON.stringify(classes.map((name, id) => ({ id, name }))), "classes");
+        tx.oncomplete = () => { db.close(); resolve(); };
+        tx.onerror = () => reject(tx.error);
+      };
+    }), { files, classes: CLASSES });
+    await old.close();
+
+    const { page, seen } = await openApp(context, server.origin);
+    await waitForModel(page);
+    const n = CLASSES.length * PER_CLASS;
+    await waitForPhotosInClasses(page, n);
+    assert.deepEqual(await classCounts(page), { daisy: PER_CLASS, roses: PER_CLASS });
+    const app = sha256(path.join(dist, "models", readdirSync(path.join(dist, "models")).find((f) => f.endsWith(".tflite"))));
+    const migrated = await waitForStoredModel(page, app, n);
+    assert.equal(migrated.version, 2);
+    assert.deepEqual(migrated.photos.map((p) => [p.id, p.classId, p.name]), files.map((f, id) => [id, f.classId, f.name]));
+    assert.ok(migrated.photos.every((p) => p.first !== 0.5), "prepared again by the model");
+    await waitUntilPrepared(page);
+
+    // Another model file: every photo is prepared again by it, and by the app's model once
+    // that is back after a reload.
+    const other = path.join(shared, "models/tf2_mobilenet_v2_1.0_224_ptq.tflite");
+    await page.getByTestId("model-input").setInputFiles({
+      name: "tf2_ptq.tflite", mimeType: "application/octet-stream", buffer: readFileSync(other),
+    });
+    await page.getByTestId("model-ready").filter({ hasText: "tf2_ptq.tflite" }).waitFor({ timeout: 120_000 });
+    await waitForStoredModel(page, sha256(other), n);
+    await waitUntilPrepared(page);
+    await page.reload();
+    await waitForModel(page);
+    await waitForStoredModel(page, app, n);
+    await waitForPhotosInClasses(page, n);
     assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), []);
   } finally {
     await browser.close();

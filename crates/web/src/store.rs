@@ -1,19 +1,24 @@
 //! What survives a reload, in IndexedDB: the training photos (as blobs, with their computed
 //! features), the class list, and the trained head with its scores.
 //!
+//! The stored schema has a version (IndexedDB's own): version 2 tags each photo's prepared rows
+//! with the model that computed them, and a store of an older version is migrated forward when
+//! it is opened ([`upgrade`]).
+//!
 //! Every write is best effort: if storage is unavailable (private mode) or full (the browser's
 //! quota for the page) the app keeps working for this visit and says so. A write that does not
 //! fit is a transaction the browser aborts: what was stored before stays as it was.
 
 use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams, Transaction, TransactionMode};
 use js_sys::{Float32Array, Object, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use web_sys::{Blob, IdbTransaction};
 
 use afinar_protocol::{Embedding, RowsNeeded};
 
 const DB_NAME: &str = "afinar-training";
-const DB_VERSION: u32 = 1;
+/// The schema written here; see [`upgrade`].
+const DB_VERSION: u32 = 2;
 const PHOTOS: &str = "photos";
 const META: &str = "meta";
 
@@ -28,12 +33,31 @@ pub struct StoredPhoto {
 }
 
 /// An [`Embedding`] with what it was prepared for (the unfrozen blocks its boundary
-/// activations are for, its augmented views).
+/// activations are for, its augmented views) and by which model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredEmbedding {
     pub embedding: Embedding,
     pub rows: RowsNeeded,
+    /// The sha256 of the model file that computed it: another model's rows are another
+    /// network's features, which a head trained on one cannot use with the other.
+    pub model: String,
 }
+
+/// The fields of a photo record that hold its prepared rows (recomputed from its file when
+/// missing).
+const PREPARED_FIELDS: [&str; 11] = [
+    "features",
+    "boundary",
+    "unfreeze",
+    "views",
+    "seed",
+    "augmented",
+    "augmentedBoundary",
+    "imagenet",
+    "sha256",
+    "thumb",
+    "model",
+];
 
 pub struct Store {
     db: Database,
@@ -117,6 +141,7 @@ fn photo_record(photo: &StoredPhoto) -> Object {
         let imagenet = serde_json::to_string(&e.imagenet).unwrap_or_default();
         set(&record, "imagenet", &imagenet.into());
         set(&record, "sha256", &e.sha256.as_str().into());
+        set(&record, "model", &stored.model.as_str().into());
         set(
             &record,
             "thumb",
@@ -124,6 +149,65 @@ fn photo_record(photo: &StoredPhoto) -> Object {
         );
     }
     record
+}
+
+/// Brings a store of schema `from` (0: none yet) to [`DB_VERSION`], in the upgrade transaction:
+/// a reload part-way leaves the old version whole, and the next visit upgrades it again.
+///
+/// - 1: the `photos` (records by id) and `meta` (values by name) object stores.
+/// - 2: prepared rows name the model that computed them (`model`). Version 1 did not say, and a
+///   page could load another model file, so its prepared rows are dropped and recomputed from
+///   each photo's file; the photos themselves, their classes and names stay as they were.
+fn upgrade(db: &Database, event: web_sys::IdbVersionChangeEvent, from: u32) {
+    if from < 1 {
+        for name in [PHOTOS, META] {
+            if !db.store_names().iter().any(|n| n == name) {
+                let _ = db.create_object_store(name, ObjectStoreParams::new());
+            }
+        }
+        return;
+    }
+    if from < 2 {
+        let photos = event
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::IdbOpenDbRequest>().ok())
+            .and_then(|request| request.transaction())
+            .and_then(|tx| tx.object_store(PHOTOS).ok());
+        if let Some(photos) = photos {
+            drop_prepared_rows(&photos);
+        }
+    }
+}
+
+/// Walks every record of `photos` and takes its prepared rows out ([`PREPARED_FIELDS`]).
+/// Errors abort the upgrade transaction, which leaves the store as it was.
+fn drop_prepared_rows(photos: &web_sys::IdbObjectStore) {
+    let Ok(walk) = photos.open_cursor() else {
+        return;
+    };
+    let request = walk.clone();
+    let on_record = Closure::<dyn FnMut()>::new(move || {
+        let Ok(cursor) = request
+            .result()
+            .and_then(|c| c.dyn_into::<web_sys::IdbCursorWithValue>())
+        else {
+            return; // the end of the records
+        };
+        if let Ok(record) = cursor.value()
+            && record.is_object()
+        {
+            for field in PREPARED_FIELDS {
+                let _ = Reflect::delete_property(
+                    record.unchecked_ref::<Object>(),
+                    &JsValue::from(field),
+                );
+            }
+            let _ = cursor.update(&record);
+        }
+        let _ = cursor.continue_();
+    });
+    // Owned by the request from here (collected with it): it fires once per record.
+    walk.set_onsuccess(Some(on_record.into_js_value().unchecked_ref()));
 }
 
 fn get(object: &JsValue, key: &str) -> JsValue {
@@ -141,12 +225,9 @@ impl Store {
         let factory = Factory::new().map_err(text)?;
         let mut request = factory.open(DB_NAME, Some(DB_VERSION)).map_err(text)?;
         request.on_upgrade_needed(|event| {
+            let from = event.old_version().unwrap_or(0);
             if let Ok(db) = event.database() {
-                for name in [PHOTOS, META] {
-                    if !db.store_names().iter().any(|n| n == name) {
-                        let _ = db.create_object_store(name, ObjectStoreParams::new());
-                    }
-                }
+                upgrade(&db, web_sys::IdbVersionChangeEvent::from(event), from);
             }
         });
         let mut db = request.await.map_err(|e| {
@@ -297,31 +378,36 @@ impl Store {
                     .ok()
                     .map(|a| a.to_vec())
             };
-            let embedding = floats("features").map(|features| StoredEmbedding {
-                embedding: Embedding {
-                    features,
-                    boundary: floats("boundary"),
-                    augmented: floats("augmented").unwrap_or_default(),
-                    augmented_boundary: floats("augmentedBoundary"),
-                    imagenet: get(&record, "imagenet")
-                        .as_string()
-                        .and_then(|s| serde_json::from_str(&s).ok())
-                        .unwrap_or_default(),
-                    sha256: get(&record, "sha256").as_string().unwrap_or_default(),
-                    thumbnail_jpeg: get(&record, "thumb")
-                        .dyn_into::<Uint8Array>()
-                        .map(|a| a.to_vec())
-                        .unwrap_or_default(),
-                },
-                rows: RowsNeeded {
-                    unfreeze: get(&record, "unfreeze").as_f64().map(|k| k as usize),
-                    views: get(&record, "views").as_f64().map_or(0, |v| v as usize),
-                    seed: get(&record, "seed")
-                        .as_string()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0),
-                },
-            });
+            let model = get(&record, "model").as_string();
+            let embedding =
+                floats("features")
+                    .zip(model)
+                    .map(|(features, model)| StoredEmbedding {
+                        embedding: Embedding {
+                            features,
+                            boundary: floats("boundary"),
+                            augmented: floats("augmented").unwrap_or_default(),
+                            augmented_boundary: floats("augmentedBoundary"),
+                            imagenet: get(&record, "imagenet")
+                                .as_string()
+                                .and_then(|s| serde_json::from_str(&s).ok())
+                                .unwrap_or_default(),
+                            sha256: get(&record, "sha256").as_string().unwrap_or_default(),
+                            thumbnail_jpeg: get(&record, "thumb")
+                                .dyn_into::<Uint8Array>()
+                                .map(|a| a.to_vec())
+                                .unwrap_or_default(),
+                        },
+                        rows: RowsNeeded {
+                            unfreeze: get(&record, "unfreeze").as_f64().map(|k| k as usize),
+                            views: get(&record, "views").as_f64().map_or(0, |v| v as usize),
+                            seed: get(&record, "seed")
+                                .as_string()
+                                .and_then(|s| s.parse().ok())
+                                .unwrap_or(0),
+                        },
+                        model,
+                    });
             photos.push(StoredPhoto {
                 id: id as u32,
                 class_id: class_id as u32,

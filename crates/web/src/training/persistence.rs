@@ -202,7 +202,9 @@ impl Training {
             self.next_id
                 .update_value(|n| *n = (*n).max(p.id.saturating_add(1)));
             let state = match p.embedding {
-                Some(e) if e.rows.serves(&needed) => Prepared::Ready(Arc::new(e)),
+                Some(e) if e.rows.serves(&needed) && self.by_model_in_use(&e) => {
+                    Prepared::Ready(Arc::new(e))
+                }
                 _ => Prepared::Waiting,
             };
             let waiting = state == Prepared::Waiting;

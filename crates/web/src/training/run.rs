@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use super::recipe::Recipe;
 use super::state::{
-    LabelCheck, Prepared, RunResult, RunState, RunUnderWay, Training, use_training,
+    LabelCheck, Prepared, RunResult, RunState, RunUnderWay, TrainPhoto, Training, use_training,
 };
 use crate::link::WorkerLink;
 use crate::store::StoredEmbedding;
@@ -31,6 +31,12 @@ impl Training {
             return true;
         }
         match reply {
+            Reply::ModelReady(info) => {
+                self.model.set_value(Some(info.sha256.clone()));
+                self.prepare_for_model();
+                // The app shows the model.
+                return false;
+            }
             Reply::Embedded { id, result } => {
                 let Some(photo) = self.photo(*id) else {
                     return true;
@@ -45,6 +51,8 @@ impl Training {
                             views: embedding.views(),
                             seed: needed.seed,
                         },
+                        // Answers come in order: this one is from the model last ready.
+                        model: self.model.get_value().unwrap_or_default(),
                     })),
                     Err(message) => Prepared::Failed(message.clone()),
                 });
@@ -75,6 +83,29 @@ impl Training {
             _ => return false,
         }
         true
+    }
+
+    /// Prepares again, with the model now in use, the photos another model prepared (a model
+    /// file the user picked, or the app's model after one).
+    fn prepare_for_model(self) {
+        let needed = self.effective_settings_untracked().rows_needed();
+        let stale: Vec<TrainPhoto> = self.photos.with_untracked(|photos| {
+            photos
+                .iter()
+                .filter(|p| {
+                    p.state.with_untracked(
+                        |state| matches!(state, Prepared::Ready(e) if !self.by_model_in_use(e)),
+                    )
+                })
+                .cloned()
+                .collect()
+        });
+        for photo in stale {
+            photo.state.set(Prepared::Waiting);
+            if let Some(blob) = self.blob(photo.id) {
+                self.send_embed(photo.id, blob, needed);
+            }
+        }
     }
 
     fn trained(self, mut outcome: TrainingOutcome) {
@@ -136,7 +167,7 @@ impl Training {
                 let Prepared::Ready(e) = p.state.get_untracked() else {
                     continue;
                 };
-                if !e.rows.serves(&needed) {
+                if !e.rows.serves(&needed) || !self.by_model_in_use(&e) {
                     stale.push(p.id);
                     continue;
                 }

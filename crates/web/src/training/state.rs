@@ -138,6 +138,9 @@ pub struct Training {
     /// under it, not under the component whose event added the photo (which a re-render
     /// disposes while the worker still answers for the photo).
     pub(super) owner: StoredValue<Owner>,
+    /// The sha256 of the model the worker answers with now (`None` until it is ready): what
+    /// photos are prepared by.
+    pub(super) model: StoredValue<Option<String>>,
 }
 
 /// Work under way that will write to the store ([`Training::writing`]).
@@ -218,6 +221,7 @@ impl Training {
             leaving: StoredValue::new(false),
             hold: StoredValue::new_local(Hold::No),
             owner: StoredValue::new(Owner::current().unwrap_or_default()),
+            model: StoredValue::new(None),
         };
         provide_context(training);
         training
@@ -256,6 +260,13 @@ impl Training {
                 f(link)
             }
         });
+    }
+
+    /// Whether `prepared` came from the model in use (or none is ready yet, which will be
+    /// checked again once it is: [`Self::prepare_for_model`]).
+    pub(super) fn by_model_in_use(self, prepared: &StoredEmbedding) -> bool {
+        self.model
+            .with_value(|model| model.as_ref().is_none_or(|m| *m == prepared.model))
     }
 
     pub(super) fn send_embed(self, id: u32, blob: Blob, rows: RowsNeeded) {
