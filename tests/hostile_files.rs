@@ -1,7 +1,8 @@
 //! Replays the hostile files: the project files in `tests/hostile/project/` (hand-made by
-//! `make.py`), the head files built below, and every input a fuzz run found (kept in
-//! `tests/hostile/<project|head>/`): each is refused with a message, never a panic, in the
-//! CLI's and the page's readers alike (both go through these functions).
+//! `make.py`), the head files built below, and every input a fuzz run found (kept by
+//! `scripts/fuzz` in `tests/hostile/<kind>/`): each is refused with a message (or, for model
+//! files and photos a fuzzer made, read), never a panic, in the CLI's and the page's readers
+//! alike (both go through these functions).
 
 mod common;
 
@@ -123,4 +124,29 @@ fn hostile_head_files_are_refused() {
             .map(drop)
             .map_err(|e| e.to_string())
     });
+}
+
+/// What the model-file and photo fuzz targets found, replayed through the readers they fuzz:
+/// the structure-aware target's plans (`tests/hostile/tflite-graph/`, its raw inputs, kept to
+/// cover its paths), `.tflite` files (`tests/hostile/tflite/`) and photos
+/// (`tests/hostile/image/`). Each is refused or read, never a panic; fuzz finds have no one
+/// reason to be refused.
+#[test]
+fn fuzz_finds_in_model_files_and_photos_are_read_without_a_panic() {
+    use arbitrary::Arbitrary;
+    use common::tflite_graph::{GraphPlan, read_with_every_reader};
+    let plans = kept("tflite-graph");
+    assert!(!plans.is_empty(), "no kept plans");
+    for (name, bytes) in plans {
+        let plan = GraphPlan::arbitrary_take_rest(arbitrary::Unstructured::new(&bytes))
+            .unwrap_or_else(|e| panic!("{name} is not a plan: {e}"));
+        read_with_every_reader(&plan.to_tflite());
+    }
+    for (_, bytes) in kept("tflite") {
+        read_with_every_reader(&bytes);
+        let _ = afinar::labels::labels_from_appended_zip(&bytes);
+    }
+    for (_, bytes) in kept("image") {
+        let _ = afinar::ModelInput::from_image_bytes(&bytes);
+    }
 }

@@ -1,6 +1,8 @@
 //! Paths and reference data shared by the integration tests.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod tflite_graph;
+
 use std::path::{Path, PathBuf};
 
 use afinar::ModelInput;
