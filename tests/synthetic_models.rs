@@ -204,6 +204,27 @@ fn a_quantized_tensor_with_scales_that_do_not_fit_its_channels_is_refused() {
             },
             "only float32, uint8, int8 and int32",
         ),
+        (
+            Edit::Scales {
+                tensor: 1,
+                scales: vec![f32::NAN; 32],
+            },
+            "scale of NaN",
+        ),
+        (
+            Edit::Scales {
+                tensor: 2,
+                scales: vec![f32::INFINITY],
+            },
+            "scale of inf",
+        ),
+        (
+            Edit::Scales {
+                tensor: 1,
+                scales: vec![-0.5],
+            },
+            "scale of -0.5",
+        ),
     ];
     for (edit, message) in cases {
         let bytes = plan.clone().with(edit.clone()).to_tflite();

@@ -446,6 +446,13 @@ impl<'a> Reader<'a> {
             }
             Some((q, scales)) => {
                 let scales: Vec<f32> = scales.iter().collect();
+                // NaN, infinite or negative steps would turn every weight into nonsense that
+                // still runs.
+                if let Some(bad) = scales.iter().find(|s| !s.is_finite() || **s < 0.0) {
+                    return Err(ModelError::Corrupt(format!(
+                        "tensor {name} has a quantization scale of {bad}"
+                    )));
+                }
                 let zero_points: Vec<f32> = q
                     .zero_point()
                     .map(|z| z.iter().map(|z| z as f32).collect())
