@@ -225,6 +225,21 @@ fn a_quantized_tensor_with_scales_that_do_not_fit_its_channels_is_refused() {
             },
             "scale of -0.5",
         ),
+        // Tensor 0 is the image input (int8, one scale).
+        (
+            Edit::Scales {
+                tensor: 0,
+                scales: vec![f32::NAN],
+            },
+            "the input's quantization scale is NaN",
+        ),
+        (
+            Edit::Scales {
+                tensor: 0,
+                scales: vec![0.0],
+            },
+            "the input's quantization scale is 0",
+        ),
     ];
     for (edit, message) in cases {
         let bytes = plan.clone().with(edit.clone()).to_tflite();

@@ -518,6 +518,16 @@ impl<'a> Reader<'a> {
             .quantization()
             .and_then(|q| Some((q.scale()?, q.zero_point()?)))
             .filter(|(s, z)| s.len() == 1 && z.len() == 1);
+        // A float input's quantization, if any, is not used.
+        if let Some((scale, _)) = quantization
+            && input.type_() != tflite::TensorType::FLOAT32
+            && !(scale.get(0).is_finite() && scale.get(0) > 0.0)
+        {
+            return Err(ModelError::Corrupt(format!(
+                "the input's quantization scale is {}",
+                scale.get(0)
+            )));
+        }
         match (input.type_(), quantization) {
             (tflite::TensorType::FLOAT32, _) => Ok(InputScaling::MOBILENET),
             (tflite::TensorType::UINT8, Some((scale, zero))) => Ok(InputScaling {

@@ -292,12 +292,15 @@ test("a store of the previous schema is migrated: photos and classes kept, and p
     const context = await browser.newContext();
     // Version 1 of the store, as the last build wrote it: photos prepared without a note of
     // the model (features here that no model computes), written from a page of the app's
-    // origin that is not the app.
+    // origin that is not the app. Each record also carries the app model's tag, as a version 2
+    // record would: only the migration, which drops version 1's prepared rows whatever they
+    // hold, has them prepared again.
+    const app = sha256(path.join(dist, "models", readdirSync(path.join(dist, "models")).find((f) => f.endsWith(".tflite"))));
     const files = CLASSES.flatMap((name, classId) =>
       readdirSync(path.join(folder, "flowers", name)).sort().map((file) => ({ classId, name: file, bytes: readFileSync(path.join(folder, "flowers", name, file)).toString("base64") })));
     const old = await context.newPage();
     await old.goto(server.origin + "/sw.js");
-    await old.evaluate(({ files, classes }) => new Promise((resolve, reject) => {
+    await old.evaluate(({ files, classes, app }) => new Promise((resolve, reject) => {
       const open = indexedDB.open("afinar-training", 1);
       open.onupgradeneeded = () => {
         open.result.createObjectStore("photos");
@@ -311,14 +314,14 @@ test("a store of the previous schema is migrated: photos and classes kept, and p
           const bytes = Uint8Array.from(atob(f.bytes), (c) => c.charCodeAt(0));
           tx.objectStore("photos").put({
             id, classId: f.classId, name: f.name, blob: new Blob([bytes], { type: "image/jpeg" }),
-            features: new Float32Array(1280).fill(0.5), imagenet: "[]", sha256: "old", thumb: new Uint8Array(0),
+            features: new Float32Array(1280).fill(0.5), imagenet: "[]", sha256: "old", thumb: new Uint8Array(0), model: app,
           }, id);
         });
         tx.objectStore("meta").put(JSON.stringify(classes.map((name, id) => ({ id, name }))), "classes");
         tx.oncomplete = () => { db.close(); resolve(); };
         tx.onerror = () => reject(tx.error);
       };
-    }), { files, classes: CLASSES });
+    }), { files, classes: CLASSES, app });
     await old.close();
 
     const { page, seen } = await openApp(context, server.origin);
@@ -326,7 +329,6 @@ test("a store of the previous schema is migrated: photos and classes kept, and p
     const n = CLASSES.length * PER_CLASS;
     await waitForPhotosInClasses(page, n);
     assert.deepEqual(await classCounts(page), { daisy: PER_CLASS, roses: PER_CLASS });
-    const app = sha256(path.join(dist, "models", readdirSync(path.join(dist, "models")).find((f) => f.endsWith(".tflite"))));
     const migrated = await waitForStoredModel(page, app, n);
     assert.equal(migrated.version, 2);
     assert.deepEqual(migrated.photos.map((p) => [p.id, p.classId, p.name]), files.map((f, id) => [id, f.classId, f.name]));
@@ -339,6 +341,9 @@ test("a store of the previous schema is migrated: photos and classes kept, and p
     await page.getByTestId("model-input").setInputFiles({
       name: "tf2_ptq.tflite", mimeType: "application/octet-stream", buffer: readFileSync(other),
     });
+    // Train before the worker has the new model: the photos' features are the old model's.
+    await page.getByTestId("train-button").click();
+    await page.getByTestId("training-message").filter({ hasText: "still loading" }).waitFor({ timeout: 10_000 });
     await page.getByTestId("model-ready").filter({ hasText: "tf2_ptq.tflite" }).waitFor({ timeout: 120_000 });
     await waitForStoredModel(page, sha256(other), n);
     await waitUntilPrepared(page);

@@ -213,6 +213,7 @@ fn App() -> impl IntoView {
     });
     let load_model = Callback::new(move |(name, blob): (String, Blob)| {
         activity.set(format!("Checking “{name}”…"));
+        training.model_requested();
         link.with_value(|link| link.load_model_file(name, blob));
     });
 

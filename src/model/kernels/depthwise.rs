@@ -154,6 +154,8 @@ impl<const FMA: bool> Block for Lanes<FMA> {
     }
 }
 
+/// The block in wasm `simd128` vectors, four lanes each (the compiler leaves the loop above
+/// mostly scalar there).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 impl Block for Simd128 {
     #[inline(always)]
@@ -161,7 +163,21 @@ impl Block for Simd128 {
         bias: &[f32; BLOCK],
         taps: impl Iterator<Item = (&'a [f32; BLOCK], &'a [f32; BLOCK])>,
     ) -> [f32; BLOCK] {
-        super::simd128::depthwise_block(bias, taps)
+        use super::simd128::{load, relu6_lanes, store};
+        use core::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat, v128};
+        const VECTORS: usize = BLOCK / 4;
+        let mut acc: [v128; VECTORS] = core::array::from_fn(|i| load(bias, 4 * i));
+        for (x, t) in taps {
+            for (i, acc) in acc.iter_mut().enumerate() {
+                *acc = f32x4_add(*acc, f32x4_mul(load(x, 4 * i), load(t, 4 * i)));
+            }
+        }
+        let (zero, six) = (f32x4_splat(0.0), f32x4_splat(6.0));
+        let mut out = [0.0; BLOCK];
+        for (i, acc) in acc.into_iter().enumerate() {
+            store(&mut out, 4 * i, relu6_lanes(acc, zero, six));
+        }
+        out
     }
 }
 

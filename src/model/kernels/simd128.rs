@@ -1,6 +1,7 @@
 //! The kernels' inner loops written with wasm `simd128` intrinsics, for the browser: the
-//! compiler leaves the portable loops mostly scalar there, so the GEMM tile and the depthwise
-//! channel block spell out their 4-lane vectors. Built only where the build enables `simd128`
+//! compiler leaves the portable loops mostly scalar there, so the GEMM tile (here) and the
+//! depthwise channel block (in `depthwise`, with the lane helpers from here) spell out their
+//! 4-lane vectors. Built only where the build enables `simd128`
 //! (every wasm build of this project does: `.cargo/config.toml`), which every browser with
 //! WebAssembly SIMD runs.
 
@@ -8,14 +9,12 @@ use core::arch::wasm32::{
     f32x4_add, f32x4_mul, f32x4_pmax, f32x4_pmin, f32x4_splat, v128, v128_load, v128_store,
 };
 
-use super::depthwise::BLOCK;
-
 /// Output channels of the GEMM tile: two vectors.
 pub(super) const NR: usize = 8;
 
 /// Four lanes of `values` from `at`.
 #[inline(always)]
-fn load(values: &[f32], at: usize) -> v128 {
+pub(super) fn load(values: &[f32], at: usize) -> v128 {
     let lanes = &values[at..at + 4];
     // SAFETY: `lanes` is a live slice of exactly 4 f32 (16 bytes), checked by the indexing
     // above; wasm's `v128.load` reads unaligned addresses, so any f32 slice start is valid.
@@ -24,7 +23,7 @@ fn load(values: &[f32], at: usize) -> v128 {
 
 /// Stores `v` into `values[at..at + 4]`.
 #[inline(always)]
-fn store(values: &mut [f32], at: usize, v: v128) {
+pub(super) fn store(values: &mut [f32], at: usize, v: v128) {
     let lanes = &mut values[at..at + 4];
     // SAFETY: `lanes` is a live, exclusively borrowed slice of exactly 4 f32 (16 bytes);
     // `v128.store` writes unaligned addresses.
@@ -82,28 +81,6 @@ pub(super) fn gemm_finish(
 /// ReLU6 on four lanes: pmax/pmin are single instructions (the NaN-propagating min/max are
 /// not).
 #[inline(always)]
-fn relu6_lanes(v: v128, zero: v128, six: v128) -> v128 {
+pub(super) fn relu6_lanes(v: v128, zero: v128, six: v128) -> v128 {
     f32x4_pmin(six, f32x4_pmax(zero, v))
-}
-
-/// One depthwise channel block (see [`super::depthwise`]): `bias` plus each `(input, tap)`
-/// pair's product, clamped to ReLU6's [0, 6].
-#[inline(always)]
-pub(super) fn depthwise_block<'a>(
-    bias: &[f32; BLOCK],
-    taps: impl Iterator<Item = (&'a [f32; BLOCK], &'a [f32; BLOCK])>,
-) -> [f32; BLOCK] {
-    const VECTORS: usize = BLOCK / 4;
-    let mut acc: [v128; VECTORS] = core::array::from_fn(|i| load(bias, 4 * i));
-    for (x, t) in taps {
-        for (i, acc) in acc.iter_mut().enumerate() {
-            *acc = f32x4_add(*acc, f32x4_mul(load(x, 4 * i), load(t, 4 * i)));
-        }
-    }
-    let (zero, six) = (f32x4_splat(0.0), f32x4_splat(6.0));
-    let mut out = [0.0; BLOCK];
-    for (i, acc) in acc.into_iter().enumerate() {
-        store(&mut out, 4 * i, relu6_lanes(acc, zero, six));
-    }
-    out
 }

@@ -33,8 +33,14 @@ impl Training {
         match reply {
             Reply::ModelReady(info) => {
                 self.model.set_value(Some(info.sha256.clone()));
+                self.model_loading.set_value(false);
                 self.prepare_for_model();
                 // The app shows the model.
+                return false;
+            }
+            Reply::ModelRefused { .. } | Reply::ModelFailed(_) => {
+                // The model there was stays (or there is none, which Train says).
+                self.model_loading.set_value(false);
                 return false;
             }
             Reply::Embedded { id, result } => {
@@ -200,6 +206,12 @@ impl Training {
 
     fn train(self) {
         if self.kept_elsewhere() {
+            return;
+        }
+        if self.model_loading.get_value() || self.model.with_value(Option::is_none) {
+            // Photos restored before the model is ready, or prepared by the model being
+            // replaced, may be another network's features.
+            self.say("The model is still loading: press Train once it is ready.");
             return;
         }
         let settings = self.effective_settings_untracked();

@@ -141,6 +141,9 @@ pub struct Training {
     /// The sha256 of the model the worker answers with now (`None` until it is ready): what
     /// photos are prepared by.
     pub(super) model: StoredValue<Option<String>>,
+    /// Another model file was picked and the worker has not answered yet: training waits, or
+    /// it would train the new model's head on the old one's features.
+    pub(super) model_loading: StoredValue<bool>,
 }
 
 /// Work under way that will write to the store ([`Training::writing`]).
@@ -222,6 +225,7 @@ impl Training {
             hold: StoredValue::new_local(Hold::No),
             owner: StoredValue::new(Owner::current().unwrap_or_default()),
             model: StoredValue::new(None),
+            model_loading: StoredValue::new(false),
         };
         provide_context(training);
         training
@@ -260,6 +264,11 @@ impl Training {
                 f(link)
             }
         });
+    }
+
+    /// The user picked another model file: until the worker answers, nothing trains.
+    pub fn model_requested(self) {
+        self.model_loading.set_value(true);
     }
 
     /// Whether `prepared` came from the model in use (or none is ready yet, which will be
