@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use super::recipe::Recipe;
 use super::state::{
-    LabelCheck, Prepared, RunResult, RunState, RunUnderWay, TrainPhoto, Training, use_training,
+    LabelCheck, Prepared, RunResult, RunState, RunUnderWay, Training, use_training,
 };
 use crate::link::WorkerLink;
 use crate::store::StoredEmbedding;
@@ -94,8 +94,7 @@ impl Training {
     /// Prepares again, with the model now in use, the photos another model prepared (a model
     /// file the user picked, or the app's model after one).
     fn prepare_for_model(self) {
-        let needed = self.effective_settings_untracked().rows_needed();
-        let stale: Vec<TrainPhoto> = self.photos.with_untracked(|photos| {
+        let stale: Vec<u32> = self.photos.with_untracked(|photos| {
             photos
                 .iter()
                 .filter(|p| {
@@ -103,13 +102,20 @@ impl Training {
                         |state| matches!(state, Prepared::Ready(e) if !self.by_model_in_use(e)),
                     )
                 })
-                .cloned()
+                .map(|p| p.id)
                 .collect()
         });
-        for photo in stale {
-            photo.state.set(Prepared::Waiting);
-            if let Some(blob) = self.blob(photo.id) {
-                self.send_embed(photo.id, blob, needed);
+        self.prepare_again(&stale, self.effective_settings_untracked().rows_needed());
+    }
+
+    /// Has the worker prepare these photos again, for `needed`.
+    fn prepare_again(self, ids: &[u32], needed: RowsNeeded) {
+        for &id in ids {
+            if let Some(photo) = self.photo(id) {
+                photo.state.set(Prepared::Waiting);
+            }
+            if let Some(blob) = self.blob(id) {
+                self.send_embed(id, blob, needed);
             }
         }
     }
@@ -219,14 +225,7 @@ impl Training {
         let (set, photo_ids) = match self.training_set(&settings) {
             Ok(set) => set,
             Err(stale) => {
-                for &id in &stale {
-                    if let Some(photo) = self.photo(id) {
-                        photo.state.set(Prepared::Waiting);
-                    }
-                    if let Some(blob) = self.blob(id) {
-                        self.send_embed(id, blob, needed);
-                    }
-                }
+                self.prepare_again(&stale, needed);
                 self.say(format!(
                     "Preparing {} photos for this recipe; press Train again when they are ready.",
                     stale.len()
