@@ -165,7 +165,7 @@ impl BackboneSpec {
 }
 
 /// Most blocks the fine-tuning stage can unfreeze (all of them; the page reads the same limit).
-pub use afinar_protocol::limits::MAX_UNFROZEN_BLOCKS;
+pub use afinar_vocabulary::limits::MAX_UNFROZEN_BLOCKS;
 
 /// `[C, H, W]` of the activations below the last `unfrozen` blocks (clamped to
 /// [`MAX_UNFROZEN_BLOCKS`]): what the fine-tuning stage caches per photo.

@@ -55,7 +55,7 @@ pub fn check(config: &AugmentConfig) -> Result<(), String> {
     Ok(())
 }
 
-pub use afinar_protocol::limits::MAX_VIEWS;
+pub use afinar_vocabulary::limits::MAX_VIEWS;
 
 impl AugmentConfig {
     /// The `views` augmented 224×224 inputs of one decoded photo. `photo_sha256` (of the file's

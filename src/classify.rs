@@ -4,9 +4,9 @@
 //! Every read from the device is asynchronous, so the same calls run natively (block on them)
 //! and in a browser worker on WebGPU.
 
+pub use afinar_vocabulary::Prediction;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
-use serde::Serialize;
 
 use crate::architecture::{FEATURE_DIM, FeatureStage};
 use crate::head::model::TrainedParts;
@@ -31,15 +31,6 @@ pub struct DeviceError(pub String);
 
 fn device_error(e: impl std::fmt::Display) -> DeviceError {
     DeviceError(e.to_string())
-}
-
-/// One labelled output of a classifier.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Prediction {
-    /// Output index (0 = background for the ImageNet files).
-    pub index: usize,
-    pub label: String,
-    pub prob: f32,
 }
 
 /// What a training photo needs, computed in one pass.

@@ -40,4 +40,4 @@ pub use preprocess::{ImageInputError, InputScaling, ModelInput};
 pub use recipe::{FineTuneConfig, Recipe};
 pub use tflite::{MobileNetV2Weights, ModelError};
 
-pub use afinar_protocol::DEFAULT_MODEL_FILE;
+pub use afinar_vocabulary::DEFAULT_MODEL_FILE;

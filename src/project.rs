@@ -1,6 +1,6 @@
 //! A whole project as one `.afinar` file (a zip): `manifest.json`, the photos as they were
 //! added (stored, not compressed: they are JPEGs and PNGs already), the trained head. The types
-//! are [`afinar_protocol::project`]'s; the page writes and reads the file through its worker,
+//! are [`afinar_vocabulary::project`]'s; the page writes and reads the file through its worker,
 //! the CLI through [`Project::extract`].
 //!
 //! A file is checked whole before anything is taken from it: a zip whose manifest says it is an
@@ -11,9 +11,9 @@
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use afinar_protocol::TrainSettings;
-use afinar_protocol::limits::MAX_CLASSES;
-pub use afinar_protocol::project::{
+use afinar_vocabulary::TrainSettings;
+use afinar_vocabulary::limits::MAX_CLASSES;
+pub use afinar_vocabulary::project::{
     EXTENSION, FORMAT, HEAD_FILE, LastRun, MANIFEST_FILE, MAX_NAME_BYTES, MAX_PHOTOS, Manifest,
     ProjectClass, ProjectPhotoEntry, VERSION,
 };

@@ -1,11 +1,11 @@
 //! The training recipe: every setting of a run, as one Burn `Config` that the head file
 //! stores as it is, so a trained head says exactly how it was made.
 //!
-//! Defaults come from [`afinar_protocol::defaults`], which the page's *Recipe* controls read
-//! too.
+//! Defaults come from [`afinar_vocabulary::defaults`], which the page's *Recipe* controls and
+//! [`TrainSettings`] read too: each is written once.
 
-use afinar_protocol::limits::{MAX_BATCH_SIZE, MAX_EPOCHS, MAX_HIDDEN};
-use afinar_protocol::{RecipeName, TrainSettings, defaults};
+use afinar_vocabulary::limits::{MAX_BATCH_SIZE, MAX_EPOCHS, MAX_HIDDEN};
+use afinar_vocabulary::{RecipeName, TrainSettings, defaults};
 use burn::optim::AdamWConfig;
 use burn::prelude::*;
 
@@ -32,19 +32,18 @@ pub struct Recipe {
     #[config(default = "defaults::VAL_FRACTION")]
     pub val_fraction: f64,
     /// The optimizer of both stages: Adam with decoupled weight decay (none by default: plain
-    /// Adam, as the Keras recipe). Keras's epsilon: Burn's default (1e-5) damps the first steps
-    /// of a fresh head.
-    #[config(default = "AdamWConfig::new().with_epsilon(1e-7).with_weight_decay(0.0)")]
+    /// Adam, as the Keras recipe), with Keras's epsilon.
+    #[config(default = "adam_w(defaults::WEIGHT_DECAY)")]
     pub optimizer: AdamWConfig,
     /// Epochs over which each stage's learning rate ramps up linearly from near zero.
-    #[config(default = 0)]
+    #[config(default = "defaults::WARMUP_EPOCHS")]
     pub warmup_epochs: usize,
     /// After the warm-up, lower each stage's learning rate along a half cosine to zero at its
     /// last epoch (else keep it constant).
-    #[config(default = false)]
+    #[config(default = "defaults::COSINE_DECAY")]
     pub cosine_decay: bool,
     /// Share of each target's probability spread over the other classes (0: none).
-    #[config(default = 0.0)]
+    #[config(default = "defaults::LABEL_SMOOTHING")]
     pub label_smoothing: f64,
     /// Keep the weights of the epoch with the best validation accuracy (the lower validation
     /// loss breaks ties), not those of the last epoch.
@@ -74,8 +73,15 @@ pub struct FineTuneConfig {
     pub learning_rate: f64,
     /// Each unfrozen block trains at this factor of the rate of the block above it (the head
     /// and the last 1×1 conv at the full rate): lower rates for deeper, more general layers.
-    #[config(default = 1.0)]
+    #[config(default = "defaults::LAYER_DECAY")]
     pub layer_decay: f64,
+}
+
+/// AdamW with the recipe's epsilon and `weight_decay`.
+fn adam_w(weight_decay: f64) -> AdamWConfig {
+    AdamWConfig::new()
+        .with_epsilon(defaults::ADAM_EPSILON as f32)
+        .with_weight_decay(weight_decay as f32)
 }
 
 /// Why a recipe cannot be run. The message is for people.
@@ -91,16 +97,13 @@ impl Recipe {
 
     /// The recipe of settings as the page and the CLI's flags give them.
     pub fn from_settings(s: &TrainSettings) -> Self {
-        let optimizer = AdamWConfig::new()
-            .with_epsilon(1e-7)
-            .with_weight_decay(s.weight_decay as f32);
         Self::new()
             .with_epochs(s.epochs)
             .with_learning_rate(s.learning_rate)
             .with_batch_size(s.batch_size)
             .with_seed(s.seed)
             .with_val_fraction(s.val_fraction)
-            .with_optimizer(optimizer)
+            .with_optimizer(adam_w(s.weight_decay))
             .with_warmup_epochs(s.warmup_epochs)
             .with_cosine_decay(s.cosine_decay)
             .with_label_smoothing(s.label_smoothing)
@@ -122,7 +125,7 @@ impl Recipe {
 
     /// Epochs of the whole run (both stages), as the progress reports count them.
     pub fn total_epochs(&self) -> usize {
-        afinar_protocol::total_epochs(self.epochs, self.finetune.as_ref().map(|f| f.epochs))
+        afinar_vocabulary::total_epochs(self.epochs, self.finetune.as_ref().map(|f| f.epochs))
     }
 
     /// Blocks the fine-tuning stage unfreezes (0: none).

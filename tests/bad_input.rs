@@ -196,7 +196,7 @@ fn a_raw_input_of_the_wrong_size_is_refused() {
 
 #[test]
 fn a_request_for_more_rows_than_any_recipe_is_refused_by_field() {
-    use afinar_protocol::RowsNeeded;
+    use afinar_vocabulary::RowsNeeded;
     let fine = RowsNeeded {
         unfreeze: Some(17),
         views: 16,

@@ -632,7 +632,7 @@ fn head_opens_in_python(head_file: &str) {
 #[test]
 fn a_project_file_trains_and_evaluates() {
     use afinar::project::ProjectWriter;
-    use afinar_protocol::{RecipeName, TrainSettings};
+    use afinar_vocabulary::{RecipeName, TrainSettings};
 
     let dir = tempfile::tempdir().expect("tempdir");
     let flowers = common::shared_dir().join("data/flower_photos");

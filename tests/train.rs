@@ -552,7 +552,7 @@ fn bad_datasets_get_clear_messages() {
     let hashes = ["h1", "h1", "h1", "h3"].map(String::from);
     let left_out = ok.cross_class_duplicates(&hashes);
     assert_eq!(left_out.len(), 1, "{left_out:?}");
-    assert_eq!(left_out[0].index, 2);
+    assert_eq!(left_out[0].row, 2);
     assert!(
         left_out[0]
             .reason
@@ -693,7 +693,7 @@ fn a_page_training_run_trains_and_refuses_bad_input_with_clear_messages() {
     twice.hashes[4] = twice.hashes[0].clone();
     let trained = go(&twice, &recipe).expect("trains without the second copy");
     assert_eq!(trained.left_out.len(), 1);
-    assert_eq!(trained.left_out[0].index, 4);
+    assert_eq!(trained.left_out[0].row, 4);
     let reason = &trained.left_out[0].reason;
     assert!(
         reason.contains("1-1.jpg is the same photo as 0-0.jpg in “class 0”"),
@@ -754,7 +754,7 @@ fn the_flowers_duplicate_is_left_out_of_the_later_class_and_training_goes_on() {
     let trained = block_on(run(&set, &recipe, classifier.base(), &device, |_| true))
         .expect("trains on the folder as shipped");
     assert_eq!(trained.left_out.len(), 1, "{:?}", trained.left_out);
-    assert_eq!(trained.left_out[0].index, 9);
+    assert_eq!(trained.left_out[0].row, 9);
     let reason = &trained.left_out[0].reason;
     assert!(
         reason.contains(&format!("tulips/{pair}")) && reason.contains("used in “roses” only"),
@@ -872,7 +872,7 @@ fn augmented_views_are_trained_on_and_checked() {
 /// `bench/browser-recipe.mjs` trains the page's worker with) is the protocol's.
 #[test]
 fn the_browser_benchmarks_recipes_are_the_ladders() {
-    use afinar_protocol::{RecipeName, TrainSettings};
+    use afinar_vocabulary::{RecipeName, TrainSettings};
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/www/bench/recipes.json");
     let text = std::fs::read_to_string(path).expect("www/bench/recipes.json");
     let copy: std::collections::BTreeMap<String, TrainSettings> =

@@ -1,7 +1,7 @@
 //! In-browser tests (wasm-bindgen-test in headless Chromium): the model read from the real
 //! `.tflite` bytes reproduces the float32 reference on the CPU backend and on WebGPU, a training
-//! step lowers the loss on both, and the page ↔ worker messages survive the trip through JS
-//! values.
+//! step lowers the loss on both. (The page ↔ worker messages' trip through JS values is
+//! `crates/protocol/tests/web.rs`.)
 //!
 //! Run by `scripts/test`; by hand: `CHROMEDRIVER=/usr/bin/chromedriver cargo test --release
 //! --target wasm32-unknown-unknown --test web` (flags for Chromium in `webdriver.json`).
@@ -9,10 +9,8 @@
 
 use afinar::model::kernels::CpuKernels;
 use afinar::{Classifier, MobileNetV2Weights, ModelInput, top_k};
-use afinar_protocol::{Backend, Classification, Prediction, Reply, Request};
 use burn::tensor::Device;
 use serde::Deserialize;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -170,78 +168,4 @@ async fn a_training_step_lowers_the_loss_on_the_cpu() {
 #[wasm_bindgen_test]
 async fn a_training_step_lowers_the_loss_on_webgpu() {
     one_step_lowers_the_loss(&webgpu().await).await;
-}
-
-#[wasm_bindgen_test]
-fn messages_survive_the_trip_through_js_values() {
-    let request = Request::Classify {
-        id: 7,
-        bytes: vec![0xff, 0xd8, 0, 1, 2],
-    };
-    let value = serde_wasm_bindgen::to_value(&request).expect("serializes");
-    // Bytes travel as a Uint8Array (one copy), not as an array of numbers.
-    let bytes = js_sys::Reflect::get(
-        &js_sys::Reflect::get(&value, &"Classify".into()).expect("variant"),
-        &"bytes".into(),
-    )
-    .expect("field");
-    assert!(bytes.is_instance_of::<js_sys::Uint8Array>());
-    match serde_wasm_bindgen::from_value::<Request>(value).expect("deserializes") {
-        Request::Classify { id, bytes } => assert_eq!((id, bytes), (7, vec![0xff, 0xd8, 0, 1, 2])),
-        other => panic!("got {other:?}"),
-    }
-    let reply = Reply::Classified {
-        id: 3,
-        result: Ok(Classification {
-            top: vec![Prediction {
-                index: 20,
-                label: "chickadee".into(),
-                prob: 0.9,
-            }],
-            model_ms: 12.5,
-            decode_ms: 3.0,
-            thumbnail_jpeg: vec![1, 2, 3],
-            backend: Backend::WebGpu,
-            custom: None,
-            wasm_memory_bytes: 1 << 20,
-        }),
-    };
-    let value = serde_wasm_bindgen::to_value(&reply).expect("serializes");
-    assert_eq!(
-        serde_wasm_bindgen::from_value::<Reply>(value).expect("deserializes"),
-        reply
-    );
-
-    // A training set's features travel as bytes too (as numbers, serde-wasm-bindgen took
-    // seconds to read a few thousand back).
-    let set = afinar_protocol::TrainingSet {
-        classes: vec!["a".into(), "b".into()],
-        labels: vec![0, 1],
-        features: (0..2 * 1280).map(|i| i as f32 * 0.5).collect(),
-        boundary: None,
-        augmented: Some((0..2 * 2 * 1280).map(|i| i as f32 * 0.25).collect()),
-        augmented_boundary: None,
-        sha256: vec!["x".into(), "y".into()],
-        names: vec!["x.jpg".into(), "y.jpg".into()],
-        validation: Some(vec![false, true]),
-        // Every kind of setting (the recipe's name, options, numbers) makes the trip.
-        settings: afinar_protocol::TrainSettings {
-            views: 2,
-            seed: 1234,
-            patience: Some(3),
-            ..afinar_protocol::TrainSettings::named(afinar_protocol::RecipeName::Best)
-        },
-    };
-    let request = Request::Train(Box::new(set.clone()));
-    let value = serde_wasm_bindgen::to_value(&request).expect("serializes");
-    let features = js_sys::Reflect::get(
-        &js_sys::Reflect::get(&value, &"Train".into()).expect("variant"),
-        &"features".into(),
-    )
-    .expect("field");
-    assert!(features.is_instance_of::<js_sys::Uint8Array>());
-    match serde_wasm_bindgen::from_value::<Request>(value).expect("deserializes") {
-        Request::Train(back) => assert_eq!(*back, set),
-        other => panic!("got {other:?}"),
-    }
 }

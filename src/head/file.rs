@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use afinar_protocol::limits::{MAX_CLASSES, MAX_HIDDEN, MIN_CLASSES};
+use afinar_vocabulary::limits::{MAX_CLASSES, MAX_HIDDEN, MIN_CLASSES};
 use burn::module::Param;
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use rand::{Rng, SeedableRng};
 
-use afinar_protocol::defaults;
+use afinar_vocabulary::defaults;
 
 use crate::architecture::{FEATURE_DIM, FeatureStage};
 use crate::model::BackboneTop;

@@ -1,6 +1,6 @@
 use std::io::{Cursor, Write};
 
-use afinar_protocol::{RecipeName, TrainSettings};
+use afinar_vocabulary::{RecipeName, TrainSettings};
 use zip::write::SimpleFileOptions;
 
 use super::*;

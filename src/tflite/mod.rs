@@ -1,12 +1,18 @@
-//! Reads a MobileNetV2 1.0/224 `.tflite` file: [`reader`] parses and dequantizes it into
-//! [`weights`], float32 tensors in Burn's layout. [`writer`] writes a classifier on it back
-//! as a float32 file, with [`metadata`] for MediaPipe.
+//! Reads a MobileNetV2 1.0/224 `.tflite` file: [`reader`] parses it and, with [`dequantize`],
+//! turns it into [`weights`], float32 tensors in Burn's layout; [`exported`] reads back a
+//! classifier Afinar wrote. [`writer`] writes a classifier on it as a file ([`graph`] builds
+//! the flatbuffer, [`cut`] copies the base file's frozen layers), with [`metadata`] for
+//! MediaPipe. [`schema`] holds the TFLite schema's bindings they all use.
 
 mod cut;
+mod dequantize;
+mod exported;
+mod graph;
 pub mod metadata;
 pub mod reader;
+mod schema;
 pub mod weights;
 pub mod writer;
 
-pub use reader::ExportedClassifier;
+pub use exported::ExportedClassifier;
 pub use weights::{ConvWeights, DenseWeights, MobileNetV2Weights, ModelError};

@@ -1,12 +1,12 @@
 //! Reads a MobileNetV2 1.0/224 `.tflite` file into float32 weights in Burn's layout.
 //!
-//! The flatbuffer is parsed (and verified) with the TFLite schema bindings that `tract-tflite`
-//! carries; nothing here walks raw bytes by hand. Convolutions are matched to the architecture
+//! The flatbuffer is parsed (and verified) with the TFLite schema bindings ([`super::schema`]);
+//! nothing here walks raw bytes by hand. Convolutions are matched to the architecture
 //! by execution order and every shape is checked, so a file of another network is refused with
 //! a message instead of producing nonsense.
 
-use tract_tflite::tflite;
-
+use super::dequantize::{FloatTensor, dequantize};
+use super::schema::{at, builtin_code, shape, tflite};
 use super::weights::{
     ConvWeights, DenseWeights, MobileNetV2Weights, ModelError, check_label_count,
 };
@@ -23,11 +23,7 @@ impl MobileNetV2Weights {
         if bytes.is_empty() {
             return Err(ModelError::Empty);
         }
-        if bytes.len() < 8 || !tflite::model_buffer_has_identifier(bytes) {
-            return Err(ModelError::NotTflite);
-        }
-        let model = tflite::root_as_model(bytes).map_err(|e| ModelError::Corrupt(e.to_string()))?;
-        let reader = Reader { model };
+        let reader = Reader::parse(bytes)?;
         let (convs, classifier) = reader.layers()?;
         let input_scaling = reader.input_scaling()?;
         let labels = labels_from_appended_zip(bytes);
@@ -44,77 +40,12 @@ impl MobileNetV2Weights {
     }
 }
 
-/// A classifier Afinar exported ([`crate::head::export`]), read back: MobileNetV2's
-/// convolutions as the file has them (the fine-tuned ones included), the head's two dense
-/// layers, and the class names.
-pub struct ExportedClassifier {
-    pub convs: Vec<ConvWeights>,
-    pub hidden: DenseWeights,
-    pub output: DenseWeights,
-    pub labels: Option<Vec<String>>,
-    pub input_scaling: InputScaling,
-}
-
-impl ExportedClassifier {
-    pub fn from_tflite(bytes: &[u8]) -> Result<Self, ModelError> {
-        if bytes.len() < 8 || !tflite::model_buffer_has_identifier(bytes) {
-            return Err(ModelError::NotTflite);
-        }
-        let model = tflite::root_as_model(bytes).map_err(|e| ModelError::Corrupt(e.to_string()))?;
-        let reader = Reader { model };
-        let (convs, top) = reader.backbone_and_top()?;
-        let [(hidden, false), (output, false)] = top[..] else {
-            return Err(ModelError::WrongArchitecture(
-                "not a classifier Afinar exported: it has no two dense layers after the backbone"
-                    .into(),
-            ));
-        };
-        let hidden = reader.classifier(hidden, false, FEATURE_DIM)?;
-        let output = reader.classifier(output, false, hidden.outputs)?;
-        let labels = labels_from_appended_zip(bytes);
-        if let Some(labels) = &labels {
-            check_label_count(output.outputs, labels.len())?;
-        }
-        Ok(Self {
-            convs,
-            hidden,
-            output,
-            labels,
-            input_scaling: reader.input_scaling()?,
-        })
-    }
-}
-
-/// Bounds-checked access into a flatbuffer vector: indices come from the file.
-pub(super) fn at<'a, T: flatbuffers::Follow<'a> + 'a>(
-    vector: flatbuffers::Vector<'a, T>,
-    index: i64,
-    what: &str,
-) -> Result<T::Inner, ModelError> {
-    usize::try_from(index)
-        .ok()
-        .filter(|&i| i < vector.len())
-        .map(|i| vector.get(i))
-        .ok_or_else(|| ModelError::Corrupt(format!("{what} index {index} is out of range")))
-}
-
-/// An operator code's builtin operator: old files keep it in the deprecated i8 field, new
-/// ones in the i32 field.
-pub(super) fn builtin_code(code: tflite::OperatorCode<'_>) -> tflite::BuiltinOperator {
-    tflite::BuiltinOperator(i32::from(code.deprecated_builtin_code()).max(code.builtin_code().0))
-}
-
 fn corrupt(what: &str) -> ModelError {
     ModelError::Corrupt(format!("{what} is missing"))
 }
 
-/// A quantized or float tensor read back as float32.
-struct FloatTensor {
-    shape: Vec<usize>,
-    values: Vec<f32>,
-}
-
-struct Reader<'a> {
+/// A parsed `.tflite` file, read layer by layer.
+pub(super) struct Reader<'a> {
     model: tflite::Model<'a>,
 }
 
@@ -127,6 +58,15 @@ enum Op<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// Checks the file's identifier and verifies the flatbuffer.
+    pub(super) fn parse(bytes: &'a [u8]) -> Result<Self, ModelError> {
+        if bytes.len() < 8 || !tflite::model_buffer_has_identifier(bytes) {
+            return Err(ModelError::NotTflite);
+        }
+        let model = tflite::root_as_model(bytes).map_err(|e| ModelError::Corrupt(e.to_string()))?;
+        Ok(Self { model })
+    }
+
     fn subgraph(&self) -> Result<tflite::SubGraph<'a>, ModelError> {
         let subgraphs = self
             .model
@@ -185,7 +125,7 @@ impl<'a> Reader<'a> {
     /// layers above them, each with whether it is a 1×1 conv: one classifier (a 1×1 conv or a
     /// dense layer), or the two dense layers of a head in a classifier Afinar exported.
     #[allow(clippy::type_complexity)]
-    fn backbone_and_top(
+    pub(super) fn backbone_and_top(
         &self,
     ) -> Result<(Vec<ConvWeights>, Vec<(tflite::Operator<'a>, bool)>), ModelError> {
         let ops = self.operators()?;
@@ -331,7 +271,7 @@ impl<'a> Reader<'a> {
 
     /// The classifier, as `[in, out]`. `conv` tells whether it is a 1×1 conv (`[out,1,1,in]`)
     /// or a dense layer (`[out, in]`); both store the weights output-major.
-    fn classifier(
+    pub(super) fn classifier(
         &self,
         op: tflite::Operator<'a>,
         conv: bool,
@@ -384,120 +324,14 @@ impl<'a> Reader<'a> {
         op: tflite::Operator<'a>,
     ) -> Result<(FloatTensor, FloatTensor), ModelError> {
         let (weight, bias) = self.weight_and_bias_tensors(op)?;
-        Ok((self.dequantize(&weight)?, self.dequantize(&bias)?))
-    }
-
-    /// Reads a constant tensor as float32: `scale[c] * (q - zero_point[c])` for quantized types,
-    /// where `c` indexes the tensor's quantized dimension.
-    fn dequantize(&self, tensor: &tflite::Tensor<'a>) -> Result<FloatTensor, ModelError> {
-        let name = tensor.name().unwrap_or("?");
-        let shape = shape(tensor)?;
-        let count = shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| ModelError::Corrupt(format!("tensor {name} is too large")))?;
-        let buffers = self.model.buffers().ok_or_else(|| corrupt("buffer list"))?;
-        let buffer = at(buffers, tensor.buffer().into(), "buffer")?;
-        let data = buffer.data().map(|d| d.bytes()).unwrap_or_default();
-        let ty = tensor.type_();
-        let width = match ty {
-            tflite::TensorType::FLOAT32 | tflite::TensorType::INT32 => 4,
-            tflite::TensorType::UINT8 | tflite::TensorType::INT8 => 1,
-            other => {
-                return Err(ModelError::Unsupported(format!(
-                    "tensor {name} has type {}; only float32, uint8, int8 and int32 weights are supported",
-                    other.variant_name().unwrap_or("unknown")
-                )));
-            }
-        };
-        // Checked: a crafted shape's count times the width wraps on wasm32 (and could then
-        // match a short buffer).
-        let needed = count
-            .checked_mul(width)
-            .ok_or_else(|| ModelError::Corrupt(format!("tensor {name} is too large")))?;
-        if data.len() != needed {
-            return Err(ModelError::Corrupt(format!(
-                "tensor {name} holds {} bytes, its shape {shape:?} needs {needed}",
-                data.len(),
-            )));
-        }
-        let raw: Vec<f32> = match ty {
-            tflite::TensorType::FLOAT32 => data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            // i32 → f32 rounds above 2^24; exact for any bias a real model has.
-            tflite::TensorType::INT32 => data
-                .chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
-                .collect(),
-            tflite::TensorType::UINT8 => data.iter().map(|&q| f32::from(q)).collect(),
-            _ => data.iter().map(|&q| f32::from(q as i8)).collect(),
-        };
-        let values = match tensor
-            .quantization()
-            .and_then(|q| q.scale().map(|s| (q, s)))
-        {
-            None if ty == tflite::TensorType::FLOAT32 => raw,
-            None => {
-                return Err(ModelError::Corrupt(format!(
-                    "quantized tensor {name} has no scale"
-                )));
-            }
-            Some((q, scales)) => {
-                let scales: Vec<f32> = scales.iter().collect();
-                // NaN, infinite or negative steps would turn every weight into nonsense that
-                // still runs.
-                if let Some(bad) = scales.iter().find(|s| !s.is_finite() || **s < 0.0) {
-                    return Err(ModelError::Corrupt(format!(
-                        "tensor {name} has a quantization scale of {bad}"
-                    )));
-                }
-                let zero_points: Vec<f32> = q
-                    .zero_point()
-                    .map(|z| z.iter().map(|z| z as f32).collect())
-                    .unwrap_or_default();
-                let channels = scales.len();
-                let axis = usize::try_from(q.quantized_dimension())
-                    .ok()
-                    .filter(|&a| channels == 1 || a < shape.len())
-                    .ok_or_else(|| {
-                        ModelError::Corrupt(format!("tensor {name} has a bad quantized dimension"))
-                    })?;
-                if channels == 0
-                    || (channels > 1 && shape[axis] != channels)
-                    || !(zero_points.is_empty() || zero_points.len() == channels)
-                {
-                    return Err(ModelError::Corrupt(format!(
-                        "tensor {name} has {channels} scales and {} zero points for shape {shape:?}",
-                        zero_points.len()
-                    )));
-                }
-                // Elements between two steps of the quantized axis.
-                // Saturating: with a zero dimension elsewhere the count is 0 and the rest of
-                // the shape may be anything.
-                let inner: usize = shape.get(axis + 1..).map_or(1, |s| {
-                    s.iter().fold(1usize, |acc, &d| acc.saturating_mul(d))
-                });
-                raw.iter()
-                    .enumerate()
-                    .map(|(i, &q)| {
-                        let c = if channels == 1 {
-                            0
-                        } else {
-                            (i / inner) % channels
-                        };
-                        let zero = zero_points.get(c).copied().unwrap_or(0.0);
-                        scales[c] * (q - zero)
-                    })
-                    .collect()
-            }
-        };
-        Ok(FloatTensor { shape, values })
+        Ok((
+            dequantize(&self.model, &weight)?,
+            dequantize(&self.model, &bias)?,
+        ))
     }
 
     /// The input tensor's quantization tells how pixels become real values.
-    fn input_scaling(&self) -> Result<InputScaling, ModelError> {
+    pub(super) fn input_scaling(&self) -> Result<InputScaling, ModelError> {
         let subgraph = self.subgraph()?;
         let inputs = subgraph.inputs().ok_or_else(|| corrupt("graph inputs"))?;
         if inputs.len() != 1 {
@@ -547,23 +381,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub(super) fn shape(tensor: &tflite::Tensor<'_>) -> Result<Vec<usize>, ModelError> {
-    tensor
-        .shape()
-        .map(|s| {
-            s.iter()
-                .map(|d| usize::try_from(d).ok())
-                .collect::<Option<Vec<_>>>()
-        })
-        .unwrap_or(Some(Vec::new()))
-        .ok_or_else(|| {
-            ModelError::Corrupt(format!(
-                "tensor {} has a negative dimension",
-                tensor.name().unwrap_or("?")
-            ))
-        })
-}
-
 /// `[a, b, c, d]` row-major → `[a, d, b, c]`: OHWI → OIHW, and 1HWC → 1CHW, which for a
 /// depthwise kernel is the same memory as Burn's `[C, 1, H, W]`.
 fn permute_to_oihw(values: &[f32], [a, b, c, d]: [usize; 4]) -> Vec<f32> {
@@ -597,67 +414,6 @@ mod tests {
     }
 
     /// A model of one float32 tensor of `shape` whose buffer holds `bytes`.
-    fn one_tensor_model(shape: &[i32], bytes: &[u8]) -> Vec<u8> {
-        let mut fbb = flatbuffers::FlatBufferBuilder::new();
-        let data = fbb.create_vector(bytes);
-        let buffer = tflite::Buffer::create(&mut fbb, &tflite::BufferArgs { data: Some(data) });
-        let buffers = fbb.create_vector(&[buffer]);
-        let shape = fbb.create_vector(shape);
-        let tensor = tflite::Tensor::create(
-            &mut fbb,
-            &tflite::TensorArgs {
-                shape: Some(shape),
-                type_: tflite::TensorType::FLOAT32,
-                buffer: 0,
-                ..Default::default()
-            },
-        );
-        let tensors = fbb.create_vector(&[tensor]);
-        let subgraph = tflite::SubGraph::create(
-            &mut fbb,
-            &tflite::SubGraphArgs {
-                tensors: Some(tensors),
-                ..Default::default()
-            },
-        );
-        let subgraphs = fbb.create_vector(&[subgraph]);
-        let model = tflite::Model::create(
-            &mut fbb,
-            &tflite::ModelArgs {
-                version: 3,
-                subgraphs: Some(subgraphs),
-                buffers: Some(buffers),
-                ..Default::default()
-            },
-        );
-        tflite::finish_model_buffer(&mut fbb, model);
-        fbb.finished_data().to_vec()
-    }
-
-    #[test]
-    fn a_shape_whose_byte_size_wraps_is_refused() {
-        // 27905 × 8681 × 49477 × 384773 = 2^62 + 1 floats: 2^64 + 4 bytes, which wraps to the
-        // 4 bytes the buffer holds.
-        let shape = [27905, 8681, 49477, 384773];
-        let count = shape.iter().fold(1u128, |acc, &d| acc * d as u128);
-        assert_eq!(count, (1u128 << 62) + 1);
-        let bytes = one_tensor_model(&shape, &1.0f32.to_le_bytes());
-        let model = tflite::root_as_model(&bytes).unwrap();
-        let reader = Reader { model };
-        let tensor = model.subgraphs().unwrap().get(0).tensors().unwrap().get(0);
-        let err = reader.dequantize(&tensor).err().unwrap();
-        assert!(matches!(err, ModelError::Corrupt(_)), "{err}");
-        assert!(err.to_string().contains("too large"), "{err}");
-        // The same tensor with its real size reads.
-        let fits = one_tensor_model(&[1, 2], &[0; 8]);
-        let model = tflite::root_as_model(&fits).unwrap();
-        let tensor = model.subgraphs().unwrap().get(0).tensors().unwrap().get(0);
-        assert_eq!(
-            Reader { model }.dequantize(&tensor).unwrap().values,
-            [0.0, 0.0]
-        );
-    }
-
     #[test]
     fn garbage_is_refused_without_panicking() {
         assert_eq!(

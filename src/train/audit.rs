@@ -7,7 +7,7 @@
 //! on). A photo it gives another class is *disputed*; the most confident disputes come first,
 //! and a photo in the wrong class (or one that fits none) tends to lead the list.
 
-use afinar_protocol::{RecipeName, defaults};
+use afinar_vocabulary::{RecipeName, defaults};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;

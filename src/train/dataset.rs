@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-pub use afinar_protocol::limits::{MAX_CLASSES, MIN_CLASSES, MIN_PHOTOS_PER_CLASS};
+pub use afinar_vocabulary::LeftOut;
+pub use afinar_vocabulary::limits::{MAX_CLASSES, MIN_CLASSES, MIN_PHOTOS_PER_CLASS};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -54,15 +55,7 @@ pub struct Dataset {
 fn is_photo(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(afinar_protocol::limits::is_photo_name)
-}
-
-/// A photo a run leaves out, and why (a message for people that names the file).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeftOut {
-    /// Its index in the dataset's samples.
-    pub index: usize,
-    pub reason: String,
+        .is_some_and(afinar_vocabulary::limits::is_photo_name)
 }
 
 impl Dataset {
@@ -154,7 +147,7 @@ impl Dataset {
             let kept = &self.samples[first];
             if kept.class != sample.class {
                 left_out.push(LeftOut {
-                    index,
+                    row: index,
                     reason: format!(
                         "{} is the same photo as {} in “{}”; it is used in “{}” only, not in “{}”",
                         sample.path.display(),

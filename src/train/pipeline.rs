@@ -196,7 +196,7 @@ pub async fn run(
     set.dataset.check()?;
     check_shapes(set, recipe)?;
     let left_out = set.dataset.cross_class_duplicates(&set.hashes);
-    let dropped: HashSet<usize> = left_out.iter().map(|l| l.index).collect();
+    let dropped: HashSet<usize> = left_out.iter().map(|l| l.row).collect();
     let kept = set.dataset.without(&dropped);
     kept.check()?;
     let (kept_parts, split_name) = match &set.split {

@@ -105,8 +105,8 @@ class AfinarEngine {
     const bytes = photos.get(url)?.bytes ?? new Uint8Array(await (await fetch(url)).arrayBuffer());
     const id = this.nextId++;
     const start = performance.now();
-    const reply = await this.request({ Embed: { id, bytes, rows } },
-      (r) => (r.Embedded && r.Embedded.id === id ? r.Embedded.result : undefined));
+    const reply = await this.request({ Prepare: { id, bytes, rows } },
+      (r) => (r.Prepared && r.Prepared.id === id ? r.Prepared.result : undefined));
     if (reply.Err) throw new Error(reply.Err);
     return { ms: performance.now() - start, embedding: reply.Ok };
   }
@@ -131,7 +131,7 @@ class AfinarEngine {
         return r.Trained;
       });
     if (outcome.Err) throw new Error(outcome.Err);
-    const o = outcome.Ok;
+    const o = outcome.Ok.scores;
     return { wall_ms: performance.now() - start, train_ms: o.train_ms, val_accuracy: o.val_accuracy,
       frozen_val_accuracy: o.frozen_val_accuracy ?? null, epoch_elapsed_ms: epochs,
       kept_epoch: o.kept_epoch, macro_f1: macroF1(o), memory: o.wasm_memory_bytes };

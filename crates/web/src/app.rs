@@ -14,7 +14,8 @@ use crate::notice::Notice;
 use crate::photos::{self, Photo, PhotoViews};
 use crate::preferences::Preferences;
 use crate::training::{Training, TrainingPanel};
-use afinar_protocol::{Backend, ModelInfo, ModelSource, Reply};
+use afinar_protocol::{ModelInfo, ModelSource, Reply};
+use afinar_vocabulary::Backend;
 
 /// Mounts the app on the page's `<body>` and registers the offline service worker.
 pub fn mount() {
@@ -43,7 +44,7 @@ fn browser_has_webgpu() -> bool {
 /// The backend the user chose, remembered by this browser for the next visits: a preference,
 /// so `localStorage` (read before the worker starts), and losing it costs nothing.
 mod backend_choice {
-    use afinar_protocol::Backend;
+    use afinar_vocabulary::Backend;
 
     const KEY: &str = "afinar.backend";
 
@@ -185,7 +186,7 @@ fn App() -> impl IntoView {
     };
 
     let link = WorkerLink::spawn(backend_choice::load(), on_reply);
-    link.load_default_model(&format!("models/{}", afinar_protocol::DEFAULT_MODEL_FILE));
+    link.load_default_model(&format!("models/{}", afinar_vocabulary::DEFAULT_MODEL_FILE));
     training.start(link.clone());
     let link = StoredValue::new_local(link);
 

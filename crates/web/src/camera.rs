@@ -17,7 +17,8 @@ use web_sys::{Blob, HtmlCanvasElement, HtmlVideoElement, MediaStream, MediaStrea
 
 use crate::link::describe;
 use crate::training::Training;
-use afinar_protocol::{Classification, Prediction};
+use afinar_protocol::Classification;
+use afinar_vocabulary::Prediction;
 
 /// Ids of live frames sent to the worker: apart from the photos' ids, which count up from 0.
 pub const LIVE_FRAME_IDS: u32 = 0x8000_0000;

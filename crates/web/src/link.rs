@@ -15,7 +15,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use afinar_protocol::{Backend, Reply, Request, RowsNeeded, TrainingSet};
+use afinar_protocol::{Reply, Request, TrainingRows};
+use afinar_vocabulary::{Backend, RowsNeeded};
 
 /// The loader script Trunk generates for the worker binary (`data-loader-shim`).
 const WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
@@ -42,7 +43,7 @@ type Handler = Closure<dyn Fn(JsValue)>;
 pub enum JobKind {
     Classify,
     /// With the rows a recipe needs.
-    Embed(RowsNeeded),
+    Prepare(RowsNeeded),
 }
 
 #[derive(Clone)]
@@ -64,7 +65,7 @@ impl Job {
                 id: self.id,
                 result: Err(message),
             },
-            JobKind::Embed(_) => Reply::Embedded {
+            JobKind::Prepare(_) => Reply::Prepared {
                 id: self.id,
                 result: Err(message),
             },
@@ -172,9 +173,9 @@ impl WorkerLink {
         self.queue(JobKind::Classify, id, photo);
     }
 
-    /// Queues a training photo; the answer comes as [`Reply::Embedded`] with this `id`.
+    /// Queues a training photo; the answer comes as [`Reply::Prepared`] with this `id`.
     pub fn embed(&self, id: u32, photo: Blob, rows: RowsNeeded) {
-        self.queue(JobKind::Embed(rows), id, photo);
+        self.queue(JobKind::Prepare(rows), id, photo);
     }
 
     fn queue(&self, kind: JobKind, id: u32, photo: Blob) {
@@ -186,7 +187,7 @@ impl WorkerLink {
     }
 
     /// Starts training; progress comes as [`Reply::Epoch`], the end as [`Reply::Trained`].
-    pub fn train(&self, set: TrainingSet) {
+    pub fn train(&self, set: TrainingRows) {
         self.post(&Request::Train(Box::new(set)));
     }
 
@@ -250,7 +251,7 @@ impl WorkerLink {
                 match read_blob(&job.photo).await {
                     Ok(bytes) => link.post(&match job.kind {
                         JobKind::Classify => Request::Classify { id: job.id, bytes },
-                        JobKind::Embed(rows) => Request::Embed {
+                        JobKind::Prepare(rows) => Request::Prepare {
                             id: job.id,
                             bytes,
                             rows,
@@ -340,7 +341,7 @@ impl WorkerLink {
                 }
             }
             Reply::Crashed(message) => self.restart(message),
-            Reply::Classified { .. } | Reply::Embedded { .. } => self.answered(reply),
+            Reply::Classified { .. } | Reply::Prepared { .. } => self.answered(reply),
             Reply::ModelRefused { .. } => {
                 // The worker kept its model: remember that one for restarts.
                 if let Some(previous) = self.inner.previous_model.take() {
@@ -364,7 +365,7 @@ impl WorkerLink {
     fn answered(&self, reply: Reply) {
         let done = match &reply {
             Reply::Classified { id, .. } => Some((JobKind::Classify, *id)),
-            Reply::Embedded { id, .. } => Some((JobKind::Embed(RowsNeeded::default()), *id)),
+            Reply::Prepared { id, .. } => Some((JobKind::Prepare(RowsNeeded::default()), *id)),
             _ => None,
         };
         if let Some((kind, id)) = done {

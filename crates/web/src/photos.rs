@@ -5,7 +5,8 @@ use wasm_bindgen::JsCast;
 use web_sys::{Blob, BlobPropertyBag, FileList, Url};
 
 use crate::preferences::use_preferences;
-use afinar_protocol::{Backend, Classification, Prediction};
+use afinar_protocol::Classification;
+use afinar_vocabulary::{Backend, Prediction};
 
 /// One photo the user added.
 #[derive(Clone, Debug, PartialEq)]

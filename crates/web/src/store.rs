@@ -14,7 +14,8 @@ use js_sys::{Float32Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use web_sys::{Blob, IdbTransaction};
 
-use afinar_protocol::{Embedding, RowsNeeded};
+use afinar_protocol::PreparedPhoto;
+use afinar_vocabulary::RowsNeeded;
 
 const DB_NAME: &str = "afinar-training";
 /// The schema written here; see [`upgrade`].
@@ -29,14 +30,14 @@ pub struct StoredPhoto {
     pub name: String,
     pub blob: Blob,
     /// Present once the worker computed it.
-    pub embedding: Option<StoredEmbedding>,
+    pub embedding: Option<StoredPrepared>,
 }
 
-/// An [`Embedding`] with what it was prepared for (the unfrozen blocks its boundary
+/// An [`PreparedPhoto`] with what it was prepared for (the unfrozen blocks its boundary
 /// activations are for, its augmented views) and by which model.
 #[derive(Clone, Debug, PartialEq)]
-pub struct StoredEmbedding {
-    pub embedding: Embedding,
+pub struct StoredPrepared {
+    pub embedding: PreparedPhoto,
     pub rows: RowsNeeded,
     /// The sha256 of the model file that computed it: another model's rows are another
     /// network's features, which a head trained on one cannot use with the other.
@@ -379,35 +380,34 @@ impl Store {
                     .map(|a| a.to_vec())
             };
             let model = get(&record, "model").as_string();
-            let embedding =
-                floats("features")
-                    .zip(model)
-                    .map(|(features, model)| StoredEmbedding {
-                        embedding: Embedding {
-                            features,
-                            boundary: floats("boundary"),
-                            augmented: floats("augmented").unwrap_or_default(),
-                            augmented_boundary: floats("augmentedBoundary"),
-                            imagenet: get(&record, "imagenet")
-                                .as_string()
-                                .and_then(|s| serde_json::from_str(&s).ok())
-                                .unwrap_or_default(),
-                            sha256: get(&record, "sha256").as_string().unwrap_or_default(),
-                            thumbnail_jpeg: get(&record, "thumb")
-                                .dyn_into::<Uint8Array>()
-                                .map(|a| a.to_vec())
-                                .unwrap_or_default(),
-                        },
-                        rows: RowsNeeded {
-                            unfreeze: get(&record, "unfreeze").as_f64().map(|k| k as usize),
-                            views: get(&record, "views").as_f64().map_or(0, |v| v as usize),
-                            seed: get(&record, "seed")
-                                .as_string()
-                                .and_then(|s| s.parse().ok())
-                                .unwrap_or(0),
-                        },
-                        model,
-                    });
+            let embedding = floats("features")
+                .zip(model)
+                .map(|(features, model)| StoredPrepared {
+                    embedding: PreparedPhoto {
+                        features,
+                        boundary: floats("boundary"),
+                        augmented: floats("augmented").unwrap_or_default(),
+                        augmented_boundary: floats("augmentedBoundary"),
+                        imagenet: get(&record, "imagenet")
+                            .as_string()
+                            .and_then(|s| serde_json::from_str(&s).ok())
+                            .unwrap_or_default(),
+                        sha256: get(&record, "sha256").as_string().unwrap_or_default(),
+                        thumbnail_jpeg: get(&record, "thumb")
+                            .dyn_into::<Uint8Array>()
+                            .map(|a| a.to_vec())
+                            .unwrap_or_default(),
+                    },
+                    rows: RowsNeeded {
+                        unfreeze: get(&record, "unfreeze").as_f64().map(|k| k as usize),
+                        views: get(&record, "views").as_f64().map_or(0, |v| v as usize),
+                        seed: get(&record, "seed")
+                            .as_string()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0),
+                    },
+                    model,
+                });
             photos.push(StoredPhoto {
                 id: id as u32,
                 class_id: class_id as u32,

@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use afinar::{Classifier, MobileNetV2Weights, ModelInput};
-use afinar_protocol::Backend;
+use afinar_vocabulary::Backend;
 use burn::tensor::Device;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::DedicatedWorkerGlobalScope;

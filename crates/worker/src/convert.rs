@@ -4,27 +4,13 @@
 use std::path::PathBuf;
 
 use afinar::train::{self, Dataset, EpochReport, Part, Sample, Split, TrainingRun};
-use afinar::{Embedding, ModelInput, Prediction};
-use afinar_protocol as protocol;
-use afinar_protocol::{
-    Backend, DisputedLabel, EpochSummary, LeftOut, Mistake, RowPrediction, TrainingOutcome,
-};
-
-pub fn prediction(p: Prediction) -> protocol::Prediction {
-    protocol::Prediction {
-        index: p.index,
-        label: p.label,
-        prob: p.prob,
-    }
-}
-
-pub fn predictions(top: Vec<Prediction>) -> Vec<protocol::Prediction> {
-    top.into_iter().map(prediction).collect()
-}
+use afinar::{Embedding, ModelInput};
+use afinar_protocol::{DisputedLabel, PreparedPhoto, TrainingOutcome, TrainingRows};
+use afinar_vocabulary::{Backend, EpochSummary, Mistake, RowPrediction, RunScores};
 
 /// The page's training photos as the library's training set (split as the set says, or by
 /// the recipe's stratified draw).
-pub fn training_set(set: protocol::TrainingSet) -> Result<train::TrainingSet, String> {
+pub fn training_set(set: TrainingRows) -> Result<train::TrainingSet, String> {
     if set.names.len() != set.labels.len() {
         return Err("the photos' names do not match their labels".into());
     }
@@ -123,17 +109,10 @@ pub fn outcome(
                 .collect()
         })
         .unwrap_or_default();
-    TrainingOutcome {
+    let scores = RunScores {
         classes: run.metadata.classes.clone(),
         val_rows: run.val_samples,
-        left_out: run
-            .left_out
-            .into_iter()
-            .map(|l| LeftOut {
-                row: l.index,
-                reason: l.reason,
-            })
-            .collect(),
+        left_out: run.left_out,
         val_accuracy: scores.map(|e| e.accuracy),
         frozen_val_accuracy: run.head_alone_scores.as_ref().map(|e| e.accuracy),
         per_class: scores.map(|e| e.per_class.clone()).unwrap_or_default(),
@@ -145,20 +124,23 @@ pub fn outcome(
         kept_epoch: run.kept_epoch,
         unfrozen_blocks: run.metadata.unfrozen_blocks,
         epochs,
-        head_file: run.head_file,
         backend,
         train_ms,
         wasm_memory_bytes,
+    };
+    TrainingOutcome {
+        scores,
+        head_file: run.head_file,
     }
 }
 
-pub fn embedding(e: Embedding, sha256: String, input: &ModelInput) -> protocol::Embedding {
-    protocol::Embedding {
+pub fn prepared_photo(e: Embedding, sha256: String, input: &ModelInput) -> PreparedPhoto {
+    PreparedPhoto {
         features: e.pooled,
         boundary: e.boundary,
         augmented: e.augmented,
         augmented_boundary: e.augmented_boundary,
-        imagenet: predictions(e.imagenet),
+        imagenet: e.imagenet,
         sha256,
         thumbnail_jpeg: thumbnail(input),
     }

@@ -2,20 +2,25 @@
 //! dispatcher over the `afinar` library, speaking the page's plain messages
 //! (`afinar-protocol`).
 //!
-//! [`worker`] dispatches requests and holds the model; [`backend`] picks and starts the
-//! device; [`download`] fetches the model and keeps it in Cache Storage; [`head`] keeps the
-//! user's trained head; [`project`] writes and reads project files; [`convert`] turns the library's types into messages.
+//! [`worker`] dispatches requests; [`device`] holds the model on the device that runs it, which
+//! [`backend`] probes and starts; [`download`] fetches the model and keeps it in Cache Storage;
+//! [`head`] keeps the user's trained head; [`project`] writes and reads project files;
+//! [`convert`] turns the library's types into messages; [`scope`] posts them.
 
 #[cfg(target_arch = "wasm32")]
 mod backend;
 #[cfg(target_arch = "wasm32")]
 mod convert;
 #[cfg(target_arch = "wasm32")]
+mod device;
+#[cfg(target_arch = "wasm32")]
 mod download;
 #[cfg(target_arch = "wasm32")]
 mod head;
 #[cfg(target_arch = "wasm32")]
 mod project;
+#[cfg(target_arch = "wasm32")]
+mod scope;
 #[cfg(target_arch = "wasm32")]
 mod worker;
 

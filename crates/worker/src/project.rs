@@ -4,8 +4,8 @@
 use std::io::Cursor;
 
 use afinar::project::{Project, ProjectWriter};
-use afinar_protocol::project::{OpenedProject, ProjectPhoto, ProjectStart};
-use afinar_protocol::{ProjectPart, Reply, Request};
+use afinar_protocol::project::{OpenedProject, ProjectPart, ProjectPhoto, ProjectStart};
+use afinar_protocol::{Reply, Request};
 
 /// Size of the parts a finished project goes to the page in: each passes through the page's
 /// own memory, which never shrinks.

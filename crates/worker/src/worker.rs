@@ -2,8 +2,8 @@
 //! the model.
 //!
 //! It receives [`Request`]s, handles them one at a time in arrival order, and answers with
-//! [`Reply`]s. It owns the weights and the [`Classifier`]; the device choice lives in
-//! [`crate::backend`], the download in [`crate::download`], the page's types in
+//! [`Reply`]s. The model and its device are [`crate::device`]'s, the device probes
+//! [`crate::backend`]'s, the download in [`crate::download`], the page's types in
 //! [`crate::convert`]. When WebGPU fails, [`Worker::retry_on_cpu`] moves to the CPU and runs the
 //! request again there.
 
@@ -14,18 +14,19 @@ use std::rc::Rc;
 use afinar::augment::AugmentConfig;
 use afinar::{Classifier, MobileNetV2Weights, ModelInput};
 use afinar_protocol::{
-    Backend, Classification, DisputedLabel, Embedding, ExportedModel, HeadInfo, ModelInfo,
-    ModelSource, Reply, Request, RowsNeeded, TrainingOutcome, TrainingSet,
+    Classification, DisputedLabel, ExportedModel, HeadInfo, ModelSource, PreparedPhoto, Reply,
+    Request, TrainingOutcome, TrainingRows,
 };
-use burn::tensor::Device;
+use afinar_vocabulary::{Backend, RowsNeeded};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::backend::{self, CPU_ADAPTER};
 use crate::convert;
+use crate::device::ModelHost;
 use crate::download;
 use crate::head::UserHead;
 use crate::project::ProjectFile;
+use crate::scope::{now_ms, post, wasm_memory_bytes};
 
 /// Predictions reported per photo.
 const TOP_K: usize = 5;
@@ -48,7 +49,7 @@ pub fn start() {
         scope: scope.clone(),
         queue: RefCell::new(VecDeque::new()),
         busy: Cell::new(false),
-        model: RefCell::new(ModelState::default()),
+        model: ModelHost::new(scope.clone()),
         cancel_training: Cell::new(false),
         head: RefCell::new(None),
         project: RefCell::new(ProjectFile::None),
@@ -69,38 +70,11 @@ pub fn start() {
     post(&scope, &Reply::Started);
 }
 
-fn post(scope: &DedicatedWorkerGlobalScope, reply: &Reply) {
-    match serde_wasm_bindgen::to_value(reply) {
-        Ok(value) => {
-            if let Err(e) = scope.post_message(&value) {
-                web_sys::console::error_1(&e);
-            }
-        }
-        Err(e) => web_sys::console::error_1(&format!("afinar worker: {e}").into()),
-    }
-}
-
-/// Size of this worker's wasm memory: it never shrinks, so this is the peak so far.
-fn wasm_memory_bytes() -> u64 {
-    wasm_bindgen::memory()
-        .dyn_into::<js_sys::WebAssembly::Memory>()
-        .map(|m| {
-            m.buffer()
-                .unchecked_into::<js_sys::ArrayBuffer>()
-                .byte_length() as u64
-        })
-        .unwrap_or(0)
-}
-
-fn now_ms(scope: &DedicatedWorkerGlobalScope) -> f64 {
-    scope.performance().map(|p| p.now()).unwrap_or(0.0)
-}
-
 struct Worker {
     scope: DedicatedWorkerGlobalScope,
     queue: RefCell<VecDeque<Request>>,
     busy: Cell<bool>,
-    model: RefCell<ModelState>,
+    model: ModelHost,
     /// Set by [`Request::CancelTraining`]; the training loop stops after its epoch.
     cancel_training: Cell<bool>,
     /// The user's trained head, if any.
@@ -120,23 +94,6 @@ struct TrainedSet {
     /// The photos the run used.
     used: Vec<usize>,
     seed: u64,
-}
-
-/// What the worker holds between requests.
-#[derive(Default)]
-struct ModelState {
-    weights: Option<Rc<MobileNetV2Weights>>,
-    /// The model file as read: its layers below the freeze boundary go into an export as
-    /// they are.
-    file: Option<Rc<Vec<u8>>>,
-    labels: Vec<String>,
-    classifier: Option<Rc<Classifier>>,
-    /// The backend in use and its device.
-    device: Option<(Backend, Device)>,
-    /// WebGPU's device once started; Burn's runtime is initialised once per worker.
-    webgpu: Option<(Device, String)>,
-    /// Set when WebGPU failed for good in this worker.
-    webgpu_broken: Option<String>,
 }
 
 /// Why a request failed: the device (worth a retry on the CPU), or anything else (a message
@@ -173,21 +130,22 @@ impl Worker {
             Request::LoadModelFile { name, bytes } => {
                 let start = now_ms(&self.scope);
                 if let Err(message) = self
-                    .install_model(&bytes, ModelSource::File(name.clone()), start)
+                    .model
+                    .install(&bytes, ModelSource::File(name.clone()), start)
                     .await
                 {
                     self.post(&Reply::ModelRefused { name, message });
                 }
             }
-            Request::UseBackend(backend) => self.use_backend(backend).await,
-            Request::UseBestBackend => self.use_best_backend().await,
+            Request::UseBackend(backend) => self.model.use_backend(backend).await,
+            Request::UseBestBackend => self.model.use_best_backend().await,
             Request::Classify { id, bytes } => {
                 let result = self.classify(&bytes).await;
                 self.post(&Reply::Classified { id, result });
             }
-            Request::Embed { id, bytes, rows } => {
-                let result = self.embed(&bytes, rows).await;
-                self.post(&Reply::Embedded { id, result });
+            Request::Prepare { id, bytes, rows } => {
+                let result = self.prepare(&bytes, rows).await;
+                self.post(&Reply::Prepared { id, result });
             }
             Request::Train(set) => {
                 let result = self.train(*set).await;
@@ -222,12 +180,6 @@ impl Worker {
         }
     }
 
-    fn current(&self) -> Option<(Rc<Classifier>, Backend)> {
-        let model = self.model.borrow();
-        let backend = model.device.as_ref().map_or(Backend::Cpu, |(b, _)| *b);
-        model.classifier.clone().map(|c| (c, backend))
-    }
-
     /// Runs `job` with the current classifier; when it fails on WebGPU's account, moves to the
     /// CPU (saying so, with `what` as the reason) and runs it again there.
     async fn retry_on_cpu<T>(
@@ -237,11 +189,12 @@ impl Worker {
         job: impl AsyncFn(&Classifier, Backend) -> Result<T, Failure>,
     ) -> Result<T, String> {
         loop {
-            let (classifier, backend) = self.current().ok_or(no_model)?;
+            let (classifier, backend) = self.model.current().ok_or(no_model)?;
             match job(&classifier, backend).await {
                 Ok(value) => return Ok(value),
                 Err(Failure::Device(e)) if backend == Backend::WebGpu => {
-                    self.rebuild_on_cpu(format!("WebGPU failed {what} ({e})"))
+                    self.model
+                        .rebuild_on_cpu(format!("WebGPU failed {what} ({e})"))
                         .await?;
                 }
                 Err(Failure::Device(e)) => return Err(format!("The model failed {what}: {e}.")),
@@ -272,12 +225,11 @@ impl Worker {
                         .classify_trained(photo, &parts, &classes, TOP_K.min(classes.len()))
                         .await
                         .ok()
-                        .and_then(|mut rows| rows.pop())
-                        .map(convert::predictions),
+                        .and_then(|mut rows| rows.pop()),
                     None => None,
                 };
                 Ok(Classification {
-                    top: convert::predictions(rows.pop().unwrap_or_default()),
+                    top: rows.pop().unwrap_or_default(),
                     model_ms: now_ms(&self.scope) - model_start,
                     decode_ms,
                     thumbnail_jpeg: thumbnail_jpeg.clone(),
@@ -290,7 +242,7 @@ impl Worker {
         .await
     }
 
-    async fn embed(&self, bytes: &[u8], rows: RowsNeeded) -> Result<Embedding, String> {
+    async fn prepare(&self, bytes: &[u8], rows: RowsNeeded) -> Result<PreparedPhoto, String> {
         rows.check()
             .map_err(|e| format!("This photo can't be prepared: {e}."))?;
         let image = afinar::preprocess::decode(bytes)
@@ -315,14 +267,14 @@ impl Worker {
                     .embed(&input, &views, unfreeze, EMBED_TOP_K)
                     .await
                     .map_err(|e| Failure::Device(e.to_string()))?;
-                Ok(convert::embedding(embedding, sha256.clone(), &input))
+                Ok(convert::prepared_photo(embedding, sha256.clone(), &input))
             },
         )
         .await
     }
 
     /// Trains on the current device; if WebGPU fails in the middle, once more on the CPU.
-    async fn train(&self, set: TrainingSet) -> Result<TrainingOutcome, String> {
+    async fn train(&self, set: TrainingRows) -> Result<TrainingOutcome, String> {
         self.cancel_training.set(false);
         let recipe = afinar::Recipe::from_settings(&set.settings);
         let set = convert::training_set(set).map_err(|e| format!("Training stopped: {e}."))?;
@@ -416,6 +368,7 @@ impl Worker {
 
     fn use_head(&self, file: Vec<u8>) -> Result<HeadInfo, String> {
         let (classifier, _) = self
+            .model
             .current()
             .ok_or("No model is loaded yet, so the head can't be checked.")?;
         let device = classifier.device().clone();
@@ -432,11 +385,8 @@ impl Worker {
     /// The model with the user's head as a `.tflite`: the model file's own layers below the
     /// freeze boundary, the trained part in float32.
     async fn export_model(&self) -> Result<ExportedModel, String> {
-        let (weights, file) = {
-            let model = self.model.borrow();
-            (model.weights.clone(), model.file.clone())
-        };
-        let (Some(weights), Some(file), Some((classifier, _))) = (weights, file, self.current())
+        let (Some((weights, file)), Some((classifier, _))) =
+            (self.model.weights_and_file(), self.model.current())
         else {
             return Err("No model is loaded yet, so there is nothing to export.".into());
         };
@@ -477,7 +427,7 @@ impl Worker {
                 return;
             }
         };
-        match self.install_model(&bytes, source.clone(), start).await {
+        match self.model.install(&bytes, source.clone(), start).await {
             Ok(()) if keep => download::keep_model(&self.scope, url, bytes).await,
             Ok(()) => {}
             Err(message) => {
@@ -488,179 +438,6 @@ impl Worker {
                     download::forget_model(&self.scope, url).await;
                 }
                 self.post(&Reply::ModelFailed(message));
-            }
-        }
-    }
-
-    /// Reads and builds a model; on error nothing changes and the message says why.
-    async fn install_model(
-        &self,
-        bytes: &[u8],
-        source: ModelSource,
-        start: f64,
-    ) -> Result<(), String> {
-        self.post(&Reply::Status("Reading the model…".into()));
-        let weights = MobileNetV2Weights::from_tflite(bytes).map_err(|e| e.to_string())?;
-        // A file without its own label list reuses the current one when the sizes agree.
-        let current_labels = self.model.borrow().labels.join("\n");
-        let fallback = (!current_labels.is_empty()).then_some(current_labels.as_str());
-        let labels = weights.labels_or(fallback).map_err(|e| e.to_string())?;
-        let weights = Rc::new(weights);
-        if self.model.borrow().device.is_none() {
-            // No backend chosen yet: the CPU always works; the page asks for WebGPU separately.
-            self.model.borrow_mut().device = Some(backend::cpu());
-        }
-        let classifier = self.build_classifier(&weights, &labels).await?;
-        let info = ModelInfo {
-            source,
-            num_classes: labels.len(),
-            sha256: weights.sha256.clone(),
-            size_bytes: bytes.len() as u64,
-            load_ms: now_ms(&self.scope) - start,
-        };
-        {
-            let mut model = self.model.borrow_mut();
-            model.weights = Some(weights);
-            model.file = Some(Rc::new(bytes.to_vec()));
-            model.labels = labels;
-            model.classifier = Some(classifier);
-        }
-        self.post(&Reply::ModelReady(info));
-        Ok(())
-    }
-
-    /// Builds the classifier on the current device, warmed up. If WebGPU fails here, the CPU
-    /// takes over.
-    async fn build_classifier(
-        &self,
-        weights: &MobileNetV2Weights,
-        labels: &[String],
-    ) -> Result<Rc<Classifier>, String> {
-        let (backend, device) = self
-            .model
-            .borrow()
-            .device
-            .clone()
-            .unwrap_or_else(backend::cpu);
-        match backend::warmed_up(weights, labels, &device).await {
-            Ok(classifier) => Ok(classifier),
-            Err(e) if backend == Backend::WebGpu => {
-                self.fall_back_to_cpu(format!("WebGPU failed while preparing the model: {e}"));
-                backend::warmed_up(weights, labels, &afinar::device::cpu())
-                    .await
-                    .map_err(|e| format!("the model could not run: {e}"))
-            }
-            Err(e) => Err(format!("the model could not run: {e}")),
-        }
-    }
-
-    /// After WebGPU failed: the CPU from now on, with the classifier rebuilt there.
-    async fn rebuild_on_cpu(&self, reason: String) -> Result<(), String> {
-        self.fall_back_to_cpu(reason);
-        let (weights, labels) = {
-            let model = self.model.borrow();
-            (model.weights.clone(), model.labels.clone())
-        };
-        let weights = weights.ok_or("No model is loaded.")?;
-        let classifier = self.build_classifier(&weights, &labels).await?;
-        self.model.borrow_mut().classifier = Some(classifier);
-        Ok(())
-    }
-
-    fn fall_back_to_cpu(&self, reason: String) {
-        {
-            let mut model = self.model.borrow_mut();
-            model.device = Some(backend::cpu());
-            model.webgpu_broken = Some(reason.clone());
-        }
-        self.post(&Reply::BackendReady {
-            backend: Backend::Cpu,
-            adapter: CPU_ADAPTER.into(),
-            fallback: Some(reason),
-        });
-    }
-
-    /// WebGPU on a hardware adapter, the CPU otherwise (saying why where WebGPU exists).
-    async fn use_best_backend(&self) {
-        match backend::probe_adapter(&self.scope).await {
-            backend::Adapter::Hardware => self.use_backend(Backend::WebGpu).await,
-            backend::Adapter::Missing => self.use_backend(Backend::Cpu).await,
-            backend::Adapter::Software(name) => {
-                let why = format!(
-                    "This browser's WebGPU runs on {name}, a software renderer slower than the \
-                     CPU (choose WebGPU to use it anyway)"
-                );
-                self.switch_to(backend::cpu(), CPU_ADAPTER.into(), Some(why))
-                    .await
-            }
-        }
-    }
-
-    async fn use_backend(&self, wanted: Backend) {
-        let (device, adapter, fallback) = match wanted {
-            Backend::Cpu => (backend::cpu(), CPU_ADAPTER.to_string(), None),
-            Backend::WebGpu => match self.webgpu_device().await {
-                Ok((device, adapter)) => ((Backend::WebGpu, device), adapter, None),
-                Err(reason) => (backend::cpu(), CPU_ADAPTER.to_string(), Some(reason)),
-            },
-        };
-        self.switch_to(device, adapter, fallback).await
-    }
-
-    /// Runs the model on `backend`'s `device` from now on (rebuilding the classifier when it
-    /// changes) and tells the page, with `fallback` saying why it is not what was asked for.
-    async fn switch_to(
-        &self,
-        (backend, device): (Backend, Device),
-        adapter: String,
-        fallback: Option<String>,
-    ) {
-        let unchanged = self.model.borrow().device.as_ref().map(|(b, _)| *b) == Some(backend);
-        if !unchanged {
-            self.model.borrow_mut().device = Some((backend, device));
-        }
-        self.post(&Reply::BackendReady {
-            backend,
-            adapter,
-            fallback,
-        });
-        if unchanged {
-            return;
-        }
-        let current = {
-            let model = self.model.borrow();
-            model.weights.clone().map(|w| (w, model.labels.clone()))
-        };
-        if let Some((weights, labels)) = current {
-            self.post(&Reply::Status(format!(
-                "Preparing the model on {}…",
-                backend.name()
-            )));
-            match self.build_classifier(&weights, &labels).await {
-                Ok(classifier) => self.model.borrow_mut().classifier = Some(classifier),
-                Err(e) => self.post(&Reply::Status(e)),
-            }
-            self.post(&Reply::Status(String::new()));
-        }
-    }
-
-    /// WebGPU's device and adapter name, started on first use.
-    async fn webgpu_device(&self) -> Result<(Device, String), String> {
-        if let Some(reason) = self.model.borrow().webgpu_broken.clone() {
-            return Err(reason);
-        }
-        if let Some(started) = self.model.borrow().webgpu.clone() {
-            return Ok(started);
-        }
-        self.post(&Reply::Status("Starting WebGPU…".into()));
-        match backend::start_webgpu(&self.scope).await {
-            Ok(started) => {
-                self.model.borrow_mut().webgpu = Some(started.clone());
-                Ok(started)
-            }
-            Err(reason) => {
-                self.model.borrow_mut().webgpu_broken = Some(reason.clone());
-                Err(reason)
             }
         }
     }

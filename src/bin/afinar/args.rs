@@ -22,12 +22,12 @@ pub struct ModelArgs {
     #[arg(long, env = "AFINAR_MODEL")]
     model: Option<PathBuf>,
     /// Where the model runs.
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    device: Backend,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Backend {
+enum DeviceChoice {
     /// Burn's ndarray backend on the CPU.
     Cpu,
     /// Burn's wgpu backend on the first GPU adapter (Vulkan, Metal, DX12).
@@ -44,9 +44,9 @@ impl ModelArgs {
             .labels_or(fallback.as_deref())
             .with_context(|| format!("cannot load model {}", path.display()))?;
         let device = match self.device {
-            Backend::Cpu => afinar::device::cpu(),
+            DeviceChoice::Cpu => afinar::device::cpu(),
             #[cfg(feature = "wgpu")]
-            Backend::Wgpu => Device::wgpu_options()
+            DeviceChoice::Wgpu => Device::wgpu_options()
                 .init()
                 .context("no usable GPU adapter for --device wgpu")?,
         };

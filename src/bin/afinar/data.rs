@@ -11,10 +11,11 @@ use sha2::{Digest, Sha256};
 /// The photos of `--data`, and the project's manifest and head when it is a project file.
 pub struct Data {
     pub dataset: Dataset,
-    pub project: Option<OpenedProject>,
+    pub project: Option<ProjectContents>,
 }
 
-pub struct OpenedProject {
+/// A project file's manifest and trained head (its photos are extracted into the dataset).
+pub struct ProjectContents {
     pub manifest: Manifest,
     pub head: Option<Vec<u8>>,
 }
@@ -48,7 +49,7 @@ impl Data {
         let head = project.head()?;
         Ok(Self {
             dataset,
-            project: Some(OpenedProject {
+            project: Some(ProjectContents {
                 manifest: project.manifest,
                 head,
             }),

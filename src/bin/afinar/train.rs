@@ -8,7 +8,7 @@ use afinar::FeatureStage;
 use afinar::architecture::MAX_UNFROZEN_BLOCKS;
 use afinar::recipe::Recipe;
 use afinar::train::{self, AugmentedRows, Dataset, EpochReport, Part, Split, TrainingSet};
-use afinar_protocol::{RecipeName, TrainSettings};
+use afinar_vocabulary::{RecipeName, TrainSettings};
 use anyhow::{Context, Result, bail};
 use burn::config::Config;
 use futures_lite::future::block_on;

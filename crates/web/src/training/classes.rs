@@ -9,7 +9,7 @@ use super::state::{Prepared, TrainClass, TrainPhoto, Training, run_local, use_tr
 use crate::folders::DroppedFile;
 use crate::photos::{jpeg_url, revoke_later};
 use crate::tabs::Turn;
-use afinar_protocol::limits::{MAX_CLASSES, MIN_PHOTOS_PER_CLASS, is_photo_name};
+use afinar_vocabulary::limits::{MAX_CLASSES, MIN_PHOTOS_PER_CLASS, is_photo_name};
 
 impl Training {
     /// The class called `name` (any case), created if there is none.

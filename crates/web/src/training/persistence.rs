@@ -32,7 +32,7 @@ use super::state::{
 use crate::link::WorkerLink;
 use crate::store::{Store, StoredPhoto, WriteError};
 use crate::tabs;
-use afinar_protocol::TrainSettings;
+use afinar_vocabulary::TrainSettings;
 
 /// How often a tab asked for the store looks whether it is done with it.
 const LET_GO_POLL_MS: u32 = 100;

@@ -15,10 +15,9 @@ use super::state::{
     use_training,
 };
 use crate::link::read_blob;
-use afinar_protocol::project::{
-    LastRun, MAX_PAGE_PROJECT_BYTES, OpenedProject, ProjectPhoto, ProjectStart,
-};
-use afinar_protocol::{ProjectPart, Reply, Request};
+use afinar_protocol::project::{OpenedProject, ProjectPart, ProjectPhoto, ProjectStart};
+use afinar_protocol::{Reply, Request};
+use afinar_vocabulary::project::{LastRun, MAX_PAGE_PROJECT_BYTES};
 
 /// Name a saved project gets.
 const PROJECT_FILE: &str = "afinar-project.afinar";

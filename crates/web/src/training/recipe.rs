@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 
 use super::state::use_training;
-use afinar_protocol::limits::{MAX_EPOCHS, MAX_UNFROZEN_BLOCKS};
-use afinar_protocol::{RecipeName, TrainSettings, budget, defaults};
+use afinar_vocabulary::limits::{MAX_EPOCHS, MAX_UNFROZEN_BLOCKS};
+use afinar_vocabulary::{RecipeName, TrainSettings, budget, defaults};
 
 fn number(ev: &leptos::ev::Event) -> Option<f64> {
     event_target_value(ev).parse::<f64>().ok()

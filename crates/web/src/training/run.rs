@@ -10,8 +10,9 @@ use super::state::{
     LabelCheck, Prepared, RunResult, RunState, RunUnderWay, Training, use_training,
 };
 use crate::link::WorkerLink;
-use crate::store::StoredEmbedding;
-use afinar_protocol::{HeadInfo, Reply, RowsNeeded, TrainSettings, TrainingOutcome, TrainingSet};
+use crate::store::StoredPrepared;
+use afinar_protocol::{HeadInfo, Reply, TrainingOutcome, TrainingRows};
+use afinar_vocabulary::{RowsNeeded, TrainSettings};
 
 impl Training {
     /// Routes the worker's training-related replies; `false` if `reply` is not one.
@@ -43,13 +44,13 @@ impl Training {
                 self.model_loading.set_value(false);
                 return false;
             }
-            Reply::Embedded { id, result } => {
+            Reply::Prepared { id, result } => {
                 let Some(photo) = self.photo(*id) else {
                     return true;
                 };
                 let needed = self.effective_settings_untracked().rows_needed();
                 photo.state.set(match result {
-                    Ok(embedding) => Prepared::Ready(Arc::new(StoredEmbedding {
+                    Ok(embedding) => Prepared::Ready(Arc::new(StoredPrepared {
                         embedding: embedding.clone(),
                         // What it holds (the settings may have changed since it was asked for).
                         rows: RowsNeeded {
@@ -120,10 +121,13 @@ impl Training {
         }
     }
 
-    fn trained(self, mut outcome: TrainingOutcome) {
-        let file = std::mem::take(&mut outcome.head_file);
+    fn trained(self, outcome: TrainingOutcome) {
+        let TrainingOutcome {
+            scores: outcome,
+            head_file,
+        } = outcome;
         let run = self.under_way.get_value();
-        self.adopt_head(file);
+        self.adopt_head(head_file);
         self.head.set(Some(HeadInfo {
             classes: outcome.classes.clone(),
             unfrozen_blocks: outcome.unfrozen_blocks,
@@ -153,10 +157,10 @@ impl Training {
     /// The prepared photos as a training set, with the photo id of each row; `Err` with the
     /// photos that must be prepared again first (fine-tuning needs each photo's activations
     /// below the unfrozen blocks, augmentation its views).
-    fn training_set(self, settings: &TrainSettings) -> Result<(TrainingSet, Vec<u32>), Vec<u32>> {
+    fn training_set(self, settings: &TrainSettings) -> Result<(TrainingRows, Vec<u32>), Vec<u32>> {
         let classes = self.classes.get_untracked();
         let needed = settings.rows_needed();
-        let mut set = TrainingSet {
+        let mut set = TrainingRows {
             classes: classes.iter().map(|c| c.name.clone()).collect(),
             labels: Vec::new(),
             features: Vec::new(),

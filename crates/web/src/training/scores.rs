@@ -9,12 +9,12 @@ use super::head::HeadControls;
 use super::state::{LabelCheck, Prepared, RunResult, TrainPhoto, Training, percent, use_training};
 use crate::notice::Notice;
 use crate::photos::jpeg_url;
-use crate::store::StoredEmbedding;
-use afinar_protocol::{LeftOut, Mistake, RowPrediction};
+use crate::store::StoredPrepared;
+use afinar_vocabulary::{LeftOut, Mistake, RowPrediction};
 
 impl Training {
     /// The embedding of a photo, if ready.
-    fn embedding(self, id: u32) -> Option<(TrainPhoto, Arc<StoredEmbedding>)> {
+    fn embedding(self, id: u32) -> Option<(TrainPhoto, Arc<StoredPrepared>)> {
         self.photos.with(|l| {
             l.iter()
                 .find(|p| p.id == id)

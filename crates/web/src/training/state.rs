@@ -10,11 +10,10 @@ use leptos::prelude::*;
 use web_sys::Blob;
 
 use crate::link::WorkerLink;
-use crate::store::{Store, StoredEmbedding};
+use crate::store::{Store, StoredPrepared};
 use crate::tabs::Turn;
-use afinar_protocol::{
-    DisputedLabel, EpochSummary, HeadInfo, RowsNeeded, TrainSettings, TrainingOutcome,
-};
+use afinar_protocol::{DisputedLabel, HeadInfo};
+use afinar_vocabulary::{EpochSummary, RowsNeeded, RunScores, TrainSettings};
 
 const DEFAULT_CLASSES: [&str; 5] = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
 
@@ -27,7 +26,7 @@ pub struct TrainClass {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Prepared {
     Waiting,
-    Ready(Arc<StoredEmbedding>),
+    Ready(Arc<StoredPrepared>),
     Failed(String),
 }
 
@@ -51,7 +50,7 @@ pub enum RunState {
 /// A finished run as the page shows it (the head file is kept apart).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunResult {
-    pub outcome: TrainingOutcome,
+    pub outcome: RunScores,
     /// Photo id of each training-set row.
     pub photo_ids: Vec<u32>,
     /// The check of its labels, which the worker runs after the training.
@@ -273,7 +272,7 @@ impl Training {
 
     /// Whether `prepared` came from the model in use (or none is ready yet, which will be
     /// checked again once it is: [`Self::prepare_for_model`]).
-    pub(super) fn by_model_in_use(self, prepared: &StoredEmbedding) -> bool {
+    pub(super) fn by_model_in_use(self, prepared: &StoredPrepared) -> bool {
         self.model
             .with_value(|model| model.as_ref().is_none_or(|m| *m == prepared.model))
     }

@@ -1,0 +1,27 @@
+//! Afinar's vocabulary: the plain types and constants that the library, the CLI, the page and
+//! the model worker all speak. The training recipe as a person sets it ([`TrainSettings`] and
+//! its ladder), the limits on what can be asked for, a run's scores, and the `.afinar` project
+//! file's manifest.
+//!
+//! Serde only, no Burn and no DOM: the messages between the page and the worker
+//! (`afinar-protocol`) carry these types, and the file formats are written in them, so a change
+//! to a message never changes a file format.
+
+mod backend;
+pub mod budget;
+pub mod defaults;
+pub mod limits;
+mod prediction;
+pub mod project;
+mod rows;
+mod scores;
+mod settings;
+
+pub use backend::Backend;
+pub use prediction::Prediction;
+pub use rows::RowsNeeded;
+pub use scores::{EpochSummary, LeftOut, Mistake, RowPrediction, RunScores};
+pub use settings::{RecipeName, TrainSettings, total_epochs};
+
+/// File name of the recommended model, as the setup script puts it in place.
+pub const DEFAULT_MODEL_FILE: &str = "mobilenet_v2_1.0_224_quant.tflite";

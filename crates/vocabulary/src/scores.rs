@@ -1,0 +1,86 @@
+//! A training run's scores: what the page shows after a run, and what a project file keeps
+//! of its last run.
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+
+/// A finished run's scores (its head file travels and is stored apart).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunScores {
+    pub classes: Vec<String>,
+    /// Rows of the training set held out for validation.
+    pub val_rows: Vec<usize>,
+    /// Rows left out of training, each with the reason (a photo that is also in another
+    /// class stays only in the class it was added to first).
+    #[serde(default)]
+    pub left_out: Vec<LeftOut>,
+    pub val_accuracy: Option<f64>,
+    /// Validation accuracy of the head alone, before fine-tuning (when there was fine-tuning).
+    pub frozen_val_accuracy: Option<f64>,
+    /// Recall per class on the validation photos.
+    pub per_class: Vec<f64>,
+    /// Precision per class on the validation photos.
+    #[serde(default)]
+    pub precision: Vec<f64>,
+    #[serde(default)]
+    pub f1: Vec<f64>,
+    /// `confusion[true][predicted]` on the validation photos.
+    pub confusion: Vec<Vec<usize>>,
+    /// Validation photos the model gets wrong, the most confident first.
+    #[serde(default)]
+    pub mistakes: Vec<Mistake>,
+    /// What the model says about every validation photo, in `val_rows` order: the photos
+    /// behind each cell of `confusion`.
+    #[serde(default)]
+    pub val_predictions: Vec<RowPrediction>,
+    pub epochs: Vec<EpochSummary>,
+    /// The epoch whose weights were kept (the best on validation).
+    #[serde(default)]
+    pub kept_epoch: usize,
+    /// Fine-tuned backbone blocks in the kept weights (0: the head alone was kept).
+    #[serde(default)]
+    pub unfrozen_blocks: usize,
+    pub backend: Backend,
+    pub train_ms: f64,
+    /// The worker's wasm memory after training (it only grows: the peak so far).
+    #[serde(default)]
+    pub wasm_memory_bytes: u64,
+}
+
+/// Loss and accuracy after one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochSummary {
+    pub epoch: usize,
+    pub total_epochs: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    /// Since training started.
+    pub elapsed_ms: f64,
+}
+
+/// What the trained model says about one photo of the training set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowPrediction {
+    /// Its row in the training set.
+    pub row: usize,
+    /// The class it was labelled with in that run.
+    #[serde(default)]
+    pub label: usize,
+    /// The class the model gives it, and how sure it is.
+    pub predicted: usize,
+    pub confidence: f32,
+}
+
+/// A validation photo the trained model gets wrong.
+pub type Mistake = RowPrediction;
+
+/// A photo a training run did not use, and why (a message for people that names the file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeftOut {
+    /// Its row in the training set (its index in the dataset's samples).
+    pub row: usize,
+    pub reason: String,
+}

@@ -1,0 +1,33 @@
+//! The worker's global scope: posting replies, the clock, the size of its memory.
+
+use afinar_protocol::Reply;
+use wasm_bindgen::JsCast;
+use web_sys::DedicatedWorkerGlobalScope;
+
+/// Sends `reply` to the page (a reply that cannot be sent is logged: nobody else would hear).
+pub fn post(scope: &DedicatedWorkerGlobalScope, reply: &Reply) {
+    match serde_wasm_bindgen::to_value(reply) {
+        Ok(value) => {
+            if let Err(e) = scope.post_message(&value) {
+                web_sys::console::error_1(&e);
+            }
+        }
+        Err(e) => web_sys::console::error_1(&format!("afinar worker: {e}").into()),
+    }
+}
+
+/// Size of this worker's wasm memory: it never shrinks, so this is the peak so far.
+pub fn wasm_memory_bytes() -> u64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| {
+            m.buffer()
+                .unchecked_into::<js_sys::ArrayBuffer>()
+                .byte_length() as u64
+        })
+        .unwrap_or(0)
+}
+
+pub fn now_ms(scope: &DedicatedWorkerGlobalScope) -> f64 {
+    scope.performance().map(|p| p.now()).unwrap_or(0.0)
+}

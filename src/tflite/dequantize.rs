@@ -1,0 +1,188 @@
+//! Constant tensors of a `.tflite` file read as float32: quantized ones (uint8 per tensor,
+//! int8 per channel, int32 biases) scaled back as TFLite defines it, every size checked against
+//! the shape first.
+
+use super::schema::{at, shape, tflite};
+use super::weights::ModelError;
+
+/// A quantized or float tensor read back as float32.
+pub(super) struct FloatTensor {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Reads a constant tensor as float32: `scale[c] * (q - zero_point[c])` for quantized types,
+/// where `c` indexes the tensor's quantized dimension.
+pub(super) fn dequantize(
+    model: &tflite::Model<'_>,
+    tensor: &tflite::Tensor<'_>,
+) -> Result<FloatTensor, ModelError> {
+    let name = tensor.name().unwrap_or("?");
+    let shape = shape(tensor)?;
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| ModelError::Corrupt(format!("tensor {name} is too large")))?;
+    let buffers = model
+        .buffers()
+        .ok_or_else(|| ModelError::Corrupt("the buffer list is missing".into()))?;
+    let buffer = at(buffers, tensor.buffer().into(), "buffer")?;
+    let data = buffer.data().map(|d| d.bytes()).unwrap_or_default();
+    let ty = tensor.type_();
+    let width = match ty {
+        tflite::TensorType::FLOAT32 | tflite::TensorType::INT32 => 4,
+        tflite::TensorType::UINT8 | tflite::TensorType::INT8 => 1,
+        other => {
+            return Err(ModelError::Unsupported(format!(
+                "tensor {name} has type {}; only float32, uint8, int8 and int32 weights are supported",
+                other.variant_name().unwrap_or("unknown")
+            )));
+        }
+    };
+    // Checked: a crafted shape's count times the width wraps on wasm32 (and could then
+    // match a short buffer).
+    let needed = count
+        .checked_mul(width)
+        .ok_or_else(|| ModelError::Corrupt(format!("tensor {name} is too large")))?;
+    if data.len() != needed {
+        return Err(ModelError::Corrupt(format!(
+            "tensor {name} holds {} bytes, its shape {shape:?} needs {needed}",
+            data.len(),
+        )));
+    }
+    let raw: Vec<f32> = match ty {
+        tflite::TensorType::FLOAT32 => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        // i32 → f32 rounds above 2^24; exact for any bias a real model has.
+        tflite::TensorType::INT32 => data
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+            .collect(),
+        tflite::TensorType::UINT8 => data.iter().map(|&q| f32::from(q)).collect(),
+        _ => data.iter().map(|&q| f32::from(q as i8)).collect(),
+    };
+    let values = match tensor
+        .quantization()
+        .and_then(|q| q.scale().map(|s| (q, s)))
+    {
+        None if ty == tflite::TensorType::FLOAT32 => raw,
+        None => {
+            return Err(ModelError::Corrupt(format!(
+                "quantized tensor {name} has no scale"
+            )));
+        }
+        Some((q, scales)) => {
+            let scales: Vec<f32> = scales.iter().collect();
+            // NaN, infinite or negative steps would turn every weight into nonsense that
+            // still runs.
+            if let Some(bad) = scales.iter().find(|s| !s.is_finite() || **s < 0.0) {
+                return Err(ModelError::Corrupt(format!(
+                    "tensor {name} has a quantization scale of {bad}"
+                )));
+            }
+            let zero_points: Vec<f32> = q
+                .zero_point()
+                .map(|z| z.iter().map(|z| z as f32).collect())
+                .unwrap_or_default();
+            let channels = scales.len();
+            let axis = usize::try_from(q.quantized_dimension())
+                .ok()
+                .filter(|&a| channels == 1 || a < shape.len())
+                .ok_or_else(|| {
+                    ModelError::Corrupt(format!("tensor {name} has a bad quantized dimension"))
+                })?;
+            if channels == 0
+                || (channels > 1 && shape[axis] != channels)
+                || !(zero_points.is_empty() || zero_points.len() == channels)
+            {
+                return Err(ModelError::Corrupt(format!(
+                    "tensor {name} has {channels} scales and {} zero points for shape {shape:?}",
+                    zero_points.len()
+                )));
+            }
+            // Elements between two steps of the quantized axis.
+            // Saturating: with a zero dimension elsewhere the count is 0 and the rest of
+            // the shape may be anything.
+            let inner: usize = shape.get(axis + 1..).map_or(1, |s| {
+                s.iter().fold(1usize, |acc, &d| acc.saturating_mul(d))
+            });
+            raw.iter()
+                .enumerate()
+                .map(|(i, &q)| {
+                    let c = if channels == 1 {
+                        0
+                    } else {
+                        (i / inner) % channels
+                    };
+                    let zero = zero_points.get(c).copied().unwrap_or(0.0);
+                    scales[c] * (q - zero)
+                })
+                .collect()
+        }
+    };
+    Ok(FloatTensor { shape, values })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_tensor_model(shape: &[i32], bytes: &[u8]) -> Vec<u8> {
+        let mut fbb = flatbuffers::FlatBufferBuilder::new();
+        let data = fbb.create_vector(bytes);
+        let buffer = tflite::Buffer::create(&mut fbb, &tflite::BufferArgs { data: Some(data) });
+        let buffers = fbb.create_vector(&[buffer]);
+        let shape = fbb.create_vector(shape);
+        let tensor = tflite::Tensor::create(
+            &mut fbb,
+            &tflite::TensorArgs {
+                shape: Some(shape),
+                type_: tflite::TensorType::FLOAT32,
+                buffer: 0,
+                ..Default::default()
+            },
+        );
+        let tensors = fbb.create_vector(&[tensor]);
+        let subgraph = tflite::SubGraph::create(
+            &mut fbb,
+            &tflite::SubGraphArgs {
+                tensors: Some(tensors),
+                ..Default::default()
+            },
+        );
+        let subgraphs = fbb.create_vector(&[subgraph]);
+        let model = tflite::Model::create(
+            &mut fbb,
+            &tflite::ModelArgs {
+                version: 3,
+                subgraphs: Some(subgraphs),
+                buffers: Some(buffers),
+                ..Default::default()
+            },
+        );
+        tflite::finish_model_buffer(&mut fbb, model);
+        fbb.finished_data().to_vec()
+    }
+
+    #[test]
+    fn a_shape_whose_byte_size_wraps_is_refused() {
+        // 27905 × 8681 × 49477 × 384773 = 2^62 + 1 floats: 2^64 + 4 bytes, which wraps to the
+        // 4 bytes the buffer holds.
+        let shape = [27905, 8681, 49477, 384773];
+        let count = shape.iter().fold(1u128, |acc, &d| acc * d as u128);
+        assert_eq!(count, (1u128 << 62) + 1);
+        let bytes = one_tensor_model(&shape, &1.0f32.to_le_bytes());
+        let model = tflite::root_as_model(&bytes).unwrap();
+        let tensor = model.subgraphs().unwrap().get(0).tensors().unwrap().get(0);
+        let err = dequantize(&model, &tensor).err().unwrap();
+        assert!(matches!(err, ModelError::Corrupt(_)), "{err}");
+        assert!(err.to_string().contains("too large"), "{err}");
+        // The same tensor with its real size reads.
+        let fits = one_tensor_model(&[1, 2], &[0; 8]);
+        let model = tflite::root_as_model(&fits).unwrap();
+        let tensor = model.subgraphs().unwrap().get(0).tensors().unwrap().get(0);
+        assert_eq!(dequantize(&model, &tensor).unwrap().values, [0.0, 0.0]);
+    }
+}
