@@ -25,3 +25,6 @@ pub use settings::{RecipeName, TrainSettings, total_epochs};
 
 /// File name of the recommended model, as the setup script puts it in place.
 pub const DEFAULT_MODEL_FILE: &str = "mobilenet_v2_1.0_224_quant.tflite";
+
+#[cfg(test)]
+mod tests;

@@ -16,6 +16,7 @@ use web_sys::{Blob, IdbTransaction};
 
 use afinar_protocol::PreparedPhoto;
 use afinar_vocabulary::RowsNeeded;
+use afinar_web::roster::StoredPrepared;
 
 const DB_NAME: &str = "afinar-training";
 /// The schema written here; see [`upgrade`].
@@ -31,17 +32,6 @@ pub struct StoredPhoto {
     pub blob: Blob,
     /// Present once the worker computed it.
     pub embedding: Option<StoredPrepared>,
-}
-
-/// An [`PreparedPhoto`] with what it was prepared for (the unfrozen blocks its boundary
-/// activations are for, its augmented views) and by which model.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredPrepared {
-    pub embedding: PreparedPhoto,
-    pub rows: RowsNeeded,
-    /// The sha256 of the model file that computed it: another model's rows are another
-    /// network's features, which a head trained on one cannot use with the other.
-    pub model: String,
 }
 
 /// The fields of a photo record that hold its prepared rows (recomputed from its file when

@@ -5,11 +5,12 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, FileList};
 
-use super::state::{Prepared, TrainClass, TrainPhoto, Training, run_local, use_training};
+use super::state::{Prepared, TrainPhoto, Training, run_local, use_training};
 use crate::folders::DroppedFile;
 use crate::photos::{jpeg_url, revoke_later};
 use crate::tabs::Turn;
 use afinar_vocabulary::limits::{MAX_CLASSES, MIN_PHOTOS_PER_CLASS, is_photo_name};
+use afinar_web::roster::{self, ClassTally, TrainClass};
 
 impl Training {
     /// The class called `name` (any case), created if there is none.
@@ -172,21 +173,15 @@ impl Training {
         }
     }
 
-    /// Photos per class, in class order: `(class, photos, photos prepared)`.
-    fn counts(self) -> Vec<(TrainClass, usize, usize)> {
+    /// Photos per class, in class order.
+    fn tally(self) -> Vec<ClassTally> {
         let classes = self.classes.get();
         self.photos.with(|photos| {
-            classes
-                .into_iter()
-                .map(|c| {
-                    let mine = photos.iter().filter(|p| p.class_id == c.id);
-                    let total = mine.clone().count();
-                    let ready = mine
-                        .filter(|p| p.state.with(|s| matches!(s, Prepared::Ready(_))))
-                        .count();
-                    (c, total, ready)
-                })
-                .collect()
+            let photos = photos.iter().map(|p| {
+                let ready = p.state.with(|s| matches!(s, Prepared::Ready(_)));
+                (p.class_id, ready)
+            });
+            roster::tally(classes, photos)
         })
     }
 }
@@ -326,39 +321,18 @@ pub fn Intake() -> impl IntoView {
 /// file in IndexedDB costs the browser a few milliseconds).
 const ADDED_PER_SLICE: usize = 8;
 
-/// A class with under this share of the largest class's photos makes the set badly unbalanced.
-const UNBALANCED_BELOW: usize = 3;
-
-/// What to say when the classes are badly unbalanced: the smallest class (of those with enough
-/// photos to train) has under a third of the largest one's photos.
-fn imbalance(counts: &[(TrainClass, usize, usize)]) -> Option<String> {
-    let usable = counts.iter().filter(|(_, n, _)| *n >= MIN_PHOTOS_PER_CLASS);
-    let (small, few, _) = usable.clone().min_by_key(|(_, n, _)| *n)?;
-    let (large, many, _) = usable.max_by_key(|(_, n, _)| *n)?;
-    (few * UNBALANCED_BELOW < *many).then(|| {
-        format!(
-            "The classes are badly unbalanced: “{}” has {few} photos, under a third of “{}”'s \
-             {many}. The model will lean towards the larger classes: a photo of “{}” is often \
-             put in another class (its recall drops), while the overall accuracy can still look \
-             good, as most validation photos come from the large classes. Add photos to “{}”, \
-             or use fewer of the others.",
-            small.name, large.name, small.name, small.name
-        )
-    })
-}
-
 #[component]
 pub fn ClassList() -> impl IntoView {
     let training = use_training();
     view! {
         <ul class="classes" data-testid="classes">
             <For
-                each=move || training.counts()
-                key=|(c, total, ready)| (c.id, c.name.clone(), *total, *ready)
-                children=move |(class, total, ready)| view! { <ClassRow class total ready /> }
+                each=move || training.tally()
+                key=|t| (t.class.id, t.class.name.clone(), t.photos, t.ready)
+                children=move |t| view! { <ClassRow class=t.class total=t.photos ready=t.ready /> }
             />
         </ul>
-        {move || imbalance(&training.counts()).map(|text| view! {
+        {move || roster::imbalance(&training.tally()).map(|text| view! {
             <p class="warning" role="note" data-testid="imbalance">{text}</p>
         })}
     }

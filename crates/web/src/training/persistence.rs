@@ -27,12 +27,13 @@ use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::state::{
-    Hold, LabelCheck, Prepared, RunResult, RunState, TrainClass, TrainPhoto, Training, run_local,
+    Hold, LabelCheck, Prepared, RunResult, RunState, TrainPhoto, Training, run_local,
 };
 use crate::link::WorkerLink;
 use crate::store::{Store, StoredPhoto, WriteError};
 use crate::tabs;
 use afinar_vocabulary::TrainSettings;
+use afinar_web::roster::TrainClass;
 
 /// How often a tab asked for the store looks whether it is done with it.
 const LET_GO_POLL_MS: u32 = 100;
@@ -202,9 +203,7 @@ impl Training {
             self.next_id
                 .update_value(|n| *n = (*n).max(p.id.saturating_add(1)));
             let state = match p.embedding {
-                Some(e) if e.rows.serves(&needed) && self.by_model_in_use(&e) => {
-                    Prepared::Ready(Arc::new(e))
-                }
+                Some(e) if self.usable(&e, &needed) => Prepared::Ready(Arc::new(e)),
                 _ => Prepared::Waiting,
             };
             let waiting = state == Prepared::Waiting;

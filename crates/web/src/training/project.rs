@@ -11,13 +11,13 @@ use web_sys::{Blob, BlobPropertyBag, File};
 
 use super::head::download_parts;
 use super::state::{
-    Hold, LabelCheck, ProjectJob, RunResult, TrainClass, TrainPhoto, Training, run_local,
-    use_training,
+    Hold, LabelCheck, ProjectJob, RunResult, TrainPhoto, Training, run_local, use_training,
 };
 use crate::link::read_blob;
 use afinar_protocol::project::{OpenedProject, ProjectPart, ProjectPhoto, ProjectStart};
 use afinar_protocol::{Reply, Request};
 use afinar_vocabulary::project::{LastRun, MAX_PAGE_PROJECT_BYTES};
+use afinar_web::roster::TrainClass;
 
 /// Name a saved project gets.
 const PROJECT_FILE: &str = "afinar-project.afinar";

@@ -10,9 +10,9 @@ use super::state::{
     LabelCheck, Prepared, RunResult, RunState, RunUnderWay, Training, use_training,
 };
 use crate::link::WorkerLink;
-use crate::store::StoredPrepared;
 use afinar_protocol::{HeadInfo, Reply, TrainingOutcome, TrainingRows};
 use afinar_vocabulary::{RowsNeeded, TrainSettings};
+use afinar_web::roster::{self, RosterPhoto, StoredPrepared};
 
 impl Training {
     /// Routes the worker's training-related replies; `false` if `reply` is not one.
@@ -154,64 +154,33 @@ impl Training {
             .with_untracked(|r| r.as_ref().is_some_and(|r| r.labels == LabelCheck::Checking))
     }
 
-    /// The prepared photos as a training set, with the photo id of each row; `Err` with the
-    /// photos that must be prepared again first (fine-tuning needs each photo's activations
-    /// below the unfrozen blocks, augmentation its views).
+    /// The prepared photos as a run's rows, with the photo id of each row; `Err` with the
+    /// photos that must be prepared again first ([`roster::training_rows`]).
     fn training_set(self, settings: &TrainSettings) -> Result<(TrainingRows, Vec<u32>), Vec<u32>> {
         let classes = self.classes.get_untracked();
-        let needed = settings.rows_needed();
-        let mut set = TrainingRows {
-            classes: classes.iter().map(|c| c.name.clone()).collect(),
-            labels: Vec::new(),
-            features: Vec::new(),
-            boundary: settings.unfreeze.map(|_| Vec::new()),
-            augmented: (needed.views > 0).then(Vec::new),
-            augmented_boundary: (needed.views > 0 && needed.unfreeze.is_some()).then(Vec::new),
-            sha256: Vec::new(),
-            names: Vec::new(),
-            validation: None,
-            settings: settings.clone(),
-        };
-        let mut ids = Vec::new();
-        let mut stale = Vec::new();
-        self.photos.with_untracked(|photos| {
-            // In the order they were added: a photo in two classes is kept in the first.
-            for p in photos {
-                let Some(label) = classes.iter().position(|c| c.id == p.class_id) else {
-                    continue;
-                };
-                let Prepared::Ready(e) = p.state.get_untracked() else {
-                    continue;
-                };
-                if !e.rows.serves(&needed) || !self.by_model_in_use(&e) {
-                    stale.push(p.id);
-                    continue;
-                }
-                set.labels.push(label);
-                set.features.extend_from_slice(&e.embedding.features);
-                let rows = [
-                    (&mut set.boundary, e.embedding.boundary.as_deref()),
-                    (&mut set.augmented, Some(e.embedding.augmented.as_slice())),
-                    (
-                        &mut set.augmented_boundary,
-                        e.embedding.augmented_boundary.as_deref(),
-                    ),
-                ];
-                for (all, rows) in rows {
-                    if let (Some(all), Some(rows)) = (all, rows) {
-                        all.extend_from_slice(rows);
-                    }
-                }
-                set.sha256.push(e.embedding.sha256.clone());
-                set.names.push(p.name.clone());
-                ids.push(p.id);
-            }
+        // In the order they were added: a photo in two classes is kept in the first.
+        let photos: Vec<_> = self.photos.with_untracked(|photos| {
+            photos
+                .iter()
+                .map(|p| {
+                    let prepared = match p.state.get_untracked() {
+                        Prepared::Ready(e) => Some(e),
+                        _ => None,
+                    };
+                    (p.id, p.class_id, p.name.clone(), prepared)
+                })
+                .collect()
         });
-        if stale.is_empty() {
-            Ok((set, ids))
-        } else {
-            Err(stale)
-        }
+        let photos = photos
+            .iter()
+            .map(|(id, class_id, name, prepared)| RosterPhoto {
+                id: *id,
+                class_id: *class_id,
+                name,
+                prepared: prepared.as_deref(),
+            });
+        let model = self.model.get_value();
+        roster::training_rows(&classes, photos, settings, model.as_deref())
     }
 
     fn train(self) {

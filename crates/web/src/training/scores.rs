@@ -9,8 +9,8 @@ use super::head::HeadControls;
 use super::state::{LabelCheck, Prepared, RunResult, TrainPhoto, Training, percent, use_training};
 use crate::notice::Notice;
 use crate::photos::jpeg_url;
-use crate::store::StoredPrepared;
 use afinar_vocabulary::{LeftOut, Mistake, RowPrediction};
+use afinar_web::roster::StoredPrepared;
 
 impl Training {
     /// The embedding of a photo, if ready.

@@ -10,18 +10,13 @@ use leptos::prelude::*;
 use web_sys::Blob;
 
 use crate::link::WorkerLink;
-use crate::store::{Store, StoredPrepared};
+use crate::store::Store;
 use crate::tabs::Turn;
 use afinar_protocol::{DisputedLabel, HeadInfo};
 use afinar_vocabulary::{EpochSummary, RowsNeeded, RunScores, TrainSettings};
+use afinar_web::roster::{StoredPrepared, TrainClass};
 
 const DEFAULT_CLASSES: [&str; 5] = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
-
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TrainClass {
-    pub id: u32,
-    pub name: String,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Prepared {
@@ -273,8 +268,13 @@ impl Training {
     /// Whether `prepared` came from the model in use (or none is ready yet, which will be
     /// checked again once it is: [`Self::prepare_for_model`]).
     pub(super) fn by_model_in_use(self, prepared: &StoredPrepared) -> bool {
+        self.model.with_value(|m| prepared.by_model(m.as_deref()))
+    }
+
+    /// Whether a run needing `needed` can train on `prepared` with the model in use.
+    pub(super) fn usable(self, prepared: &StoredPrepared, needed: &RowsNeeded) -> bool {
         self.model
-            .with_value(|model| model.as_ref().is_none_or(|m| *m == prepared.model))
+            .with_value(|m| prepared.usable(needed, m.as_deref()))
     }
 
     pub(super) fn send_embed(self, id: u32, blob: Blob, rows: RowsNeeded) {

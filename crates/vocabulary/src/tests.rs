@@ -1,0 +1,88 @@
+use crate::project::{LastRun, Manifest};
+use crate::{RecipeName, RowsNeeded, RunScores, TrainSettings, budget, defaults};
+
+#[test]
+fn the_ladder_climbs_from_the_defaults() {
+    let quick = TrainSettings::named(RecipeName::Quick);
+    assert_eq!(quick, TrainSettings::default());
+    assert_eq!((quick.views, quick.unfreeze), (0, None));
+    let better = TrainSettings::named(RecipeName::Better);
+    assert_eq!(better.views, defaults::AUGMENTED_VIEWS);
+    assert!(better.cosine_decay && better.warmup_epochs > 0);
+    let best = TrainSettings::named(RecipeName::Best);
+    assert_eq!(best.unfreeze, Some(defaults::BEST_UNFREEZE));
+    assert_eq!(best.views, better.views);
+    assert_eq!(
+        best.total_epochs(),
+        defaults::BETTER_EPOCHS + defaults::BEST_FINETUNE_EPOCHS
+    );
+}
+
+#[test]
+fn the_page_picks_the_best_recipe_that_fits_its_time() {
+    let seconds = |name| TrainSettings::named(name).estimated_seconds(1000);
+    assert!(seconds(RecipeName::Quick) < seconds(RecipeName::Better));
+    assert!(seconds(RecipeName::Better) < seconds(RecipeName::Best));
+    let pick = |photos| TrainSettings::fitting(photos, budget::PAGE_SECONDS).recipe;
+    assert_eq!(pick(50), RecipeName::Best);
+    assert_eq!(pick(1_000_000), RecipeName::Quick);
+    // While the page picks, the user's seed and validation share stay.
+    let auto = TrainSettings {
+        auto: true,
+        seed: 7,
+        val_fraction: 0.3,
+        ..TrainSettings::default()
+    };
+    let effective = auto.effective(50);
+    assert_eq!(effective.recipe, RecipeName::Best);
+    assert_eq!((effective.seed, effective.val_fraction), (7, 0.3));
+    // Settings the user chose are used as they are.
+    let chosen = TrainSettings::named(RecipeName::Quick);
+    assert_eq!(chosen.effective(50), chosen);
+}
+
+#[test]
+fn prepared_rows_serve_a_recipe_only_with_its_boundary_and_views() {
+    let best = TrainSettings::named(RecipeName::Best).rows_needed();
+    let plain = RowsNeeded::default();
+    assert!(best.serves(&plain));
+    assert!(best.serves(&best));
+    assert!(!plain.serves(&best));
+    let other_seed = RowsNeeded {
+        seed: best.seed + 1,
+        ..best
+    };
+    assert!(!other_seed.serves(&best));
+    assert!(best.check().is_ok());
+    let too_many = RowsNeeded {
+        views: crate::limits::MAX_VIEWS + 1,
+        ..plain
+    };
+    assert!(too_many.check().unwrap_err().contains("augmented views"));
+}
+
+/// A manifest written before the scores had a type of their own (they were the page's
+/// training message, head file included) still reads.
+#[test]
+fn a_manifest_whose_scores_carry_the_old_message_fields_reads() {
+    let json = r#"{
+        "format": "afinar-project", "version": 1, "written_by": "afinar 0.1.0",
+        "classes": [{"name": "a", "photos": [{"name": "x.jpg", "file": "photos/0/x.jpg"}]}],
+        "settings": {}, "head": "head.safetensors",
+        "last_run": {"rows": [0], "outcome": {
+            "classes": ["a", "b"], "head_file": [], "val_rows": [0], "val_accuracy": 1.0,
+            "frozen_val_accuracy": null, "per_class": [1.0, 0.0], "confusion": [[1, 0], [0, 0]],
+            "epochs": [], "backend": "Cpu", "train_ms": 12.5
+        }}
+    }"#;
+    let manifest: Manifest = serde_json::from_str(json).expect("reads");
+    let LastRun { outcome, rows } = manifest.last_run.expect("a last run");
+    assert_eq!(rows, [0]);
+    let RunScores {
+        classes,
+        val_accuracy,
+        train_ms,
+        ..
+    } = outcome;
+    assert_eq!((classes.len(), val_accuracy, train_ms), (2, Some(1.0), 12.5));
+}

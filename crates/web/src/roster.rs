@@ -1,0 +1,168 @@
+//! The training photos as plain data, and what the page works out from them: each class's
+//! tally, the imbalance warning, and the rows a training run is sent. No signals and no DOM, so
+//! `cargo test` checks it natively; the page's `training` module keeps its signals around it.
+
+use afinar_protocol::{PreparedPhoto, TrainingRows};
+use afinar_vocabulary::limits::MIN_PHOTOS_PER_CLASS;
+use afinar_vocabulary::{RowsNeeded, TrainSettings};
+use serde::{Deserialize, Serialize};
+
+/// A class of training photos, as the user named it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainClass {
+    pub id: u32,
+    pub name: String,
+}
+
+/// A photo's prepared rows with what they were prepared for (the unfrozen blocks its boundary
+/// activations are for, its augmented views) and by which model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPrepared {
+    pub embedding: PreparedPhoto,
+    pub rows: RowsNeeded,
+    /// The sha256 of the model file that computed it: another model's rows are another
+    /// network's features, which a head trained on one cannot use with the other.
+    pub model: String,
+}
+
+impl StoredPrepared {
+    /// Whether the model in use computed these rows (`None`: no model is ready yet, so none
+    /// can be told apart and all are kept).
+    pub fn by_model(&self, in_use: Option<&str>) -> bool {
+        in_use.is_none_or(|m| m == self.model)
+    }
+
+    /// Whether a run needing `needed` can train on these rows with the model in use.
+    pub fn usable(&self, needed: &RowsNeeded, model_in_use: Option<&str>) -> bool {
+        self.rows.serves(needed) && self.by_model(model_in_use)
+    }
+}
+
+/// A class with its photos counted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassTally {
+    pub class: TrainClass,
+    pub photos: usize,
+    /// Photos the worker has prepared.
+    pub ready: usize,
+}
+
+/// Photos per class, in class order, from each photo's `(class id, prepared)`.
+pub fn tally(
+    classes: Vec<TrainClass>,
+    photos: impl IntoIterator<Item = (u32, bool)>,
+) -> Vec<ClassTally> {
+    let mut tallies: Vec<ClassTally> = classes
+        .into_iter()
+        .map(|class| ClassTally {
+            class,
+            photos: 0,
+            ready: 0,
+        })
+        .collect();
+    for (class_id, ready) in photos {
+        if let Some(t) = tallies.iter_mut().find(|t| t.class.id == class_id) {
+            t.photos += 1;
+            t.ready += usize::from(ready);
+        }
+    }
+    tallies
+}
+
+/// A class with under this share of the largest class's photos makes the set badly unbalanced.
+const UNBALANCED_BELOW: usize = 3;
+
+/// What to say when the classes are badly unbalanced: the smallest class (of those with enough
+/// photos to train) has under a third of the largest one's photos.
+pub fn imbalance(tallies: &[ClassTally]) -> Option<String> {
+    let usable = tallies.iter().filter(|t| t.photos >= MIN_PHOTOS_PER_CLASS);
+    let small = usable.clone().min_by_key(|t| t.photos)?;
+    let large = usable.max_by_key(|t| t.photos)?;
+    let (few, many) = (small.photos, large.photos);
+    let (small, large) = (&small.class.name, &large.class.name);
+    (few * UNBALANCED_BELOW < many).then(|| {
+        format!(
+            "The classes are badly unbalanced: “{small}” has {few} photos, under a third of \
+             “{large}”'s {many}. The model will lean towards the larger classes: a photo of \
+             “{small}” is often put in another class (its recall drops), while the overall \
+             accuracy can still look good, as most validation photos come from the large \
+             classes. Add photos to “{small}”, or use fewer of the others."
+        )
+    })
+}
+
+/// A training photo as [`training_rows`] reads it.
+pub struct RosterPhoto<'a> {
+    pub id: u32,
+    pub class_id: u32,
+    pub name: &'a str,
+    /// Its rows, once the worker prepared it.
+    pub prepared: Option<&'a StoredPrepared>,
+}
+
+/// The prepared photos (in the order they were added) as the rows of a run with `settings`,
+/// with the photo id of each row. A photo of no class or not prepared yet is left out; `Err`
+/// lists the photos that must be prepared again first (fine-tuning needs each photo's
+/// activations below the unfrozen blocks, augmentation its views, and every row must come
+/// from the model in use).
+pub fn training_rows<'a>(
+    classes: &[TrainClass],
+    photos: impl IntoIterator<Item = RosterPhoto<'a>>,
+    settings: &TrainSettings,
+    model_in_use: Option<&str>,
+) -> Result<(TrainingRows, Vec<u32>), Vec<u32>> {
+    let needed = settings.rows_needed();
+    let mut set = TrainingRows {
+        classes: classes.iter().map(|c| c.name.clone()).collect(),
+        labels: Vec::new(),
+        features: Vec::new(),
+        boundary: settings.unfreeze.map(|_| Vec::new()),
+        augmented: (needed.views > 0).then(Vec::new),
+        augmented_boundary: (needed.views > 0 && needed.unfreeze.is_some()).then(Vec::new),
+        sha256: Vec::new(),
+        names: Vec::new(),
+        validation: None,
+        settings: settings.clone(),
+    };
+    let mut ids = Vec::new();
+    let mut stale = Vec::new();
+    for p in photos {
+        let Some(label) = classes.iter().position(|c| c.id == p.class_id) else {
+            continue;
+        };
+        let Some(e) = p.prepared else {
+            continue;
+        };
+        if !e.usable(&needed, model_in_use) {
+            stale.push(p.id);
+            continue;
+        }
+        let photo = &e.embedding;
+        set.labels.push(label);
+        set.features.extend_from_slice(&photo.features);
+        let rows = [
+            (&mut set.boundary, photo.boundary.as_deref()),
+            (&mut set.augmented, Some(photo.augmented.as_slice())),
+            (
+                &mut set.augmented_boundary,
+                photo.augmented_boundary.as_deref(),
+            ),
+        ];
+        for (all, rows) in rows {
+            if let (Some(all), Some(rows)) = (all, rows) {
+                all.extend_from_slice(rows);
+            }
+        }
+        set.sha256.push(photo.sha256.clone());
+        set.names.push(p.name.to_string());
+        ids.push(p.id);
+    }
+    if stale.is_empty() {
+        Ok((set, ids))
+    } else {
+        Err(stale)
+    }
+}
+
+#[cfg(test)]
+mod tests;
