@@ -78,7 +78,6 @@ def versions(browser):
     return {
         "afinar": command("git", "rev-parse", "--short", "HEAD"),
         "burn": lock_version("burn"),
-        "tract-tflite": lock_version("tract-tflite"),
         "ai-edge-litert": version("ai-edge-litert"),
         "@mediapipe/tasks-vision": npm_version("@mediapipe/tasks-vision"),
         "@litertjs/core": npm_version("@litertjs/core"),
@@ -115,10 +114,6 @@ def native_inference(raw):
         f = Path(f"{raw}/wgpu-{file}.json")
         if f.exists():
             out.setdefault("afinar (wgpu)", {})[figure] = stats(criterion_ms_per_photo(f, batch))
-    tract = Path(f"{raw}/tract.json")
-    out["tract"] = json.loads(tract.read_text()) if tract.exists() else None
-    if Path(f"{raw}/tract-decoded_1.json").exists():
-        out["tract"]["decoded/1"] = stats(criterion_ms_per_photo(f"{raw}/tract-decoded_1.json", 1))
     return out
 
 
@@ -173,12 +168,6 @@ def markdown(r):
         w = n["afinar (wgpu)"]
         lines += ["", f"Afinar on wgpu (native Vulkan adapter): decoded/1 {fmt(w.get('decoded/1'))}, "
                   f"decoded/32 {fmt(w.get('decoded/32'))} ms/photo."]
-    t = n.get("tract")
-    if t:
-        lines += ["", "tract (`tract-tflite`): " + (
-            f"decoded/1 {fmt(t.get('decoded/1'))} ms/photo" if t.get("runs")
-            else f"**cannot run this file**: {t.get('error')}. A Rust user picking tract has no "
-            "time to compare; Afinar reads the file.")]
     b = r["browser"]
     inf = b["inference"]
     lines += [

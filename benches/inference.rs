@@ -1,11 +1,10 @@
 //! Native inference speed: ms per photo at batch 1 and batch 32 on the CPU (and on wgpu when
-//! an adapter exists), from decoded 224×224 input and from a JPEG file, with tract (crate
-//! `tract-tflite`) on the same `.tflite` and inputs as the Rust anchor.
+//! an adapter exists), from decoded 224×224 input and from a JPEG file.
 //!
 //! `cargo bench --bench inference`; `scripts/bench` runs it interleaved with LiteRT and reads
 //! criterion's samples. Needs the model in `www/models/` (`scripts/setup-model`) and `../shared`
 //! (or `$AFINAR_SHARED`) for the inputs (the reference `.input.rgb` files: the exact pixels LiteRT is fed too).
-//! `AFINAR_BENCH_WGPU=0` skips wgpu; `AFINAR_BENCH_OUT=DIR` is where tract's status is written.
+//! `AFINAR_BENCH_WGPU=0` skips wgpu.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -104,52 +103,6 @@ fn inference(c: &mut Criterion) {
     }
 }
 
-/// tract on the same file: the engine a Rust user would pick instead. Neither MobileNetV2 file
-/// here loads in tract-tflite 0.23 (it has no rule for this graph's quantized ADD), so the
-/// attempt and its error are recorded instead of a time.
-fn tract(c: &mut Criterion) {
-    use tract_tflite::prelude::*;
-    let load = || -> TractResult<_> {
-        tract_tflite::tflite()
-            .model_for_path(model_path())?
-            .into_optimized()?
-            .into_runnable()
-    };
-    let status = match load() {
-        Ok(model) => {
-            let decoded = decoded_inputs();
-            let tensor = |input: &ModelInput| -> Tensor {
-                tract_ndarray::Array4::from_shape_vec((1, 224, 224, 3), input.rgb().to_vec())
-                    .expect("224×224×3")
-                    .into()
-            };
-            let mut group = c.benchmark_group("inference/tract");
-            group.bench_function("decoded/1", |b| {
-                b.iter(|| model.run(tvec!(tensor(&decoded[0]).into())))
-            });
-            group.finish();
-            serde_json::json!({"runs": true})
-        }
-        Err(e) => {
-            // The chain ends in the cause; the operator it failed on is named in the middle.
-            let chain = format!("{e:?}");
-            let key = "builtin_code: ";
-            let op = chain
-                .match_indices(key)
-                .find(|(i, _)| !chain[..*i].ends_with("deprecated_"))
-                .and_then(|(i, _)| chain[i + key.len()..].split([',', ' ', '\n']).next())
-                .unwrap_or("?");
-            let reason = format!("{} (on a {op} operator)", e.root_cause());
-            eprintln!("tract-tflite cannot run {}: {reason}", DEFAULT_MODEL_FILE);
-            serde_json::json!({"runs": false, "error": reason})
-        }
-    };
-    if let Ok(dir) = std::env::var("AFINAR_BENCH_OUT") {
-        let path = PathBuf::from(dir).join("tract.json");
-        std::fs::write(&path, status.to_string()).expect("write tract status");
-    }
-}
-
 fn preprocessing(c: &mut Criterion) {
     let jpeg = std::fs::read(jpeg_path()).expect("photo");
     c.bench_function("preprocess/jpeg 320x263", |b| {
@@ -161,6 +114,6 @@ criterion_group! {
     name = benches;
     // Defaults that command-line flags (as `scripts/bench` passes) override.
     config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(10));
-    targets = inference, tract, preprocessing
+    targets = inference, preprocessing
 }
 criterion_main!(benches);

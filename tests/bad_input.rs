@@ -76,7 +76,7 @@ fn a_model_of_another_shape_is_refused() {
     // same number of weights, so only the architecture check can catch it.
     let mut bytes = model_bytes(V1_QUANT);
     let offset = {
-        let model = tract_tflite::tflite::root_as_model(&bytes).expect("valid");
+        let model = afinar_tflite_schema::tflite::root_as_model(&bytes).expect("valid");
         let graph = model.subgraphs().expect("subgraphs").get(0);
         let stem = graph.operators().expect("ops").get(0);
         let weight = graph

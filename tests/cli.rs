@@ -462,7 +462,8 @@ fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
             "the label list travels with the model"
         );
         // A valid TFLite flatbuffer with the image in and the two classes' probabilities out.
-        let file = tract_tflite::tflite::root_as_model(&bytes).expect("a TFLite flatbuffer");
+        let file =
+            afinar_tflite_schema::tflite::root_as_model(&bytes).expect("a TFLite flatbuffer");
         let graph = file.subgraphs().expect("subgraphs").get(0);
         let tensors = graph.tensors().expect("tensors");
         let tensor = |index: i32| tensors.get(usize::try_from(index).expect("index"));
@@ -474,7 +475,8 @@ fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
         );
         assert_eq!(shape(input), [1, 224, 224, 3]);
         assert_eq!(shape(output), [1, 2]);
-        let float_input = tensor(input).type_() == tract_tflite::tflite::TensorType::FLOAT32;
+        let float_input =
+            tensor(input).type_() == afinar_tflite_schema::tflite::TensorType::FLOAT32;
         assert_eq!(float_input, float, "float32 input only for --float");
         // Afinar's own reader reads it back.
         let back = afinar::tflite::ExportedClassifier::from_tflite(&bytes).expect("read back");

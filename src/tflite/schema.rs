@@ -1,7 +1,7 @@
 //! The TFLite flatbuffer schema's bindings, and bounds-checked helpers over them that the
 //! reader, the dequantizer and the writer share: indices and shapes come from the file.
 
-pub use tract_tflite::tflite;
+pub use afinar_tflite_schema::tflite;
 
 use super::weights::ModelError;
 

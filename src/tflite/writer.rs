@@ -1,5 +1,5 @@
 //! Writes a classifier (MobileNetV2's backbone, a dense head, softmax) as a `.tflite` file,
-//! with the TFLite schema bindings the reader uses: the graph LiteRT, MediaPipe and tract run.
+//! with the TFLite schema bindings the reader uses: the graph LiteRT and MediaPipe run.
 //! Either every layer is float32, or the layers below the freeze boundary are the base model
 //! file's own (quantized ops and buffers kept, [`super::cut`]) and only the trained part is
 //! float32.

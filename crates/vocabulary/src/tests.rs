@@ -84,5 +84,8 @@ fn a_manifest_whose_scores_carry_the_old_message_fields_reads() {
         train_ms,
         ..
     } = outcome;
-    assert_eq!((classes.len(), val_accuracy, train_ms), (2, Some(1.0), 12.5));
+    assert_eq!(
+        (classes.len(), val_accuracy, train_ms),
+        (2, Some(1.0), 12.5)
+    );
 }

@@ -1,6 +1,6 @@
 //! Applies an [`Edit`] to a [`Graph`] before it is written.
 
-use tract_tflite::tflite;
+use afinar_tflite_schema::tflite;
 
 use super::{Edit, Graph, Kind, MAX_EDIT_LEN, Quantization};
 

@@ -10,7 +10,7 @@
 use afinar::architecture::{Activation, BackboneSpec, ConvKind, FEATURE_DIM, INPUT_SIZE};
 use afinar::tflite::ExportedClassifier;
 use afinar::{Classifier, MobileNetV2Weights, ModelInput};
-use tract_tflite::tflite;
+use afinar_tflite_schema::tflite;
 
 mod edit;
 mod write;

@@ -1,7 +1,7 @@
 //! Writes a [`Graph`] as a `.tflite` flatbuffer.
 
+use afinar_tflite_schema::tflite;
 use flatbuffers::FlatBufferBuilder;
-use tract_tflite::tflite;
 
 use super::{CODES, Graph, Kind};
 
