@@ -127,9 +127,10 @@ pub enum Reply {
         id: u32,
         result: Result<Classification, String>,
     },
-    /// The answer to [`Request::Prepare`].
+    /// The answer to [`Request::Prepare`], with the rows it was asked for.
     Prepared {
         id: u32,
+        rows: afinar_vocabulary::RowsNeeded,
         result: Result<PreparedPhoto, String>,
     },
     /// One training epoch finished.

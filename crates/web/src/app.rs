@@ -104,15 +104,18 @@ fn App() -> impl IntoView {
     let live_frames = camera::LiveFrames(RwSignal::new(None));
     provide_context(live_frames);
 
-    let on_app_reply = move |reply: Reply| match reply {
+    // Every reply to its owner, in one exhaustive match: a new kind of reply does not compile
+    // until it has one.
+    let on_reply = move |reply: Reply| match reply {
         Reply::Started => {}
         Reply::Status(text) => activity.set(text),
-        Reply::Download { loaded, total }
-            if !matches!(model.get_untracked(), ModelView::Ready(_)) =>
-        {
-            model.set(ModelView::Loading { loaded, total });
+        Reply::Download { loaded, total } => {
+            if !matches!(model.get_untracked(), ModelView::Ready(_)) {
+                model.set(ModelView::Loading { loaded, total });
+            }
         }
         Reply::ModelReady(info) => {
+            training.model_ready(&info);
             activity.set(String::new());
             if let ModelSource::File(name) = &info.source {
                 notice.set(Some(format!("Now using your model “{name}”.")));
@@ -120,6 +123,7 @@ fn App() -> impl IntoView {
             model.set(ModelView::Ready(info));
         }
         Reply::ModelFailed(message) => {
+            training.model_not_loaded();
             activity.set(String::new());
             model.set(ModelView::Failed(message));
         }
@@ -132,6 +136,7 @@ fn App() -> impl IntoView {
             ));
         }
         Reply::ModelRefused { name, message } => {
+            training.model_not_loaded();
             activity.set(String::new());
             notice.set(Some(format!(
                 "“{name}” was not loaded: {message}. The current model stays."
@@ -163,10 +168,13 @@ fn App() -> impl IntoView {
                 adapter,
             }));
         }
-        Reply::Crashed(reason) => notice.set(Some(format!(
-            "The model stopped unexpectedly ({reason}); it was restarted on the CPU. \
-             Your photos are kept."
-        ))),
+        Reply::Crashed(reason) => {
+            training.worker_crashed();
+            notice.set(Some(format!(
+                "The model stopped unexpectedly ({reason}); it was restarted on the CPU. \
+                 Your photos are kept."
+            )));
+        }
         Reply::BadRequest(reason) => notice.set(Some(format!(
             "The model worker could not read the page's request ({reason}). The page and the \
              worker seem to be from different versions: reload the page."
@@ -175,14 +183,18 @@ fn App() -> impl IntoView {
             live_frames.0.set(Some((id, result)));
         }
         Reply::Classified { id, result } => photos::settle(photos, id, result),
-        // Training replies are routed above.
-        _ => {}
-    };
-    let on_reply = move |reply: Reply| {
-        if training.on_reply(&reply) {
-            return;
-        }
-        on_app_reply(reply)
+        Reply::Prepared { id, rows, result } => training.prepared(id, rows, result),
+        Reply::Epoch(epoch) => training.epoch_done(epoch),
+        Reply::Trained(result) => training.run_ended(result),
+        Reply::HeadReady(info) => training.head_ready(&info),
+        Reply::HeadRefused(message) => training.head_refused(&message),
+        Reply::HeadSetAside(reason) => training.head_set_aside(&reason),
+        Reply::ModelExported(result) => training.model_exported(&result),
+        Reply::LabelsChecked(result) => training.labels_answered(result),
+        Reply::ProjectProgress(result) => training.project_progress(result),
+        Reply::ProjectBytes(result) => training.project_bytes(result),
+        Reply::ProjectOpened(result) => training.project_checked(result),
+        Reply::ProjectPhotos(result) => training.project_photos(result),
     };
 
     let link = WorkerLink::spawn(backend_choice::load(), on_reply);

@@ -65,8 +65,9 @@ impl Job {
                 id: self.id,
                 result: Err(message),
             },
-            JobKind::Prepare(_) => Reply::Prepared {
+            JobKind::Prepare(rows) => Reply::Prepared {
                 id: self.id,
+                rows,
                 result: Err(message),
             },
         }

@@ -145,7 +145,7 @@ impl Worker {
             }
             Request::Prepare { id, bytes, rows } => {
                 let result = self.prepare(&bytes, rows).await;
-                self.post(&Reply::Prepared { id, result });
+                self.post(&Reply::Prepared { id, rows, result });
             }
             Request::Train(set) => {
                 let result = self.train(*set).await;

@@ -36,7 +36,7 @@ impl Training {
     }
 
     /// The worker uses a head: one just imported, or the kept one after a reload or restart.
-    pub(super) fn head_ready(self, info: &HeadInfo) {
+    pub fn head_ready(self, info: &HeadInfo) {
         if let Some((file, announce)) = self.importing.get_value() {
             self.importing.set_value(None);
             self.adopt_head(file);
@@ -50,7 +50,7 @@ impl Training {
     /// The model worker stopped while taking up a head (the link no longer gives it to the
     /// next one): a file being imported is not used; the head in use is no longer kept, so it
     /// cannot stop the next visit too. The classes and photos stay.
-    pub(super) fn head_set_aside(self, reason: &str) {
+    pub fn head_set_aside(self, reason: &str) {
         if self.importing.with_value(Option::is_some) {
             self.importing.set_value(None);
             self.say(format!(
@@ -74,7 +74,7 @@ impl Training {
         ));
     }
 
-    pub(super) fn head_refused(self, message: &str) {
+    pub fn head_refused(self, message: &str) {
         self.importing.set_value(None);
         self.say(message);
     }
@@ -85,7 +85,7 @@ impl Training {
     }
 
     /// The worker wrote the classifier as a `.tflite`: the browser saves it.
-    pub(super) fn model_exported(self, result: &Result<ExportedModel, String>) {
+    pub fn model_exported(self, result: &Result<ExportedModel, String>) {
         self.exporting.set(false);
         match result {
             Ok(model) => {

@@ -14,8 +14,8 @@ use super::state::{
     Hold, LabelCheck, ProjectJob, RunResult, TrainPhoto, Training, run_local, use_training,
 };
 use crate::link::read_blob;
+use afinar_protocol::Request;
 use afinar_protocol::project::{OpenedProject, ProjectPart, ProjectPhoto, ProjectStart};
-use afinar_protocol::{Reply, Request};
 use afinar_vocabulary::project::{LastRun, MAX_PAGE_PROJECT_BYTES};
 use afinar_web::roster::TrainClass;
 
@@ -36,7 +36,7 @@ impl Training {
     }
 
     /// Ends the save or open under way with `message`; the worker forgets its part.
-    fn project_failed(self, message: String) {
+    pub(super) fn project_failed(self, message: String) {
         let kept = self.drop_opened_project();
         self.project_job.set_value(ProjectJob::Idle);
         self.project.set(None);
@@ -390,10 +390,10 @@ impl Training {
         ));
     }
 
-    /// Routes the worker's replies about project files; `false` if `reply` is not one.
-    pub(super) fn on_project_reply(self, reply: &Reply) -> bool {
-        match reply {
-            Reply::ProjectProgress(Ok(done)) => {
+    /// Photos written to the project being saved so far, or why it cannot be written.
+    pub fn project_progress(self, result: Result<usize, String>) {
+        match result {
+            Ok(done) => {
                 if let Some(total) = self.project_job.with_value(|job| match job {
                     ProjectJob::Saving { photos, .. } => Some(*photos),
                     _ => None,
@@ -403,40 +403,40 @@ impl Training {
                     )));
                 }
             }
-            Reply::ProjectProgress(Err(message)) | Reply::ProjectBytes(Err(message)) => {
-                self.project_failed(format!("The project was not saved: {message}"))
-            }
-            Reply::ProjectBytes(Ok(part)) => self.saved_part(part),
-            Reply::ProjectOpened(result) => {
-                let name = self.project_job.with_value(|job| match job {
-                    ProjectJob::Opening { name, .. } => name.clone(),
-                    _ => String::new(),
-                });
-                match result {
-                    Ok(opened) => self.replace_project(opened),
-                    Err(message) => self.project_failed(format!(
-                        "Could not open {name}: {message}. Nothing was changed."
-                    )),
-                }
-            }
-            Reply::ProjectPhotos(Ok(photos)) => self.add_project_photos(photos),
-            Reply::ProjectPhotos(Err(message)) => {
+            Err(message) => self.project_failed(format!("The project was not saved: {message}")),
+        }
+    }
+
+    /// A part of the project file being saved, or why it cannot be written.
+    pub fn project_bytes(self, result: Result<ProjectPart, String>) {
+        match result {
+            Ok(part) => self.saved_part(&part),
+            Err(message) => self.project_failed(format!("The project was not saved: {message}")),
+        }
+    }
+
+    /// The worker checked the project file being opened (or refused it).
+    pub fn project_checked(self, result: Result<Box<OpenedProject>, String>) {
+        let name = self.project_job.with_value(|job| match job {
+            ProjectJob::Opening { name, .. } => name.clone(),
+            _ => String::new(),
+        });
+        match result {
+            Ok(opened) => self.replace_project(&opened),
+            Err(message) => self.project_failed(format!(
+                "Could not open {name}: {message}. Nothing was changed."
+            )),
+        }
+    }
+
+    /// Photos of the project being opened, or why they could not be read.
+    pub fn project_photos(self, result: Result<Vec<ProjectPhoto>, String>) {
+        match result {
+            Ok(photos) => self.add_project_photos(&photos),
+            Err(message) => {
                 self.project_failed(format!("The project could not be opened whole: {message}"))
             }
-            Reply::Crashed(_) => {
-                if self.project_busy() {
-                    self.project_failed(
-                        "The model worker stopped while saving or opening the project; it was \
-                         restarted. Try again."
-                            .into(),
-                    );
-                }
-                // The rest of the page hears of it too.
-                return false;
-            }
-            _ => return false,
         }
-        true
     }
 }
 

@@ -10,86 +10,95 @@ use super::state::{
     LabelCheck, Prepared, RunResult, RunState, RunUnderWay, Training, use_training,
 };
 use crate::link::WorkerLink;
-use afinar_protocol::{HeadInfo, Reply, TrainingOutcome, TrainingRows};
-use afinar_vocabulary::{RowsNeeded, TrainSettings};
+use afinar_protocol::{
+    DisputedLabel, HeadInfo, ModelInfo, PreparedPhoto, TrainingOutcome, TrainingRows,
+};
+use afinar_vocabulary::{EpochSummary, RowsNeeded, TrainSettings};
 use afinar_web::roster::{self, RosterPhoto, StoredPrepared};
 
 impl Training {
-    /// Routes the worker's training-related replies; `false` if `reply` is not one.
-    pub fn on_reply(self, reply: &Reply) -> bool {
-        if matches!(reply, Reply::Crashed(_)) {
-            // An export under way is lost with the worker; the button comes back.
-            self.exporting.set(false);
-            if self.checking_labels() {
-                self.labels_checked(LabelCheck::Failed(
-                    "The model worker stopped while checking the labels; train again to check \
-                     them."
-                        .into(),
-                ));
-            }
+    /// The worker stopped (it is being restarted): what was under way here is lost with it.
+    pub fn worker_crashed(self) {
+        // An export under way is lost with the worker; the button comes back.
+        self.exporting.set(false);
+        if self.checking_labels() {
+            self.labels_checked(LabelCheck::Failed(
+                "The model worker stopped while checking the labels; train again to check them."
+                    .into(),
+            ));
         }
-        if self.on_project_reply(reply) {
-            return true;
+        if self.project_busy() {
+            self.project_failed(
+                "The model worker stopped while saving or opening the project; it was \
+                 restarted. Try again."
+                    .into(),
+            );
         }
-        match reply {
-            Reply::ModelReady(info) => {
-                self.model.set_value(Some(info.sha256.clone()));
-                self.model_loading.set_value(false);
-                self.prepare_for_model();
-                // The app shows the model.
-                return false;
-            }
-            Reply::ModelRefused { .. } | Reply::ModelFailed(_) => {
-                // The model there was stays (or there is none, which Train says).
-                self.model_loading.set_value(false);
-                return false;
-            }
-            Reply::Prepared { id, result } => {
-                let Some(photo) = self.photo(*id) else {
-                    return true;
-                };
-                let needed = self.effective_settings_untracked().rows_needed();
-                photo.state.set(match result {
-                    Ok(embedding) => Prepared::Ready(Arc::new(StoredPrepared {
-                        embedding: embedding.clone(),
-                        // What it holds (the settings may have changed since it was asked for).
-                        rows: RowsNeeded {
-                            unfreeze: embedding.boundary.as_ref().and(needed.unfreeze),
-                            views: embedding.views(),
-                            seed: needed.seed,
-                        },
-                        // Answers come in order: this one is from the model last ready.
-                        model: self.model.get_value().unwrap_or_default(),
-                    })),
-                    Err(message) => Prepared::Failed(message.clone()),
-                });
-                if result.is_ok() {
-                    self.save_photo(*id);
-                }
-            }
-            Reply::Epoch(epoch) => self.epochs.update(|l| l.push(epoch.clone())),
-            Reply::Trained(Ok(outcome)) => self.trained(outcome.clone()),
-            Reply::Trained(Err(message)) => self.run.set(RunState::Failed(message.clone())),
-            Reply::HeadReady(info) => self.head_ready(info),
-            Reply::HeadRefused(message) => self.head_refused(message),
-            Reply::HeadSetAside(reason) => self.head_set_aside(reason),
-            Reply::ModelExported(result) => self.model_exported(result),
-            Reply::LabelsChecked(result) => self.labels_checked(match result {
-                Ok(disputed) => LabelCheck::Done(disputed.clone()),
-                Err(message) => LabelCheck::Failed(message.clone()),
-            }),
-            Reply::Crashed(_) if self.is_running() => {
-                self.run.set(RunState::Failed(
-                    "The model worker stopped during training and was restarted. Your classes \
-                     and photos are kept; press Train to try again."
-                        .into(),
-                ));
-                // The app says so too.
-                return false;
-            }
-            _ => return false,
+        if self.is_running() {
+            self.run.set(RunState::Failed(
+                "The model worker stopped during training and was restarted. Your classes and \
+                 photos are kept; press Train to try again."
+                    .into(),
+            ));
         }
-        true
+    }
+
+    /// A model is ready: photos another model prepared are prepared again with it.
+    pub fn model_ready(self, info: &ModelInfo) {
+        self.model.set_value(Some(info.sha256.clone()));
+        self.model_loading.set_value(false);
+        self.prepare_for_model();
+    }
+
+    /// A model failed to load or was refused: the model there was stays (or there is none,
+    /// which Train says).
+    pub fn model_not_loaded(self) {
+        self.model_loading.set_value(false);
+    }
+
+    /// A training photo prepared for `rows` (or why it could not be).
+    pub fn prepared(self, id: u32, rows: RowsNeeded, result: Result<PreparedPhoto, String>) {
+        let Some(photo) = self.photo(id) else {
+            return;
+        };
+        let saved = result.is_ok();
+        photo.state.set(match result {
+            Ok(embedding) => Prepared::Ready(Arc::new(StoredPrepared {
+                // What it holds of what was asked for.
+                rows: RowsNeeded {
+                    unfreeze: embedding.boundary.as_ref().and(rows.unfreeze),
+                    views: embedding.views(),
+                    seed: rows.seed,
+                },
+                embedding,
+                // Answers come in order: this one is from the model last ready.
+                model: self.model.get_value().unwrap_or_default(),
+            })),
+            Err(message) => Prepared::Failed(message),
+        });
+        if saved {
+            self.save_photo(id);
+        }
+    }
+
+    pub fn epoch_done(self, epoch: EpochSummary) {
+        self.epochs.update(|l| l.push(epoch));
+    }
+
+    /// A run finished, was cancelled or failed.
+    pub fn run_ended(self, result: Result<TrainingOutcome, String>) {
+        match result {
+            Ok(outcome) => self.trained(outcome),
+            Err(message) => self.run.set(RunState::Failed(message)),
+        }
+    }
+
+    /// The check of the last run's labels came back.
+    pub fn labels_answered(self, result: Result<Vec<DisputedLabel>, String>) {
+        self.labels_checked(match result {
+            Ok(disputed) => LabelCheck::Done(disputed),
+            Err(message) => LabelCheck::Failed(message),
+        });
     }
 
     /// Prepares again, with the model now in use, the photos another model prepared (a model
