@@ -2,9 +2,8 @@
 //! and the tests that check an export computes what the page does).
 
 use super::reader::Reader;
-use super::weights::{ConvWeights, DenseWeights, ModelError, check_label_count};
+use super::weights::{ConvWeights, DenseWeights, ModelError, appended_labels};
 use crate::architecture::FEATURE_DIM;
-use crate::labels::labels_from_appended_zip;
 use crate::preprocess::InputScaling;
 
 /// A classifier Afinar exported ([`crate::head::export`]), read back: MobileNetV2's
@@ -30,10 +29,7 @@ impl ExportedClassifier {
         };
         let hidden = reader.classifier(hidden, false, FEATURE_DIM)?;
         let output = reader.classifier(output, false, hidden.outputs)?;
-        let labels = labels_from_appended_zip(bytes);
-        if let Some(labels) = &labels {
-            check_label_count(output.outputs, labels.len())?;
-        }
+        let labels = appended_labels(bytes, output.outputs)?;
         Ok(Self {
             convs,
             hidden,

@@ -7,14 +7,11 @@
 
 use super::dequantize::{FloatTensor, dequantize};
 use super::schema::{at, builtin_code, shape, tflite};
-use super::weights::{
-    ConvWeights, DenseWeights, MobileNetV2Weights, ModelError, check_label_count,
-};
+use super::weights::{ConvWeights, DenseWeights, MobileNetV2Weights, ModelError, appended_labels};
 use crate::architecture::{
     Activation, BACKBONE_CONVS, BackboneSpec, ConvKind, ConvSpec, FEATURE_DIM, INPUT_SIZE,
     RESIDUAL_ADDS,
 };
-use crate::labels::labels_from_appended_zip;
 use crate::preprocess::{InputScaling, sha256_hex};
 
 impl MobileNetV2Weights {
@@ -26,10 +23,7 @@ impl MobileNetV2Weights {
         let reader = Reader::parse(bytes)?;
         let (convs, classifier) = reader.layers()?;
         let input_scaling = reader.input_scaling()?;
-        let labels = labels_from_appended_zip(bytes);
-        if let Some(labels) = &labels {
-            check_label_count(classifier.outputs, labels.len())?;
-        }
+        let labels = appended_labels(bytes, classifier.outputs)?;
         Ok(Self {
             convs,
             classifier,

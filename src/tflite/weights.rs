@@ -76,6 +76,19 @@ impl MobileNetV2Weights {
     }
 }
 
+/// The label list a file carries (appended as a zip, as TFLite's metadata writer does), if
+/// any, refused when it does not name each of the file's `classes` outputs.
+pub(crate) fn appended_labels(
+    bytes: &[u8],
+    classes: usize,
+) -> Result<Option<Vec<String>>, ModelError> {
+    let labels = crate::labels::labels_from_appended_zip(bytes);
+    if let Some(labels) = &labels {
+        check_label_count(classes, labels.len())?;
+    }
+    Ok(labels)
+}
+
 pub(crate) fn check_label_count(classes: usize, labels: usize) -> Result<(), ModelError> {
     if classes == labels {
         Ok(())

@@ -38,6 +38,13 @@ pub enum Request {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
+    /// Classify one frame of the camera's live preview; answered with
+    /// [`Reply::FrameClassified`], so that frames and photos never share ids.
+    ClassifyFrame {
+        id: u32,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
     /// Prepare a training photo ([`PreparedPhoto`]) for recipes needing `rows`.
     Prepare {
         id: u32,
@@ -124,6 +131,11 @@ pub enum Reply {
     BadRequest(String),
     /// The answer to [`Request::Classify`]; `Err` holds a message for people.
     Classified {
+        id: u32,
+        result: Result<Classification, String>,
+    },
+    /// The answer to [`Request::ClassifyFrame`].
+    FrameClassified {
         id: u32,
         result: Result<Classification, String>,
     },

@@ -179,10 +179,8 @@ fn App() -> impl IntoView {
             "The model worker could not read the page's request ({reason}). The page and the \
              worker seem to be from different versions: reload the page."
         ))),
-        Reply::Classified { id, result } if id >= camera::LIVE_FRAME_IDS => {
-            live_frames.0.set(Some((id, result)));
-        }
         Reply::Classified { id, result } => photos::settle(photos, id, result),
+        Reply::FrameClassified { id, result } => live_frames.0.set(Some((id, result))),
         Reply::Prepared { id, rows, result } => training.prepared(id, rows, result),
         Reply::Epoch(epoch) => training.epoch_done(epoch),
         Reply::Trained(result) => training.run_ended(result),
@@ -218,7 +216,7 @@ fn App() -> impl IntoView {
         });
     });
     let classify_frame = Callback::new(move |(id, frame): (u32, Blob)| {
-        link.with_value(|link| link.classify(id, frame));
+        link.with_value(|link| link.classify_frame(id, frame));
     });
     let set_backend = Callback::new(move |choice: Backend| {
         backend_choice::save(choice);

@@ -20,9 +20,6 @@ use crate::training::Training;
 use afinar_protocol::Classification;
 use afinar_vocabulary::Prediction;
 
-/// Ids of live frames sent to the worker: apart from the photos' ids, which count up from 0.
-pub const LIVE_FRAME_IDS: u32 = 0x8000_0000;
-
 /// Side of the centre square a live frame is sent as: the model's input size, so the worker's
 /// crop and resize have nothing to do.
 const FRAME_SIDE: u32 = 224;
@@ -161,7 +158,7 @@ pub fn CameraButton(
     let top = RwSignal::new(Vec::<Prediction>::new());
     let custom = RwSignal::new(None::<Vec<Prediction>>);
     let fps = RwSignal::new(None::<f64>);
-    let next_frame = StoredValue::new(LIVE_FRAME_IDS);
+    let next_frame = StoredValue::new(0u32);
     let in_flight = StoredValue::new(None::<u32>);
     let answered = StoredValue::new(VecDeque::<f64>::new());
     // Hold to record: the class, the timer while held, and how many frames it added.
@@ -177,11 +174,7 @@ pub fn CameraButton(
             return;
         };
         let id = next_frame.get_value();
-        next_frame.set_value(if id == u32::MAX {
-            LIVE_FRAME_IDS
-        } else {
-            id + 1
-        });
+        next_frame.set_value(id.wrapping_add(1));
         if grab(&video, Some(FRAME_SIDE), move |blob| {
             classify_frame.run((id, blob))
         }) {

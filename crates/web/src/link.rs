@@ -42,6 +42,8 @@ type Handler = Closure<dyn Fn(JsValue)>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobKind {
     Classify,
+    /// A frame of the camera's live preview.
+    Frame,
     /// With the rows a recipe needs.
     Prepare(RowsNeeded),
 }
@@ -62,6 +64,10 @@ impl Job {
     fn failure(&self, message: String) -> Reply {
         match self.kind {
             JobKind::Classify => Reply::Classified {
+                id: self.id,
+                result: Err(message),
+            },
+            JobKind::Frame => Reply::FrameClassified {
                 id: self.id,
                 result: Err(message),
             },
@@ -174,6 +180,11 @@ impl WorkerLink {
         self.queue(JobKind::Classify, id, photo);
     }
 
+    /// Queues a camera frame; the answer comes as [`Reply::FrameClassified`] with this `id`.
+    pub fn classify_frame(&self, id: u32, frame: Blob) {
+        self.queue(JobKind::Frame, id, frame);
+    }
+
     /// Queues a training photo; the answer comes as [`Reply::Prepared`] with this `id`.
     pub fn embed(&self, id: u32, photo: Blob, rows: RowsNeeded) {
         self.queue(JobKind::Prepare(rows), id, photo);
@@ -252,6 +263,7 @@ impl WorkerLink {
                 match read_blob(&job.photo).await {
                     Ok(bytes) => link.post(&match job.kind {
                         JobKind::Classify => Request::Classify { id: job.id, bytes },
+                        JobKind::Frame => Request::ClassifyFrame { id: job.id, bytes },
                         JobKind::Prepare(rows) => Request::Prepare {
                             id: job.id,
                             bytes,
@@ -342,7 +354,9 @@ impl WorkerLink {
                 }
             }
             Reply::Crashed(message) => self.restart(message),
-            Reply::Classified { .. } | Reply::Prepared { .. } => self.answered(reply),
+            Reply::Classified { .. } | Reply::FrameClassified { .. } | Reply::Prepared { .. } => {
+                self.answered(reply)
+            }
             Reply::ModelRefused { .. } => {
                 // The worker kept its model: remember that one for restarts.
                 if let Some(previous) = self.inner.previous_model.take() {
@@ -366,6 +380,7 @@ impl WorkerLink {
     fn answered(&self, reply: Reply) {
         let done = match &reply {
             Reply::Classified { id, .. } => Some((JobKind::Classify, *id)),
+            Reply::FrameClassified { id, .. } => Some((JobKind::Frame, *id)),
             Reply::Prepared { id, .. } => Some((JobKind::Prepare(RowsNeeded::default()), *id)),
             _ => None,
         };

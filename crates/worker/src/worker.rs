@@ -143,6 +143,10 @@ impl Worker {
                 let result = self.classify(&bytes).await;
                 self.post(&Reply::Classified { id, result });
             }
+            Request::ClassifyFrame { id, bytes } => {
+                let result = self.classify(&bytes).await;
+                self.post(&Reply::FrameClassified { id, result });
+            }
             Request::Prepare { id, bytes, rows } => {
                 let result = self.prepare(&bytes, rows).await;
                 self.post(&Reply::Prepared { id, rows, result });
