@@ -3,7 +3,7 @@
 //! `cargo test` checks it natively; the page's `training` module keeps its signals around it.
 
 use afinar_protocol::{PreparedPhoto, TrainingRows};
-use afinar_vocabulary::limits::MIN_PHOTOS_PER_CLASS;
+use afinar_vocabulary::limits::{MAX_CLASSES, MIN_PHOTOS_PER_CLASS};
 use afinar_vocabulary::{RowsNeeded, TrainSettings};
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,55 @@ use serde::{Deserialize, Serialize};
 pub struct TrainClass {
     pub id: u32,
     pub name: String,
+}
+
+/// The class called `name` (trimmed, any case) in `classes`, created at the end if there is
+/// none; `Err` (a message for people) when there is none and no room for another.
+pub fn class_named(classes: &mut Vec<TrainClass>, name: &str) -> Result<u32, String> {
+    let name = name.trim();
+    if let Some(c) = classes.iter().find(|c| same_name(&c.name, name)) {
+        return Ok(c.id);
+    }
+    if classes.len() >= MAX_CLASSES {
+        return Err(format!(
+            "At most {MAX_CLASSES} classes: “{name}” was not added."
+        ));
+    }
+    Ok(new_class(classes, name))
+}
+
+/// Adds a class called `name` (trimmed; "class N" when empty) with an id no class has had.
+pub fn new_class(classes: &mut Vec<TrainClass>, name: &str) -> u32 {
+    let id = classes.iter().map(|c| c.id + 1).max().unwrap_or(0);
+    let name = match name.trim() {
+        "" => format!("class {}", id + 1),
+        name => name.to_string(),
+    };
+    classes.push(TrainClass { id, name });
+    id
+}
+
+/// Renames class `id` to `name` (trimmed; an empty name changes nothing); `Err` (a message for
+/// people) when another class has that name already, in any case.
+pub fn rename_class(classes: &mut [TrainClass], id: u32, name: &str) -> Result<(), String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(());
+    }
+    if classes
+        .iter()
+        .any(|c| c.id != id && same_name(&c.name, name))
+    {
+        return Err(format!("There is already a class called “{name}”."));
+    }
+    if let Some(c) = classes.iter_mut().find(|c| c.id == id) {
+        c.name = name.to_string();
+    }
+    Ok(())
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
 }
 
 /// A photo's prepared rows with what they were prepared for (the unfrozen blocks its boundary

@@ -1,4 +1,5 @@
 use afinar_vocabulary::RecipeName;
+use afinar_vocabulary::limits::MAX_CLASSES;
 
 use super::*;
 
@@ -164,5 +165,45 @@ fn photos_prepared_for_less_or_by_another_model_must_be_prepared_again() {
     assert_eq!(
         training_rows(&classes, photos, &settings, None).map(|(_, ids)| ids),
         Ok(vec![1, 3])
+    );
+}
+
+#[test]
+fn a_class_is_found_by_name_in_any_case_or_added_with_a_fresh_id() {
+    let mut classes = vec![class(0, "Roses"), class(4, "tulips")];
+    assert_eq!(class_named(&mut classes, "  roses "), Ok(0));
+    assert_eq!(class_named(&mut classes, "daisy"), Ok(5));
+    assert_eq!(classes.last(), Some(&class(5, "daisy")));
+    // An empty name gets one.
+    assert_eq!(new_class(&mut classes, "  "), 6);
+    assert_eq!(classes.last(), Some(&class(6, "class 7")));
+}
+
+#[test]
+fn no_class_is_added_past_the_limit() {
+    let mut classes: Vec<_> = (0..MAX_CLASSES as u32)
+        .map(|i| class(i, &format!("c{i}")))
+        .collect();
+    assert_eq!(class_named(&mut classes, "C3"), Ok(3));
+    let refused = class_named(&mut classes, "one more").unwrap_err();
+    assert!(refused.contains("“one more” was not added"), "{refused}");
+    assert_eq!(classes.len(), MAX_CLASSES);
+}
+
+#[test]
+fn a_class_cannot_take_another_class_s_name() {
+    let mut classes = vec![class(0, "roses"), class(1, "tulips")];
+    let refused = rename_class(&mut classes, 1, " ROSES ").unwrap_err();
+    assert!(
+        refused.contains("already a class called “ROSES”"),
+        "{refused}"
+    );
+    assert_eq!(classes[1].name, "tulips");
+    // Its own name in another case, and an empty name (nothing changes), are fine.
+    assert_eq!(rename_class(&mut classes, 0, "Roses"), Ok(()));
+    assert_eq!(rename_class(&mut classes, 1, "  "), Ok(()));
+    assert_eq!(
+        classes.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["Roses", "tulips"]
     );
 }

@@ -9,60 +9,37 @@ use super::state::{Prepared, TrainPhoto, Training, run_local, use_training};
 use crate::folders::DroppedFile;
 use crate::photos::{jpeg_url, revoke_later};
 use crate::tabs::Turn;
-use afinar_vocabulary::limits::{MAX_CLASSES, MIN_PHOTOS_PER_CLASS, is_photo_name};
+use afinar_vocabulary::limits::{MIN_PHOTOS_PER_CLASS, is_photo_name};
 use afinar_web::roster::{self, ClassTally, TrainClass};
 
 impl Training {
     /// The class called `name` (any case), created if there is none.
     fn class_named(self, name: &str) -> Option<u32> {
-        let name = name.trim();
-        if let Some(c) = self.classes.with_untracked(|list| {
-            list.iter()
-                .find(|c| c.name.to_lowercase() == name.to_lowercase())
-                .map(|c| c.id)
-        }) {
-            return Some(c);
+        let mut found = None;
+        // Notified only when a class was added: this runs for every photo added.
+        self.classes.maybe_update(|list| {
+            let before = list.len();
+            found = Some(roster::class_named(list, name));
+            list.len() != before
+        });
+        match found? {
+            Ok(id) => Some(id),
+            Err(message) => {
+                self.say(message);
+                None
+            }
         }
-        if self.classes.with_untracked(Vec::len) >= MAX_CLASSES {
-            self.say(format!(
-                "At most {MAX_CLASSES} classes: “{name}” was not added."
-            ));
-            return None;
-        }
-        Some(self.add_class(name))
-    }
-
-    fn add_class(self, name: &str) -> u32 {
-        let id = self
-            .classes
-            .with_untracked(|l| l.iter().map(|c| c.id + 1).max().unwrap_or(0));
-        let name = if name.trim().is_empty() {
-            format!("class {}", id + 1)
-        } else {
-            name.trim().to_string()
-        };
-        self.classes.update(|l| l.push(TrainClass { id, name }));
-        id
     }
 
     fn rename_class(self, id: u32, name: String) {
-        let name = name.trim().to_string();
-        if name.is_empty() {
-            return;
-        }
-        let taken = self.classes.with_untracked(|l| {
-            l.iter()
-                .any(|c| c.id != id && c.name.to_lowercase() == name.to_lowercase())
+        let mut renamed = Ok(());
+        self.classes.maybe_update(|list| {
+            renamed = roster::rename_class(list, id, &name);
+            renamed.is_ok()
         });
-        if taken {
-            self.say(format!("There is already a class called “{name}”."));
-            return;
+        if let Err(message) = renamed {
+            self.say(message);
         }
-        self.classes.update(|l| {
-            if let Some(c) = l.iter_mut().find(|c| c.id == id) {
-                c.name = name;
-            }
-        });
     }
 
     fn remove_class(self, id: u32) {
