@@ -167,29 +167,25 @@ impl Training {
     /// photos that must be prepared again first ([`roster::training_rows`]).
     fn training_set(self, settings: &TrainSettings) -> Result<(TrainingRows, Vec<u32>), Vec<u32>> {
         let classes = self.classes.get_untracked();
-        // In the order they were added: a photo in two classes is kept in the first.
-        let photos: Vec<_> = self.photos.with_untracked(|photos| {
-            photos
-                .iter()
-                .map(|p| {
-                    let prepared = match p.state.get_untracked() {
-                        Prepared::Ready(e) => Some(e),
-                        _ => None,
-                    };
-                    (p.id, p.class_id, p.name.clone(), prepared)
-                })
-                .collect()
-        });
-        let photos = photos
-            .iter()
-            .map(|(id, class_id, name, prepared)| RosterPhoto {
-                id: *id,
-                class_id: *class_id,
-                name,
-                prepared: prepared.as_deref(),
-            });
         let model = self.model.get_value();
-        roster::training_rows(&classes, photos, settings, model.as_deref())
+        self.photos.with_untracked(|photos| {
+            // Each photo's prepared rows, held here while the rows are assembled from them.
+            let prepared: Vec<Option<Arc<StoredPrepared>>> = photos
+                .iter()
+                .map(|p| match p.state.get_untracked() {
+                    Prepared::Ready(e) => Some(e),
+                    _ => None,
+                })
+                .collect();
+            // In the order they were added: a photo in two classes is kept in the first.
+            let photos = photos.iter().zip(&prepared).map(|(p, e)| RosterPhoto {
+                id: p.id,
+                class_id: p.class_id,
+                name: &p.name,
+                prepared: e.as_deref(),
+            });
+            roster::training_rows(&classes, photos, settings, model.as_deref())
+        })
     }
 
     fn train(self) {
