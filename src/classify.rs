@@ -4,15 +4,17 @@
 //! Every read from the device is asynchronous, so the same calls run natively (block on them)
 //! and in a browser worker on WebGPU.
 
+use afinar_core::classify::labelled_top_k;
+pub use afinar_core::classify::{Answers, CpuClassifier, PackedHead, top_k};
 pub use afinar_vocabulary::Prediction;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::architecture::{FEATURE_DIM, FeatureStage};
+use crate::architecture::{FEATURE_DIM, FeatureStage, INPUT_SIZE};
 use crate::head::model::TrainedParts;
 use crate::model::MobileNetV2;
-use crate::model::kernels::{CpuKernels, PackedBackbone};
-use crate::preprocess::{INPUT_BYTES, InputScaling, ModelInput, to_tensor};
+use crate::model::kernels::CpuKernels;
+use crate::preprocess::{INPUT_BYTES, InputScaling, ModelInput};
 use crate::tflite::{MobileNetV2Weights, ModelError};
 use crate::train::pipeline::BaseModel;
 
@@ -57,7 +59,7 @@ pub struct Classifier {
     sha256: String,
     device: Device,
     /// The frozen backbone on Afinar's CPU kernels, on the CPU device (else Burn runs it).
-    fast: Option<PackedBackbone>,
+    fast: Option<CpuClassifier>,
 }
 
 impl Classifier {
@@ -90,7 +92,7 @@ impl Classifier {
         let fast = (*device == crate::device::cpu()
             && kernels != CpuKernels::Burn
             && kernels.is_supported())
-        .then(|| PackedBackbone::pack(weights, kernels))
+        .then(|| CpuClassifier::new(weights, labels.clone(), kernels).ok())
         .flatten();
         Self {
             model: MobileNetV2::from_weights(weights, device),
@@ -106,7 +108,12 @@ impl Classifier {
     pub fn cpu_kernels(&self) -> CpuKernels {
         self.fast
             .as_ref()
-            .map_or(CpuKernels::Burn, PackedBackbone::kernels)
+            .map_or(CpuKernels::Burn, CpuClassifier::kernels)
+    }
+
+    /// The classifier on the CPU kernels, where they run the frozen backbone.
+    pub fn on_cpu_kernels(&self) -> Option<&CpuClassifier> {
+        self.fast.as_ref()
     }
 
     pub fn model(&self) -> &MobileNetV2 {
@@ -150,7 +157,7 @@ impl Classifier {
                 FeatureStage::Boundary(k) => self.model.boundary(x, k).flatten(1, 3),
             };
         };
-        let rows = self.fast_rows(fast, inputs, stage);
+        let rows = fast.features(inputs, stage);
         let shape = [inputs.len(), stage.width()];
         Tensor::from_data(TensorData::new(rows, shape), &self.device)
     }
@@ -163,53 +170,18 @@ impl Classifier {
             let pooled = self.model.top(k).forward_rows(boundary.clone());
             return (boundary, pooled);
         };
-        let stage = FeatureStage::Boundary(k);
-        let mut boundary = Vec::with_capacity(inputs.len() * stage.width());
-        let mut pooled = Vec::with_capacity(inputs.len() * FEATURE_DIM);
-        self.each_scaled(inputs, |image| {
-            fast.run_boundary_and_pooled(image, k, &mut boundary, &mut pooled);
-        });
+        let (boundary, pooled) = fast.boundary_and_pooled(inputs, k);
         let tensor = |rows, width| {
             Tensor::from_data(TensorData::new(rows, [inputs.len(), width]), &self.device)
         };
-        (tensor(boundary, stage.width()), tensor(pooled, FEATURE_DIM))
+        let width = FeatureStage::Boundary(k).width();
+        (tensor(boundary, width), tensor(pooled, FEATURE_DIM))
     }
 
-    /// ImageNet probabilities, `[N, num_classes]` on the device.
+    /// ImageNet probabilities, `[N, num_classes]` on the device (Burn's path).
     fn imagenet(&self, inputs: &[ModelInput]) -> Tensor<2> {
-        let Some(fast) = &self.fast else {
-            let features = self.backbone(inputs, FeatureStage::Pooled);
-            return softmax(self.model.logits_from_features(features), 1);
-        };
-        let features = self.fast_rows(fast, inputs, FeatureStage::Pooled);
-        let logits = fast.logits(&features);
-        let shape = [inputs.len(), logits.len() / inputs.len().max(1)];
-        softmax(
-            Tensor::from_data(TensorData::new(logits, shape), &self.device),
-            1,
-        )
-    }
-
-    /// The backbone's rows at `stage` on Afinar's CPU kernels, row-major.
-    fn fast_rows(
-        &self,
-        fast: &PackedBackbone,
-        inputs: &[ModelInput],
-        stage: FeatureStage,
-    ) -> Vec<f32> {
-        let mut rows = Vec::with_capacity(inputs.len() * stage.width());
-        self.each_scaled(inputs, |image| fast.run(image, stage, &mut rows));
-        rows
-    }
-
-    /// Calls `f` with each input scaled for the model (`224 × 224 × 3`, NHWC), one buffer
-    /// reused for all.
-    fn each_scaled(&self, inputs: &[ModelInput], mut f: impl FnMut(&[f32])) {
-        let mut image = vec![0.0; INPUT_BYTES];
-        for input in inputs {
-            input.scale_into(self.scaling, &mut image);
-            f(&image);
-        }
+        let features = self.backbone(inputs, FeatureStage::Pooled);
+        softmax(self.model.logits_from_features(features), 1)
     }
 
     /// ImageNet top-`k` predictions per input.
@@ -218,6 +190,9 @@ impl Classifier {
         inputs: &[ModelInput],
         k: usize,
     ) -> Result<Vec<Vec<Prediction>>, DeviceError> {
+        if let Some(fast) = &self.fast {
+            return Ok(fast.classify(inputs, k));
+        }
         let probs = self.read_in_chunks(inputs, |x| self.imagenet(x)).await?;
         Ok(labelled_top_k(&probs, &self.labels, k))
     }
@@ -241,7 +216,10 @@ impl Classifier {
 
     /// ImageNet softmax probabilities: one row of `labels().len()` values per input.
     pub async fn probabilities(&self, inputs: &[ModelInput]) -> Result<Vec<Vec<f32>>, DeviceError> {
-        let probs = self.read_in_chunks(inputs, |x| self.imagenet(x)).await?;
+        let probs = match &self.fast {
+            Some(fast) => fast.imagenet_probabilities(inputs),
+            None => self.read_in_chunks(inputs, |x| self.imagenet(x)).await?,
+        };
         Ok(probs
             .chunks_exact(self.labels.len().max(1))
             .map(<[f32]>::to_vec)
@@ -255,6 +233,9 @@ impl Classifier {
         inputs: &[ModelInput],
         stage: FeatureStage,
     ) -> Result<Vec<f32>, DeviceError> {
+        if let Some(fast) = &self.fast {
+            return Ok(fast.features(inputs, stage));
+        }
         self.read_in_chunks(inputs, |x| self.backbone(x, stage))
             .await
     }
@@ -336,40 +317,17 @@ async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, DeviceError> {
         .map_err(|e| DeviceError(format!("unreadable output: {e:?}")))
 }
 
-/// Labelled top-`k` of each row of `probs` (`[N, labels.len()]` row-major).
-fn labelled_top_k(probs: &[f32], labels: &[String], k: usize) -> Vec<Vec<Prediction>> {
-    probs
-        .chunks_exact(labels.len().max(1))
-        .map(|row| {
-            top_k(row, k)
-                .into_iter()
-                .map(|(index, prob)| Prediction {
-                    index,
-                    label: labels.get(index).cloned().unwrap_or_default(),
-                    prob,
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Indices and values of the `k` largest values, largest first; ties go to the lower index.
-pub fn top_k(values: &[f32], k: usize) -> Vec<(usize, f32)> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
-    order.into_iter().take(k).map(|i| (i, values[i])).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::top_k;
-
-    #[test]
-    fn top_k_orders_by_value_then_index() {
-        assert_eq!(
-            top_k(&[0.1, 0.5, 0.2, 0.5], 3),
-            [(1, 0.5), (3, 0.5), (2, 0.2)]
-        );
-        assert_eq!(top_k(&[0.1], 5), [(0, 0.1)]);
+/// Stacks inputs into the network's tensor. `N × [224, 224, 3]` u8 → `[N, 3, 224, 224]` real.
+fn to_tensor(inputs: &[ModelInput], scaling: InputScaling, device: &Device) -> Tensor<4> {
+    let plane = INPUT_SIZE * INPUT_SIZE;
+    let mut values = vec![0.0f32; inputs.len() * INPUT_BYTES];
+    for (input, out) in inputs.iter().zip(values.chunks_exact_mut(INPUT_BYTES)) {
+        for (pixel, rgb) in input.rgb().chunks_exact(3).enumerate() {
+            for (channel, &p) in rgb.iter().enumerate() {
+                out[channel * plane + pixel] = scaling.scale * (f32::from(p) - scaling.zero_point);
+            }
+        }
     }
+    let shape = [inputs.len(), 3, INPUT_SIZE, INPUT_SIZE];
+    Tensor::from_data(TensorData::new(values, shape), device)
 }

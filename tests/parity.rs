@@ -216,3 +216,91 @@ fn a_photo_gets_the_same_result_alone_and_in_a_batch() {
         assert!((a.prob - b.prob).abs() < 1e-5);
     }
 }
+
+/// A trained head (with and without a fine-tuned top) gives the same answers on the core's CPU
+/// kernels, read from its file, as Burn's trained parts do, and ImageNet's answer from that
+/// same pass is the plain classifier's.
+#[test]
+fn a_head_file_on_the_cpu_kernels_matches_burns_trained_parts() {
+    use afinar::classify::{CpuClassifier, PackedHead};
+    use afinar::head::{self, HeadConfig, HeadMetadata, TrainedParts};
+
+    let device = afinar::device::cpu();
+    let burn = classifier(&device, CpuKernels::Burn);
+    let fast = CpuClassifier::new(
+        &MobileNetV2Weights::from_tflite(&model_bytes(V1_QUANT)).expect("model loads"),
+        burn.labels().to_vec(),
+        CpuKernels::best(),
+    )
+    .expect("packs");
+    let photos: Vec<ModelInput> = references().iter().map(|(_, r)| r.input()).collect();
+    let classes: Vec<String> = ["daisy", "roses", "tulips"].map(String::from).to_vec();
+    for unfrozen in [0, 2, 17] {
+        let parts = TrainedParts {
+            head: HeadConfig::new(classes.len()).init(&device),
+            top: (unfrozen > 0).then(|| altered_top(&burn, unfrozen)),
+        };
+        let metadata = HeadMetadata {
+            classes: classes.clone(),
+            base_model_sha256: burn.model_sha256().to_string(),
+            recipe: None,
+            split: String::new(),
+            preprocessing: "reference".into(),
+            unfrozen_blocks: unfrozen,
+        };
+        let file = block_on(head::save(&parts, &metadata)).expect("saves");
+        let packed =
+            PackedHead::from_file(&file, burn.model_sha256(), fast.kernels()).expect("packs");
+        assert_eq!(packed.unfrozen(), unfrozen);
+        let (parts, _) = head::load(&file, None, &device).expect("loads");
+        let mut answers = std::collections::HashSet::new();
+        for photo in &photos {
+            let got = fast.classify_with_head(photo, &packed, 5);
+            answers.insert(format!("{:?}", got.head));
+            let one = std::slice::from_ref(photo);
+            let want_head = block_on(burn.classify_trained(one, &parts, &classes, 3))
+                .expect("burn runs")
+                .remove(0);
+            let want_imagenet = block_on(burn.classify(one, 5)).expect("runs").remove(0);
+            for (name, got, want) in [
+                ("head", &got.head, &want_head),
+                ("imagenet", &got.imagenet, &want_imagenet),
+            ] {
+                let labels = |p: &[afinar::Prediction]| -> Vec<String> {
+                    p.iter().map(|p| p.label.clone()).collect()
+                };
+                let probs =
+                    |p: &[afinar::Prediction]| -> Vec<f32> { p.iter().map(|p| p.prob).collect() };
+                let worst = max_abs_diff(&probs(got), &probs(want));
+                println!("unfrozen {unfrozen}, {name}: max |Δ| {worst:.2e}");
+                assert_eq!(labels(got), labels(want), "unfrozen {unfrozen}, {name}");
+                assert!(worst <= PROBS_ATOL, "unfrozen {unfrozen}, {name}: {worst}");
+            }
+        }
+        // The head tells the photos apart (a top that saturates would answer alike).
+        assert_eq!(answers.len(), photos.len(), "unfrozen {unfrozen}");
+    }
+}
+
+/// The file's top `unfrozen` blocks with every weight moved by a few percent: a fine-tuned
+/// top unlike the file's, so that running the wrong one shows.
+fn altered_top(classifier: &Classifier, unfrozen: usize) -> afinar::model::BackboneTop {
+    let device = classifier.device().clone();
+    let mut top = classifier.model().top(unfrozen);
+    for (i, (_, conv)) in top.named_convs_mut().into_iter().enumerate() {
+        let weight = conv.conv.weight.val();
+        let dims = weight.dims();
+        let scale = 1.0 + 0.05 * ((i % 3) as f32 - 1.0) + 0.02;
+        let weight = (weight * scale).into_data();
+        let bias = conv
+            .conv
+            .bias
+            .as_ref()
+            .expect("bias")
+            .val()
+            .add_scalar(0.01);
+        conv.set_weights(weight, bias.into_data(), &device);
+        assert_eq!(conv.conv.weight.dims(), dims);
+    }
+    top
+}

@@ -4,16 +4,17 @@
 
 use std::collections::HashMap;
 
-use afinar_vocabulary::limits::{MAX_CLASSES, MAX_HIDDEN, MIN_CLASSES};
+pub use afinar_core::head::HeadFileError;
+use afinar_core::head::{FORMAT, HeadWeights};
 use burn::module::Param;
 use burn::prelude::*;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::model::{HeadConfig, TrainedParts};
-use crate::architecture::{FEATURE_DIM, MAX_UNFROZEN_BLOCKS};
 use crate::model::BackboneTop;
 use crate::recipe::Recipe;
+use crate::tflite::DenseWeights;
 
 /// What travels with a saved head, so it can be used (and refused) correctly later.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,19 +48,6 @@ fn recipe_if_readable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Recipe>,
     let value = serde_json::Value::deserialize(d)?;
     Ok(serde_json::from_value(value).ok())
 }
-
-/// Why a saved head cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum HeadFileError {
-    #[error("not a head file Afinar can read ({0})")]
-    Unreadable(String),
-    #[error(
-        "the head was trained on another base model (sha256 {trained_on}…), not this one ({current}…)"
-    )]
-    OtherBaseModel { trained_on: String, current: String },
-}
-
-const FORMAT: &str = "afinar-head-1";
 
 /// Serializes the trained parts and metadata as `.safetensors` bytes.
 pub async fn save(parts: &TrainedParts, metadata: &HeadMetadata) -> Result<Vec<u8>, HeadFileError> {
@@ -139,93 +127,41 @@ pub(crate) fn f32_values(
         .map_err(|e| HeadFileError::Unreadable(format!("{e:?}")))
 }
 
-/// Reads parts saved by [`save`]. With `base_model_sha256`, parts trained on another base
-/// model are refused.
+/// Reads parts saved by [`save`] (the core checks the file: [`HeadWeights::read`]). With
+/// `base_model_sha256`, parts trained on another base model are refused.
 pub fn load(
     bytes: &[u8],
     base_model_sha256: Option<&str>,
     device: &Device,
 ) -> Result<(TrainedParts, HeadMetadata), HeadFileError> {
-    let bad = |m: String| HeadFileError::Unreadable(m);
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
-    let info = header.metadata().clone().unwrap_or_default();
-    if info.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(bad("it has no Afinar head metadata".into()));
-    }
-    let metadata: HeadMetadata = serde_json::from_str(info.get("metadata").map_or("", |s| s))
-        .map_err(|e| bad(format!("metadata: {e}")))?;
-    if let Some(current) = base_model_sha256
-        && current != metadata.base_model_sha256
-    {
-        return Err(HeadFileError::OtherBaseModel {
-            trained_on: metadata.base_model_sha256.chars().take(12).collect(),
-            current: current.chars().take(12).collect(),
-        });
-    }
-    let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
-    let read = |name: &str, dims: &[usize]| -> Result<TensorData, HeadFileError> {
-        let view = tensors
-            .tensor(name)
-            .map_err(|e| bad(format!("{name}: {e}")))?;
-        if view.dtype() != Dtype::F32 || view.shape() != dims {
-            return Err(bad(format!(
-                "{name} is {:?} {:?}, expected F32 {dims:?}",
-                view.dtype(),
-                view.shape()
-            )));
-        }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        Ok(TensorData::new(values, dims.to_vec()))
+    let weights = HeadWeights::read(bytes, base_model_sha256)?;
+    let metadata: HeadMetadata = serde_json::from_str(&weights.metadata)
+        .map_err(|e| HeadFileError::Unreadable(format!("metadata: {e}")))?;
+    let (hidden, output) = (&weights.hidden, &weights.output);
+    let mut head = HeadConfig::new(output.outputs)
+        .with_hidden(hidden.outputs)
+        .init(device);
+    let dense = |layer: &DenseWeights| {
+        (
+            Param::from_data(
+                TensorData::new(layer.weight.clone(), [layer.inputs, layer.outputs]),
+                device,
+            ),
+            Some(Param::from_data(
+                TensorData::new(layer.bias.clone(), [layer.outputs]),
+                device,
+            )),
+        )
     };
-    let classes = metadata.classes.len();
-    if !(MIN_CLASSES..=MAX_CLASSES).contains(&classes) {
-        return Err(bad(format!(
-            "it names {classes} classes; a head has between {MIN_CLASSES} and {MAX_CLASSES}"
-        )));
-    }
-    let hidden = tensors
-        .tensor("hidden.bias")
-        .map_err(|e| bad(format!("hidden.bias: {e}")))?
-        .shape()
-        .first()
-        .copied()
-        .unwrap_or(0);
-    // Checked before anything is sized by it: the file's word alone must not size an
-    // allocation (a crafted `hidden.bias` can claim millions of units).
-    if !(1..=MAX_HIDDEN).contains(&hidden) {
-        return Err(bad(format!(
-            "its hidden layer has {hidden} units; a head has between 1 and {MAX_HIDDEN}"
-        )));
-    }
-    if metadata.unfrozen_blocks > MAX_UNFROZEN_BLOCKS {
-        return Err(bad(format!(
-            "it unfreezes {} blocks; MobileNetV2 has {MAX_UNFROZEN_BLOCKS}",
-            metadata.unfrozen_blocks
-        )));
-    }
-    // Every shape is checked against the file's data before the head is made.
-    let hidden_weight = read("hidden.weight", &[FEATURE_DIM, hidden])?;
-    let hidden_bias = read("hidden.bias", &[hidden])?;
-    let output_weight = read("output.weight", &[hidden, classes])?;
-    let output_bias = read("output.bias", &[classes])?;
-    let mut head = HeadConfig::new(classes).with_hidden(hidden).init(device);
-    head.hidden.weight = Param::from_data(hidden_weight, device);
-    head.hidden.bias = Some(Param::from_data(hidden_bias, device));
-    head.output.weight = Param::from_data(output_weight, device);
-    head.output.bias = Some(Param::from_data(output_bias, device));
-    let top = match metadata.unfrozen_blocks {
+    (head.hidden.weight, head.hidden.bias) = dense(hidden);
+    (head.output.weight, head.output.bias) = dense(output);
+    let top = match weights.unfrozen_blocks {
         0 => None,
         unfrozen => {
             let mut top = BackboneTop::init(unfrozen, device);
-            for (name, conv) in top.named_convs_mut() {
-                let weight_dims = conv.conv.weight.dims();
-                let out = weight_dims[0];
-                let weight = read(&format!("top.{name}.weight"), &weight_dims)?;
-                let bias = read(&format!("top.{name}.bias"), &[out])?;
+            for ((_, conv), saved) in top.named_convs_mut().into_iter().zip(&weights.top) {
+                let weight = TensorData::new(saved.weight.clone(), saved.spec.weight_shape());
+                let bias = TensorData::new(saved.bias.clone(), [saved.spec.out_channels]);
                 conv.set_weights(weight, bias, device);
             }
             Some(top)

@@ -1,8 +1,8 @@
 //! MobileNetV2 1.0: [`layers`] (convolutions and inverted-residual blocks in Burn),
 //! [`mobilenet`] (the network built of them from a file's weights, and its top above the freeze
-//! boundary) and [`kernels`] (the CPU's own fast path for the frozen backbone).
+//! boundary); [`kernels`] are the core's CPU kernels, the fast path of the frozen backbone.
 
-pub mod kernels;
+pub use afinar_core::kernels;
 pub mod layers;
 pub mod mobilenet;
 

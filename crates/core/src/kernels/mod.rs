@@ -17,5 +17,5 @@ pub mod rows;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
 
-pub use backbone::PackedBackbone;
+pub use backbone::{PackedBackbone, PackedTop};
 pub use isa::CpuKernels;

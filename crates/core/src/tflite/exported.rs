@@ -6,7 +6,7 @@ use super::weights::{ConvWeights, DenseWeights, ModelError, appended_labels};
 use crate::architecture::FEATURE_DIM;
 use crate::preprocess::InputScaling;
 
-/// A classifier Afinar exported ([`crate::head::export`]), read back: MobileNetV2's
+/// A classifier Afinar exported (the `afinar` crate's `head::export`), read back: MobileNetV2's
 /// convolutions as the file has them (the fine-tuned ones included), the head's two dense
 /// layers, and the class names.
 pub struct ExportedClassifier {

@@ -7,7 +7,6 @@
 
 use std::io::Cursor;
 
-use burn::prelude::*;
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
@@ -126,7 +125,7 @@ impl ModelInput {
     }
 
     /// Wraps an image that is already the network's input size (an augmented view).
-    pub(crate) fn from_input_image(image: RgbImage) -> Self {
+    pub fn from_input_image(image: RgbImage) -> Self {
         let size = INPUT_SIZE as u32;
         debug_assert_eq!(image.dimensions(), (size, size));
         Self {
@@ -225,19 +224,4 @@ fn crop_and_resize(rgb: &RgbImage) -> RgbImage {
     let square = imageops::crop_imm(rgb, (width - side) / 2, (height - side) / 2, side, side);
     let size = INPUT_SIZE as u32;
     imageops::resize(&*square, size, size, FilterType::Triangle)
-}
-
-/// Stacks inputs into the network's tensor. `N × [224, 224, 3]` u8 → `[N, 3, 224, 224]` real.
-pub fn to_tensor(inputs: &[ModelInput], scaling: InputScaling, device: &Device) -> Tensor<4> {
-    let plane = INPUT_SIZE * INPUT_SIZE;
-    let mut values = vec![0.0f32; inputs.len() * INPUT_BYTES];
-    for (input, out) in inputs.iter().zip(values.chunks_exact_mut(INPUT_BYTES)) {
-        for (pixel, rgb) in input.rgb.chunks_exact(3).enumerate() {
-            for (channel, &p) in rgb.iter().enumerate() {
-                out[channel * plane + pixel] = scaling.scale * (f32::from(p) - scaling.zero_point);
-            }
-        }
-    }
-    let shape = [inputs.len(), 3, INPUT_SIZE, INPUT_SIZE];
-    Tensor::from_data(TensorData::new(values, shape), device)
 }

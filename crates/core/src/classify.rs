@@ -1,0 +1,299 @@
+//! Photos → ImageNet's and a trained head's probabilities and top-K, on the CPU kernels. With a
+//! head, the frozen blocks run once per photo for both answers.
+
+pub use afinar_vocabulary::Prediction;
+
+use crate::architecture::{FEATURE_DIM, FeatureStage};
+use crate::head::{HeadFileError, HeadWeights};
+use crate::kernels::gemm::PackedGemm;
+use crate::kernels::{CpuKernels, PackedBackbone, PackedTop};
+use crate::preprocess::{INPUT_BYTES, InputScaling, ModelInput};
+use crate::tflite::{DenseWeights, MobileNetV2Weights, ModelError};
+
+/// The pretrained network with its labels, packed for the CPU kernels.
+#[derive(Debug)]
+pub struct CpuClassifier {
+    backbone: PackedBackbone,
+    labels: Vec<String>,
+    scaling: InputScaling,
+    sha256: String,
+}
+
+/// A trained head packed for the CPU kernels: its fine-tuned top (if any) and its two dense
+/// layers.
+#[derive(Debug)]
+pub struct PackedHead {
+    classes: Vec<String>,
+    top: Option<PackedTop>,
+    hidden: PackedGemm,
+    output: PackedGemm,
+}
+
+/// What one photo is, for ImageNet and for a trained head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answers {
+    pub imagenet: Vec<Prediction>,
+    pub head: Vec<Prediction>,
+}
+
+/// A dense layer (`[in, out]` weights) as a GEMM.
+fn dense(layer: &DenseWeights, kernels: CpuKernels) -> PackedGemm {
+    let outputs = layer.outputs;
+    PackedGemm::pack(
+        layer.inputs,
+        outputs,
+        |kk, j| layer.weight[kk * outputs + j],
+        &layer.bias,
+        kernels,
+    )
+}
+
+impl PackedHead {
+    /// Packs a head file's weights (a fine-tuned top must have MobileNetV2's shapes, which
+    /// [`HeadWeights::read`] has checked).
+    pub fn pack(weights: &HeadWeights, kernels: CpuKernels) -> Result<Self, HeadFileError> {
+        let top = match weights.unfrozen_blocks {
+            0 => None,
+            unfrozen => Some(PackedTop::pack(unfrozen, &weights.top, kernels).ok_or_else(
+                || HeadFileError::Unreadable("its fine-tuned top is not MobileNetV2's".into()),
+            )?),
+        };
+        Ok(Self {
+            classes: weights.classes.clone(),
+            top,
+            hidden: dense(&weights.hidden, kernels),
+            output: dense(&weights.output, kernels),
+        })
+    }
+
+    /// Reads and packs a head file, refusing one trained on another base model than
+    /// `base_model_sha256`.
+    pub fn from_file(
+        bytes: &[u8],
+        base_model_sha256: &str,
+        kernels: CpuKernels,
+    ) -> Result<Self, HeadFileError> {
+        Self::pack(&HeadWeights::read(bytes, Some(base_model_sha256))?, kernels)
+    }
+
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// Blocks of the backbone its top replaces (0 for a head alone).
+    pub fn unfrozen(&self) -> usize {
+        self.top.as_ref().map_or(0, PackedTop::unfrozen)
+    }
+
+    /// The classes' logits of pooled features: `N × 1280` → `N × classes`.
+    fn logits(&self, features: &[f32]) -> Vec<f32> {
+        let rows = features.len() / FEATURE_DIM;
+        let mut hidden = vec![0.0; rows * self.hidden.n];
+        self.hidden.run(features, &mut hidden, None, false);
+        for h in &mut hidden {
+            *h = h.max(0.0);
+        }
+        let mut logits = vec![0.0; rows * self.output.n];
+        self.output.run(&hidden, &mut logits, None, false);
+        logits
+    }
+}
+
+impl CpuClassifier {
+    /// Reads a `.tflite` file. `fallback_labels` is the text of a label list for files that do
+    /// not carry one.
+    pub fn from_tflite(
+        bytes: &[u8],
+        fallback_labels: Option<&str>,
+        kernels: CpuKernels,
+    ) -> Result<Self, ModelError> {
+        let weights = MobileNetV2Weights::from_tflite(bytes)?;
+        let labels = weights.labels_or(fallback_labels)?;
+        Self::new(&weights, labels, kernels)
+    }
+
+    /// Packs `weights` for `kernels` (a path this CPU cannot run gets the portable kernels).
+    /// `labels` must have one entry per output.
+    pub fn new(
+        weights: &MobileNetV2Weights,
+        labels: Vec<String>,
+        kernels: CpuKernels,
+    ) -> Result<Self, ModelError> {
+        let backbone = PackedBackbone::pack(weights, kernels).ok_or_else(|| {
+            ModelError::WrongArchitecture("its convolutions are not MobileNetV2's".into())
+        })?;
+        if labels.len() != backbone.outputs() {
+            return Err(ModelError::LabelCount {
+                classes: backbone.outputs(),
+                labels: labels.len(),
+            });
+        }
+        Ok(Self {
+            backbone,
+            labels,
+            scaling: weights.input_scaling,
+            sha256: weights.sha256.clone(),
+        })
+    }
+
+    pub fn kernels(&self) -> CpuKernels {
+        self.backbone.kernels()
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// sha256 of the `.tflite` file the weights came from.
+    pub fn model_sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    pub fn input_scaling(&self) -> InputScaling {
+        self.scaling
+    }
+
+    /// ImageNet top-`k` predictions per input.
+    pub fn classify(&self, inputs: &[ModelInput], k: usize) -> Vec<Vec<Prediction>> {
+        let probs = self.imagenet_probabilities(inputs);
+        labelled_top_k(&probs, &self.labels, k)
+    }
+
+    /// ImageNet softmax probabilities, `labels().len()` values per input, concatenated.
+    pub fn imagenet_probabilities(&self, inputs: &[ModelInput]) -> Vec<f32> {
+        let features = self.features(inputs, FeatureStage::Pooled);
+        let mut logits = self.backbone.logits(&features);
+        softmax_rows(&mut logits, self.labels.len());
+        logits
+    }
+
+    /// ImageNet's top-`k` and the head's top-`k` for one photo, the frozen blocks run once.
+    pub fn classify_with_head(&self, input: &ModelInput, head: &PackedHead, k: usize) -> Answers {
+        let mut pooled = Vec::with_capacity(FEATURE_DIM);
+        let mut head_pooled = Vec::with_capacity(FEATURE_DIM);
+        self.each_scaled(std::slice::from_ref(input), |image| match &head.top {
+            Some(top) => self
+                .backbone
+                .run_with_top(image, top, &mut pooled, &mut head_pooled),
+            None => self.backbone.run(image, FeatureStage::Pooled, &mut pooled),
+        });
+        let features = if head.top.is_some() {
+            &head_pooled
+        } else {
+            &pooled
+        };
+        let mut head_probs = head.logits(features);
+        softmax_rows(&mut head_probs, head.classes.len());
+        let mut imagenet = self.backbone.logits(&pooled);
+        softmax_rows(&mut imagenet, self.labels.len());
+        let first = |mut rows: Vec<Vec<Prediction>>| rows.pop().unwrap_or_default();
+        Answers {
+            imagenet: first(labelled_top_k(&imagenet, &self.labels, k)),
+            head: first(labelled_top_k(
+                &head_probs,
+                &head.classes,
+                k.min(head.classes.len()),
+            )),
+        }
+    }
+
+    /// What the frozen backbone computes at `stage`, `stage.width()` values per input,
+    /// concatenated.
+    pub fn features(&self, inputs: &[ModelInput], stage: FeatureStage) -> Vec<f32> {
+        let mut rows = Vec::with_capacity(inputs.len() * stage.width());
+        self.each_scaled(inputs, |image| self.backbone.run(image, stage, &mut rows));
+        rows
+    }
+
+    /// The boundary activations below the last `k` blocks and the pooled features, from one
+    /// pass per input: `(N × boundary width, N × 1280)`.
+    pub fn boundary_and_pooled(&self, inputs: &[ModelInput], k: usize) -> (Vec<f32>, Vec<f32>) {
+        let mut boundary = Vec::with_capacity(inputs.len() * FeatureStage::Boundary(k).width());
+        let mut pooled = Vec::with_capacity(inputs.len() * FEATURE_DIM);
+        self.each_scaled(inputs, |image| {
+            self.backbone
+                .run_boundary_and_pooled(image, k, &mut boundary, &mut pooled);
+        });
+        (boundary, pooled)
+    }
+
+    /// ImageNet logits of pooled features (`N × 1280` → `N × outputs`).
+    pub fn logits(&self, features: &[f32]) -> Vec<f32> {
+        self.backbone.logits(features)
+    }
+
+    /// Calls `f` with each input scaled for the model (`224 × 224 × 3`, NHWC), one buffer
+    /// reused for all.
+    fn each_scaled(&self, inputs: &[ModelInput], mut f: impl FnMut(&[f32])) {
+        let mut image = vec![0.0; INPUT_BYTES];
+        for input in inputs {
+            input.scale_into(self.scaling, &mut image);
+            f(&image);
+        }
+    }
+}
+
+/// Softmax of each row of `width` values, in place (max subtracted first, so no overflow).
+pub fn softmax_rows(values: &mut [f32], width: usize) {
+    for row in values.chunks_exact_mut(width.max(1)) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for v in row.iter_mut() {
+            *v = (*v - max).exp();
+            sum += *v;
+        }
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
+    }
+}
+
+/// Labelled top-`k` of each row of `probs` (`[N, labels.len()]` row-major).
+pub fn labelled_top_k(probs: &[f32], labels: &[String], k: usize) -> Vec<Vec<Prediction>> {
+    probs
+        .chunks_exact(labels.len().max(1))
+        .map(|row| {
+            top_k(row, k)
+                .into_iter()
+                .map(|(index, prob)| Prediction {
+                    index,
+                    label: labels.get(index).cloned().unwrap_or_default(),
+                    prob,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Indices and values of the `k` largest values, largest first; ties go to the lower index.
+pub fn top_k(values: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
+    order.into_iter().take(k).map(|i| (i, values[i])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{softmax_rows, top_k};
+
+    #[test]
+    fn top_k_orders_by_value_then_index() {
+        assert_eq!(
+            top_k(&[0.1, 0.5, 0.2, 0.5], 3),
+            [(1, 0.5), (3, 0.5), (2, 0.2)]
+        );
+        assert_eq!(top_k(&[0.1], 5), [(0, 0.1)]);
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_keep_order_without_overflow() {
+        let mut values = [1.0, 2.0, 3.0, 1000.0, 1000.0, -1000.0];
+        softmax_rows(&mut values, 3);
+        for row in values.chunks_exact(3) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6, "{row:?}");
+        }
+        assert!(values[0] < values[1] && values[1] < values[2]);
+        assert_eq!(values[3], values[4]);
+        assert!(values[5] < 1e-30);
+    }
+}
