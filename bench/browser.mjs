@@ -69,9 +69,10 @@ async function main() {
   const out = { quick, rounds, chromium: null, inference: {}, load: {}, app_load: {}, sizes: {} };
   const errors = [];
   try {
-    for (const wasm of ["afinar-worker_bg.wasm"]) {
+    // The inference worker (every visit) and the training worker (Burn: training and WebGPU).
+    for (const [key, wasm] of [["inference_worker_wasm", "afinar-inference-worker_bg.wasm"], ["worker_wasm", "afinar-worker_bg.wasm"]]) {
       const bytes = readFileSync(path.join(root, "dist", wasm));
-      out.sizes.worker_wasm = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+      out.sizes[key] = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
     }
     const page_wasm = readdirSync(path.join(root, "dist"))
       .find((f) => f.startsWith("afinar-web") && f.endsWith(".wasm"));

@@ -15,8 +15,12 @@ import path from "node:path";
 const dir = process.env.TRUNK_STAGING_DIR;
 if (!dir) throw new Error("post-build.mjs runs as Trunk's post_build hook (TRUNK_STAGING_DIR is not set)");
 const file = (name) => path.join(dir, name);
-const WORKER_LOADER = "afinar-worker_loader.js";
-const WORKER_FILES = [WORKER_LOADER, "afinar-worker.js", "afinar-worker_bg.wasm"];
+// The inference worker (the page's) and the training worker (started by the inference worker).
+const WORKER_LOADERS = ["afinar-inference-worker_loader.js", "afinar-worker_loader.js"];
+const WORKER_FILES = WORKER_LOADERS.flatMap((loader) => {
+  const name = loader.replace("_loader.js", "");
+  return [loader, `${name}.js`, `${name}_bg.wasm`];
+});
 const BUILD_PLACEHOLDER = "afinar-app-dev";
 
 let index = readFileSync(file("index.html"), "utf8");
@@ -48,13 +52,15 @@ index = index.replace(
 );
 writeFileSync(file("index.html"), index);
 
-const loader = readFileSync(file(WORKER_LOADER), "utf8");
-writeFileSync(
-  file(WORKER_LOADER),
-  `// The page names its build after '#' (scripts/post-build.mjs).\n` +
-    `if (self.location.hash && self.location.hash.slice(1) !== "${build}") {\n` +
-    `  self.postMessage("WrongBuild");\n  self.close();\n} else {\n${loader}\n}\n`,
-);
+for (const name of WORKER_LOADERS) {
+  const loader = readFileSync(file(name), "utf8");
+  writeFileSync(
+    file(name),
+    `// The page names its build after '#' (scripts/post-build.mjs).\n` +
+      `if (self.location.hash && self.location.hash.slice(1) !== "${build}") {\n` +
+      `  self.postMessage("WrongBuild");\n  self.close();\n} else {\n${loader}\n}\n`,
+  );
+}
 
 const sw = readFileSync(file("sw.js"), "utf8");
 if (!sw.includes(BUILD_PLACEHOLDER)) throw new Error(`sw.js has no ${BUILD_PLACEHOLDER}`);

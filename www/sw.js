@@ -4,8 +4,10 @@
 // Named after the build by scripts/post-build.mjs: a new build caches its files apart, and
 // activating it deletes the caches of the builds before.
 const APP_CACHE = "afinar-app-dev";
-// The worker's files have fixed names; the page's files are named in index.html.
-const WORKER_FILES = ["./afinar-worker_loader.js", "./afinar-worker.js", "./afinar-worker_bg.wasm"];
+// The inference worker's files have fixed names; the page's files are named in index.html. The
+// training worker (Burn) is not kept at install: a person who only classifies never downloads
+// it. It is kept (below) once the page has fetched it.
+const WORKER_FILES = ["./afinar-inference-worker_loader.js", "./afinar-inference-worker.js", "./afinar-inference-worker_bg.wasm"];
 
 // Caches the whole app at install, so it opens offline right after the first visit.
 async function cacheApp() {

@@ -261,7 +261,7 @@ test("if the model worker stops, a new one takes over and the unanswered photos 
     await page.getByTestId("photo-input").setInputFiles(files);
     // Once the first answer is in, the worker is busy with the rest: make it fail there.
     await page.locator('[data-testid="result"]:not(.waiting)').first().waitFor({ timeout: 60_000 });
-    const worker = page.workers().find((w) => w.url().includes("afinar-worker"));
+    const worker = page.workers().find((w) => w.url().includes("afinar-inference-worker"));
     assert.ok(worker, "the model worker is running");
     await worker.evaluate(() => setTimeout(() => {
       throw new Error("simulated worker failure");

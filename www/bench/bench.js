@@ -66,7 +66,7 @@ class AfinarEngine {
 
   async load() {
     const start = performance.now();
-    this.worker = new Worker("../afinar-worker_loader.js");
+    this.worker = new Worker("../afinar-inference-worker_loader.js");
     this.worker.onmessage = (e) => this.onReply(e.data);
     this.worker.onerror = (e) => this.onReply({ Crashed: e.message });
     await this.next((r) => (r === "Started" ? true : undefined));

@@ -124,6 +124,22 @@ impl ModelInput {
         Self::from_input_image(crop_and_resize(rgb))
     }
 
+    /// The 224×224 crop the model sees, as a small JPEG (empty if encoding fails).
+    pub fn thumbnail_jpeg(&self) -> Vec<u8> {
+        let mut jpeg = Vec::new();
+        let size = INPUT_SIZE as u32;
+        let encoded = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 82).encode(
+            &self.rgb,
+            size,
+            size,
+            image::ExtendedColorType::Rgb8,
+        );
+        if encoded.is_err() {
+            jpeg.clear();
+        }
+        jpeg
+    }
+
     /// Wraps an image that is already the network's input size (an augmented view).
     pub fn from_input_image(image: RgbImage) -> Self {
         let size = INPUT_SIZE as u32;

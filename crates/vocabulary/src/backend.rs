@@ -1,5 +1,8 @@
 use serde::{Deserialize, Serialize};
 
+/// What the page shows as the CPU backend's "adapter".
+pub const CPU_ADAPTER: &str = "WebAssembly SIMD";
+
 /// Which Burn device runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Backend {

@@ -17,7 +17,7 @@ mod rows;
 mod scores;
 mod settings;
 
-pub use backend::Backend;
+pub use backend::{Backend, CPU_ADAPTER};
 pub use prediction::Prediction;
 pub use rows::RowsNeeded;
 pub use scores::{EpochSummary, LeftOut, Mistake, RowPrediction, RunScores};

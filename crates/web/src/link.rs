@@ -18,8 +18,9 @@ use web_sys::{Blob, ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType}
 use afinar_protocol::{Reply, Request, TrainingRows};
 use afinar_vocabulary::{Backend, RowsNeeded};
 
-/// The loader script Trunk generates for the worker binary (`data-loader-shim`).
-const WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
+/// The loader script Trunk generates for the inference worker (`data-loader-shim`), which
+/// starts the training worker itself when it is needed.
+const WORKER_SCRIPT: &str = "./afinar-inference-worker_loader.js";
 
 /// Photos sent to the worker and not yet answered, at most.
 const IN_FLIGHT: usize = 3;

@@ -142,24 +142,8 @@ pub fn prepared_photo(e: Embedding, sha256: String, input: &ModelInput) -> Prepa
         augmented_boundary: e.augmented_boundary,
         imagenet: e.imagenet,
         sha256,
-        thumbnail_jpeg: thumbnail(input),
+        thumbnail_jpeg: input.thumbnail_jpeg(),
     }
-}
-
-/// The 224×224 crop the model saw, as a small JPEG (empty if encoding fails).
-pub fn thumbnail(input: &ModelInput) -> Vec<u8> {
-    let mut jpeg = Vec::new();
-    let size = afinar::architecture::INPUT_SIZE as u32;
-    let encoded = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 82).encode(
-        input.rgb(),
-        size,
-        size,
-        image::ExtendedColorType::Rgb8,
-    );
-    if encoded.is_err() {
-        jpeg.clear();
-    }
-    jpeg
 }
 
 pub fn disputed(disputed: Vec<train::Disputed>) -> Vec<DisputedLabel> {

@@ -12,7 +12,7 @@ use burn::tensor::Device;
 use web_sys::DedicatedWorkerGlobalScope;
 
 use crate::backend::{self, CPU_ADAPTER};
-use crate::scope::{now_ms, post};
+use afinar_worker_scope::{now_ms, post};
 
 /// The worker's model and device, changed only through its methods.
 pub struct ModelHost {
@@ -147,22 +147,6 @@ impl ModelHost {
             adapter: CPU_ADAPTER.into(),
             fallback: Some(reason),
         });
-    }
-
-    /// WebGPU on a hardware adapter, the CPU otherwise (saying why where WebGPU exists).
-    pub async fn use_best_backend(&self) {
-        match backend::probe_adapter(&self.scope).await {
-            backend::Adapter::Hardware => self.use_backend(Backend::WebGpu).await,
-            backend::Adapter::Missing => self.use_backend(Backend::Cpu).await,
-            backend::Adapter::Software(name) => {
-                let why = format!(
-                    "This browser's WebGPU runs on {name}, a software renderer slower than the \
-                     CPU (choose WebGPU to use it anyway)"
-                );
-                self.switch_to(backend::cpu(), CPU_ADAPTER.into(), Some(why))
-                    .await
-            }
-        }
     }
 
     pub async fn use_backend(&self, wanted: Backend) {

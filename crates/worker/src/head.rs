@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use afinar::classify::{CpuClassifier, PackedHead};
 use afinar::head::{self, TrainedParts};
 use burn::tensor::Device;
 
@@ -11,6 +12,8 @@ pub struct UserHead {
     classes: Vec<String>,
     /// Built for the device of the classifier in use; rebuilt when that changes.
     built: Option<(Device, Rc<TrainedParts>)>,
+    /// Packed for the CPU kernels, once they classify.
+    packed: Option<Rc<PackedHead>>,
 }
 
 impl UserHead {
@@ -20,6 +23,7 @@ impl UserHead {
             file,
             classes,
             built: Some((device, Rc::new(parts))),
+            packed: None,
         }
     }
 
@@ -38,5 +42,15 @@ impl UserHead {
                 Some(parts)
             }
         }
+    }
+
+    /// The head packed for `classifier`'s CPU kernels (packed once).
+    pub fn packed_for(&mut self, classifier: &CpuClassifier) -> Option<Rc<PackedHead>> {
+        if self.packed.is_none() {
+            let packed =
+                PackedHead::from_file(&self.file, classifier.model_sha256(), classifier.kernels());
+            self.packed = Some(Rc::new(packed.ok()?));
+        }
+        self.packed.clone()
     }
 }

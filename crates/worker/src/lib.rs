@@ -1,11 +1,11 @@
-//! Afinar's model worker, built by Trunk as a Web Worker (`data-type="worker"`): a thin
-//! dispatcher over the `afinar` library, speaking the page's plain messages
-//! (`afinar-protocol`).
+//! Afinar's training worker, built by Trunk as a Web Worker (`data-type="worker"`): a thin
+//! dispatcher over the `afinar` library (Burn), speaking the page's plain messages
+//! (`afinar-protocol`). The inference worker (`crates/inference-worker`) starts it when the user
+//! trains, or when WebGPU runs the model, and relays the page's messages to it.
 //!
 //! [`worker`] dispatches requests; [`device`] holds the model on the device that runs it, which
-//! [`backend`] probes and starts; [`download`] fetches the model and keeps it in Cache Storage;
-//! [`head`] keeps the user's trained head; [`project`] writes and reads project files;
-//! [`convert`] turns the library's types into messages; [`scope`] posts them.
+//! [`backend`] starts; [`head`] keeps the user's trained head; [`project`] writes and reads
+//! project files; [`convert`] turns the library's types into messages.
 
 #[cfg(target_arch = "wasm32")]
 mod backend;
@@ -14,13 +14,9 @@ mod convert;
 #[cfg(target_arch = "wasm32")]
 mod device;
 #[cfg(target_arch = "wasm32")]
-mod download;
-#[cfg(target_arch = "wasm32")]
 mod head;
 #[cfg(target_arch = "wasm32")]
 mod project;
-#[cfg(target_arch = "wasm32")]
-mod scope;
 #[cfg(target_arch = "wasm32")]
 mod worker;
 

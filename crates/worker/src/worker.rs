@@ -1,10 +1,9 @@
-//! The model worker's dispatcher: runs in a dedicated Web Worker so the page never waits on
-//! the model.
+//! The training worker's dispatcher: runs in a Web Worker that the inference worker starts when
+//! the user trains, or when WebGPU runs the model.
 //!
 //! It receives [`Request`]s, handles them one at a time in arrival order, and answers with
-//! [`Reply`]s. The model and its device are [`crate::device`]'s, the device probes
-//! [`crate::backend`]'s, the download in [`crate::download`], the page's types in
-//! [`crate::convert`]. When WebGPU fails, [`Worker::retry_on_cpu`] moves to the CPU and runs the
+//! [`Reply`]s. The model and its device are [`crate::device`]'s, starting WebGPU
+//! [`crate::backend`]'s, the page's types in [`crate::convert`]. When WebGPU fails, [`Worker::retry_on_cpu`] moves to the CPU and runs the
 //! request again there.
 
 use std::cell::{Cell, RefCell};
@@ -12,7 +11,8 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use afinar::augment::AugmentConfig;
-use afinar::{Classifier, MobileNetV2Weights, ModelInput};
+use afinar::classify::{CpuClassifier, PackedHead};
+use afinar::{Classifier, ModelInput};
 use afinar_protocol::{
     Classification, DisputedLabel, ExportedModel, HeadInfo, ModelSource, PreparedPhoto, Reply,
     Request, TrainingOutcome, TrainingRows,
@@ -23,10 +23,9 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::convert;
 use crate::device::ModelHost;
-use crate::download;
 use crate::head::UserHead;
 use crate::project::ProjectFile;
-use crate::scope::{now_ms, post, wasm_memory_bytes};
+use afinar_worker_scope::{now_ms, post, wasm_memory_bytes};
 
 /// Predictions reported per photo.
 const TOP_K: usize = 5;
@@ -126,7 +125,10 @@ impl Worker {
 
     async fn handle(&self, request: Request) {
         match request {
-            Request::LoadDefaultModel { url } => self.load_default_model(&url).await,
+            // The inference worker downloads the app's model and hands it over as a file.
+            Request::LoadDefaultModel { .. } => self.post(&Reply::ModelFailed(
+                "The training worker takes its model from the inference worker.".into(),
+            )),
             Request::LoadModelFile { name, bytes } => {
                 let start = now_ms(&self.scope);
                 if let Err(message) = self
@@ -138,7 +140,9 @@ impl Worker {
                 }
             }
             Request::UseBackend(backend) => self.model.use_backend(backend).await,
-            Request::UseBestBackend => self.model.use_best_backend().await,
+            // The inference worker starts this one for WebGPU once it has found a hardware
+            // adapter: the best backend here is WebGPU.
+            Request::UseBestBackend => self.model.use_backend(Backend::WebGpu).await,
             Request::Classify { id, bytes } => {
                 let result = self.classify(&bytes).await;
                 self.post(&Reply::Classified { id, result });
@@ -212,7 +216,7 @@ impl Worker {
         let input = ModelInput::from_image_bytes(bytes)
             .map_err(|e| format!("This photo can't be read: {e}."))?;
         let decode_ms = now_ms(&self.scope) - start;
-        let thumbnail_jpeg = convert::thumbnail(&input);
+        let thumbnail_jpeg = input.thumbnail_jpeg();
         let photo = std::slice::from_ref(&input);
         let no_model = "No model is loaded, so the photo can't be classified.";
         self.retry_on_cpu(
@@ -220,20 +224,35 @@ impl Worker {
             no_model,
             async |classifier, backend| {
                 let model_start = now_ms(&self.scope);
-                let mut rows = classifier
-                    .classify(photo, TOP_K)
-                    .await
-                    .map_err(|e| Failure::Device(e.to_string()))?;
-                let custom = match self.head_for(classifier) {
-                    Some((parts, classes)) => classifier
-                        .classify_trained(photo, &parts, &classes, TOP_K.min(classes.len()))
-                        .await
-                        .ok()
-                        .and_then(|mut rows| rows.pop()),
-                    None => None,
+                let (top, custom) = match classifier.on_cpu_kernels() {
+                    // One backbone pass answers for ImageNet and the user's classes.
+                    Some(fast) => match self.packed_head(fast) {
+                        Some(head) => {
+                            let answers = fast.classify_with_head(&input, &head, TOP_K);
+                            (answers.imagenet, Some(answers.head))
+                        }
+                        None => (fast.classify(photo, TOP_K).pop().unwrap_or_default(), None),
+                    },
+                    None => {
+                        let top = classifier
+                            .classify(photo, TOP_K)
+                            .await
+                            .map_err(|e| Failure::Device(e.to_string()))?
+                            .pop()
+                            .unwrap_or_default();
+                        let custom = match self.head_for(classifier) {
+                            Some((parts, classes)) => classifier
+                                .classify_trained(photo, &parts, &classes, TOP_K.min(classes.len()))
+                                .await
+                                .ok()
+                                .and_then(|mut rows| rows.pop()),
+                            None => None,
+                        };
+                        (top, custom)
+                    }
                 };
                 Ok(Classification {
-                    top: rows.pop().unwrap_or_default(),
+                    top,
                     model_ms: now_ms(&self.scope) - model_start,
                     decode_ms,
                     thumbnail_jpeg: thumbnail_jpeg.clone(),
@@ -405,6 +424,11 @@ impl Worker {
     }
 
     /// The user's head built for `classifier`'s device, with its classes.
+    /// The user's head packed for the CPU kernels, if there is one.
+    fn packed_head(&self, classifier: &CpuClassifier) -> Option<Rc<PackedHead>> {
+        self.head.borrow_mut().as_mut()?.packed_for(classifier)
+    }
+
     fn head_for(
         &self,
         classifier: &Classifier,
@@ -413,36 +437,5 @@ impl Worker {
         let user = slot.as_mut()?;
         let parts = user.parts_on(classifier.device())?;
         Some((parts, user.classes().to_vec()))
-    }
-
-    async fn load_default_model(&self, url: &str) {
-        let start = now_ms(&self.scope);
-        let fetched = download::fetch_model(&self.scope, url, |reply| self.post(&reply)).await;
-        let download::Fetched {
-            bytes,
-            source,
-            keep,
-        } = match fetched {
-            Ok(found) => found,
-            Err(e) => {
-                self.post(&Reply::ModelFailed(format!(
-                    "Could not download the model ({e}). Check the connection and reload the page."
-                )));
-                return;
-            }
-        };
-        match self.model.install(&bytes, source.clone(), start).await {
-            Ok(()) if keep => download::keep_model(&self.scope, url, bytes).await,
-            Ok(()) => {}
-            Err(message) => {
-                // A kept copy that this build cannot read is dropped, so that the next visit
-                // downloads the model instead of failing on it again.
-                if source == ModelSource::Cache && MobileNetV2Weights::from_tflite(&bytes).is_err()
-                {
-                    download::forget_model(&self.scope, url).await;
-                }
-                self.post(&Reply::ModelFailed(message));
-            }
-        }
     }
 }

@@ -9,7 +9,7 @@ use web_sys::{
     ReadableStreamReadResult, Response, ResponseInit,
 };
 
-use afinar::preprocess::sha256_hex;
+use afinar_core::preprocess::sha256_hex;
 use afinar_protocol::{ModelSource, Reply};
 
 /// Cache Storage bucket that keeps the downloaded model between visits.

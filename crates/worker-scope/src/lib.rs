@@ -1,4 +1,7 @@
-//! The worker's global scope: posting replies, the clock, the size of its memory.
+//! What Afinar's two Web Workers (the inference worker and the training worker it starts) share
+//! of their global scope: posting replies, the clock, the size of their memory.
+
+#![cfg(target_arch = "wasm32")]
 
 use afinar_protocol::Reply;
 use wasm_bindgen::JsCast;

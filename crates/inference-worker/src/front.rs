@@ -1,0 +1,360 @@
+//! The inference worker's dispatcher. It answers the page's model, backend, classification and
+//! head requests itself, on the CPU kernels, and relays the rest (training, exports, projects;
+//! classification too while WebGPU runs the model) to the training worker, which it starts on
+//! the first such request with the model and head it holds. Requests are handled one at a time
+//! in arrival order, relayed ones included, so the training worker sees them in that order.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use afinar_protocol::{ModelSource, Reply, Request};
+use afinar_vocabulary::{Backend, CPU_ADAPTER};
+use afinar_worker_scope::{now_ms, post};
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::adapter::{self, Adapter};
+use crate::download;
+use crate::model::{self, Loaded, UserHead};
+use crate::training::TrainingLink;
+
+/// The name the training worker is given for the model this worker loaded.
+const MODEL_NAME: &str = "the app's model";
+
+/// Starts the worker: installs the message handler and tells the page it is listening.
+pub fn start() {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    {
+        // A panic leaves the wasm instance unusable: tell the page first, so it can start a
+        // fresh worker and resend what was pending.
+        let scope = scope.clone();
+        std::panic::set_hook(Box::new(move |info| {
+            console_error_panic_hook::hook(info);
+            post(&scope, &Reply::Crashed(info.to_string()));
+        }));
+    }
+    let front = Rc::new(Front {
+        scope: scope.clone(),
+        queue: RefCell::new(VecDeque::new()),
+        busy: Cell::new(false),
+        model: RefCell::new(None),
+        head: RefCell::new(None),
+        webgpu_wanted: Cell::new(false),
+        on_webgpu: Cell::new(false),
+        handing_over: Cell::new(false),
+        training: TrainingLink::new(),
+    });
+    let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
+        let data = event.data();
+        match variant(&data).as_deref() {
+            // Not queued: training is what the training worker is doing, and it checks this
+            // between epochs.
+            Some("CancelTraining") => front.training.send(&data),
+            Some(name) if answered_here(name) => {
+                match serde_wasm_bindgen::from_value::<Request>(data.clone()) {
+                    Ok(request) => Front::enqueue(&front, Some(request), data),
+                    // Answered, so that nobody waits for a reply that will never come.
+                    Err(e) => post(&front.scope, &Reply::BadRequest(e.to_string())),
+                }
+            }
+            // Relayed as they came: the training worker reads (and refuses) them.
+            _ => Front::enqueue(&front, None, data),
+        }
+    });
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The handler lives as long as the worker.
+    on_message.forget();
+    post(&scope, &Reply::Started);
+}
+
+/// The requests this worker reads; the others go to the training worker as they are.
+fn answered_here(variant: &str) -> bool {
+    matches!(
+        variant,
+        "LoadDefaultModel"
+            | "LoadModelFile"
+            | "UseBackend"
+            | "UseBestBackend"
+            | "Classify"
+            | "ClassifyFrame"
+            | "UseHead"
+            | "ForgetHead"
+    )
+}
+
+/// The variant of a message as serde writes it: a unit variant is a string, any other an
+/// object with the variant's name as its one key.
+fn variant(message: &JsValue) -> Option<String> {
+    if let Some(name) = message.as_string() {
+        return Some(name);
+    }
+    let object = message.dyn_ref::<js_sys::Object>()?;
+    js_sys::Object::keys(object).get(0).as_string()
+}
+
+struct Front {
+    scope: DedicatedWorkerGlobalScope,
+    /// Requests waiting their turn: read ones, and relayed ones as they came.
+    queue: RefCell<VecDeque<(Option<Request>, JsValue)>>,
+    busy: Cell<bool>,
+    model: RefCell<Option<Loaded>>,
+    head: RefCell<Option<UserHead>>,
+    /// The page asked for WebGPU: the training worker's backend is the page's to hear of.
+    webgpu_wanted: Cell<bool>,
+    /// WebGPU runs the model: photos go to the training worker.
+    on_webgpu: Cell<bool>,
+    /// The training worker is reading the model handed to it: what it says of that is not news.
+    handing_over: Cell<bool>,
+    training: TrainingLink,
+}
+
+impl Front {
+    fn enqueue(this: &Rc<Self>, request: Option<Request>, raw: JsValue) {
+        this.queue.borrow_mut().push_back((request, raw));
+        if this.busy.replace(true) {
+            return;
+        }
+        let this = this.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                let next = this.queue.borrow_mut().pop_front();
+                let Some((request, raw)) = next else { break };
+                this.handle(request, raw).await;
+            }
+            this.busy.set(false);
+        });
+    }
+
+    fn post(&self, reply: &Reply) {
+        post(&self.scope, reply);
+    }
+
+    async fn handle(self: &Rc<Self>, request: Option<Request>, raw: JsValue) {
+        let Some(request) = request else {
+            return self.relay(&raw);
+        };
+        match request {
+            Request::LoadDefaultModel { url } => self.load_default_model(&url).await,
+            Request::LoadModelFile { name, bytes } => {
+                let start = now_ms(&self.scope);
+                match self.install(bytes, ModelSource::File(name.clone()), start) {
+                    Ok(()) => self.tell_training(&raw),
+                    Err(message) => self.post(&Reply::ModelRefused { name, message }),
+                }
+            }
+            Request::UseBackend(Backend::Cpu) => self.use_cpu(None, &raw),
+            Request::UseBackend(Backend::WebGpu) => self.use_webgpu(&raw),
+            Request::UseBestBackend => match adapter::probe_adapter(&self.scope).await {
+                Adapter::Hardware => {
+                    let webgpu = Request::UseBackend(Backend::WebGpu);
+                    match serde_wasm_bindgen::to_value(&webgpu) {
+                        Ok(value) => self.use_webgpu(&value),
+                        Err(e) => self.use_cpu(Some(e.to_string()), &raw),
+                    }
+                }
+                Adapter::Missing => self.use_cpu(None, &raw),
+                Adapter::Software(name) => {
+                    let why = format!(
+                        "This browser's WebGPU runs on {name}, a software renderer slower than \
+                         the CPU (choose WebGPU to use it anyway)"
+                    );
+                    self.use_cpu(Some(why), &raw);
+                }
+            },
+            Request::Classify { id, bytes } if !self.on_webgpu.get() => {
+                let result = self.classify(&bytes);
+                self.post(&Reply::Classified { id, result });
+            }
+            Request::ClassifyFrame { id, bytes } if !self.on_webgpu.get() => {
+                let result = self.classify(&bytes);
+                self.post(&Reply::FrameClassified { id, result });
+            }
+            Request::UseHead { bytes } => match self.use_head(bytes) {
+                Ok(info) => {
+                    self.post(&Reply::HeadReady(info));
+                    self.tell_training(&raw);
+                }
+                Err(message) => self.post(&Reply::HeadRefused(message)),
+            },
+            Request::ForgetHead => {
+                self.head.borrow_mut().take();
+                self.tell_training(&raw);
+            }
+            _ => self.relay(&raw),
+        }
+    }
+
+    fn classify(&self, bytes: &[u8]) -> Result<afinar_protocol::Classification, String> {
+        let model = self.model.borrow();
+        let loaded = model
+            .as_ref()
+            .ok_or("No model is loaded, so the photo can't be classified.")?;
+        let head = self.head.borrow();
+        let packed = head.as_ref().map(|h| h.packed.as_ref());
+        model::classify(&loaded.classifier, packed, bytes, || now_ms(&self.scope))
+    }
+
+    /// Reads and packs a model; on error nothing changes and the message says why.
+    fn install(&self, bytes: Vec<u8>, source: ModelSource, start: f64) -> Result<(), String> {
+        self.post(&Reply::Status("Reading the model…".into()));
+        let current = self
+            .model
+            .borrow()
+            .as_ref()
+            .map(|m| m.classifier.labels().to_vec());
+        let (loaded, info) = model::load(bytes, source, current.as_deref(), || {
+            now_ms(&self.scope) - start
+        })?;
+        *self.model.borrow_mut() = Some(loaded);
+        self.post(&Reply::ModelReady(info));
+        Ok(())
+    }
+
+    fn use_head(&self, file: Vec<u8>) -> Result<afinar_protocol::HeadInfo, String> {
+        let model = self.model.borrow();
+        let loaded = model
+            .as_ref()
+            .ok_or("No model is loaded yet, so the head can't be checked.")?;
+        let (head, info) = model::head(&loaded.classifier, file)?;
+        *self.head.borrow_mut() = Some(head);
+        Ok(info)
+    }
+
+    fn use_cpu(&self, fallback: Option<String>, raw: &JsValue) {
+        self.webgpu_wanted.set(false);
+        self.on_webgpu.set(false);
+        self.post(&Reply::BackendReady {
+            backend: Backend::Cpu,
+            adapter: CPU_ADAPTER.into(),
+            fallback,
+        });
+        self.tell_training(raw);
+    }
+
+    /// WebGPU runs in the training worker: it says which backend it got.
+    fn use_webgpu(self: &Rc<Self>, raw: &JsValue) {
+        self.webgpu_wanted.set(true);
+        self.relay(raw);
+    }
+
+    /// Sends a request to the training worker where it runs (it keeps the same model and head
+    /// as this one); nothing where it does not.
+    fn tell_training(&self, raw: &JsValue) {
+        if self.training.is_running() {
+            if variant(raw).as_deref() == Some("LoadModelFile") {
+                self.handing_over.set(true);
+            }
+            self.training.send(raw);
+        }
+    }
+
+    /// Sends a request to the training worker, starting it first (with this worker's model and
+    /// head) where it does not run yet.
+    fn relay(self: &Rc<Self>, raw: &JsValue) {
+        if !self.training.is_running() {
+            let mut setup = Vec::new();
+            if let Some(loaded) = self.model.borrow().as_ref() {
+                setup.push(Request::LoadModelFile {
+                    name: MODEL_NAME.into(),
+                    bytes: loaded.file.as_ref().clone(),
+                });
+                self.handing_over.set(true);
+            }
+            if let Some(head) = self.head.borrow().as_ref() {
+                setup.push(Request::UseHead {
+                    bytes: head.file.clone(),
+                });
+            }
+            let this = self.clone();
+            let started = self
+                .training
+                .start(&self.scope, setup, move |reply| this.training_replied(reply));
+            if let Err(message) = started {
+                // Nothing else can answer it: the page hears why.
+                return self.post(&Reply::Crashed(message));
+            }
+        }
+        self.training.send(raw);
+    }
+
+    /// A reply of the training worker: passed on to the page unless this worker has already
+    /// said it (the model, the head) or it is about a backend the page did not ask it for.
+    fn training_replied(&self, reply: JsValue) {
+        match variant(&reply).as_deref() {
+            Some("ModelReady" | "ModelRefused" | "ModelFailed") => {
+                self.handing_over.set(false);
+                return;
+            }
+            Some("HeadReady" | "HeadRefused") => return,
+            Some("Status") if self.handing_over.get() => return,
+            Some("BackendReady") => {
+                if !self.webgpu_wanted.get() {
+                    return;
+                }
+                if let Ok(Reply::BackendReady { backend, .. }) =
+                    serde_wasm_bindgen::from_value(reply.clone())
+                {
+                    self.on_webgpu.set(backend == Backend::WebGpu);
+                }
+            }
+            Some("Trained") => {
+                // The new head classifies here too, from now on.
+                if let Ok(Reply::Trained(Ok(outcome))) =
+                    serde_wasm_bindgen::from_value(reply.clone())
+                    && let Err(e) = self.use_head(outcome.head_file)
+                {
+                    web_sys::console::warn_1(&e.into());
+                }
+            }
+            _ => {}
+        }
+        if let Err(e) = self.scope.post_message(&reply) {
+            web_sys::console::error_1(&e);
+        }
+    }
+
+    async fn load_default_model(&self, url: &str) {
+        let start = now_ms(&self.scope);
+        let fetched = download::fetch_model(&self.scope, url, |reply| self.post(&reply)).await;
+        let download::Fetched {
+            bytes,
+            source,
+            keep,
+        } = match fetched {
+            Ok(found) => found,
+            Err(e) => {
+                self.post(&Reply::ModelFailed(format!(
+                    "Could not download the model ({e}). Check the connection and reload the page."
+                )));
+                return;
+            }
+        };
+        let kept = keep.then(|| bytes.clone());
+        match self.install(bytes, source.clone(), start) {
+            Ok(()) => {
+                if let Some(bytes) = kept {
+                    download::keep_model(&self.scope, url, bytes).await;
+                }
+                if self.training.is_running() {
+                    let file = self.model.borrow().as_ref().map(|m| m.file.clone());
+                    let hand_over = Request::LoadModelFile {
+                        name: MODEL_NAME.into(),
+                        bytes: file.map(|f| f.as_ref().clone()).unwrap_or_default(),
+                    };
+                    if let Ok(value) = serde_wasm_bindgen::to_value(&hand_over) {
+                        self.tell_training(&value);
+                    }
+                }
+            }
+            Err(message) => {
+                // A kept copy that this build cannot read is dropped, so that the next visit
+                // downloads the model instead of failing on it again.
+                if source == ModelSource::Cache {
+                    download::forget_model(&self.scope, url).await;
+                }
+                self.post(&Reply::ModelFailed(message));
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Afinar's inference worker, built by Trunk as the page's Web Worker (`data-type="worker"`): a
+//! thin dispatcher over the Burn-free core (`afinar-core`), small enough to answer from the
+//! first photo. It classifies on the CPU kernels itself, with the user's head in the same pass,
+//! and starts the training worker (`crates/worker`, Burn) only when the page asks for what needs
+//! it (training, exports, projects) or WebGPU is to run the model; it relays those messages.
+//!
+//! [`front`] dispatches the page's requests; [`model`] holds the model and head on the CPU
+//! kernels; [`training`] starts the training worker and relays to and from it; [`download`]
+//! fetches the model and keeps it in Cache Storage; [`adapter`] asks what WebGPU adapter the
+//! browser has.
+
+#[cfg(target_arch = "wasm32")]
+mod adapter;
+#[cfg(target_arch = "wasm32")]
+mod download;
+#[cfg(target_arch = "wasm32")]
+mod front;
+#[cfg(target_arch = "wasm32")]
+mod model;
+#[cfg(target_arch = "wasm32")]
+mod training;
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
+    front::start();
+}

@@ -1,0 +1,122 @@
+//! The training worker (`crates/worker`, Burn), started on first need: what the page asks of it
+//! goes through here, held back until its wasm is listening, and its replies come back to the
+//! inference worker's handler.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use afinar_protocol::{Reply, Request};
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, ErrorEvent, MessageEvent, Worker, WorkerOptions};
+
+/// The loader script Trunk generates for the training worker (`data-loader-shim`), beside this
+/// worker's own.
+const TRAINING_WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
+
+/// A worker event handler (message or error).
+type Handler = Closure<dyn Fn(JsValue)>;
+
+/// The training worker, once started.
+pub struct TrainingLink(Rc<State>);
+
+struct State {
+    worker: RefCell<Option<Worker>>,
+    /// Its wasm is listening (it said [`Reply::Started`]).
+    started: Cell<bool>,
+    /// Messages posted before it was.
+    outbox: RefCell<Vec<JsValue>>,
+    /// Its event handlers, alive as long as it is.
+    handlers: RefCell<Vec<Handler>>,
+}
+
+impl TrainingLink {
+    pub fn new() -> Self {
+        Self(Rc::new(State {
+            worker: RefCell::new(None),
+            started: Cell::new(false),
+            outbox: RefCell::new(Vec::new()),
+            handlers: RefCell::new(Vec::new()),
+        }))
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.0.worker.borrow().is_some()
+    }
+
+    /// Starts the training worker: `setup` is sent to it before anything else, and every reply
+    /// but its [`Reply::Started`] goes to `on_reply` (a failure of its script as
+    /// [`Reply::Crashed`]).
+    pub fn start(
+        &self,
+        scope: &DedicatedWorkerGlobalScope,
+        setup: Vec<Request>,
+        on_reply: impl Fn(JsValue) + Clone + 'static,
+    ) -> Result<(), String> {
+        let options = WorkerOptions::new();
+        options.set_type(web_sys::WorkerType::Classic);
+        // This worker's build (the page's, after '#'): the loader checks that it is its own.
+        let hash = scope.location().hash();
+        let worker = Worker::new_with_options(&format!("{TRAINING_WORKER_SCRIPT}{hash}"), &options)
+            .map_err(|e| format!("the training worker could not start: {e:?}"))?;
+        let on_message = {
+            let on_reply = on_reply.clone();
+            let state = self.0.clone();
+            Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
+                let data = event.unchecked_into::<MessageEvent>().data();
+                if data.as_string().as_deref() == Some("Started") {
+                    state.flush();
+                } else {
+                    on_reply(data);
+                }
+            })
+        };
+        let on_error = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
+            let event: ErrorEvent = event.unchecked_into();
+            event.prevent_default();
+            let crashed =
+                Reply::Crashed(format!("the training worker stopped: {}", event.message()));
+            if let Ok(value) = serde_wasm_bindgen::to_value(&crashed) {
+                on_reply(value);
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        self.0.handlers.borrow_mut().extend([on_message, on_error]);
+        *self.0.worker.borrow_mut() = Some(worker);
+        for request in setup {
+            if let Ok(value) = serde_wasm_bindgen::to_value(&request) {
+                self.send(&value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a message (a [`Request`] as a JS value), held back until the worker listens.
+    pub fn send(&self, message: &JsValue) {
+        self.0.send(message);
+    }
+}
+
+impl State {
+    /// Sends a message (a [`Request`] as a JS value), held back until the worker listens.
+    pub fn send(&self, message: &JsValue) {
+        let worker = self.worker.borrow();
+        match worker.as_ref() {
+            Some(worker) if self.started.get() => {
+                if let Err(e) = worker.post_message(message) {
+                    web_sys::console::error_1(&e);
+                }
+            }
+            Some(_) => self.outbox.borrow_mut().push(message.clone()),
+            None => {}
+        }
+    }
+
+    fn flush(&self) {
+        self.started.set(true);
+        let pending = std::mem::take(&mut *self.outbox.borrow_mut());
+        for message in pending {
+            self.send(&message);
+        }
+    }
+}
