@@ -29,6 +29,9 @@ function assertSameOrigin(seen, origin) {
   assert.deepEqual(foreign, [], "requests that left the page's origin");
 }
 
+/** A request for the training worker's files (Burn), fetched only when training or WebGPU needs it. */
+const isTrainingWorker = (url) => /\/afinar-worker(_bg\.wasm|\.js|_loader\.js)/.test(url);
+
 test("a software WebGPU adapter is passed over for the CPU; WebGPU chosen by the user is remembered, gives known labels and an error card for a broken file, the page stays responsive, the user can switch back", async () => {
   // Headless Chromium's WebGPU here is SwiftShader, a software adapter.
   const browser = await launch({ webgpu: true });
@@ -136,6 +139,9 @@ test("without WebGPU the CPU is used; dropped, pasted and camera photos are clas
     console.log(`live camera: ${fps} frames per second`);
     assert.ok(fps > 0, `${fps} fps`);
     assert.equal(await page.getByTestId("live-label").count(), 5);
+    // Classifying fetched only the small inference worker, never the training worker (Burn).
+    assert.ok(seen.requests.some((u) => u.endsWith("/afinar-inference-worker_bg.wasm")));
+    assert.deepEqual(seen.requests.filter(isTrainingWorker), [], "classifying fetched the training worker");
     // Hold to record: frames join the chosen class while the button is held.
     await page.getByTestId("record-class").selectOption({ label: "tulips" });
     await page.getByTestId("record-button").dispatchEvent("pointerdown");
@@ -147,6 +153,8 @@ test("without WebGPU the CPU is used; dropped, pasted and camera photos are clas
     await tulips.filter({ hasText: new RegExp(`^${recorded} photos`) }).waitFor({ timeout: 30_000 });
     await page.waitForTimeout(600);
     assert.equal(Number.parseInt(await page.getByTestId("recorded").innerText(), 10), recorded, "recording stopped on release");
+    // Photos for training are prepared by the training worker, fetched now.
+    assert.ok(seen.requests.some(isTrainingWorker), "the training worker was not fetched for training photos");
     // A hidden tab stops the camera with a message.
     await page.evaluate(() => {
       Object.defineProperty(document, "hidden", { value: true, configurable: true });
