@@ -56,6 +56,22 @@ async function appLoad(browser, origin, label) {
   return { cold_ms: cold.ms, warm_ms: warm.ms, backend: warm.backend };
 }
 
+/** LiteRT.js the same way, in a fresh profile: navigation to the bench page, its runtime and
+ * model loaded, its first prediction of the same photo. */
+async function liteRtFirst(browser, origin) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const start = Date.now();
+  await page.goto(origin + "/bench/");
+  await page.waitForFunction(() => window.benchReady === true);
+  await page.evaluate(() => window.bench.load("litert"));
+  await page.evaluate((u) => window.bench.classify("litert", [u]), `/photos/${plan.inference[0]}`);
+  const ms = Date.now() - start;
+  await context.close();
+  console.error(`LiteRT.js: navigation to first prediction ${ms} ms`);
+  return { cold_ms: ms };
+}
+
 // A step that never answers (a worker that dropped a message, a hung adapter) must fail the run,
 // not hold CI until its own limit.
 const limitMinutes = quick ? 20 : 120;
@@ -186,6 +202,7 @@ async function main() {
     // browser without WebGPU and in one with an adapter (the app chooses its backend there).
     const plain = await launch(false);
     out.app_load.cpu = await appLoad(plain, server.origin, "no WebGPU");
+    out.litert_first = await liteRtFirst(plain, server.origin);
     await plain.close();
     if (webgpu) out.app_load.webgpu = await appLoad(browser, server.origin, "WebGPU adapter present");
     await browser.close();

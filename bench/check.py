@@ -35,6 +35,9 @@ def main():
         need(b["ratios"].get(ratio), f"browser ratio {ratio}")
     need(b["app_load"].get("cpu", {}).get("cold_ms", 0) > 0, "app cold load")
     need(b["sizes"]["worker_wasm"]["gzip"] > 0, "wasm size")
+    need(b["sizes"]["inference_worker_wasm"]["gzip"] > 0, "inference worker wasm size")
+    need(b.get("litert_first", {}).get("cold_ms", 0) > 0, "LiteRT.js navigation to first prediction")
+    need(n.get("with a head", {}).get("head/1"), "native classification with a head")
 
     t = r["native_training"]
     chance = 1 / len(r["photos"]["classes"])

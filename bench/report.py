@@ -108,6 +108,20 @@ def native_inference(raw):
         out["afinar (burn layers)"][figure] = stats(burn_all) if burn_all else None
         out["litert"][figure] = stats(litert_all)
         out["ratio afinar/litert"][figure] = stats(ratios)
+    # With a trained head, ImageNet and the head's classes from one pass: beside decoded/1, per
+    # round (the same run), what a head costs a photo.
+    for figure, file in (("head/1", "head_1"), ("finetuned-top/1", "finetuned-top_1")):
+        samples, ratios = [], []
+        for r in rounds:
+            f = Path(f"{r}/afinar/{file}.json")
+            if not f.exists():
+                continue
+            with_head = criterion_ms_per_photo(f, 1)
+            plain = criterion_ms_per_photo(f"{r}/afinar/decoded_1.json", 1)
+            samples += with_head
+            ratios.append(statistics.median(with_head) / statistics.median(plain))
+        if samples:
+            out.setdefault("with a head", {})[figure] = {"ms": stats(samples), "ratio to decoded/1": stats(ratios)}
     lt = json.loads(Path(f"{rounds[0]}/litert.json").read_text())
     out["litert_threads"] = lt["threads"]
     for figure, file, batch in FIGURES[:2]:
@@ -164,6 +178,11 @@ def markdown(r):
             f"{fmt(n.get('afinar (burn layers)', {}).get(figure))} | {fmt(n['litert'][figure], 2)} | "
             f"{fmt(n['ratio afinar/litert'][figure], 2)} |"
         )
+    for figure, h in n.get("with a head", {}).items():
+        lines.append(
+            f"\nWith a trained head ({figure}: ImageNet and the head's classes from one pass on the kernels): "
+            f"{fmt(h['ms'])} ms/photo, {fmt(h['ratio to decoded/1'], 3)} × decoded/1 (target for the head alone: 1 ± 0.05)."
+        )
     if "afinar (wgpu)" in n:
         w = n["afinar (wgpu)"]
         lines += ["", f"Afinar on wgpu (native Vulkan adapter): decoded/1 {fmt(w.get('decoded/1'))}, "
@@ -200,9 +219,19 @@ def markdown(r):
         lines.append(
             f"- the app, navigation to first prediction, {browsers.get(k, k)} ({a['backend']}): "
             f"cold {a['cold_ms']} ms, warm (cached) {a['warm_ms']} ms")
+    lite = b.get("litert_first")
+    cold = app.get("cpu", {}).get("cold_ms")
+    if lite and cold:
+        lines.append(
+            f"- LiteRT.js the same way (navigation to its first prediction, a fresh profile): {lite['cold_ms']} ms; "
+            f"the app's cold start is {cold / lite['cold_ms']:.2f} × that (target ≤ 1.0), warm {app['cpu']['warm_ms']} ms (target ≤ 300)")
     sz = b["sizes"]
+    if "inference_worker_wasm" in sz:
+        iw = sz["inference_worker_wasm"]
+        lines.append(
+            f"- wasm: inference worker (every visit) {iw['raw'] / 1e6:.2f} MB ({iw['gzip'] / 1e6:.2f} MB gzip; target ≤ 1.0 MB)")
     lines.append(
-        f"- wasm: worker {sz['worker_wasm']['raw'] / 1e6:.1f} MB ({sz['worker_wasm']['gzip'] / 1e6:.1f} MB gzip), "
+        f"- wasm: training worker (Burn; training and WebGPU only) {sz['worker_wasm']['raw'] / 1e6:.1f} MB ({sz['worker_wasm']['gzip'] / 1e6:.1f} MB gzip), "
         f"page {sz['page_wasm']['raw'] / 1e6:.2f} MB ({sz['page_wasm']['gzip'] / 1e6:.2f} MB gzip)")
     mem = inf.get("afinar-cpu", {}).get("memory")
     if mem:

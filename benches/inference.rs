@@ -4,11 +4,15 @@
 //! `cargo bench --bench inference`; `scripts/bench` runs it interleaved with LiteRT and reads
 //! criterion's samples. Needs the model in `www/models/` (`scripts/setup-model`) and `../shared`
 //! (or `$AFINAR_SHARED`) for the inputs (the reference `.input.rgb` files: the exact pixels LiteRT is fed too).
-//! `AFINAR_BENCH_WGPU=0` skips wgpu.
+//! `AFINAR_BENCH_WGPU=0` skips wgpu. On Afinar's CPU kernels, `head/1` and `finetuned-top/1` are
+//! batch 1 with a trained head (ImageNet and the head's classes from one pass), the head alone
+//! and with a fine-tuned top of 2 blocks: beside `decoded/1`, what a head costs a photo.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use afinar::classify::PackedHead;
+use afinar::head::{self, HeadConfig, HeadMetadata, TrainedParts};
 use afinar::model::kernels::CpuKernels;
 use afinar::{Classifier, DEFAULT_MODEL_FILE, MobileNetV2Weights, ModelInput};
 use burn::tensor::Device;
@@ -79,6 +83,14 @@ fn bench_device(c: &mut Criterion, name: &str, device: &Device, kernels: CpuKern
         });
     }
     group.throughput(Throughput::Elements(1));
+    if let Some(fast) = classifier.on_cpu_kernels() {
+        for (id, unfrozen) in [("head/1", 0), ("finetuned-top/1", 2)] {
+            let head = packed_head(&classifier, unfrozen);
+            group.bench_function(id, |b| {
+                b.iter(|| fast.classify_with_head(&decoded[0], &head, 5))
+            });
+        }
+    }
     group.bench_function("jpeg/1", |b| {
         b.iter(|| {
             let input = ModelInput::from_image_bytes(&jpeg).expect("decodes");
@@ -86,6 +98,30 @@ fn bench_device(c: &mut Criterion, name: &str, device: &Device, kernels: CpuKern
         })
     });
     group.finish();
+}
+
+/// A head of 5 classes (and a top of `unfrozen` blocks, the file's own) as the page packs it
+/// from its file.
+fn packed_head(classifier: &Classifier, unfrozen: usize) -> PackedHead {
+    let device = classifier.device();
+    let classes: Vec<String> = ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
+        .map(String::from)
+        .to_vec();
+    let parts = TrainedParts {
+        head: HeadConfig::new(classes.len()).init(device),
+        top: (unfrozen > 0).then(|| classifier.model().top(unfrozen)),
+    };
+    let metadata = HeadMetadata {
+        classes,
+        base_model_sha256: classifier.model_sha256().to_string(),
+        recipe: None,
+        split: String::new(),
+        preprocessing: String::new(),
+        unfrozen_blocks: unfrozen,
+    };
+    let file = block_on(head::save(&parts, &metadata)).expect("saves");
+    let kernels = classifier.cpu_kernels();
+    PackedHead::from_file(&file, classifier.model_sha256(), kernels).expect("packs")
 }
 
 fn inference(c: &mut Criterion) {
