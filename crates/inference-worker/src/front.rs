@@ -267,9 +267,9 @@ impl Front {
                 });
             }
             let this = self.clone();
-            let started = self
-                .training
-                .start(&self.scope, setup, move |reply| this.training_replied(reply));
+            let started = self.training.start(&self.scope, setup, move |reply| {
+                this.training_replied(reply)
+            });
             if let Err(message) = started {
                 // Nothing else can answer it: the page hears why.
                 return self.post(&Reply::Crashed(message));
