@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use afinar_protocol::{ModelSource, Reply, Request};
 use afinar_vocabulary::{Backend, CPU_ADAPTER};
-use afinar_worker_scope::{now_ms, post};
+use afinar_worker_scope::{mark, now_ms, post};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
@@ -40,6 +40,7 @@ pub fn start() {
         busy: Cell::new(false),
         model: RefCell::new(None),
         head: RefCell::new(None),
+        backend_asked: Cell::new(0),
         webgpu_wanted: Cell::new(false),
         on_webgpu: Cell::new(false),
         handing_over: Cell::new(false),
@@ -66,6 +67,7 @@ pub fn start() {
     // The handler lives as long as the worker.
     on_message.forget();
     post(&scope, &Reply::Started);
+    mark(&scope, "afinar:started");
 }
 
 /// The requests this worker reads; the others go to the training worker as they are.
@@ -100,6 +102,8 @@ struct Front {
     busy: Cell<bool>,
     model: RefCell<Option<Loaded>>,
     head: RefCell<Option<UserHead>>,
+    /// Backend requests so far: an adapter probe answers only if none came after it.
+    backend_asked: Cell<u32>,
     /// The page asked for WebGPU: the training worker's backend is the page's to hear of.
     webgpu_wanted: Cell<bool>,
     /// WebGPU runs the model: photos go to the training worker.
@@ -143,25 +147,26 @@ impl Front {
                     Err(message) => self.post(&Reply::ModelRefused { name, message }),
                 }
             }
-            Request::UseBackend(Backend::Cpu) => self.use_cpu(None, &raw),
-            Request::UseBackend(Backend::WebGpu) => self.use_webgpu(&raw),
-            Request::UseBestBackend => match adapter::probe_adapter(&self.scope).await {
-                Adapter::Hardware => {
-                    let webgpu = Request::UseBackend(Backend::WebGpu);
-                    match serde_wasm_bindgen::to_value(&webgpu) {
-                        Ok(value) => self.use_webgpu(&value),
-                        Err(e) => self.use_cpu(Some(e.to_string()), &raw),
+            Request::UseBackend(backend) => {
+                self.backend_asked.set(self.backend_asked.get() + 1);
+                match backend {
+                    Backend::Cpu => self.use_cpu(None),
+                    Backend::WebGpu => self.use_webgpu(&raw),
+                }
+            }
+            Request::UseBestBackend => {
+                // Asking for the adapter can take a while: the model loads meanwhile, and the
+                // CPU answers until the adapter is known. A later choice wins over this one.
+                let asked = self.backend_asked.get() + 1;
+                self.backend_asked.set(asked);
+                let this = self.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let adapter = adapter::probe_adapter(&this.scope).await;
+                    if this.backend_asked.get() == asked {
+                        this.use_adapter(adapter);
                     }
-                }
-                Adapter::Missing => self.use_cpu(None, &raw),
-                Adapter::Software(name) => {
-                    let why = format!(
-                        "This browser's WebGPU runs on {name}, a software renderer slower than \
-                         the CPU (choose WebGPU to use it anyway)"
-                    );
-                    self.use_cpu(Some(why), &raw);
-                }
-            },
+                });
+            }
             Request::Classify { id, bytes } if !self.on_webgpu.get() => {
                 let result = self.classify(&bytes);
                 self.post(&Reply::Classified { id, result });
@@ -208,6 +213,7 @@ impl Front {
         })?;
         *self.model.borrow_mut() = Some(loaded);
         self.post(&Reply::ModelReady(info));
+        mark(&self.scope, "afinar:model-ready");
         Ok(())
     }
 
@@ -221,7 +227,30 @@ impl Front {
         Ok(info)
     }
 
-    fn use_cpu(&self, fallback: Option<String>, raw: &JsValue) {
+    /// The best backend for `adapter`: WebGPU on a hardware one, the CPU otherwise (saying why
+    /// where WebGPU exists).
+    fn use_adapter(self: &Rc<Self>, adapter: Adapter) {
+        match adapter {
+            Adapter::Hardware => {
+                let webgpu = Request::UseBackend(Backend::WebGpu);
+                match serde_wasm_bindgen::to_value(&webgpu) {
+                    Ok(value) => self.use_webgpu(&value),
+                    Err(e) => self.use_cpu(Some(e.to_string())),
+                }
+            }
+            Adapter::Missing => self.use_cpu(None),
+            Adapter::Software(name) => {
+                let why = format!(
+                    "This browser's WebGPU runs on {name}, a software renderer slower than the \
+                     CPU (choose WebGPU to use it anyway)"
+                );
+                self.use_cpu(Some(why));
+            }
+        }
+    }
+
+    /// The CPU from now on, here and in the training worker where it runs.
+    fn use_cpu(&self, fallback: Option<String>) {
         self.webgpu_wanted.set(false);
         self.on_webgpu.set(false);
         self.post(&Reply::BackendReady {
@@ -229,7 +258,9 @@ impl Front {
             adapter: CPU_ADAPTER.into(),
             fallback,
         });
-        self.tell_training(raw);
+        if let Ok(value) = serde_wasm_bindgen::to_value(&Request::UseBackend(Backend::Cpu)) {
+            self.tell_training(&value);
+        }
     }
 
     /// WebGPU runs in the training worker: it says which backend it got.
@@ -316,7 +347,9 @@ impl Front {
 
     async fn load_default_model(&self, url: &str) {
         let start = now_ms(&self.scope);
+        mark(&self.scope, "afinar:model-requested");
         let fetched = download::fetch_model(&self.scope, url, |reply| self.post(&reply)).await;
+        mark(&self.scope, "afinar:model-fetched");
         let download::Fetched {
             bytes,
             source,

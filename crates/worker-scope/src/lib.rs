@@ -34,3 +34,11 @@ pub fn wasm_memory_bytes() -> u64 {
 pub fn now_ms(scope: &DedicatedWorkerGlobalScope) -> f64 {
     scope.performance().map(|p| p.now()).unwrap_or(0.0)
 }
+
+/// Marks a moment of the worker's start-up in the browser's performance timeline (the
+/// benchmarks read the marks to say where start-up time goes).
+pub fn mark(scope: &DedicatedWorkerGlobalScope, name: &str) {
+    if let Some(performance) = scope.performance() {
+        let _ = performance.mark(name);
+    }
+}
