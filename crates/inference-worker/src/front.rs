@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use afinar_protocol::{ModelSource, Reply, Request};
 use afinar_vocabulary::{Backend, CPU_ADAPTER};
-use afinar_worker_scope::{mark, now_ms, post};
+use afinar_worker_scope::{global_scope, listen, mark, now_ms, post};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
@@ -24,16 +24,7 @@ const MODEL_NAME: &str = "the app's model";
 
 /// Starts the worker: installs the message handler and tells the page it is listening.
 pub fn start() {
-    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    {
-        // A panic leaves the wasm instance unusable: tell the page first, so it can start a
-        // fresh worker and resend what was pending.
-        let scope = scope.clone();
-        std::panic::set_hook(Box::new(move |info| {
-            console_error_panic_hook::hook(info);
-            post(&scope, &Reply::Crashed(info.to_string()));
-        }));
-    }
+    let scope = global_scope();
     let front = Rc::new(Front {
         scope: scope.clone(),
         queue: RefCell::new(VecDeque::new()),
@@ -46,7 +37,7 @@ pub fn start() {
         handing_over: Cell::new(false),
         training: TrainingLink::new(),
     });
-    let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
+    listen(&scope, move |event: MessageEvent| {
         let data = event.data();
         match variant(&data).as_deref() {
             // Not queued: training is what the training worker is doing, and it checks this
@@ -63,10 +54,6 @@ pub fn start() {
             _ => Front::enqueue(&front, None, data),
         }
     });
-    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    // The handler lives as long as the worker.
-    on_message.forget();
-    post(&scope, &Reply::Started);
     mark(&scope, "afinar:started");
 }
 

@@ -5,7 +5,31 @@
 
 use afinar_protocol::Reply;
 use wasm_bindgen::JsCast;
-use web_sys::DedicatedWorkerGlobalScope;
+use wasm_bindgen::closure::Closure;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+/// This worker's global scope, with panics reported: a panic leaves the wasm instance unusable,
+/// so whoever started the worker is told at once ([`Reply::Crashed`]) and can start a fresh one
+/// and resend what was pending.
+pub fn global_scope() -> DedicatedWorkerGlobalScope {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let reporting = scope.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        console_error_panic_hook::hook(info);
+        post(&reporting, &Reply::Crashed(info.to_string()));
+    }));
+    scope
+}
+
+/// Hands every message to `on_message` from now on, for the worker's whole life, and tells whoever
+/// started the worker that it listens ([`Reply::Started`]).
+pub fn listen(scope: &DedicatedWorkerGlobalScope, on_message: impl Fn(MessageEvent) + 'static) {
+    let handler = Closure::<dyn Fn(MessageEvent)>::new(on_message);
+    scope.set_onmessage(Some(handler.as_ref().unchecked_ref()));
+    // The handler lives as long as the worker.
+    handler.forget();
+    post(scope, &Reply::Started);
+}
 
 /// Sends `reply` to the page (a reply that cannot be sent is logged: nobody else would hear).
 pub fn post(scope: &DedicatedWorkerGlobalScope, reply: &Reply) {

@@ -18,14 +18,13 @@ use afinar_protocol::{
     Request, TrainingOutcome, TrainingRows,
 };
 use afinar_vocabulary::{Backend, RowsNeeded};
-use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::convert;
 use crate::device::ModelHost;
 use crate::head::UserHead;
 use crate::project::ProjectFile;
-use afinar_worker_scope::{now_ms, post, wasm_memory_bytes};
+use afinar_worker_scope::{global_scope, listen, now_ms, post, wasm_memory_bytes};
 
 /// Predictions reported per photo.
 const TOP_K: usize = 5;
@@ -34,16 +33,7 @@ const EMBED_TOP_K: usize = 3;
 
 /// Starts the worker: installs the message handler and tells the page it is listening.
 pub fn start() {
-    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    {
-        // A panic leaves the wasm instance unusable: tell the page first, so it can start a
-        // fresh worker and resend what was pending.
-        let scope = scope.clone();
-        std::panic::set_hook(Box::new(move |info| {
-            console_error_panic_hook::hook(info);
-            post(&scope, &Reply::Crashed(info.to_string()));
-        }));
-    }
+    let scope = global_scope();
     let state = Rc::new(Worker {
         scope: scope.clone(),
         queue: RefCell::new(VecDeque::new()),
@@ -54,7 +44,7 @@ pub fn start() {
         project: RefCell::new(ProjectFile::None),
         last_set: RefCell::new(None),
     });
-    let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
+    listen(&scope, move |event: MessageEvent| {
         match serde_wasm_bindgen::from_value::<Request>(event.data()) {
             // Not queued: training is the request under way, and it checks this between epochs.
             Ok(Request::CancelTraining) => state.cancel_training.set(true),
@@ -63,10 +53,6 @@ pub fn start() {
             Err(e) => post(&state.scope, &Reply::BadRequest(e.to_string())),
         }
     });
-    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    // The handler lives as long as the worker.
-    on_message.forget();
-    post(&scope, &Reply::Started);
 }
 
 struct Worker {
