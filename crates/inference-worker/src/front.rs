@@ -285,15 +285,44 @@ impl Front {
                 });
             }
             let this = self.clone();
-            let started = self.training.start(&self.scope, setup, move |reply| {
-                this.training_replied(reply)
-            });
-            if let Err(message) = started {
-                // Nothing else can answer it: the page hears why.
-                return self.post(&Reply::Crashed(message));
+            let that = self.clone();
+            let started = self.training.start(
+                &self.scope,
+                setup,
+                move |reply| this.training_replied(reply),
+                move |why, unsent| that.training_unreachable(&why, unsent),
+            );
+            if let Err(why) = started {
+                return self.training_unreachable(&why, vec![raw.clone()]);
             }
         }
         self.training.send(raw);
+    }
+
+    /// The training worker could not start: every request held for it that the page waits on
+    /// is answered as failed, saying why (the model and head it was handed are this worker's
+    /// to answer for, and were).
+    fn training_unreachable(&self, why: &str, unsent: Vec<JsValue>) {
+        self.handing_over.set(false);
+        self.webgpu_wanted.set(false);
+        let message = format!(
+            "This needs the training part of Afinar, which could not be loaded ({why}). Check \
+             the connection and try again; classifying photos still works."
+        );
+        for raw in unsent {
+            if matches!(
+                variant(&raw).as_deref(),
+                Some("LoadDefaultModel" | "LoadModelFile" | "UseHead")
+            ) {
+                continue;
+            }
+            let failure = serde_wasm_bindgen::from_value::<Request>(raw)
+                .ok()
+                .and_then(|request| request.failure(&message));
+            if let Some(reply) = failure {
+                self.post(&reply);
+            }
+        }
     }
 
     /// A reply of the training worker: passed on to the page unless this worker has already

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use afinar_protocol::{Reply, Request};
 use wasm_bindgen::prelude::*;
-use web_sys::{DedicatedWorkerGlobalScope, ErrorEvent, MessageEvent, Worker, WorkerOptions};
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Worker, WorkerOptions};
 
 /// The loader script Trunk generates for the training worker (`data-loader-shim`), beside this
 /// worker's own.
@@ -44,13 +44,16 @@ impl TrainingLink {
     }
 
     /// Starts the training worker: `setup` is sent to it before anything else, and every reply
-    /// but its [`Reply::Started`] goes to `on_reply` (a failure of its script as
-    /// [`Reply::Crashed`]).
+    /// but its [`Reply::Started`] goes to `on_reply` (a failure once it ran as
+    /// [`Reply::Crashed`]). If it never starts (its files could not be loaded: offline before
+    /// they were ever kept, say), the messages held for it go to `on_unreachable` with why, and
+    /// the next message starts it again.
     pub fn start(
         &self,
         scope: &DedicatedWorkerGlobalScope,
         setup: Vec<Request>,
         on_reply: impl Fn(JsValue) + Clone + 'static,
+        on_unreachable: impl Fn(String, Vec<JsValue>) + 'static,
     ) -> Result<(), String> {
         let options = WorkerOptions::new();
         options.set_type(web_sys::WorkerType::Classic);
@@ -70,13 +73,23 @@ impl TrainingLink {
                 }
             })
         };
+        let state = self.0.clone();
         let on_error = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
-            let event: ErrorEvent = event.unchecked_into();
-            event.prevent_default();
-            let crashed =
-                Reply::Crashed(format!("the training worker stopped: {}", event.message()));
-            if let Ok(value) = serde_wasm_bindgen::to_value(&crashed) {
-                on_reply(value);
+            // An `ErrorEvent` for an error in its code, a plain `Event` when its script could
+            // not be loaded: read the message without assuming which.
+            let message = js_sys::Reflect::get(&event, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "its files could not be loaded".into());
+            event.unchecked_ref::<web_sys::Event>().prevent_default();
+            if state.started.get() {
+                let crashed = Reply::Crashed(format!("the training worker stopped: {message}"));
+                if let Ok(value) = serde_wasm_bindgen::to_value(&crashed) {
+                    on_reply(value);
+                }
+            } else {
+                on_unreachable(message, state.forget());
             }
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -98,6 +111,14 @@ impl TrainingLink {
 }
 
 impl State {
+    /// Drops a worker that never started; returns the messages held for it.
+    fn forget(&self) -> Vec<JsValue> {
+        if let Some(worker) = self.worker.borrow_mut().take() {
+            worker.terminate();
+        }
+        std::mem::take(&mut *self.outbox.borrow_mut())
+    }
+
     /// Sends a message (a [`Request`] as a JS value), held back until the worker listens.
     pub fn send(&self, message: &JsValue) {
         let worker = self.worker.borrow();

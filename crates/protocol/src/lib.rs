@@ -5,6 +5,7 @@
 //! settings, limits and scores the messages carry are `afinar-vocabulary`'s.
 
 mod f32_bytes;
+mod failure;
 mod model;
 pub mod project;
 mod training;
