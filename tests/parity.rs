@@ -287,7 +287,7 @@ fn a_head_file_on_the_cpu_kernels_matches_burns_trained_parts() {
 fn altered_top(classifier: &Classifier, unfrozen: usize) -> afinar::model::BackboneTop {
     let device = classifier.device().clone();
     let mut top = classifier.model().top(unfrozen);
-    for (i, (_, conv)) in top.named_convs_mut().into_iter().enumerate() {
+    for (i, conv) in top.convs_mut().into_iter().enumerate() {
         let weight = conv.conv.weight.val();
         let dims = weight.dims();
         let scale = 1.0 + 0.05 * ((i % 3) as f32 - 1.0) + 0.02;

@@ -159,7 +159,7 @@ pub fn load(
         0 => None,
         unfrozen => {
             let mut top = BackboneTop::init(unfrozen, device);
-            for ((_, conv), saved) in top.named_convs_mut().into_iter().zip(&weights.top) {
+            for (conv, saved) in top.convs_mut().into_iter().zip(&weights.top) {
                 let weight = TensorData::new(saved.weight.clone(), saved.spec.weight_shape());
                 let bias = TensorData::new(saved.bias.clone(), [saved.spec.out_channels]);
                 conv.set_weights(weight, bias, device);

@@ -148,31 +148,27 @@ impl BackboneTop {
         }
     }
 
-    /// Every convolution with a stable name (`blocks.0.expand`, …, `last`), for saving.
+    /// Every convolution with its stable name in the head file (`blocks.0.expand`, …, `last`:
+    /// the core's [`afinar_core::head::top_convs`], which reads them back), for saving.
     pub fn named_convs(&self) -> Vec<(String, &ConvLayer)> {
         let mut convs = Vec::new();
-        for (i, block) in self.blocks.iter().enumerate() {
-            if let Some(expand) = &block.expand {
-                convs.push((format!("blocks.{i}.expand"), expand));
-            }
-            convs.push((format!("blocks.{i}.depthwise"), &block.depthwise));
-            convs.push((format!("blocks.{i}.project"), &block.project));
+        for block in &self.blocks {
+            convs.extend(&block.expand);
+            convs.extend([&block.depthwise, &block.project]);
         }
-        convs.push(("last".into(), &self.last));
-        convs
+        convs.push(&self.last);
+        let names = afinar_core::head::top_convs(self.unfrozen());
+        names.into_iter().map(|(name, _)| name).zip(convs).collect()
     }
 
-    /// [`Self::named_convs`], mutable, for loading.
-    pub fn named_convs_mut(&mut self) -> Vec<(String, &mut ConvLayer)> {
+    /// Every convolution in execution order, mutable, for loading.
+    pub fn convs_mut(&mut self) -> Vec<&mut ConvLayer> {
         let mut convs = Vec::new();
-        for (i, block) in self.blocks.iter_mut().enumerate() {
-            if let Some(expand) = &mut block.expand {
-                convs.push((format!("blocks.{i}.expand"), expand));
-            }
-            convs.push((format!("blocks.{i}.depthwise"), &mut block.depthwise));
-            convs.push((format!("blocks.{i}.project"), &mut block.project));
+        for block in &mut self.blocks {
+            convs.extend(&mut block.expand);
+            convs.extend([&mut block.depthwise, &mut block.project]);
         }
-        convs.push(("last".into(), &mut self.last));
+        convs.push(&mut self.last);
         convs
     }
 
