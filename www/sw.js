@@ -32,9 +32,18 @@ self.addEventListener("activate", (event) => {
     caches
       .keys()
       .then((keys) => Promise.all(keys.filter((k) => k.startsWith("afinar-app-") && k !== APP_CACHE).map((k) => caches.delete(k))))
+      // The page's request starts while this worker is still starting, instead of after.
+      .then(() => self.registration.navigationPreload?.enable())
       .then(() => self.clients.claim()),
   );
 });
+
+// Keeps a copy of a response this build does not hold yet (the files of one build do not change,
+// so a visit does not write them again).
+async function keep(request, response) {
+  const cache = await caches.open(APP_CACHE);
+  if (request.mode === "navigate" || !(await cache.match(request))) await cache.put(request, response);
+}
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
@@ -43,12 +52,9 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   event.respondWith(
-    fetch(request)
+    (async () => (request.mode === "navigate" && (await event.preloadResponse)) || fetch(request))()
       .then((response) => {
-        if (response.ok) {
-          const copy = response.clone();
-          event.waitUntil(caches.open(APP_CACHE).then((cache) => cache.put(request, copy)));
-        }
+        if (response.ok) event.waitUntil(keep(request, response.clone()));
         return response;
       })
       .catch(() =>

@@ -9,7 +9,6 @@ use web_sys::{
     ReadableStreamReadResult, Response, ResponseInit,
 };
 
-use afinar_core::preprocess::sha256_hex;
 use afinar_protocol::{ModelSource, Reply};
 
 /// Cache Storage bucket that keeps the downloaded model between visits.
@@ -36,9 +35,32 @@ async fn open_cache(scope: &DedicatedWorkerGlobalScope) -> Option<Cache> {
         .map(JsCast::unchecked_into)
 }
 
+/// The sha256 of `bytes` in hex: the browser's native SHA-256 where it offers one (secure
+/// contexts, which is where the app runs but for plain-http hosts), else the core's.
+pub async fn sha256_hex(scope: &DedicatedWorkerGlobalScope, bytes: &[u8]) -> String {
+    // `digest` copies the bytes before it returns, so the view into wasm memory it is given
+    // is not read again later.
+    let digest = scope.crypto().and_then(|crypto| {
+        crypto
+            .subtle()
+            .digest_with_str_and_u8_array("SHA-256", bytes)
+    });
+    if let Ok(promise) = digest
+        && let Ok(buffer) = JsFuture::from(promise).await
+    {
+        let digest = Uint8Array::new(&buffer).to_vec();
+        if digest.len() == 32 {
+            return afinar_core::preprocess::hex(&digest);
+        }
+    }
+    afinar_core::preprocess::sha256_hex(bytes)
+}
+
 /// The model's bytes and where they came from.
 pub struct Fetched {
     pub bytes: Vec<u8>,
+    /// Their sha256 in hex.
+    pub sha256: String,
     pub source: ModelSource,
     /// To be kept in the cache (with its sha256) once it is found to work.
     pub keep: bool,
@@ -62,10 +84,11 @@ pub async fn fetch_model(
             .await
             .map_err(js_error)?;
         let bytes = Uint8Array::new(&buffer).to_vec();
+        let sha256 = sha256_hex(scope, &bytes).await;
         // A copy kept by a build before the sha256 was recorded is read, and kept again with it.
         let keep = match kept_as {
             None => Some(true),
-            Some(sha256) if sha256 == sha256_hex(&bytes) => Some(false),
+            Some(kept) if kept == sha256 => Some(false),
             Some(_) => None,
         };
         if let Some(keep) = keep {
@@ -76,6 +99,7 @@ pub async fn fetch_model(
             });
             return Ok(Fetched {
                 bytes,
+                sha256,
                 source: ModelSource::Cache,
                 keep,
             });
@@ -129,21 +153,27 @@ pub async fn fetch_model(
         total,
     });
     Ok(Fetched {
+        sha256: sha256_hex(scope, &bytes).await,
         bytes,
         source: ModelSource::Network,
         keep: true,
     })
 }
 
-/// Keeps the model for the next visit, with its sha256. A full or unavailable cache only costs
+/// Keeps the model for the next visit, with its `sha256`. A full or unavailable cache only costs
 /// a download then.
-pub async fn keep_model(scope: &DedicatedWorkerGlobalScope, url: &str, mut bytes: Vec<u8>) {
+pub async fn keep_model(
+    scope: &DedicatedWorkerGlobalScope,
+    url: &str,
+    mut bytes: Vec<u8>,
+    sha256: &str,
+) {
     let Some(cache) = open_cache(scope).await else {
         return;
     };
     let init = ResponseInit::new();
     if let Ok(headers) = Headers::new() {
-        let _ = headers.set(SHA256_HEADER, &sha256_hex(&bytes));
+        let _ = headers.set(SHA256_HEADER, sha256);
         init.set_headers(&headers);
     }
     if let Ok(response) = Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init)

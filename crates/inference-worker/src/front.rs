@@ -129,7 +129,8 @@ impl Front {
             Request::LoadDefaultModel { url } => self.load_default_model(&url).await,
             Request::LoadModelFile { name, bytes } => {
                 let start = now_ms(&self.scope);
-                match self.install(bytes, ModelSource::File(name.clone()), start) {
+                let sha256 = download::sha256_hex(&self.scope, &bytes).await;
+                match self.install(bytes, sha256, ModelSource::File(name.clone()), start) {
                     Ok(()) => self.tell_training(&raw),
                     Err(message) => self.post(&Reply::ModelRefused { name, message }),
                 }
@@ -188,20 +189,41 @@ impl Front {
     }
 
     /// Reads and packs a model; on error nothing changes and the message says why.
-    fn install(&self, bytes: Vec<u8>, source: ModelSource, start: f64) -> Result<(), String> {
+    fn install(
+        &self,
+        bytes: Vec<u8>,
+        sha256: String,
+        source: ModelSource,
+        start: f64,
+    ) -> Result<(), String> {
         self.post(&Reply::Status("Reading the model…".into()));
         let current = self
             .model
             .borrow()
             .as_ref()
             .map(|m| m.classifier.labels().to_vec());
-        let (loaded, info) = model::load(bytes, source, current.as_deref(), || {
-            now_ms(&self.scope) - start
-        })?;
+        let (loaded, info) = model::load(
+            bytes,
+            sha256,
+            source,
+            current.as_deref(),
+            || mark(&self.scope, "afinar:model-parsed"),
+            || now_ms(&self.scope) - start,
+        )?;
         *self.model.borrow_mut() = Some(loaded);
         self.post(&Reply::ModelReady(info));
         mark(&self.scope, "afinar:model-ready");
         Ok(())
+    }
+
+    /// A photo is queued for classification.
+    fn photo_waiting(&self) -> bool {
+        self.queue.borrow().iter().any(|(request, _)| {
+            matches!(
+                request,
+                Some(Request::Classify { .. } | Request::ClassifyFrame { .. })
+            )
+        })
     }
 
     fn use_head(&self, file: Vec<u8>) -> Result<afinar_protocol::HeadInfo, String> {
@@ -368,6 +390,7 @@ impl Front {
         mark(&self.scope, "afinar:model-fetched");
         let download::Fetched {
             bytes,
+            sha256,
             source,
             keep,
         } = match fetched {
@@ -379,11 +402,18 @@ impl Front {
                 return;
             }
         };
-        let kept = keep.then(|| bytes.clone());
-        match self.install(bytes, source.clone(), start) {
+        let kept = keep.then(|| (bytes.clone(), sha256.clone()));
+        match self.install(bytes, sha256, source.clone(), start) {
             Ok(()) => {
-                if let Some(bytes) = kept {
-                    download::keep_model(&self.scope, url, bytes).await;
+                // A photo already waiting is the warm-up.
+                if !self.photo_waiting()
+                    && let Some(loaded) = self.model.borrow().as_ref()
+                {
+                    model::warm_up(&loaded.classifier);
+                    mark(&self.scope, "afinar:warmed-up");
+                }
+                if let Some((bytes, sha256)) = kept {
+                    download::keep_model(&self.scope, url, bytes, &sha256).await;
                 }
                 if self.training.is_running() {
                     let file = self.model.borrow().as_ref().map(|m| m.file.clone());

@@ -4,6 +4,7 @@ use std::rc::Rc;
 
 use afinar_core::classify::{CpuClassifier, PackedHead};
 use afinar_core::kernels::CpuKernels;
+use afinar_core::preprocess::INPUT_BYTES;
 use afinar_core::{MobileNetV2Weights, ModelInput};
 use afinar_protocol::{Classification, HeadInfo, ModelInfo, ModelSource};
 use afinar_vocabulary::Backend;
@@ -23,15 +24,20 @@ pub struct UserHead {
     pub packed: Rc<PackedHead>,
 }
 
-/// Reads and packs a model file. `current_labels` names the outputs of a file that carries no
-/// label list, when their number agrees.
+/// Reads and packs a model file whose sha256 (hex) is `sha256`. `current_labels` names the
+/// outputs of a file that carries no label list, when their number agrees; `parsed` is called
+/// between reading and packing.
 pub fn load(
     bytes: Vec<u8>,
+    sha256: String,
     source: ModelSource,
     current_labels: Option<&[String]>,
+    parsed: impl FnOnce(),
     load_ms: impl FnOnce() -> f64,
 ) -> Result<(Loaded, ModelInfo), String> {
-    let weights = MobileNetV2Weights::from_tflite(&bytes).map_err(|e| e.to_string())?;
+    let weights =
+        MobileNetV2Weights::from_tflite_with_sha256(&bytes, sha256).map_err(|e| e.to_string())?;
+    parsed();
     let fallback = current_labels.map(|labels| labels.join("\n"));
     let labels = weights
         .labels_or(fallback.as_deref())
@@ -65,6 +71,15 @@ pub fn head(model: &CpuClassifier, file: Vec<u8>) -> Result<(UserHead, HeadInfo)
         packed: Rc::new(packed),
     };
     Ok((head, info))
+}
+
+/// Runs the model once on a grey photo, so that the user's first photo finds the kernels
+/// already compiled to optimized code: the browser starts wasm on its baseline compiler and
+/// swaps in optimized code for a function only between its calls.
+pub fn warm_up(model: &CpuClassifier) {
+    if let Ok(grey) = ModelInput::from_rgb(vec![128; INPUT_BYTES]) {
+        let _ = model.classify(std::slice::from_ref(&grey), 1);
+    }
 }
 
 /// Classifies a photo's bytes: ImageNet's top-5 and, with a head, the user's classes, from one

@@ -17,13 +17,15 @@ use crate::training::{Training, TrainingPanel};
 use afinar_protocol::{ModelInfo, ModelSource, Reply};
 use afinar_vocabulary::Backend;
 
-/// Mounts the app on the page's `<body>` and registers the offline service worker.
+/// Mounts the app on the page's `<body>`.
 pub fn mount() {
     console_error_panic_hook::set_once();
-    register_service_worker();
     leptos::mount::mount_to_body(App);
 }
 
+/// Registers the offline service worker. Called once the model has loaded (or failed to), so
+/// that its install, which fetches the app's files again, does not compete with the start-up;
+/// registering again is a no-op.
 fn register_service_worker() {
     let Some(window) = web_sys::window() else {
         return;
@@ -115,6 +117,7 @@ fn App() -> impl IntoView {
             }
         }
         Reply::ModelReady(info) => {
+            register_service_worker();
             training.model_ready(&info);
             activity.set(String::new());
             if let ModelSource::File(name) = &info.source {
@@ -123,6 +126,7 @@ fn App() -> impl IntoView {
             model.set(ModelView::Ready(info));
         }
         Reply::ModelFailed(message) => {
+            register_service_worker();
             training.model_not_loaded();
             activity.set(String::new());
             model.set(ModelView::Failed(message));

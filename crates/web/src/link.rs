@@ -21,6 +21,10 @@ use afinar_vocabulary::{Backend, RowsNeeded};
 /// The loader script Trunk generates for the inference worker (`data-loader-shim`), which
 /// starts the training worker itself when it is needed.
 const WORKER_SCRIPT: &str = "./afinar-inference-worker_loader.js";
+/// The `window` property where `index.html`'s inline script leaves the inference worker it
+/// started before this page's wasm loaded: `{ worker, events }`, the events (messages and
+/// errors) it sent meanwhile, in order.
+const EARLY_WORKER: &str = "afinarEarlyWorker";
 
 /// Photos sent to the worker and not yet answered, at most.
 const IN_FLIGHT: usize = 3;
@@ -34,6 +38,32 @@ fn page_build() -> Option<String> {
         .query_selector("meta[name=afinar-build]")
         .ok()??
         .get_attribute("content")
+}
+
+/// A new inference worker, told this page's build.
+fn new_worker() -> Result<Worker, JsValue> {
+    let options = WorkerOptions::new();
+    options.set_type(WorkerType::Classic);
+    // The page's build after '#': the worker's loader checks that it is its own.
+    let script = match page_build() {
+        Some(build) => format!("{WORKER_SCRIPT}#{build}"),
+        None => WORKER_SCRIPT.to_string(),
+    };
+    Worker::new_with_options(&script, &options)
+}
+
+/// The worker `index.html` started early, with the events it sent so far; `None` after the
+/// first call, or where the inline script did not run (a page without it, a worker it could
+/// not start).
+fn take_early_worker() -> Option<(Worker, js_sys::Array)> {
+    let window = web_sys::window()?;
+    let key = JsValue::from_str(EARLY_WORKER);
+    let early = js_sys::Reflect::get(&window, &key).ok()?;
+    let _ = js_sys::Reflect::delete_property(&window, &key);
+    let field = |name: &str| js_sys::Reflect::get(&early, &JsValue::from_str(name)).ok();
+    let worker = field("worker")?.dyn_into::<Worker>().ok()?;
+    let events = field("events")?.dyn_into::<js_sys::Array>().ok()?;
+    Some((worker, events))
 }
 
 /// A worker event handler (message or error).
@@ -299,22 +329,18 @@ impl WorkerLink {
 
     fn start_worker(&self) {
         self.inner.started.set(false);
-        let options = WorkerOptions::new();
-        options.set_type(WorkerType::Classic);
-        // The page's build after '#': the worker's loader checks that it is its own.
-        let script = match page_build() {
-            Some(build) => format!("{WORKER_SCRIPT}#{build}"),
-            None => WORKER_SCRIPT.to_string(),
-        };
-        let worker = match Worker::new_with_options(&script, &options) {
-            Ok(worker) => worker,
-            Err(e) => {
-                (self.inner.on_reply)(Reply::ModelFailed(format!(
-                    "This browser could not start the model worker: {}",
-                    describe(&e)
-                )));
-                return;
-            }
+        let (worker, early_events) = match take_early_worker() {
+            Some((worker, events)) => (worker, Some(events)),
+            None => match new_worker() {
+                Ok(worker) => (worker, None),
+                Err(e) => {
+                    (self.inner.on_reply)(Reply::ModelFailed(format!(
+                        "This browser could not start the model worker: {}",
+                        describe(&e)
+                    )));
+                    return;
+                }
+            },
         };
         let weak = Rc::downgrade(&self.inner);
         let on_message = Handler::new(move |event: JsValue| {
@@ -337,6 +363,22 @@ impl WorkerLink {
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        if let Some(events) = early_events {
+            // Handed over in a microtask, so after the caller's own set-up and before any
+            // event the worker sends from now on.
+            let on_message: js_sys::Function = on_message.as_ref().clone().unchecked_into();
+            let on_error: js_sys::Function = on_error.as_ref().clone().unchecked_into();
+            wasm_bindgen_futures::spawn_local(async move {
+                for event in events {
+                    let handler = if event.is_instance_of::<MessageEvent>() {
+                        &on_message
+                    } else {
+                        &on_error
+                    };
+                    let _ = handler.call1(&JsValue::NULL, &event);
+                }
+            });
+        }
         *self.inner.handlers.borrow_mut() = vec![on_message, on_error];
         *self.inner.worker.borrow_mut() = Some(worker);
     }

@@ -17,6 +17,13 @@ use crate::preprocess::{InputScaling, sha256_hex};
 impl MobileNetV2Weights {
     /// Parses and dequantizes a `.tflite` file.
     pub fn from_tflite(bytes: &[u8]) -> Result<Self, ModelError> {
+        Self::from_tflite_with_sha256(bytes, sha256_hex(bytes))
+    }
+
+    /// [`Self::from_tflite`] for a caller that has already hashed `bytes` (the page's worker
+    /// hashes with the browser's native SHA-256, once, to check its cached copy too): `sha256`
+    /// must be their sha256 in lower-case hex, as [`sha256_hex`] writes it.
+    pub fn from_tflite_with_sha256(bytes: &[u8], sha256: String) -> Result<Self, ModelError> {
         if bytes.is_empty() {
             return Err(ModelError::Empty);
         }
@@ -29,7 +36,7 @@ impl MobileNetV2Weights {
             classifier,
             input_scaling,
             labels,
-            sha256: sha256_hex(bytes),
+            sha256,
         })
     }
 }
