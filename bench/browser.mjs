@@ -10,6 +10,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { serve, launch, openBenchPage, root, photoDir } from "./serve.mjs";
+import { startups } from "./startup.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -24,53 +25,15 @@ const warmup = quick ? 2 : 5;
 // WebGPU without a GPU is SwiftShader, seconds per photo: a few photos say enough.
 const webgpuPhotos = quick ? 1 : 5;
 
+/** The photo the start-up measurements classify: the first of the inference photos. */
+const photoFile = () => ({ path: path.join(photoDir, plan.inference[0]), url: `/photos/${plan.inference[0]}` });
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length });
-
-/** The app, from navigation to the first prediction of one photo; then again, warm. */
-async function appLoad(browser, origin, label) {
-  const context = await browser.newContext();
-  const file = { name: "daisy.jpg", mimeType: "image/jpeg",
-    buffer: readFileSync(path.join(photoDir, plan.inference[0])) };
-  const once = async () => {
-    const page = await context.newPage();
-    const start = Date.now();
-    await page.goto(origin + "/");
-    await page.getByTestId("model-ready").waitFor({ timeout: 300_000 });
-    await page.getByTestId("photo-input").setInputFiles([file]);
-    await page.locator('[data-testid="result"]:not(.waiting) [data-testid="top-label"]')
-      .first().waitFor({ timeout: 300_000 });
-    const ms = Date.now() - start;
-    const backend = await page.getByTestId("backend").innerText();
-    await page.close();
-    return { ms, backend };
-  };
-  const cold = await once();
-  const warm = await once();
-  await context.close();
-  console.error(`app (${label}): cold ${cold.ms} ms, warm ${warm.ms} ms on ${warm.backend}`);
-  return { cold_ms: cold.ms, warm_ms: warm.ms, backend: warm.backend };
-}
-
-/** LiteRT.js the same way, in a fresh profile: navigation to the bench page, its runtime and
- * model loaded, its first prediction of the same photo. */
-async function liteRtFirst(browser, origin) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const start = Date.now();
-  await page.goto(origin + "/bench/");
-  await page.waitForFunction(() => window.benchReady === true);
-  await page.evaluate(() => window.bench.load("litert"));
-  await page.evaluate((u) => window.bench.classify("litert", [u]), `/photos/${plan.inference[0]}`);
-  const ms = Date.now() - start;
-  await context.close();
-  console.error(`LiteRT.js: navigation to first prediction ${ms} ms`);
-  return { cold_ms: ms };
-}
 
 // A step that never answers (a worker that dropped a message, a hung adapter) must fail the run,
 // not hold CI until its own limit.
@@ -201,10 +164,11 @@ async function main() {
     // The app itself: cold load (empty cache) and warm load to the first prediction, in a
     // browser without WebGPU and in one with an adapter (the app chooses its backend there).
     const plain = await launch(false);
-    out.app_load.cpu = await appLoad(plain, server.origin, "no WebGPU");
-    out.litert_first = await liteRtFirst(plain, server.origin);
+    const started = await startups(plain, server.origin, photoFile(), quick ? 1 : 3);
+    out.app_load.cpu = started.app;
+    out.litert_first = started.litert;
     await plain.close();
-    if (webgpu) out.app_load.webgpu = await appLoad(browser, server.origin, "WebGPU adapter present");
+    if (webgpu) out.app_load.webgpu = (await startups(browser, server.origin, photoFile(), 1)).app;
     await browser.close();
   } finally {
     server.close();
