@@ -217,6 +217,28 @@ fn a_photo_gets_the_same_result_alone_and_in_a_batch() {
     }
 }
 
+/// The warm-up (a made-up photo down the whole path, answers dropped) leaves nothing behind in
+/// the reused buffers: the same photos get the same probabilities before and after it.
+#[test]
+fn warming_up_changes_no_answer() {
+    use afinar::classify::CpuClassifier;
+
+    let weights = MobileNetV2Weights::from_tflite(&model_bytes(V1_QUANT)).expect("model loads");
+    let labels = weights.labels_or(None).expect("labels");
+    let fast = CpuClassifier::new(&weights, labels, CpuKernels::best()).expect("packs");
+    let photos: Vec<ModelInput> = references().iter().map(|(_, r)| r.input()).collect();
+    let before = fast.imagenet_probabilities(&photos);
+    fast.warm_up();
+    assert_eq!(fast.imagenet_probabilities(&photos), before);
+    let cold =
+        CpuClassifier::new(&weights, fast.labels().to_vec(), CpuKernels::best()).expect("packs");
+    cold.warm_up();
+    assert_eq!(
+        cold.imagenet_probabilities(&photos[..1]),
+        before[..fast.labels().len()]
+    );
+}
+
 /// A trained head (with and without a fine-tuned top) gives the same answers on the core's CPU
 /// kernels, read from its file, as Burn's trained parts do, and ImageNet's answer from that
 /// same pass is the plain classifier's.

@@ -221,6 +221,13 @@ test("the model is cached, the app works offline, and a wrong model file is refu
     await waitForModel(page);
     console.log(`cold load (download, worker start, warm-up) to model ready: ${Date.now() - start} ms`);
     await page.evaluate(() => navigator.serviceWorker.ready);
+    // The model is kept in the background once it loaded: the worker marks when it is.
+    const worker = page.workers().find((w) => w.url().includes("afinar-inference-worker"));
+    assert.ok(worker, "the inference worker runs");
+    for (let i = 0; !(await worker.evaluate(() => performance.getEntriesByName("afinar:model-kept").length)); i++) {
+      assert.ok(i < 600, "the model was not kept within a minute");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     assert.equal(server.requests.filter((p) => p === modelPath).length, before + 1, "first visit downloads the model");
 
     // Next visit, offline: the service worker serves the app, Cache Storage the model.

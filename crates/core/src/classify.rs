@@ -3,7 +3,7 @@
 
 pub use afinar_vocabulary::Prediction;
 
-use crate::architecture::{FEATURE_DIM, FeatureStage};
+use crate::architecture::{FEATURE_DIM, FeatureStage, INPUT_SIZE};
 use crate::head::{HeadFileError, HeadWeights};
 use crate::kernels::gemm::PackedGemm;
 use crate::kernels::{CpuKernels, PackedBackbone, PackedTop};
@@ -151,6 +151,22 @@ impl CpuClassifier {
 
     pub fn input_scaling(&self) -> InputScaling {
         self.scaling
+    }
+
+    /// Takes one made-up photo down every stage of a real one's path (JPEG decoding, crop and
+    /// resize, the backbone and classifier, the thumbnail's JPEG encoding) and drops the
+    /// answers. In the browser, wasm starts on a baseline compiler and a function gets optimized
+    /// code only between its calls: a page that warms up while its user picks a photo answers
+    /// that photo sooner.
+    pub fn warm_up(&self) {
+        let (width, height) = (INPUT_SIZE as u32 + 96, INPUT_SIZE as u32 + 32);
+        let photo = image::RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
+        let jpeg = ModelInput::from_rgb_image(&photo).thumbnail_jpeg();
+        if let Ok(input) = ModelInput::from_image_bytes(&jpeg) {
+            self.classify(std::slice::from_ref(&input), 1);
+        }
     }
 
     /// ImageNet top-`k` predictions per input.

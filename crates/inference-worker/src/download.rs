@@ -176,10 +176,12 @@ pub async fn keep_model(
         let _ = headers.set(SHA256_HEADER, sha256);
         init.set_headers(&headers);
     }
-    if let Ok(response) = Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init)
-        && let Err(e) = JsFuture::from(cache.put_with_str(url, &response)).await
-    {
-        web_sys::console::warn_1(&e);
+    if let Ok(response) = Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init) {
+        match JsFuture::from(cache.put_with_str(url, &response)).await {
+            // For the tests (and the curious): the next visit can start offline from here on.
+            Ok(_) => afinar_worker_scope::mark(scope, "afinar:model-kept"),
+            Err(e) => web_sys::console::warn_1(&e),
+        }
     }
 }
 

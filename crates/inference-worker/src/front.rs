@@ -409,11 +409,15 @@ impl Front {
                 if !self.photo_waiting()
                     && let Some(loaded) = self.model.borrow().as_ref()
                 {
-                    model::warm_up(&loaded.classifier);
+                    loaded.classifier.warm_up();
                     mark(&self.scope, "afinar:warmed-up");
                 }
                 if let Some((bytes, sha256)) = kept {
-                    download::keep_model(&self.scope, url, bytes, &sha256).await;
+                    // Not awaited: a photo sent meanwhile need not wait for the disk.
+                    let (scope, url) = (self.scope.clone(), url.to_string());
+                    wasm_bindgen_futures::spawn_local(async move {
+                        download::keep_model(&scope, &url, bytes, &sha256).await;
+                    });
                 }
                 if self.training.is_running() {
                     let file = self.model.borrow().as_ref().map(|m| m.file.clone());

@@ -4,7 +4,6 @@ use std::rc::Rc;
 
 use afinar_core::classify::{CpuClassifier, PackedHead};
 use afinar_core::kernels::CpuKernels;
-use afinar_core::preprocess::INPUT_BYTES;
 use afinar_core::{MobileNetV2Weights, ModelInput};
 use afinar_protocol::{Classification, HeadInfo, ModelInfo, ModelSource};
 use afinar_vocabulary::Backend;
@@ -71,15 +70,6 @@ pub fn head(model: &CpuClassifier, file: Vec<u8>) -> Result<(UserHead, HeadInfo)
         packed: Rc::new(packed),
     };
     Ok((head, info))
-}
-
-/// Runs the model once on a grey photo, so that the user's first photo finds the kernels
-/// already compiled to optimized code: the browser starts wasm on its baseline compiler and
-/// swaps in optimized code for a function only between its calls.
-pub fn warm_up(model: &CpuClassifier) {
-    if let Ok(grey) = ModelInput::from_rgb(vec![128; INPUT_BYTES]) {
-        let _ = model.classify(std::slice::from_ref(&grey), 1);
-    }
 }
 
 /// Classifies a photo's bytes: ImageNet's top-5 and, with a head, the user's classes, from one

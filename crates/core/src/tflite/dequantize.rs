@@ -50,78 +50,85 @@ pub(super) fn dequantize(
             data.len(),
         )));
     }
-    let raw: Vec<f32> = match ty {
-        tflite::TensorType::FLOAT32 => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        // i32 → f32 rounds above 2^24; exact for any bias a real model has.
-        tflite::TensorType::INT32 => data
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
-            .collect(),
-        tflite::TensorType::UINT8 => data.iter().map(|&q| f32::from(q)).collect(),
-        _ => data.iter().map(|&q| f32::from(q as i8)).collect(),
-    };
-    let values = match tensor
+    let Some((q, scales)) = tensor
         .quantization()
         .and_then(|q| q.scale().map(|s| (q, s)))
-    {
-        None if ty == tflite::TensorType::FLOAT32 => raw,
-        None => {
+    else {
+        if ty != tflite::TensorType::FLOAT32 {
             return Err(ModelError::Corrupt(format!(
                 "quantized tensor {name} has no scale"
             )));
         }
-        Some((q, scales)) => {
-            let scales: Vec<f32> = scales.iter().collect();
-            // NaN, infinite or negative steps would turn every weight into nonsense that
-            // still runs.
-            if let Some(bad) = scales.iter().find(|s| !s.is_finite() || **s < 0.0) {
-                return Err(ModelError::Corrupt(format!(
-                    "tensor {name} has a quantization scale of {bad}"
-                )));
-            }
-            let zero_points: Vec<f32> = q
-                .zero_point()
-                .map(|z| z.iter().map(|z| z as f32).collect())
-                .unwrap_or_default();
-            let channels = scales.len();
-            let axis = usize::try_from(q.quantized_dimension())
-                .ok()
-                .filter(|&a| channels == 1 || a < shape.len())
-                .ok_or_else(|| {
-                    ModelError::Corrupt(format!("tensor {name} has a bad quantized dimension"))
-                })?;
-            if channels == 0
-                || (channels > 1 && shape[axis] != channels)
-                || !(zero_points.is_empty() || zero_points.len() == channels)
-            {
-                return Err(ModelError::Corrupt(format!(
-                    "tensor {name} has {channels} scales and {} zero points for shape {shape:?}",
-                    zero_points.len()
-                )));
-            }
-            // Elements between two steps of the quantized axis.
-            // Saturating: with a zero dimension elsewhere the count is 0 and the rest of
-            // the shape may be anything.
-            let inner: usize = shape.get(axis + 1..).map_or(1, |s| {
-                s.iter().fold(1usize, |acc, &d| acc.saturating_mul(d))
-            });
-            raw.iter()
-                .enumerate()
-                .map(|(i, &q)| {
-                    let c = if channels == 1 {
-                        0
-                    } else {
-                        (i / inner) % channels
-                    };
-                    let zero = zero_points.get(c).copied().unwrap_or(0.0);
-                    scales[c] * (q - zero)
-                })
-                .collect()
-        }
+        let values = data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        return Ok(FloatTensor { shape, values });
     };
+    let scales: Vec<f32> = scales.iter().collect();
+    // NaN, infinite or negative steps would turn every weight into nonsense that still runs.
+    if let Some(bad) = scales.iter().find(|s| !s.is_finite() || **s < 0.0) {
+        return Err(ModelError::Corrupt(format!(
+            "tensor {name} has a quantization scale of {bad}"
+        )));
+    }
+    let zero_points: Vec<f32> = q
+        .zero_point()
+        .map(|z| z.iter().map(|z| z as f32).collect())
+        .unwrap_or_default();
+    let channels = scales.len();
+    let axis = usize::try_from(q.quantized_dimension())
+        .ok()
+        .filter(|&a| channels == 1 || a < shape.len())
+        .ok_or_else(|| {
+            ModelError::Corrupt(format!("tensor {name} has a bad quantized dimension"))
+        })?;
+    if channels == 0
+        || (channels > 1 && shape[axis] != channels)
+        || !(zero_points.is_empty() || zero_points.len() == channels)
+    {
+        return Err(ModelError::Corrupt(format!(
+            "tensor {name} has {channels} scales and {} zero points for shape {shape:?}",
+            zero_points.len()
+        )));
+    }
+    // Elements between two steps of the quantized axis (all of them for one scale).
+    // Saturating: with a zero dimension elsewhere the count is 0 and the rest of the shape may
+    // be anything.
+    let inner: usize = match channels {
+        1 => count.max(1),
+        _ => shape.get(axis + 1..).map_or(1, |s| {
+            s.iter().fold(1usize, |acc, &d| acc.saturating_mul(d))
+        }),
+    };
+    let mut values = Vec::with_capacity(count);
+    // One pass over the stored values, a run of `inner` elements per scale: the page runs this
+    // on every visit, before its compiler has optimized it.
+    for (run, c) in (0..count.div_ceil(inner.max(1))).zip((0..channels).cycle()) {
+        let (scale, zero) = (scales[c], zero_points.get(c).copied().unwrap_or(0.0));
+        let from = run * inner;
+        let to = (from + inner).min(count);
+        let step = |q: f32| scale * (q - zero);
+        match ty {
+            tflite::TensorType::UINT8 => {
+                values.extend(data[from..to].iter().map(|&q| step(f32::from(q))))
+            }
+            tflite::TensorType::INT8 => {
+                values.extend(data[from..to].iter().map(|&q| step(f32::from(q as i8))))
+            }
+            // i32 → f32 rounds above 2^24; exact for any bias a real model has.
+            tflite::TensorType::INT32 => values.extend(
+                data[from * 4..to * 4]
+                    .chunks_exact(4)
+                    .map(|c| step(i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)),
+            ),
+            _ => values.extend(
+                data[from * 4..to * 4]
+                    .chunks_exact(4)
+                    .map(|c| step(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+            ),
+        }
+    }
     Ok(FloatTensor { shape, values })
 }
 
@@ -130,8 +137,31 @@ mod tests {
     use super::*;
 
     fn one_tensor_model(shape: &[i32], bytes: &[u8]) -> Vec<u8> {
+        quantized_model(shape, tflite::TensorType::FLOAT32, bytes, None)
+    }
+
+    /// A model of one tensor, with `(scales, zero points, quantized dimension)` where given.
+    fn quantized_model(
+        shape: &[i32],
+        type_: tflite::TensorType,
+        bytes: &[u8],
+        quantization: Option<(&[f32], &[i64], i32)>,
+    ) -> Vec<u8> {
         let mut fbb = flatbuffers::FlatBufferBuilder::new();
         let data = fbb.create_vector(bytes);
+        let quantization = quantization.map(|(scales, zero_points, axis)| {
+            let scale = fbb.create_vector(scales);
+            let zero_point = fbb.create_vector(zero_points);
+            tflite::QuantizationParameters::create(
+                &mut fbb,
+                &tflite::QuantizationParametersArgs {
+                    scale: Some(scale),
+                    zero_point: Some(zero_point),
+                    quantized_dimension: axis,
+                    ..Default::default()
+                },
+            )
+        });
         let buffer = tflite::Buffer::create(&mut fbb, &tflite::BufferArgs { data: Some(data) });
         let buffers = fbb.create_vector(&[buffer]);
         let shape = fbb.create_vector(shape);
@@ -139,8 +169,9 @@ mod tests {
             &mut fbb,
             &tflite::TensorArgs {
                 shape: Some(shape),
-                type_: tflite::TensorType::FLOAT32,
+                type_,
                 buffer: 0,
+                quantization,
                 ..Default::default()
             },
         );
@@ -184,5 +215,88 @@ mod tests {
         let model = tflite::root_as_model(&fits).unwrap();
         let tensor = model.subgraphs().unwrap().get(0).tensors().unwrap().get(0);
         assert_eq!(dequantize(&model, &tensor).unwrap().values, [0.0, 0.0]);
+    }
+
+    fn read(model: &[u8]) -> Result<FloatTensor, ModelError> {
+        let model = tflite::root_as_model(model).unwrap();
+        let tensor = model.subgraphs().unwrap().get(0).tensors().unwrap().get(0);
+        dequantize(&model, &tensor)
+    }
+
+    /// TFLite's definition, element by element: `scale[c] * (q - zero_point[c])` with `c` the
+    /// element's index along the quantized dimension.
+    fn by_definition(
+        shape: &[usize],
+        q: &[f32],
+        scales: &[f32],
+        zero_points: &[i64],
+        axis: usize,
+    ) -> Vec<f32> {
+        let inner: usize = shape[axis + 1..].iter().product();
+        (0..q.len())
+            .map(|i| {
+                let c = if scales.len() == 1 {
+                    0
+                } else {
+                    (i / inner) % scales.len()
+                };
+                scales[c] * (q[i] - zero_points[c] as f32)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn quantized_values_follow_tflites_definition() {
+        let shape = [2usize, 3, 1, 5];
+        let dims: Vec<i32> = shape.iter().map(|&d| d as i32).collect();
+        let count: usize = shape.iter().product();
+        let bytes: Vec<u8> = (0..count).map(|i| (i * 37 % 256) as u8).collect();
+        // uint8, one scale for the whole tensor.
+        let model = quantized_model(
+            &dims,
+            tflite::TensorType::UINT8,
+            &bytes,
+            Some((&[0.5], &[128], 0)),
+        );
+        let q: Vec<f32> = bytes.iter().map(|&b| f32::from(b)).collect();
+        assert_eq!(
+            read(&model).unwrap().values,
+            by_definition(&shape, &q, &[0.5], &[128], 0)
+        );
+        // int8, per channel along the first and the last dimension (odd inner sizes).
+        let q: Vec<f32> = bytes.iter().map(|&b| f32::from(b as i8)).collect();
+        for (axis, scales, zeros) in [
+            (0, vec![0.25, 2.0], vec![1, -3]),
+            (3, vec![0.5, 1.0, 1.5, 2.0, 4.0], vec![0, 1, 2, 3, 4]),
+        ] {
+            let model = quantized_model(
+                &dims,
+                tflite::TensorType::INT8,
+                &bytes,
+                Some((&scales, &zeros, axis as i32)),
+            );
+            let expected = by_definition(&shape, &q, &scales, &zeros, axis);
+            assert_eq!(read(&model).unwrap().values, expected, "axis {axis}");
+        }
+        // int32 biases.
+        let biases: Vec<u8> = [-7i32, 0, 1 << 20]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let model = quantized_model(
+            &[3],
+            tflite::TensorType::INT32,
+            &biases,
+            Some((&[0.125], &[0], 0)),
+        );
+        assert_eq!(read(&model).unwrap().values, [-0.875, 0.0, 131072.0]);
+        // A scale per channel that does not match the dimension is refused.
+        let model = quantized_model(
+            &dims,
+            tflite::TensorType::INT8,
+            &bytes,
+            Some((&[1.0, 1.0, 1.0], &[0, 0, 0], 0)),
+        );
+        assert!(matches!(read(&model), Err(ModelError::Corrupt(_))));
     }
 }

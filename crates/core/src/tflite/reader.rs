@@ -265,7 +265,7 @@ impl<'a> Reader<'a> {
         let (weight, bias) = self.weight_and_bias(op)?;
         Ok(ConvWeights {
             spec,
-            weight: permute_to_oihw(&weight.values, file_shape),
+            weight: permute_to_oihw(weight.values, file_shape),
             bias: bias.values,
         })
     }
@@ -384,8 +384,12 @@ impl<'a> Reader<'a> {
 
 /// `[a, b, c, d]` row-major → `[a, d, b, c]`: OHWI → OIHW, and 1HWC → 1CHW, which for a
 /// depthwise kernel is the same memory as Burn's `[C, 1, H, W]`.
-fn permute_to_oihw(values: &[f32], [a, b, c, d]: [usize; 4]) -> Vec<f32> {
+fn permute_to_oihw(values: Vec<f32>, [a, b, c, d]: [usize; 4]) -> Vec<f32> {
     debug_assert_eq!(values.len(), a * b * c * d);
+    // A 1×1 kernel (most of the weights): the two layouts are the same.
+    if b * c == 1 {
+        return values;
+    }
     let mut out = vec![0.0; values.len()];
     for ia in 0..a {
         for ib in 0..b {
@@ -409,9 +413,11 @@ mod tests {
         // [1, 1, 2, 3] OHWI: w=0 → (0,1,2), w=1 → (3,4,5); OIHW puts channels before width.
         let v: Vec<f32> = (0..6).map(|x| x as f32).collect();
         assert_eq!(
-            permute_to_oihw(&v, [1, 1, 2, 3]),
+            permute_to_oihw(v.clone(), [1, 1, 2, 3]),
             [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
         );
+        // A 1×1 kernel: [2, 1, 1, 3] OHWI is [2, 3, 1, 1] OIHW as it is.
+        assert_eq!(permute_to_oihw(v.clone(), [2, 1, 1, 3]), v);
     }
 
     /// A model of one float32 tensor of `shape` whose buffer holds `bytes`.
