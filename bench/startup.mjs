@@ -80,6 +80,7 @@ async function visit(context, origin, photo, rows) {
   const t = await page.evaluate(() => window.__afinarTimes);
   const backend = await page.getByTestId("backend").innerText();
   if (rows) {
+    console.log(`timing: ${await page.getByTestId("timing").first().innerText()}`);
     const origin0 = await page.evaluate(() => performance.timeOrigin);
     const add = (where, entries) => rows.push(...entries.map((e) => ({ ...e, where, start: e.start - origin0, end: e.end - origin0 })));
     add("page", await page.evaluate(timeline));
