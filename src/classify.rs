@@ -5,7 +5,7 @@
 //! and in a browser worker on WebGPU.
 
 use afinar_core::classify::labelled_top_k;
-pub use afinar_core::classify::{Answers, CpuClassifier, PackedHead, top_k};
+pub use afinar_core::classify::{Answers, CpuClassifier, Embedding, PackedHead, top_k};
 pub use afinar_vocabulary::Prediction;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -33,21 +33,6 @@ pub struct DeviceError(pub String);
 
 fn device_error(e: impl std::fmt::Display) -> DeviceError {
     DeviceError(e.to_string())
-}
-
-/// What a training photo needs, computed in one pass.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Embedding {
-    /// Pooled features (1280 values).
-    pub pooled: Vec<f32>,
-    /// Activations below the last K blocks, when asked for.
-    pub boundary: Option<Vec<f32>>,
-    /// Pooled features of the photo's augmented views, one row per view.
-    pub augmented: Vec<f32>,
-    /// The views' activations below the last K blocks, when asked for.
-    pub augmented_boundary: Option<Vec<f32>>,
-    /// What the ImageNet classifier alone says: its top predictions.
-    pub imagenet: Vec<Prediction>,
 }
 
 /// The pretrained network with its labels, ready to classify photos on one device.
@@ -263,24 +248,18 @@ impl Classifier {
         let imagenet = labelled_top_k(&read(probs).await?, &self.labels, k)
             .pop()
             .unwrap_or_default();
-        let mut pooled = read(pooled).await?;
-        let augmented = pooled.split_off(FEATURE_DIM.min(pooled.len()));
-        let (boundary, augmented_boundary) = match boundary {
+        let boundary = match boundary {
             Some(b) => {
                 let width = b.dims()[1];
-                let mut rows = read(b).await?;
-                let views = rows.split_off(width.min(rows.len()));
-                (Some(rows), Some(views))
+                Some((read(b).await?, width))
             }
-            None => (None, None),
+            None => None,
         };
-        Ok(Embedding {
-            pooled,
+        Ok(Embedding::from_rows(
+            read(pooled).await?,
             boundary,
-            augmented,
-            augmented_boundary,
             imagenet,
-        })
+        ))
     }
 
     /// Photos per forward pass on this classifier's device.

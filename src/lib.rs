@@ -1,7 +1,8 @@
 //! Afinar: MobileNetV2 transfer learning that runs on the user's machine.
 //!
 //! Built on `afinar-core` (the Burn-free inference core: [`tflite`], [`architecture`],
-//! [`labels`], [`preprocess`] and the CPU kernels are its modules, re-exported here), this
+//! [`labels`], [`preprocess`], [`augment`] and the CPU kernels are its modules, re-exported
+//! here), this
 //! crate adds Burn: the network as trainable layers on any device, WebGPU included, and the
 //! training of a head. The data's path, one module per stage:
 //!
@@ -23,9 +24,8 @@
 //! (`src/bin/afinar`), the browser worker (`crates/worker`) and the page (`crates/web`) are thin
 //! layers over this library.
 
-pub use afinar_core::{architecture, labels, preprocess, tflite};
+pub use afinar_core::{architecture, augment, labels, preprocess, tflite};
 
-pub mod augment;
 pub mod classify;
 pub mod device;
 pub mod head;

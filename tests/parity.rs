@@ -2,6 +2,7 @@
 
 mod common;
 
+use afinar::architecture::FEATURE_DIM;
 use afinar::model::kernels::CpuKernels;
 use afinar::{Classifier, FeatureStage, MobileNetV2Weights, ModelInput, top_k};
 use burn::prelude::*;
@@ -130,37 +131,50 @@ fn the_cpu_kernels_match_burn_on_odd_batches_and_every_boundary() {
                 kernels.name()
             );
         }
-        // A training photo's rows for a fine-tuning recipe: boundary and pooled from one pass.
-        for unfreeze in [1, 2, 17] {
+        // A training photo's rows (for a head, and for a fine-tuning recipe: boundary and
+        // pooled from one pass), by the Burn classifier on these kernels and by the core's
+        // CPU classifier (the page's inference worker), against Burn's own layers.
+        let weights = MobileNetV2Weights::from_tflite(&model_bytes(V1_QUANT)).expect("loads");
+        let core = afinar::classify::CpuClassifier::new(&weights, burn.labels().to_vec(), kernels)
+            .expect("packs");
+        for unfreeze in [None, Some(1), Some(2), Some(17)] {
             let views = [tiny.clone(), photos[1].clone()];
-            let embed = |c: &Classifier| {
-                block_on(c.embed(&photos[0], &views, Some(unfreeze), 5)).expect("embeds")
-            };
-            let (want, got) = (embed(&burn), embed(&fast));
+            let want = block_on(burn.embed(&photos[0], &views, unfreeze, 5)).expect("embeds");
             let rows = |e: &afinar::classify::Embedding| {
                 [
                     e.pooled.clone(),
                     e.augmented.clone(),
-                    e.boundary.clone().expect("boundary rows"),
-                    e.augmented_boundary.clone().expect("views' boundary rows"),
+                    e.boundary.clone().unwrap_or_default(),
+                    e.augmented_boundary.clone().unwrap_or_default(),
                 ]
             };
-            for (name, (g, w)) in ["pooled", "augmented", "boundary", "augmented boundary"]
-                .iter()
-                .zip(rows(&got).iter().zip(&rows(&want)))
-            {
-                assert_eq!(g.len(), w.len(), "{name}");
-                let worst = max_abs_diff(g, w);
-                println!(
-                    "{}: embed, unfreeze {unfreeze}, {name}: max |Δ| {worst:.2e}",
-                    kernels.name()
-                );
+            let on_kernels = block_on(fast.embed(&photos[0], &views, unfreeze, 5)).expect("embeds");
+            let on_core = core.embed(&photos[0], &views, unfreeze, 5);
+            for (who, got) in [("Burn on the kernels", on_kernels), ("core", on_core)] {
+                assert_eq!(got.boundary.is_some(), unfreeze.is_some(), "{who}");
+                assert_eq!(got.augmented.len(), 2 * FEATURE_DIM, "{who}");
+                for (name, (g, w)) in ["pooled", "augmented", "boundary", "augmented boundary"]
+                    .iter()
+                    .zip(rows(&got).iter().zip(&rows(&want)))
+                {
+                    assert_eq!(g.len(), w.len(), "{who}: {name}");
+                    let worst = max_abs_diff(g, w);
+                    println!(
+                        "{} ({who}): embed, unfreeze {unfreeze:?}, {name}: max |Δ| {worst:.2e}",
+                        kernels.name()
+                    );
+                    assert!(
+                        worst <= FEATURES_ATOL,
+                        "{who}: {name}, unfreeze {unfreeze:?}: {worst}"
+                    );
+                }
+                assert_eq!(got.imagenet.len(), 5, "{who}");
+                assert_eq!(got.imagenet[0].index, want.imagenet[0].index, "{who}");
                 assert!(
-                    worst <= FEATURES_ATOL,
-                    "{name}, unfreeze {unfreeze}: {worst}"
+                    (got.imagenet[0].prob - want.imagenet[0].prob).abs() < 1e-3,
+                    "{who}"
                 );
             }
-            assert_eq!(got.imagenet[0].index, want.imagenet[0].index);
         }
     }
 }

@@ -202,3 +202,6 @@ export function rgbFixtureAsPng(name) {
   ]);
   return { name: `${name}.png`, mimeType: "image/png", buffer: png };
 }
+
+/** A request for the training worker's files (Burn), fetched only when training or WebGPU needs it. */
+export const isTrainingWorker = (url) => /\/afinar-worker(_bg\.wasm|\.js|_loader\.js)/.test(url);

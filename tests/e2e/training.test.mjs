@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import os from "node:os";
 import { mkdtempSync, mkdirSync, copyFileSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { serveDist, launch, openApp, waitForModel, waitForResults, resultFor, shared, waitUntilPrepared } from "./support.mjs";
+import { serveDist, launch, openApp, waitForModel, waitForResults, resultFor, shared, waitUntilPrepared, isTrainingWorker } from "./support.mjs";
 
 const CLASSES = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
 const PER_CLASS = 20;
@@ -65,8 +65,12 @@ test("a folder of 5 classes trains a head, which survives a reload and classifie
     // Until the user picks, the page picks the recipe for the photos: for 100 photos, the best
     // one (augmented views, then the top of the network fine-tuned), prepared as photos came in.
     assert.match(await page.getByTestId("recipe-summary").innerText(), /Recipe: best \(picked for the photos\)/);
+    // The photos were prepared (features, augmented views, boundary activations) by the small
+    // inference worker: Burn's training worker is fetched when training starts, not before.
+    assert.deepEqual(seen.requests.filter(isTrainingWorker), [], "preparing photos fetched the training worker");
     await page.getByTestId("train-button").click();
     await page.getByTestId("training-done").waitFor({ timeout: 600_000 });
+    assert.ok(seen.requests.some(isTrainingWorker), "training did not fetch the training worker");
     const shown = await page.getByTestId("val-accuracy").innerText();
     const accuracy = Number.parseFloat(shown);
     console.log(`validation accuracy after training in the page: ${shown}`);

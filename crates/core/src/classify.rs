@@ -36,6 +36,47 @@ pub struct Answers {
     pub head: Vec<Prediction>,
 }
 
+/// What a training photo needs, computed in one pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// Pooled features (1280 values).
+    pub pooled: Vec<f32>,
+    /// Activations below the last K blocks, when asked for.
+    pub boundary: Option<Vec<f32>>,
+    /// Pooled features of the photo's augmented views, one row per view.
+    pub augmented: Vec<f32>,
+    /// The views' activations below the last K blocks, when asked for.
+    pub augmented_boundary: Option<Vec<f32>>,
+    /// What the ImageNet classifier alone says: its top predictions.
+    pub imagenet: Vec<Prediction>,
+}
+
+impl Embedding {
+    /// Splits a pass over the photo and its views (the photo's rows first): `pooled` holds
+    /// [`FEATURE_DIM`] values per input, `boundary` (when asked for) `width` values per input.
+    pub fn from_rows(
+        mut pooled: Vec<f32>,
+        boundary: Option<(Vec<f32>, usize)>,
+        imagenet: Vec<Prediction>,
+    ) -> Self {
+        let augmented = pooled.split_off(FEATURE_DIM.min(pooled.len()));
+        let (boundary, augmented_boundary) = match boundary {
+            Some((mut rows, width)) => {
+                let views = rows.split_off(width.min(rows.len()));
+                (Some(rows), Some(views))
+            }
+            None => (None, None),
+        };
+        Self {
+            pooled,
+            boundary,
+            augmented,
+            augmented_boundary,
+            imagenet,
+        }
+    }
+}
+
 /// A dense layer (`[in, out]` weights) as a GEMM.
 fn dense(layer: &DenseWeights, kernels: CpuKernels) -> PackedGemm {
     let outputs = layer.outputs;
@@ -167,6 +208,37 @@ impl CpuClassifier {
         if let Ok(input) = ModelInput::from_image_bytes(&jpeg) {
             self.classify(std::slice::from_ref(&input), 1);
         }
+    }
+
+    /// What a training photo needs, in one pass over it and its augmented `views`: pooled
+    /// features, the activations below the last `unfreeze` blocks where asked for, and
+    /// ImageNet's top-`k` for the photo itself.
+    pub fn embed(
+        &self,
+        input: &ModelInput,
+        views: &[ModelInput],
+        unfreeze: Option<usize>,
+        k: usize,
+    ) -> Embedding {
+        let batch: Vec<ModelInput> = std::iter::once(input).chain(views).cloned().collect();
+        let (pooled, boundary) = match unfreeze {
+            Some(blocks) => {
+                let (boundary, pooled) = self.boundary_and_pooled(&batch, blocks);
+                (
+                    pooled,
+                    Some((boundary, FeatureStage::Boundary(blocks).width())),
+                )
+            }
+            None => (self.features(&batch, FeatureStage::Pooled), None),
+        };
+        let mut probs = self
+            .backbone
+            .logits(&pooled[..FEATURE_DIM.min(pooled.len())]);
+        softmax_rows(&mut probs, self.labels.len());
+        let imagenet = labelled_top_k(&probs, &self.labels, k)
+            .pop()
+            .unwrap_or_default();
+        Embedding::from_rows(pooled, boundary, imagenet)
     }
 
     /// ImageNet top-`k` predictions per input.

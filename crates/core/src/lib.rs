@@ -12,11 +12,13 @@
 //! 4. → [`head`]: a head file's trained weights (the user's classes, and a fine-tuned top of
 //!    the backbone), read and checked;
 //! 5. → [`classify`]: ImageNet's and the head's probabilities and top-K, one backbone pass per
-//!    photo.
+//!    photo; for training, a photo's features, boundary activations and those of its views
+//!    varied by [`augment`].
 //!
 //! Burn (training, the WebGPU path) lives in the `afinar` crate on top of this one.
 
 pub mod architecture;
+pub mod augment;
 pub mod classify;
 pub mod head;
 pub mod kernels;
@@ -25,6 +27,6 @@ pub mod preprocess;
 pub mod tflite;
 
 pub use afinar_vocabulary::Prediction;
-pub use classify::{CpuClassifier, top_k};
+pub use classify::{CpuClassifier, Embedding, top_k};
 pub use preprocess::{ImageInputError, InputScaling, ModelInput};
 pub use tflite::{MobileNetV2Weights, ModelError};

@@ -1,6 +1,6 @@
-//! The inference worker's dispatcher. It answers the page's model, backend, classification and
-//! head requests itself, on the CPU kernels, and relays the rest (training, exports, projects;
-//! classification too while WebGPU runs the model) to the training worker, which it starts on
+//! The inference worker's dispatcher. It answers the page's model, backend, classification,
+//! training-photo and head requests itself, on the CPU kernels, and relays the rest (training,
+//! exports, projects; photos too while WebGPU runs the model) to the training worker, which it starts on
 //! the first such request with the model and head it holds. Requests are handled one at a time
 //! in arrival order, relayed ones included, so the training worker sees them in that order.
 
@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use afinar_protocol::{ModelSource, Reply, Request};
-use afinar_vocabulary::{Backend, CPU_ADAPTER};
+use afinar_vocabulary::{Backend, CPU_ADAPTER, RowsNeeded};
 use afinar_worker_scope::{global_scope, listen, mark, now_ms, post};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -67,6 +67,7 @@ fn answered_here(variant: &str) -> bool {
             | "UseBestBackend"
             | "Classify"
             | "ClassifyFrame"
+            | "Prepare"
             | "UseHead"
             | "ForgetHead"
     )
@@ -163,6 +164,10 @@ impl Front {
                 let result = self.classify(&bytes);
                 self.post(&Reply::FrameClassified { id, result });
             }
+            Request::Prepare { id, bytes, rows } if !self.on_webgpu.get() => {
+                let result = self.prepare(&bytes, rows);
+                self.post(&Reply::Prepared { id, rows, result });
+            }
             Request::UseHead { bytes } => match self.use_head(bytes) {
                 Ok(info) => {
                     self.post(&Reply::HeadReady(info));
@@ -186,6 +191,18 @@ impl Front {
         let head = self.head.borrow();
         let packed = head.as_ref().map(|h| h.packed.as_ref());
         model::classify(&loaded.classifier, packed, bytes, || now_ms(&self.scope))
+    }
+
+    fn prepare(
+        &self,
+        bytes: &[u8],
+        rows: RowsNeeded,
+    ) -> Result<afinar_protocol::PreparedPhoto, String> {
+        let model = self.model.borrow();
+        let loaded = model
+            .as_ref()
+            .ok_or("No model is loaded yet, so the photo can't be prepared.")?;
+        model::prepare(&loaded.classifier, bytes, rows)
     }
 
     /// Reads and packs a model; on error nothing changes and the message says why.
@@ -216,12 +233,16 @@ impl Front {
         Ok(())
     }
 
-    /// A photo is queued for classification.
+    /// A photo is queued, to be classified or prepared.
     fn photo_waiting(&self) -> bool {
         self.queue.borrow().iter().any(|(request, _)| {
             matches!(
                 request,
-                Some(Request::Classify { .. } | Request::ClassifyFrame { .. })
+                Some(
+                    Request::Classify { .. }
+                        | Request::ClassifyFrame { .. }
+                        | Request::Prepare { .. }
+                )
             )
         })
     }

@@ -2,11 +2,13 @@
 
 use std::rc::Rc;
 
+use afinar_core::augment::TrainingPhoto;
 use afinar_core::classify::{CpuClassifier, PackedHead};
 use afinar_core::kernels::CpuKernels;
 use afinar_core::{MobileNetV2Weights, ModelInput};
-use afinar_protocol::{Classification, HeadInfo, ModelInfo, ModelSource};
-use afinar_vocabulary::Backend;
+use afinar_protocol::{Classification, HeadInfo, ModelInfo, ModelSource, PreparedPhoto};
+use afinar_vocabulary::{Backend, RowsNeeded};
+use afinar_worker_scope::{PREPARED_TOP_K, prepared_photo};
 
 /// Predictions reported per photo.
 const TOP_K: usize = 5;
@@ -70,6 +72,18 @@ pub fn head(model: &CpuClassifier, file: Vec<u8>) -> Result<(UserHead, HeadInfo)
         packed: Rc::new(packed),
     };
     Ok((head, info))
+}
+
+/// Prepares a training photo on the CPU kernels: its features, boundary activations and
+/// augmented views, as `rows` asks.
+pub fn prepare(
+    model: &CpuClassifier,
+    bytes: &[u8],
+    rows: RowsNeeded,
+) -> Result<PreparedPhoto, String> {
+    let photo = TrainingPhoto::read(bytes, rows)?;
+    let embedding = model.embed(&photo.input, &photo.views, rows.unfreeze, PREPARED_TOP_K);
+    Ok(prepared_photo(embedding, &photo))
 }
 
 /// Classifies a photo's bytes: ImageNet's top-5 and, with a head, the user's classes, from one

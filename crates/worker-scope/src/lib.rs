@@ -1,9 +1,13 @@
-//! What Afinar's two Web Workers (the inference worker and the training worker it starts) share
-//! of their global scope: posting replies, the clock, the size of their memory.
+//! What Afinar's two Web Workers (the inference worker and the training worker it starts) share:
+//! their global scope (posting replies, the clock, the size of their memory), and the reply a
+//! training photo makes once prepared (by the inference worker on the CPU, by the training
+//! worker on WebGPU).
 
 #![cfg(target_arch = "wasm32")]
 
-use afinar_protocol::Reply;
+use afinar_core::augment::TrainingPhoto;
+use afinar_core::classify::Embedding;
+use afinar_protocol::{PreparedPhoto, Reply};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -64,5 +68,21 @@ pub fn now_ms(scope: &DedicatedWorkerGlobalScope) -> f64 {
 pub fn mark(scope: &DedicatedWorkerGlobalScope, name: &str) {
     if let Some(performance) = scope.performance() {
         let _ = performance.mark(name);
+    }
+}
+
+/// ImageNet's predictions kept with a prepared training photo, for comparison.
+pub const PREPARED_TOP_K: usize = 3;
+
+/// A prepared training photo as the page stores it.
+pub fn prepared_photo(embedding: Embedding, photo: &TrainingPhoto) -> PreparedPhoto {
+    PreparedPhoto {
+        features: embedding.pooled,
+        boundary: embedding.boundary,
+        augmented: embedding.augmented,
+        augmented_boundary: embedding.augmented_boundary,
+        imagenet: embedding.imagenet,
+        sha256: photo.sha256.clone(),
+        thumbnail_jpeg: photo.input.thumbnail_jpeg(),
     }
 }

@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 
 use afinar::train::{self, Dataset, EpochReport, Part, Sample, Split, TrainingRun};
-use afinar::{Embedding, ModelInput};
-use afinar_protocol::{DisputedLabel, PreparedPhoto, TrainingOutcome, TrainingRows};
+use afinar_protocol::{DisputedLabel, TrainingOutcome, TrainingRows};
 use afinar_vocabulary::{Backend, EpochSummary, Mistake, RowPrediction, RunScores};
 
 /// The page's training photos as the library's training set (split as the set says, or by
@@ -131,18 +130,6 @@ pub fn outcome(
     TrainingOutcome {
         scores,
         head_file: run.head_file,
-    }
-}
-
-pub fn prepared_photo(e: Embedding, sha256: String, input: &ModelInput) -> PreparedPhoto {
-    PreparedPhoto {
-        features: e.pooled,
-        boundary: e.boundary,
-        augmented: e.augmented,
-        augmented_boundary: e.augmented_boundary,
-        imagenet: e.imagenet,
-        sha256,
-        thumbnail_jpeg: input.thumbnail_jpeg(),
     }
 }
 

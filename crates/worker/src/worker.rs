@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use afinar::augment::AugmentConfig;
+use afinar::augment::TrainingPhoto;
 use afinar::classify::{CpuClassifier, PackedHead};
 use afinar::{Classifier, ModelInput};
 use afinar_protocol::{
@@ -24,12 +24,12 @@ use crate::convert;
 use crate::device::ModelHost;
 use crate::head::UserHead;
 use crate::project::ProjectFile;
-use afinar_worker_scope::{global_scope, listen, now_ms, post, wasm_memory_bytes};
+use afinar_worker_scope::{
+    PREPARED_TOP_K, global_scope, listen, now_ms, post, prepared_photo, wasm_memory_bytes,
+};
 
 /// Predictions reported per photo.
 const TOP_K: usize = 5;
-/// ImageNet predictions kept with a training photo, for comparison.
-const EMBED_TOP_K: usize = 3;
 
 /// Starts the worker: installs the message handler and tells the page it is listening.
 pub fn start() {
@@ -252,31 +252,17 @@ impl Worker {
     }
 
     async fn prepare(&self, bytes: &[u8], rows: RowsNeeded) -> Result<PreparedPhoto, String> {
-        rows.check()
-            .map_err(|e| format!("This photo can't be prepared: {e}."))?;
-        let image = afinar::preprocess::decode(bytes)
-            .map_err(|e| format!("This photo can't be read: {e}."))?
-            .to_rgb8();
-        let input = ModelInput::from_rgb_image(&image);
-        let sha256 = afinar::preprocess::sha256_hex(bytes);
-        let views = match rows.views {
-            0 => Vec::new(),
-            n => AugmentConfig::new()
-                .with_views(n)
-                .views_of(&image, &sha256, rows.seed),
-        };
-        let unfreeze = rows.unfreeze;
-        drop(image);
+        let photo = TrainingPhoto::read(bytes, rows)?;
         let no_model = "No model is loaded yet, so the photo can't be prepared.";
         self.retry_on_cpu(
             "while preparing a photo",
             no_model,
             async |classifier, _| {
                 let embedding = classifier
-                    .embed(&input, &views, unfreeze, EMBED_TOP_K)
+                    .embed(&photo.input, &photo.views, rows.unfreeze, PREPARED_TOP_K)
                     .await
                     .map_err(|e| Failure::Device(e.to_string()))?;
-                Ok(convert::prepared_photo(embedding, sha256.clone(), &input))
+                Ok(prepared_photo(embedding, &photo))
             },
         )
         .await

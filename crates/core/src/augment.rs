@@ -5,35 +5,72 @@
 //! The views are computed once per photo and their backbone outputs kept beside the plain
 //! view's; training then draws one view of each photo per epoch.
 
-use burn::prelude::*;
 use image::RgbImage;
 use image::imageops::{self, FilterType};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::architecture::INPUT_SIZE;
-use crate::preprocess::ModelInput;
+use crate::preprocess::{ModelInput, decode, sha256_hex};
+use afinar_vocabulary::RowsNeeded;
 
-/// How training photos are varied. The defaults are the usual ImageNet-style augmentation,
-/// somewhat milder (flowers fill most of their photos).
-#[derive(Config, Debug, PartialEq)]
+/// How training photos are varied. The defaults ([`Self::new`]) are the usual ImageNet-style
+/// augmentation, somewhat milder (flowers fill most of their photos). A plain value (the core
+/// builds without Burn); a recipe, a Burn `Config`, holds one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AugmentConfig {
-    /// Augmented views per training photo, beside the plain one.
-    #[config(default = 4)]
+    /// Augmented views per training photo, beside the plain one. Default 4.
     pub views: usize,
-    /// Smallest share of the photo's area a crop keeps.
-    #[config(default = 0.3)]
+    /// Smallest share of the photo's area a crop keeps. Default 0.3.
     pub min_area: f64,
-    /// Largest ratio between a crop's width and height (either way round).
-    #[config(default = 1.333)]
+    /// Largest ratio between a crop's width and height (either way round). Default 1.333.
     pub max_aspect: f64,
-    /// Mirror half of the views left to right.
-    #[config(default = true)]
+    /// Mirror half of the views left to right. Default on.
     pub flip: bool,
     /// Brightness, contrast and saturation are each scaled by a factor in `1 ± jitter`.
-    #[config(default = 0.2)]
+    /// Default 0.2.
     pub jitter: f64,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AugmentConfig {
+    /// The default settings.
+    pub fn new() -> Self {
+        Self {
+            views: 4,
+            min_area: 0.3,
+            max_aspect: 1.333,
+            flip: true,
+            jitter: 0.2,
+        }
+    }
+
+    pub fn with_views(self, views: usize) -> Self {
+        Self { views, ..self }
+    }
+
+    pub fn with_min_area(self, min_area: f64) -> Self {
+        Self { min_area, ..self }
+    }
+
+    pub fn with_max_aspect(self, max_aspect: f64) -> Self {
+        Self { max_aspect, ..self }
+    }
+
+    pub fn with_flip(self, flip: bool) -> Self {
+        Self { flip, ..self }
+    }
+
+    pub fn with_jitter(self, jitter: f64) -> Self {
+        Self { jitter, ..self }
+    }
 }
 
 /// Why augmentation settings cannot be used. The message is for people.
@@ -108,6 +145,39 @@ impl AugmentConfig {
         }
         let side = width.min(height);
         ((width - side) / 2, (height - side) / 2, side, side)
+    }
+}
+
+/// A training photo read for preparing: the model's input, the augmented views a recipe asks
+/// for, and the sha256 of its file (which seeds the views).
+#[derive(Debug)]
+pub struct TrainingPhoto {
+    pub input: ModelInput,
+    pub views: Vec<ModelInput>,
+    pub sha256: String,
+}
+
+impl TrainingPhoto {
+    /// Decodes a photo file and draws the views `rows` asks for; the error says why, for
+    /// people.
+    pub fn read(bytes: &[u8], rows: RowsNeeded) -> Result<Self, String> {
+        rows.check()
+            .map_err(|e| format!("This photo can't be prepared: {e}."))?;
+        let image = decode(bytes)
+            .map_err(|e| format!("This photo can't be read: {e}."))?
+            .to_rgb8();
+        let sha256 = sha256_hex(bytes);
+        let views = match rows.views {
+            0 => Vec::new(),
+            n => AugmentConfig::new()
+                .with_views(n)
+                .views_of(&image, &sha256, rows.seed),
+        };
+        Ok(Self {
+            input: ModelInput::from_rgb_image(&image),
+            views,
+            sha256,
+        })
     }
 }
 
