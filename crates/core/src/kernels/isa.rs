@@ -69,7 +69,8 @@ impl CpuKernels {
         }
     }
 
-    /// Whether this CPU can run the path.
+    /// Whether this CPU can run the path: every feature its `#[target_feature]` functions
+    /// enable (the AVX-512 path's enable `avx512f,avx2,fma`; the AVX2 path's `avx2,fma`).
     pub fn is_supported(self) -> bool {
         match self {
             Self::Burn | Self::Portable => true,
@@ -82,6 +83,7 @@ impl CpuKernels {
             #[cfg(target_arch = "x86_64")]
             Self::Avx512 => {
                 std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
             }
             #[cfg(not(target_arch = "x86_64"))]
