@@ -38,11 +38,18 @@ self.addEventListener("activate", (event) => {
   );
 });
 
-// Keeps a copy of a response this build does not hold yet (the files of one build do not change,
-// so a visit does not write them again).
+// Files named after their content (Trunk's hashed names): a build's copy never changes, so a
+// visit does not write one the cache already holds. Every other file (the page, the workers'
+// fixed names) is written on every fetch, so that a copy from another build heals.
+const HASHED = /-[0-9a-f]{12,16}(_bg)?\.[a-z]+$/;
+
 async function keep(request, response) {
   const cache = await caches.open(APP_CACHE);
-  if (request.mode === "navigate" || !(await cache.match(request))) await cache.put(request, response);
+  if (HASHED.test(new URL(request.url).pathname) && (await cache.match(request))) {
+    await response.body?.cancel();
+    return;
+  }
+  await cache.put(request, response);
 }
 
 self.addEventListener("fetch", (event) => {

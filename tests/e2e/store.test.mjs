@@ -342,7 +342,9 @@ test("a store of the previous schema is migrated: photos and classes kept, and p
       name: "tf2_ptq.tflite", mimeType: "application/octet-stream", buffer: readFileSync(other),
     });
     // Train before the worker has the new model: the photos' features are the old model's.
-    await page.getByTestId("train-button").click();
+    // Clicked from the page itself, at once: Playwright's own click (it waits for the button to
+    // be stable) can come after the worker has read and packed the file.
+    await page.evaluate(() => document.querySelector('[data-testid="train-button"]').click());
     await page.getByTestId("training-message").filter({ hasText: "still loading" }).waitFor({ timeout: 10_000 });
     await page.getByTestId("model-ready").filter({ hasText: "tf2_ptq.tflite" }).waitFor({ timeout: 120_000 });
     await waitForStoredModel(page, sha256(other), n);

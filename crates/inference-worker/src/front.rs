@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use afinar_protocol::{ModelSource, Reply, Request};
 use afinar_vocabulary::{Backend, CPU_ADAPTER, RowsNeeded};
-use afinar_worker_scope::{global_scope, listen, mark, now_ms, post};
+use afinar_worker_scope::{global_scope, listen, mark, next_task, now_ms, post};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
@@ -426,8 +426,11 @@ impl Front {
         let kept = keep.then(|| (bytes.clone(), sha256.clone()));
         match self.install(bytes, sha256, source.clone(), start) {
             Ok(()) => {
-                // A photo already waiting is the warm-up.
+                // A photo sent while the model was packed is the warm-up (let it in first);
+                // so is WebGPU's first pass, in the training worker.
+                next_task(&self.scope).await;
                 if !self.photo_waiting()
+                    && !self.webgpu_wanted.get()
                     && let Some(loaded) = self.model.borrow().as_ref()
                 {
                     loaded.classifier.warm_up();

@@ -365,11 +365,18 @@ impl WorkerLink {
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         if let Some(events) = early_events {
             // Handed over in a microtask, so after the caller's own set-up and before any
-            // event the worker sends from now on.
+            // event the worker sends from now on; not past a restart that one of them caused.
             let on_message: js_sys::Function = on_message.as_ref().clone().unchecked_into();
             let on_error: js_sys::Function = on_error.as_ref().clone().unchecked_into();
+            let (weak, adopted) = (Rc::downgrade(&self.inner), worker.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 for event in events {
+                    let current = weak
+                        .upgrade()
+                        .is_some_and(|inner| inner.worker.borrow().as_ref() == Some(&adopted));
+                    if !current {
+                        break;
+                    }
                     let handler = if event.is_instance_of::<MessageEvent>() {
                         &on_message
                     } else {

@@ -63,6 +63,15 @@ pub fn now_ms(scope: &DedicatedWorkerGlobalScope) -> f64 {
     scope.performance().map(|p| p.now()).unwrap_or(0.0)
 }
 
+/// One turn of the event loop: the messages that arrived during long synchronous work are
+/// handled (queued) before this returns.
+pub async fn next_task(scope: &DedicatedWorkerGlobalScope) {
+    let turn = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = scope.set_timeout_with_callback(&resolve);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(turn).await;
+}
+
 /// Marks a moment of the worker's start-up in the browser's performance timeline (the
 /// benchmarks read the marks to say where start-up time goes).
 pub fn mark(scope: &DedicatedWorkerGlobalScope, name: &str) {
