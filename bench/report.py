@@ -222,13 +222,18 @@ def markdown(r):
             f"cold {a['cold_ms']:.0f} ms, warm (cached) {a['warm_ms']:.0f} ms; with the harness's own delays "
             f"{a.get('cold_wall_ms', float('nan')):.0f} / {a.get('warm_wall_ms', float('nan')):.0f} ms")
     lite = b.get("litert_first")
-    cold = app.get("cpu", {}).get("cold_ms")
-    if lite and cold:
+    cpu = app.get("cpu", {})
+    if lite and cpu.get("cold_ms"):
+        # Run by run, as every other ratio here: each app start beside the LiteRT.js start
+        # measured right after it.
+        pairs = zip(cpu.get("runs", []), lite.get("runs", []))
+        ratios = [a["cold"]["first_ms"] / l["first_ms"] for a, l in pairs]
+        ratio = fmt(stats(ratios), 2) if ratios else f"{cpu['cold_ms'] / lite['cold_ms']:.2f}"
         lines.append(
             f"- LiteRT.js the same way (navigation to its first prediction, a fresh profile, the page's clock): "
             f"{lite['cold_ms']:.0f} ms ({lite.get('wall_ms', float('nan')):.0f} with the harness's delays); "
-            f"the app's cold start is {cold / lite['cold_ms']:.2f} × that (target ≤ 1.0), "
-            f"warm {app['cpu']['warm_ms']:.0f} ms (target ≤ 300)")
+            f"the app's cold start / LiteRT.js's, run by run: {ratio} (target ≤ 1.0); "
+            f"warm {cpu['warm_ms']:.0f} ms (target ≤ 300)")
     sz = b["sizes"]
     if "inference_worker_wasm" in sz:
         iw = sz["inference_worker_wasm"]
