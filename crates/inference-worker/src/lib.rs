@@ -1,8 +1,9 @@
 //! Afinar's inference worker, built by Trunk as the page's Web Worker (`data-type="worker"`): a
 //! thin dispatcher over the Burn-free core (`afinar-core`), small enough to answer from the
 //! first photo. It classifies on the CPU kernels itself, with the user's head in the same pass,
-//! and starts the training worker (`crates/worker`, Burn) only when the page asks for what needs
-//! it (training, exports, projects) or WebGPU is to run the model; it relays those messages.
+//! prepares training photos there too, and starts the training worker (`crates/worker`, Burn)
+//! only when the page asks for what needs it (training, exports, projects) or WebGPU is to run
+//! the model; it relays those messages.
 //!
 //! [`front`] dispatches the page's requests; [`model`] holds the model and head on the CPU
 //! kernels; [`training`] starts the training worker and relays to and from it; [`download`]
