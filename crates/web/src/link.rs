@@ -13,58 +13,17 @@ use std::rc::Rc;
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
+use web_sys::{Blob, ErrorEvent, MessageEvent, Worker};
 
 use afinar_protocol::{Reply, Request, TrainingRows};
 use afinar_vocabulary::{Backend, RowsNeeded};
 
-/// The loader script Trunk generates for the inference worker (`data-loader-shim`), which
-/// starts the training worker itself when it is needed.
-const WORKER_SCRIPT: &str = "./afinar-inference-worker_loader.js";
-/// The `window` property where `index.html`'s inline script leaves the inference worker it
-/// started before this page's wasm loaded: `{ worker, events }`, the events (messages and
-/// errors) it sent meanwhile, in order.
-const EARLY_WORKER: &str = "afinarEarlyWorker";
+mod start;
 
 /// Photos sent to the worker and not yet answered, at most.
 const IN_FLIGHT: usize = 3;
 /// After this many stops in one session, give up instead of restarting again.
 const MAX_RESTARTS: u32 = 3;
-
-/// This page's build, as `scripts/post-build.mjs` wrote it into `index.html`.
-fn page_build() -> Option<String> {
-    web_sys::window()?
-        .document()?
-        .query_selector("meta[name=afinar-build]")
-        .ok()??
-        .get_attribute("content")
-}
-
-/// A new inference worker, told this page's build.
-fn new_worker() -> Result<Worker, JsValue> {
-    let options = WorkerOptions::new();
-    options.set_type(WorkerType::Classic);
-    // The page's build after '#': the worker's loader checks that it is its own.
-    let script = match page_build() {
-        Some(build) => format!("{WORKER_SCRIPT}#{build}"),
-        None => WORKER_SCRIPT.to_string(),
-    };
-    Worker::new_with_options(&script, &options)
-}
-
-/// The worker `index.html` started early, with the events it sent so far; `None` after the
-/// first call, or where the inline script did not run (a page without it, a worker it could
-/// not start).
-fn take_early_worker() -> Option<(Worker, js_sys::Array)> {
-    let window = web_sys::window()?;
-    let key = JsValue::from_str(EARLY_WORKER);
-    let early = js_sys::Reflect::get(&window, &key).ok()?;
-    let _ = js_sys::Reflect::delete_property(&window, &key);
-    let field = |name: &str| js_sys::Reflect::get(&early, &JsValue::from_str(name)).ok();
-    let worker = field("worker")?.dyn_into::<Worker>().ok()?;
-    let events = field("events")?.dyn_into::<js_sys::Array>().ok()?;
-    Some((worker, events))
-}
 
 /// A worker event handler (message or error).
 type Handler = Closure<dyn Fn(JsValue)>;
@@ -329,9 +288,9 @@ impl WorkerLink {
 
     fn start_worker(&self) {
         self.inner.started.set(false);
-        let (worker, early_events) = match take_early_worker() {
+        let (worker, early_events) = match start::take_early_worker() {
             Some((worker, events)) => (worker, Some(events)),
-            None => match new_worker() {
+            None => match start::new_worker() {
                 Ok(worker) => (worker, None),
                 Err(e) => {
                     (self.inner.on_reply)(Reply::ModelFailed(format!(
@@ -364,26 +323,11 @@ impl WorkerLink {
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         if let Some(events) = early_events {
-            // Handed over in a microtask, so after the caller's own set-up and before any
-            // event the worker sends from now on; not past a restart that one of them caused.
-            let on_message: js_sys::Function = on_message.as_ref().clone().unchecked_into();
-            let on_error: js_sys::Function = on_error.as_ref().clone().unchecked_into();
+            // Not past a restart that one of them caused.
             let (weak, adopted) = (Rc::downgrade(&self.inner), worker.clone());
-            wasm_bindgen_futures::spawn_local(async move {
-                for event in events {
-                    let current = weak
-                        .upgrade()
-                        .is_some_and(|inner| inner.worker.borrow().as_ref() == Some(&adopted));
-                    if !current {
-                        break;
-                    }
-                    let handler = if event.is_instance_of::<MessageEvent>() {
-                        &on_message
-                    } else {
-                        &on_error
-                    };
-                    let _ = handler.call1(&JsValue::NULL, &event);
-                }
+            start::replay(events, &on_message, &on_error, move || {
+                weak.upgrade()
+                    .is_some_and(|inner| inner.worker.borrow().as_ref() == Some(&adopted))
             });
         }
         *self.inner.handlers.borrow_mut() = vec![on_message, on_error];
