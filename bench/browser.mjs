@@ -9,7 +9,7 @@ import { writeFile } from "node:fs/promises";
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import { serve, launch, openBenchPage, root, photoDir } from "./serve.mjs";
+import { serve, launch, median, openBenchPage, root, photoDir } from "./serve.mjs";
 import { startups } from "./startup.mjs";
 
 const args = process.argv.slice(2);
@@ -28,11 +28,6 @@ const webgpuPhotos = quick ? 1 : 5;
 /** The photo the start-up measurements classify: the first of the inference photos. */
 const photoFile = () => ({ path: path.join(photoDir, plan.inference[0]), url: `/photos/${plan.inference[0]}` });
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length });
 
 // A step that never answers (a worker that dropped a message, a hung adapter) must fail the run,

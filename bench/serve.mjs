@@ -54,12 +54,20 @@ export async function serve({ features, cache = true } = {}) {
   return { origin, requests, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
-/** Debian's Chromium, headless; WebGPU on (a software adapter where there is no GPU) or off. */
-export function launch(webgpu) {
-  const args = ["--disable-background-networking", "--disable-component-update", "--no-first-run"];
+/** Debian's Chromium, headless; WebGPU on (a software adapter where there is no GPU) or off;
+ * `extra` flags for an experiment. */
+export function launch(webgpu, extra = []) {
+  const args = ["--disable-background-networking", "--disable-component-update", "--no-first-run", ...extra];
   if (webgpu) args.push("--enable-unsafe-webgpu");
   return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args });
 }
+
+/** The median of `xs` (the mean of the two middle values for an even count). */
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 /** Opens the bench page (dist/bench/) and waits for its engines' interface. */
 export async function openBenchPage(browser, origin, errors = []) {

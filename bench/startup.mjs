@@ -9,14 +9,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { serve, launch, photoDir } from "./serve.mjs";
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
+import { serve, launch, median, photoDir } from "./serve.mjs";
 
 // Times in the page's own clock (milliseconds since navigation started), so that the harness's
 // own delays (Playwright noticing that the page is ready, handing it a file) are not counted:
@@ -164,10 +157,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     }
   };
   const server = await serve();
-  const flags = process.env.CHROMIUM_FLAGS;
-  const browser = flags
-    ? await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-first-run", ...flags.split(" ")] })
-    : await launch(false);
+  const browser = await launch(false, process.env.CHROMIUM_FLAGS?.split(" ") ?? []);
   const daisy = "daisy/100080576_f52e8ee070_n.jpg";
   const photo = { path: path.join(photoDir, daisy), url: `/photos/${daisy}` };
   const result = await startups(browser, server.origin, photo, runs, args.includes("--timeline") ? print : undefined);
