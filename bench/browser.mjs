@@ -141,6 +141,12 @@ async function main() {
       };
       console.error(`${name} training: ${(1000 / median(embedMs)).toFixed(1)} photos/s, head ${head.train_ms.toFixed(0)} ms, ` +
         `val ${head.val_accuracy}; fine-tune on ${ft}: ${tuned.train_ms.toFixed(0)} ms`);
+      if (!gpu) {
+        // The fine-tuned classifier (a head and the top 2 blocks) published as a web app.
+        const model = readFileSync(path.join(root, "dist/models/mobilenet_v2_1.0_224_quant.tflite")).length;
+        out.sizes.published = { ...(await page.evaluate((e) => window.bench.publish(e), name)), model, head: tuned.head_bytes };
+        console.error(`published: single file ${out.sizes.published.single_file} bytes, zip ${out.sizes.published.zip}`);
+      }
     }
 
     // Scaling: the head trained in the browser on the native run's features of N photos, each

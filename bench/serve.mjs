@@ -15,17 +15,17 @@ const types = {
   ".json": "application/json", ".jpg": "image/jpeg",
 };
 
-/** Plain static files on 127.0.0.1: dist/ at /, the anchors' npm packages, the photos and
- * (when given) a folder of features; every path asked for is recorded in `requests`. Cacheable
- * by default, so that a second visit shows the warm load (`cache: false` for the tests, which
- * check what the app itself caches). */
-export async function serve({ features, cache = true } = {}) {
+/** Plain static files on 127.0.0.1: dist/ (or `site`) at /, the anchors' npm packages, the
+ * photos and (when given) a folder of features; every path asked for is recorded in `requests`.
+ * Cacheable by default, so that a second visit shows the warm load (`cache: false` for the
+ * tests, which check what the app itself caches). */
+export async function serve({ features, cache = true, site = path.join(root, "dist") } = {}) {
   const requests = [];
   const mounts = [
     ["/node_modules/", path.join(root, "node_modules")],
     ["/photos/", photoDir],
     ["/features/", features],
-    ["/", path.join(root, "dist")],
+    ["/", site],
   ];
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, "http://localhost");

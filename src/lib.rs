@@ -24,7 +24,7 @@
 //! (`src/bin/afinar`), the browser worker (`crates/worker`) and the page (`crates/web`) are thin
 //! layers over this library.
 
-pub use afinar_core::{architecture, augment, labels, preprocess, tflite};
+pub use afinar_core::{architecture, augment, labels, preprocess, publish, tflite};
 
 pub mod classify;
 pub mod device;

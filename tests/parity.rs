@@ -283,6 +283,7 @@ fn a_head_file_on_the_cpu_kernels_matches_burns_trained_parts() {
             split: String::new(),
             preprocessing: "reference".into(),
             unfrozen_blocks: unfrozen,
+            trained: None,
         };
         let file = block_on(head::save(&parts, &metadata)).expect("saves");
         let packed =

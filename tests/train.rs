@@ -138,6 +138,7 @@ fn training_lowers_the_loss_and_learns_the_flowers_and_survives_save_and_load() 
         split: "stratified 0.25".into(),
         preprocessing: afinar::InputScaling::MOBILENET.describe(),
         unfrozen_blocks: 0,
+        trained: None,
     };
     let parts = TrainedParts { head, top: None };
     let bytes = block_on(head::save(&parts, &metadata)).expect("saves");
@@ -356,6 +357,7 @@ fn fine_tuning_changes_only_the_unfrozen_weights_and_survives_save_and_load() {
         split: "stratified 0.25".into(),
         preprocessing: afinar::InputScaling::MOBILENET.describe(),
         unfrozen_blocks: UNFREEZE,
+        trained: None,
     };
     let parts = TrainedParts {
         head: tuned.head.clone(),

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 pub use afinar_core::head::HeadFileError;
 use afinar_core::head::{FORMAT, HeadWeights};
+use afinar_vocabulary::TrainingRecord;
 use burn::module::Param;
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, TensorView};
@@ -34,6 +35,10 @@ pub struct HeadMetadata {
     /// Backbone blocks that were fine-tuned and are saved with the head (0: the head alone).
     #[serde(default)]
     pub unfrozen_blocks: usize,
+    /// When it was trained, on how many photos, and how well it scored (none in files written
+    /// before heads recorded it).
+    #[serde(default)]
+    pub trained: Option<TrainingRecord>,
 }
 
 impl PartialEq for HeadMetadata {

@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 
+use afinar_vocabulary::{TrainingRecord, utc_date};
 use burn::prelude::*;
 
 use super::dataset::{Dataset, DatasetError, LeftOut, Part};
@@ -322,6 +323,16 @@ pub async fn run(
         split: split_name,
         preprocessing: base.input_scaling.describe(),
         unfrozen_blocks: trained.unfrozen(),
+        trained: Some(TrainingRecord {
+            date: utc_date(
+                web_time::SystemTime::now()
+                    .duration_since(web_time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            ),
+            training_photos: samples.0.len(),
+            validation_photos: samples.1.len(),
+            validation_accuracy: scores.as_ref().map(|s| s.accuracy),
+        }),
     };
     let head_file = save(&trained, &metadata)
         .await

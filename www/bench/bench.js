@@ -134,7 +134,17 @@ class AfinarEngine {
     const o = outcome.Ok.scores;
     return { wall_ms: performance.now() - start, train_ms: o.train_ms, val_accuracy: o.val_accuracy,
       frozen_val_accuracy: o.frozen_val_accuracy ?? null, epoch_elapsed_ms: epochs,
-      kept_epoch: o.kept_epoch, macro_f1: macroF1(o), memory: o.wasm_memory_bytes };
+      kept_epoch: o.kept_epoch, macro_f1: macroF1(o), memory: o.wasm_memory_bytes,
+      head_bytes: outcome.Ok.head_file.length };
+  }
+
+  /** Publishes the classifier in use (the last head trained) as a web app: its two forms'
+   * sizes, in bytes. */
+  async publish() {
+    const start = performance.now();
+    const reply = await this.request({ Publish: { not_sure_below: 0.7 } }, (r) => r.Published);
+    if (reply.Err) throw new Error(reply.Err);
+    return { ms: performance.now() - start, zip: reply.Ok.zip.length, single_file: reply.Ok.single_file.length };
   }
 
   close() {
@@ -275,6 +285,9 @@ window.bench = {
       }
     }
     return engine.train({ classes, settings, ...set });
+  },
+  publish(name) {
+    return live.get(name).publish();
   },
   close(name) {
     live.get(name)?.close();

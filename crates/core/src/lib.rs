@@ -13,7 +13,8 @@
 //!    the backbone), read and checked;
 //! 5. → [`classify`]: ImageNet's and the head's probabilities and top-K, one backbone pass per
 //!    photo; for training, a photo's features, boundary activations and those of its views
-//!    varied by [`augment`].
+//!    varied by [`augment`];
+//! 6. → [`publish`]: the model with a trained head as a web app of its own.
 //!
 //! Burn (training, the WebGPU path) lives in the `afinar` crate on top of this one.
 
@@ -24,6 +25,7 @@ pub mod head;
 pub mod kernels;
 pub mod labels;
 pub mod preprocess;
+pub mod publish;
 pub mod tflite;
 
 pub use afinar_vocabulary::Prediction;

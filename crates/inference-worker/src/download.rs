@@ -10,22 +10,13 @@ use web_sys::{
 };
 
 use afinar_protocol::{ModelSource, Reply};
+use afinar_worker_scope::js_error;
 
 /// Cache Storage bucket that keeps the downloaded model between visits.
 const MODEL_CACHE: &str = "afinar-models-v1";
 /// The header of a kept model that records its sha256 when it was kept: a copy that no longer
 /// matches it (a damaged disk, a write cut short) is downloaded again, not read.
 const SHA256_HEADER: &str = "x-afinar-sha256";
-
-/// A JS exception as a message.
-pub fn js_error(e: JsValue) -> String {
-    e.as_string()
-        .or_else(|| {
-            e.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-        })
-        .unwrap_or_else(|| format!("{e:?}"))
-}
 
 async fn open_cache(scope: &DedicatedWorkerGlobalScope) -> Option<Cache> {
     let storage = scope.caches().ok()?;

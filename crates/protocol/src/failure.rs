@@ -26,6 +26,7 @@ impl Request {
             },
             Request::Train(_) => Reply::Trained(Err(message)),
             Request::ExportModel => Reply::ModelExported(Err(message)),
+            Request::Publish { .. } => Reply::Published(Err(message)),
             Request::CheckLabels => Reply::LabelsChecked(Err(message)),
             Request::AddProjectPhotos(_) => Reply::ProjectProgress(Err(message)),
             Request::FinishProject => Reply::ProjectBytes(Err(message)),

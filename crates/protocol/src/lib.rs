@@ -13,7 +13,7 @@ mod training;
 use afinar_vocabulary::{Backend, EpochSummary};
 use serde::{Deserialize, Serialize};
 
-pub use model::{Classification, ExportedModel, ModelInfo, ModelSource};
+pub use model::{Classification, ExportedModel, ModelInfo, ModelSource, Publication};
 pub use training::{DisputedLabel, HeadInfo, PreparedPhoto, TrainingOutcome, TrainingRows};
 
 /// Page → worker.
@@ -70,6 +70,12 @@ pub enum Request {
     /// file's own layers below the freeze boundary, the trained part in float32; answered with
     /// [`Reply::ModelExported`].
     ExportModel,
+    /// Write the classifier in use (the model with the user's head) as a web app of its own;
+    /// answered with [`Reply::Published`].
+    Publish {
+        /// Below this probability the app shows a photo as *not sure*.
+        not_sure_below: f64,
+    },
     /// Start writing a project file; its photos follow in [`Request::AddProjectPhotos`], then
     /// [`Request::FinishProject`]. Replaces a project being written or read.
     SaveProject(Box<project::ProjectStart>),
@@ -158,6 +164,8 @@ pub enum Reply {
     HeadSetAside(String),
     /// The answer to [`Request::ExportModel`]; `Err` holds a message for people.
     ModelExported(Result<ExportedModel, String>),
+    /// The answer to [`Request::Publish`]; `Err` holds a message for people.
+    Published(Result<Publication, String>),
     /// Photos written to the project so far, or why it cannot be written.
     ProjectProgress(Result<usize, String>),
     /// A part of the finished project file, in order; `last` on its final part. An `Err`

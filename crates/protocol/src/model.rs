@@ -10,6 +10,17 @@ pub struct ExportedModel {
     pub bytes: Vec<u8>,
 }
 
+/// The classifier in use as a web app of its own, in both forms (`afinar_core::publish`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Publication {
+    /// The folder form, zipped: for any static host.
+    #[serde(with = "serde_bytes")]
+    pub zip: Vec<u8>,
+    /// The single-file form: one `.html` that works opened from the disk.
+    #[serde(with = "serde_bytes")]
+    pub single_file: Vec<u8>,
+}
+
 /// Where the model's bytes came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ModelSource {

@@ -13,12 +13,14 @@ pub mod defaults;
 pub mod limits;
 mod prediction;
 pub mod project;
+mod record;
 mod rows;
 mod scores;
 mod settings;
 
 pub use backend::{Backend, CPU_ADAPTER};
-pub use prediction::Prediction;
+pub use prediction::{NOT_SURE_BELOW, Prediction};
+pub use record::{TrainingRecord, utc_date};
 pub use rows::RowsNeeded;
 pub use scores::{EpochSummary, LeftOut, Mistake, RowPrediction, RunScores};
 pub use settings::{RecipeName, TrainSettings, total_epochs};

@@ -192,6 +192,7 @@ fn App() -> impl IntoView {
         Reply::HeadRefused(message) => training.head_refused(&message),
         Reply::HeadSetAside(reason) => training.head_set_aside(&reason),
         Reply::ModelExported(result) => training.model_exported(&result),
+        Reply::Published(result) => training.published(&result),
         Reply::LabelsChecked(result) => training.labels_answered(result),
         Reply::ProjectProgress(result) => training.project_progress(result),
         Reply::ProjectBytes(result) => training.project_bytes(result),

@@ -227,6 +227,11 @@ impl WorkerLink {
         self.post(&Request::ExportModel);
     }
 
+    /// Asks for the classifier in use as a web app; it comes as [`Reply::Published`].
+    pub fn publish(&self, not_sure_below: f64) {
+        self.post(&Request::Publish { not_sure_below });
+    }
+
     /// A request about a project file (`afinar_protocol::project`): its replies are routed
     /// like the others.
     pub fn project(&self, request: Request) {

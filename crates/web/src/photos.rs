@@ -255,8 +255,9 @@ fn PhotoCard(photo: Photo, gallery: RwSignal<bool>) -> impl IntoView {
                             {custom.and_then(|c| c.into_iter().next()).map(|best| {
                                 let sure = move || f64::from(best.prob) >= not_sure_below.get();
                                 let label = best.label.clone();
+                                let (class, prob) = (best.label.clone(), best.prob.to_string());
                                 view! {
-                                    <p class="custom" class:not-sure=move || !sure() data-testid="custom-top">
+                                    <p class="custom" class:not-sure=move || !sure() data-testid="custom-top" data-class=class data-prob=prob>
                                         "Your classes: "
                                         <strong data-testid="custom-label">
                                             {move || if sure() { label.clone() } else { "not sure".to_string() }}

@@ -3,15 +3,11 @@
 //! written by one effect), so losing them costs nothing; the backend choice is kept the same
 //! way, by the app, because the worker needs it before it starts.
 
+use afinar_vocabulary::NOT_SURE_BELOW;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 const KEY: &str = "afinar.preferences";
-
-/// Below this probability a photo is *not sure* rather than in the user's top class. Measured on
-/// flower photos the head did not train on (`scripts/bench-not-sure`): the highest threshold
-/// that gives up at most 5 % of the right answers.
-pub const NOT_SURE_BELOW: f64 = 0.7;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

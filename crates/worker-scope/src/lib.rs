@@ -12,6 +12,16 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
+/// A JS exception as a message.
+pub fn js_error(e: wasm_bindgen::JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
 /// This worker's global scope, with panics reported: a panic leaves the wasm instance unusable,
 /// so whoever started the worker is told at once ([`Reply::Crashed`]) and can start a fresh one
 /// and resend what was pending.

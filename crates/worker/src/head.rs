@@ -31,6 +31,11 @@ impl UserHead {
         &self.classes
     }
 
+    /// The head file as it came.
+    pub fn file(&self) -> &[u8] {
+        &self.file
+    }
+
     /// The parts built for `device` (rebuilt from the file after a device switch).
     pub fn parts_on(&mut self, device: &Device) -> Option<Rc<TrainedParts>> {
         match &self.built {

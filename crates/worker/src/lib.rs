@@ -5,7 +5,8 @@
 //!
 //! [`worker`] dispatches requests; [`device`] holds the model on the device that runs it, which
 //! [`backend`] starts; [`head`] keeps the user's trained head; [`project`] writes and reads
-//! project files; [`convert`] turns the library's types into messages.
+//! project files; [`publish`] writes the classifier as a web app of its own; [`convert`] turns
+//! the library's types into messages.
 
 #[cfg(target_arch = "wasm32")]
 mod backend;
@@ -17,6 +18,8 @@ mod device;
 mod head;
 #[cfg(target_arch = "wasm32")]
 mod project;
+#[cfg(target_arch = "wasm32")]
+mod publish;
 #[cfg(target_arch = "wasm32")]
 mod worker;
 

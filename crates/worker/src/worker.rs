@@ -14,8 +14,8 @@ use afinar::augment::TrainingPhoto;
 use afinar::classify::{CpuClassifier, PackedHead};
 use afinar::{Classifier, ModelInput};
 use afinar_protocol::{
-    Classification, DisputedLabel, ExportedModel, HeadInfo, ModelSource, PreparedPhoto, Reply,
-    Request, TrainingOutcome, TrainingRows,
+    Classification, DisputedLabel, ExportedModel, HeadInfo, ModelSource, PreparedPhoto,
+    Publication, Reply, Request, TrainingOutcome, TrainingRows,
 };
 use afinar_vocabulary::{Backend, RowsNeeded};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -24,6 +24,7 @@ use crate::convert;
 use crate::device::ModelHost;
 use crate::head::UserHead;
 use crate::project::ProjectFile;
+use crate::publish;
 use afinar_worker_scope::{
     PREPARED_TOP_K, global_scope, listen, now_ms, post, prepared_photo, wasm_memory_bytes,
 };
@@ -170,6 +171,10 @@ impl Worker {
             Request::CheckLabels => {
                 let result = self.check_labels().await;
                 self.post(&Reply::LabelsChecked(result));
+            }
+            Request::Publish { not_sure_below } => {
+                let result = self.publish(not_sure_below).await;
+                self.post(&Reply::Published(result));
             }
         }
     }
@@ -393,6 +398,23 @@ impl Worker {
             .await
             .map_err(|e| format!("The model could not be exported: {e}."))?;
         Ok(ExportedModel { bytes })
+    }
+
+    /// The model with the user's head as a web app of its own, in both forms.
+    async fn publish(&self, not_sure_below: f64) -> Result<Publication, String> {
+        let (_, model) = self
+            .model
+            .weights_and_file()
+            .ok_or("No model is loaded yet, so there is nothing to publish.")?;
+        let head = self
+            .head
+            .borrow()
+            .as_ref()
+            .map(|h| h.file().to_vec())
+            .ok_or(
+                "Train or import a head first: a published app sorts photos into your classes.",
+            )?;
+        publish::publish(&self.scope, &model, &head, not_sure_below).await
     }
 
     /// The user's head built for `classifier`'s device, with its classes.

@@ -1,5 +1,5 @@
 //! The `afinar` command-line tool (native only; the browser app is a separate entry point):
-//! `classify`, `train`, `eval` and `export` over the library, with files, progress and output formats.
+//! `classify`, `train`, `eval`, `export` and `publish` over the library, with files, progress and output formats.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod args;
@@ -13,6 +13,8 @@ mod eval;
 mod export;
 #[cfg(not(target_arch = "wasm32"))]
 mod feature_cache;
+#[cfg(not(target_arch = "wasm32"))]
+mod publish;
 #[cfg(not(target_arch = "wasm32"))]
 mod scores;
 #[cfg(not(target_arch = "wasm32"))]
@@ -41,6 +43,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Write a trained head with its base model as one `.tflite` (LiteRT, MediaPipe).
     Export(export::ExportArgs),
+    /// Write a trained head with its base model as a web app of its own (folder, zip or one .html).
+    Publish(publish::PublishArgs),
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -51,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Publish(args) => publish::run(&args),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

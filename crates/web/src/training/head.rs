@@ -1,10 +1,11 @@
 //! The trained head: the one the worker uses for new photos, its export and its import, and
-//! the whole classifier's export as a `.tflite`.
+//! the whole classifier's export as a `.tflite` and as a web app ([`super::publish`]).
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, Url};
 
+use super::publish::PublishControls;
 use super::state::{Training, run_local, use_training};
 use crate::link::WorkerLink;
 use crate::preferences::use_preferences;
@@ -14,6 +15,8 @@ impl Training {
     /// Keeps `file` as the head in use: for the export, for the worker after a restart, and in
     /// the store for the next visit.
     pub(super) fn adopt_head(self, file: Vec<u8>) {
+        // An app published with the head before is not this one's.
+        self.publication.set(None);
         self.save_head(&file);
         self.with_link(|link| link.keep_head(file.clone()));
         self.head_file.set_value(Some(file));
@@ -22,6 +25,7 @@ impl Training {
     /// Forgets the head in use, here, in the worker and in the store.
     pub(super) fn forget_head(self) {
         self.head.set(None);
+        self.publication.set(None);
         self.head_file.set_value(None);
         self.with_link(|link| link.use_head(None));
         self.save_meta("head", None);
@@ -152,6 +156,7 @@ pub fn HeadControls() -> impl IntoView {
             >
                 {move || if training.exporting.get() { "Exporting…" } else { "Export model (.tflite)" }}
             </button>
+            <PublishControls />
             <label class="button subtle">
                 "Import a head…"
                 <input type="file" accept=".safetensors" class="visually-hidden" data-testid="import-head" on:change=import />
@@ -189,7 +194,7 @@ fn NotSureSetting() -> impl IntoView {
 }
 
 /// Has the browser save `bytes` as a file called `name`.
-fn download(bytes: &[u8], name: &str) {
+pub(super) fn download(bytes: &[u8], name: &str) {
     download_parts(&js_sys::Array::of1(&js_sys::Uint8Array::from(bytes)), name);
 }
 

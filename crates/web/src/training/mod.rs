@@ -10,6 +10,7 @@
 //! - [`state`]: the shared state, its types and small helpers;
 //! - [`persistence`]: everything read from or written to IndexedDB, and starting it all;
 //! - [`head`]: the head in use, its export and import;
+//! - [`publish`]: the classifier as a web app of its own;
 //! - [`classes`]: the class list, class rows, photo thumbnails, adding folders and photos;
 //! - [`project`]: the whole project as one `.afinar` file, saved and opened;
 //! - [`recipe`]: the recipe controls;
@@ -26,6 +27,7 @@ mod head;
 mod panel;
 mod persistence;
 mod project;
+mod publish;
 mod recipe;
 mod run;
 mod scores;

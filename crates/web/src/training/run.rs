@@ -21,6 +21,7 @@ impl Training {
     pub fn worker_crashed(self) {
         // An export under way is lost with the worker; the button comes back.
         self.exporting.set(false);
+        self.publishing.set(false);
         if self.checking_labels() {
             self.labels_checked(LabelCheck::Failed(
                 "The model worker stopped while checking the labels; train again to check them."

@@ -12,7 +12,7 @@ use web_sys::Blob;
 use crate::link::WorkerLink;
 use crate::store::Store;
 use crate::tabs::Turn;
-use afinar_protocol::{DisputedLabel, HeadInfo};
+use afinar_protocol::{DisputedLabel, HeadInfo, Publication};
 use afinar_vocabulary::{EpochSummary, RowsNeeded, RunScores, TrainSettings};
 use afinar_web::roster::{StoredPrepared, TrainClass};
 
@@ -112,6 +112,10 @@ pub struct Training {
     pub(super) importing: StoredValue<Option<(Vec<u8>, bool)>>,
     /// The worker is writing the classifier as a `.tflite`.
     pub(super) exporting: RwSignal<bool>,
+    /// The worker is writing the classifier as a web app.
+    pub(super) publishing: RwSignal<bool>,
+    /// The last app published with the head in use, both forms.
+    pub(super) publication: RwSignal<Option<Publication>>,
     /// A project file being saved or opened, and where it is (shown while it is under way).
     pub(super) project: RwSignal<Option<String>>,
     pub(super) project_job: StoredValue<ProjectJob, LocalStorage>,
@@ -208,6 +212,8 @@ impl Training {
             head_file: StoredValue::new(None),
             importing: StoredValue::new(None),
             exporting: RwSignal::new(false),
+            publishing: RwSignal::new(false),
+            publication: RwSignal::new(None),
             project: RwSignal::new(None),
             project_job: StoredValue::new_local(ProjectJob::Idle),
             under_way: StoredValue::new(RunUnderWay::default()),
