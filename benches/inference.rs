@@ -118,6 +118,7 @@ fn packed_head(classifier: &Classifier, unfrozen: usize) -> PackedHead {
         split: String::new(),
         preprocessing: String::new(),
         unfrozen_blocks: unfrozen,
+        trained: None,
     };
     let file = block_on(head::save(&parts, &metadata)).expect("saves");
     let kernels = classifier.cpu_kernels();

@@ -1,6 +1,7 @@
 // The README's screenshots, taken from the built dist/ in headless Chromium on the CPU:
-// classify, gallery, training (with its curves, mid-run), scores, labels to check, and the page at
-// phone width. Run by `scripts/screenshots`; writes docs/screenshots/*.png.
+// classify, gallery, training (with its curves, mid-run), scores, labels to check, the page at
+// phone width, and the classifier published as a web app (opened as a single file from the disk).
+// Run by `scripts/screenshots`; writes docs/screenshots/*.png.
 import path from "node:path";
 import os from "node:os";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -84,6 +85,20 @@ try {
   );
   await page.locator('[data-testid="confusion-cell"][data-cell="0-0"]').click();
   await shoot(page, "scores", page.getByTestId("curves"), page.getByTestId("labels-to-check").or(page.getByTestId("labels-status")).first());
+
+  // Publish: the two forms offered, then the single file opened from the disk.
+  await page.getByTestId("publish-app").click();
+  await page.getByTestId("published").waitFor({ timeout: 120_000 });
+  await shoot(page, "publish", page.getByTestId("head-status"), page.getByTestId("published"));
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("save-published-html").click()]);
+  const single = path.join(folder, "afinar-classifier.html");
+  await download.saveAs(single);
+  const published = await context.newPage();
+  await published.goto("file://" + single);
+  await published.getByTestId("model-status").filter({ hasText: "Ready" }).waitFor({ timeout: 120_000 });
+  await published.getByTestId("photo-input").setInputFiles(unseen.slice(0, 3));
+  await published.waitForFunction(() => document.querySelectorAll('[data-testid="custom-top"], [data-testid="error"]').length === 3);
+  await shoot(published, "published-app", published.locator("main"));
 
   // Phone width: the classify view in a fresh profile.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
