@@ -242,13 +242,14 @@ def markdown(r):
     lines.append(
         f"- wasm: training worker (Burn; training and WebGPU only) {sz['worker_wasm']['raw'] / 1e6:.1f} MB ({sz['worker_wasm']['gzip'] / 1e6:.1f} MB gzip), "
         f"page {sz['page_wasm']['raw'] / 1e6:.2f} MB ({sz['page_wasm']['gzip'] / 1e6:.2f} MB gzip)")
-    pub = sz.get("published")
-    if pub:
-        over = pub["single_file"] - pub["model"]
-        lines.append(
-            f"- a published app (a head with the top 2 blocks fine-tuned, {pub['head'] / 1e6:.1f} MB): single file "
-            f"{pub['single_file'] / 1e6:.2f} MB = the model {pub['model'] / 1e6:.2f} MB + {over / 1e6:.2f} MB "
-            f"(goal: model + ≤ 1.5 MB); folder as a zip {pub['zip'] / 1e6:.2f} MB; written in {pub['ms']:.0f} ms")
+    for key, what in [("head_alone", "the head alone"), ("finetuned", "a head with the top 2 blocks fine-tuned")]:
+        pub = sz.get("published", {}).get(key)
+        if pub:
+            over = pub["single_file"] - pub["model"]
+            lines.append(
+                f"- a published app, {what} (head file {pub['head'] / 1e6:.2f} MB): single file "
+                f"{pub['single_file'] / 1e6:.2f} MB = the model {pub['model'] / 1e6:.2f} MB + {over / 1e6:.2f} MB "
+                f"(goal: model + ≤ 1.5 MB); folder as a zip {pub['zip'] / 1e6:.2f} MB; written in {pub['ms']:.0f} ms")
     mem = inf.get("afinar-cpu", {}).get("memory")
     if mem:
         lines.append(f"- worker wasm memory after inference (CPU; it never shrinks, so the peak): {mem / 1e6:.0f} MB")
