@@ -299,6 +299,26 @@ test("if the model worker stops, a new one takes over and the unanswered photos 
     await page.getByTestId("photo-input").setInputFiles([{ ...KNOWN[1][0], name: "again.jpg" }]);
     await waitForResults(page, files.length + 1);
     assert.equal((await resultFor(page, "again.jpg")).label, "daisy");
+
+    // With a model file the user picked: the new worker gets that file before the photos that
+    // are sent again (it is read anew first), so none of them fails for want of a model.
+    const other = path.join(shared, "models/tf2_mobilenet_v2_1.0_224_ptq.tflite");
+    await page.getByTestId("model-input").setInputFiles({
+      name: "tf2_ptq.tflite", mimeType: "application/octet-stream", buffer: readFileSync(other),
+    });
+    await page.getByTestId("model-ready").filter({ hasText: "tf2_ptq.tflite" }).waitFor({ timeout: 120_000 });
+    const more = KNOWN.map(([file], i) => ({ ...file, name: `more-${i}.jpg` }));
+    await page.getByTestId("photo-input").setInputFiles(more);
+    await page.locator('[data-testid="result"][data-name="more-0.jpg"]:not(.waiting)').waitFor({ timeout: 60_000 });
+    const next = page.workers().find((w) => w.url().includes("afinar-inference-worker"));
+    await next.evaluate(() => setTimeout(() => {
+      throw new Error("simulated worker failure");
+    }, 0));
+    await waitForResults(page, files.length + 1 + more.length);
+    const after = await Promise.all(more.map((f) => resultFor(page, f.name)));
+    assert.ok(after.filter((r) => r.error).every((r) => /stopped/.test(r.error)), JSON.stringify(after));
+    assert.ok(after.filter((r) => r.label).length >= more.length - 1, JSON.stringify(after));
+    await page.getByTestId("model-ready").filter({ hasText: "tf2_ptq.tflite" }).waitFor({ timeout: 120_000 });
   } finally {
     await browser.close();
   }

@@ -176,8 +176,13 @@ test("a trained classifier is published as a folder and as one file, which answe
     const fromDisk = await browser.newContext();
     const seen = { requests: [], errors: [] };
     fromDisk.on("request", (r) => seen.requests.push(r.url()));
-    const { answers } = await classifyIn(fromDisk, "file://" + single, seen);
+    const { page: fromFile, answers } = await classifyIn(fromDisk, "file://" + single, seen);
     assertSameAnswers(answers, expected, "the single file");
+    // A file that is not a photo gets an error card with the reason.
+    await fromFile.getByTestId("photo-input").setInputFiles({ name: "notes.jpg", mimeType: "image/jpeg", buffer: Buffer.from("not a photo at all") });
+    await waitForAnswers(fromFile, heldBack.length + 1);
+    const refused = await fromFile.locator('[data-testid="result"][data-name="notes.jpg"] [data-testid="error"]').innerText();
+    assert.match(refused, /can't be read/, refused);
     const foreign = seen.requests.filter((u) => !/^(file|blob|data):/.test(u));
     assert.deepEqual(foreign, [], "the single file asked the network");
     assert.deepEqual(seen.errors, []);

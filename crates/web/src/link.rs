@@ -10,15 +10,16 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, ErrorEvent, MessageEvent, Worker};
 
 use afinar_protocol::{Reply, Request, TrainingRows};
 use afinar_vocabulary::{Backend, RowsNeeded};
 
+mod js;
 mod start;
+
+pub use js::{describe, read_blob};
 
 /// Photos sent to the worker and not yet answered, at most.
 const IN_FLIGHT: usize = 3;
@@ -88,6 +89,8 @@ struct Inner {
     previous_model: RefCell<Option<Option<ModelRequest>>>,
     waiting: RefCell<VecDeque<Job>>,
     in_flight: RefCell<VecDeque<Job>>,
+    /// A restarted worker's model file is being read: photos wait until it has been sent.
+    model_reading: Cell<bool>,
     /// The user's trained head file, sent again to a restarted worker.
     head: RefCell<Option<Vec<u8>>>,
     /// A head was sent to the worker and it has not said yet whether it took it up: `true` for
@@ -120,6 +123,7 @@ impl WorkerLink {
                 previous_model: RefCell::new(None),
                 waiting: RefCell::new(VecDeque::new()),
                 in_flight: RefCell::new(VecDeque::new()),
+                model_reading: Cell::new(false),
                 head: RefCell::new(None),
                 head_unanswered: Cell::new(None),
                 model_ready: Cell::new(false),
@@ -245,6 +249,10 @@ impl WorkerLink {
 
     /// Sends waiting photos while fewer than [`IN_FLIGHT`] are with the worker.
     fn pump(&self) {
+        // After a restart, photos wait for the model file being read.
+        if self.inner.model_reading.get() {
+            return;
+        }
         loop {
             if self.inner.in_flight.borrow().len() >= IN_FLIGHT {
                 return;
@@ -442,28 +450,38 @@ impl WorkerLink {
         // The CPU is the safe choice after a stop; the user can switch back.
         self.start_worker();
         self.post(&Request::UseBackend(Backend::Cpu));
-        match self.inner.model.borrow().clone() {
-            Some(ModelRequest::Default(url)) => self.post(&Request::LoadDefaultModel { url }),
+        // Resend, oldest first, ahead of the photos still waiting: after the model and the
+        // head, which each need the one before (a user's file is read first).
+        let resend: Vec<_> = self.inner.in_flight.borrow_mut().drain(..).collect();
+        for item in resend.into_iter().rev() {
+            self.inner.waiting.borrow_mut().push_front(item);
+        }
+        let (link, head) = (self.clone(), self.inner.head.borrow().clone());
+        let resume = move || {
+            if let Some(bytes) = head {
+                link.send_head(bytes, false);
+            }
+            link.inner.model_reading.set(false);
+            link.pump();
+        };
+        let model = self.inner.model.borrow().clone();
+        match model {
+            Some(ModelRequest::Default(url)) => {
+                self.post(&Request::LoadDefaultModel { url });
+                resume();
+            }
             Some(ModelRequest::File(name, file)) => {
+                self.inner.model_reading.set(true);
                 let link = self.clone();
                 wasm_bindgen_futures::spawn_local(async move {
                     if let Ok(bytes) = read_blob(&file).await {
                         link.post(&Request::LoadModelFile { name, bytes });
                     }
+                    resume();
                 });
             }
-            None => {}
+            None => resume(),
         }
-        let head = self.inner.head.borrow().clone();
-        if let Some(bytes) = head {
-            self.send_head(bytes, false);
-        }
-        // Resend, oldest first, ahead of the photos still waiting.
-        let resend: Vec<_> = self.inner.in_flight.borrow_mut().drain(..).collect();
-        for item in resend.into_iter().rev() {
-            self.inner.waiting.borrow_mut().push_front(item);
-        }
-        self.pump();
     }
 }
 
@@ -471,21 +489,4 @@ impl Inner {
     fn pending_model_fallback(&self, previous: Option<ModelRequest>) {
         *self.previous_model.borrow_mut() = Some(previous);
     }
-}
-
-pub async fn read_blob(blob: &Blob) -> Result<Vec<u8>, String> {
-    let buffer = JsFuture::from(blob.array_buffer())
-        .await
-        .map_err(|e| describe(&e))?;
-    Ok(Uint8Array::new(&buffer).to_vec())
-}
-
-/// A JS error as text for people.
-pub fn describe(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| {
-            e.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-        })
-        .unwrap_or_else(|| format!("{e:?}"))
 }

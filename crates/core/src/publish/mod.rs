@@ -3,17 +3,18 @@
 //!
 //! One app in two forms: a folder (handed over as a zip) for any static host, whose service
 //! worker keeps it for offline use; and one `.html` file with every part inlined (gzip, then
-//! base64), which works opened straight from the disk, where browsers refuse to fetch files.
+//! [`text`]'s base 85), which works opened straight from the disk, where browsers refuse to
+//! fetch files.
 //! Both run the app's own inference worker (its wasm-bindgen script and module, as the build has
 //! them), started from a `blob:` URL so that both forms start the same way. The model and the
 //! head travel as they are. What is written depends only on the inputs, so the page and the CLI
 //! write the same bytes.
 
 mod page;
+pub mod text;
 
 use std::io::{Cursor, Write};
 
-use base64::Engine;
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
@@ -161,12 +162,7 @@ impl<'a> PublishedApp<'a> {
             (MODEL, self.parts.model),
             (HEAD, self.parts.head),
         ]
-        .map(|(name, bytes)| {
-            (
-                name,
-                base64::engine::general_purpose::STANDARD.encode(gzip(bytes)),
-            )
-        });
+        .map(|(name, bytes)| (name, text::encode(&gzip(bytes))));
         self.page
             .single_html(APP_SCRIPT, APP_STYLE, &inlined)
             .into_bytes()

@@ -101,20 +101,21 @@ impl Page {
         )
     }
 
-    /// The single-file form's page: the style, the script and the gzip, base64 parts
-    /// (`inlined`, by file name) in it, each allowed by its hash and nothing else.
+    /// The single-file form's page: the style, the script and the parts (`inlined`, by file
+    /// name, gzip in base 85) in it; the script and style allowed by their hashes, and nothing
+    /// to fetch.
     pub fn single_html(&self, script: &str, style: &str, inlined: &[(&str, String)]) -> String {
         let policy = format!(
             "default-src 'none'; script-src '{}' 'wasm-unsafe-eval'; style-src '{}'; \
-             img-src blob: data:; media-src blob: mediastream:; connect-src data:; worker-src blob:; \
+             img-src blob: data:; media-src blob: mediastream:; worker-src blob:; \
              object-src 'none'; base-uri 'none'; form-action 'none'",
             csp_hash(script),
             csp_hash(style)
         );
         let mut scripts = String::new();
-        for (name, base64) in inlined {
+        for (name, text) in inlined {
             scripts.push_str(&format!(
-                "<script type=\"application/octet-stream\" id=\"{name}\" data-encoding=\"gzip base64\">{base64}</script>\n    "
+                "<script type=\"application/octet-stream\" id=\"{name}\" data-encoding=\"gzip base85\">{text}</script>\n    "
             ));
         }
         scripts.push_str(&format!("<script>{script}</script>"));

@@ -11,13 +11,31 @@
   // Photos past this size are refused before they are read (the worker bounds the pixels).
   var MAX_PHOTO_BYTES = 64 * 1024 * 1024;
 
-  // One of the app's parts: inlined in the single file (gzip, base64), else the file beside
+  // The single file's text form of bytes (publish/text.rs in Afinar's core): base 85 in these
+  // digits, 5 for each 4 bytes; a last group of n bytes as n + 1 digits.
+  var DIGITS = "!#$%()*+,-./0123456789:;=?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_abcdefghijklmnopqrstuvwxyz{|";
+  function fromText(text) {
+    var value = new Uint8Array(128);
+    for (var d = 0; d < DIGITS.length; d++) value[DIGITS.charCodeAt(d)] = d;
+    var rest = text.length % 5;
+    var out = new Uint8Array(Math.floor(text.length / 5) * 4 + (rest ? rest - 1 : 0));
+    var o = 0;
+    for (var at = 0; at < text.length; at += 5) {
+      var v = 0;
+      for (var k = at; k < at + 5; k++) v = v * 85 + (k < text.length ? value[text.charCodeAt(k)] : 84);
+      for (var shift = 24; shift >= 0 && o < out.length; shift -= 8) out[o++] = Math.floor(v / Math.pow(2, shift)) & 255;
+    }
+    return out;
+  }
+
+  // One of the app's parts: inlined in the single file (gzip in base 85), else the file beside
   // the page.
   function part(name) {
     var inlined = document.getElementById(name);
     if (inlined) {
-      return fetch("data:application/gzip;base64," + inlined.textContent.trim()).then(function (r) {
-        return new Response(r.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+      return Promise.resolve().then(function () {
+        var gzipped = new Blob([fromText(inlined.textContent)]);
+        return new Response(gzipped.stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
       });
     }
     return fetch(name).then(function (r) {
@@ -29,6 +47,8 @@
   var model = part("model.tflite");
   var head = part("head.safetensors");
   var ready = false;
+  // Why no photo can be answered any more, once the worker stopped.
+  var stopped = null;
   var waiting = [];
   var cards = new Map();
   var nextId = 1;
@@ -46,12 +66,18 @@
       var url = URL.createObjectURL(new Blob([parts[0], boot], { type: "text/javascript" }));
       var w = new Worker(url);
       w.onmessage = function (e) { answer(w, e.data); };
-      w.onerror = function (e) { say("The model could not start (" + (e.message || "worker error") + ").", true); };
+      w.onerror = function (e) {
+        say("The model could not start (" + (e.message || "worker error") + ").", true);
+        unanswered("The model could not start, so this photo has no answer.");
+      };
       w.postMessage(parts[1], [parts[1]]);
       return w;
     },
   );
-  worker.catch(function (e) { say("The app's files could not be read (" + e.message + ").", true); });
+  worker.catch(function (e) {
+    say("The app's files could not be read (" + e.message + ").", true);
+    unanswered("The app's files could not be read, so this photo has no answer.");
+  });
 
   function answer(w, reply) {
     var kind = typeof reply === "string" ? reply : Object.keys(reply)[0];
@@ -60,11 +86,14 @@
       Promise.all([model, head]).then(function (files) {
         w.postMessage({ LoadModelFile: { name: "model.tflite", bytes: new Uint8Array(files[0]) } });
         w.postMessage({ UseHead: { bytes: new Uint8Array(files[1]) } });
-      }, function (e) { say("The model could not be read (" + e.message + ").", true); });
-    } else if (kind === "ModelRefused") {
-      say("The model can't be used: " + body.message, true);
-    } else if (kind === "HeadRefused") {
-      say(body, true);
+      }, function (e) {
+        say("The model could not be read (" + e.message + ").", true);
+        unanswered("The model could not be read, so this photo has no answer.");
+      });
+    } else if (kind === "ModelRefused" || kind === "HeadRefused") {
+      var why = kind === "ModelRefused" ? "The model can't be used: " + body.message : body;
+      say(why, true);
+      unanswered(why);
     } else if (kind === "HeadReady") {
       ready = true;
       say("Ready: choose, drop or paste photos, or use the camera.");
@@ -76,7 +105,15 @@
       show(body.id, body.result);
     } else if (kind === "Crashed" || kind === "BadRequest") {
       say("The model stopped (" + body + "). Reload the page to start again.", true);
+      unanswered("The model stopped before this photo's answer; reload the page and add it again.");
     }
+  }
+
+  // Every photo still waiting gets `why` as its answer: none will come.
+  function unanswered(why) {
+    stopped = why;
+    waiting.length = 0;
+    cards.forEach(function (_, id) { show(id, { Err: why }); });
   }
 
   function send(w, job) {
@@ -99,6 +136,7 @@
     card.append(document.createElement("div"), body);
     results.prepend(card);
     cards.set(id, { card: card, title: title, body: body, name: name });
+    if (stopped) return show(id, { Err: stopped });
     if (blob.size > MAX_PHOTO_BYTES) {
       return show(id, { Err: "This file is over " + MAX_PHOTO_BYTES / 1048576 + " MB, too large for a photo." });
     }
