@@ -1,11 +1,10 @@
 //! The trained head: the one the worker uses for new photos, its export and its import, and
-//! the whole classifier's export as a `.tflite` and as a web app ([`super::publish`]).
+//! the whole classifier's export as a `.tflite`.
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, Url};
 
-use super::publish::PublishControls;
 use super::state::{Training, run_local, use_training};
 use crate::link::WorkerLink;
 use crate::preferences::use_preferences;
@@ -156,7 +155,6 @@ pub fn HeadControls() -> impl IntoView {
             >
                 {move || if training.exporting.get() { "Exporting…" } else { "Export model (.tflite)" }}
             </button>
-            <PublishControls />
             <label class="button subtle">
                 "Import a head…"
                 <input type="file" accept=".safetensors" class="visually-hidden" data-testid="import-head" on:change=import />

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::head::HeadControls;
+use super::publish::PublishControls;
 use super::state::{LabelCheck, Prepared, RunResult, TrainPhoto, Training, percent, use_training};
 use crate::notice::Notice;
 use crate::photos::jpeg_url;
@@ -36,6 +37,7 @@ pub fn Results() -> impl IntoView {
                 {move || training.result.get().map(|result| view! { <Scores result /> })}
             </Show>
             <HeadControls />
+            <PublishControls />
         </div>
     }
 }
