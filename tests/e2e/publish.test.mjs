@@ -144,12 +144,35 @@ test("a trained classifier is published as a folder and as one file, which answe
       assert.match(about, /Trained with Afinar on \d{4}-\d\d-\d\d from \d+ photos/, about);
       assert.ok(about.includes(`${Number.parseFloat(accuracy).toFixed(1)} %`), `${about} vs ${accuracy}`);
       assert.deepEqual(await app.getByTestId("classes").locator("li").allInnerTexts(), CLASSES);
+      // Dropped and pasted photos, and a frame of the camera (Chromium's synthetic one).
+      const first = path.basename(heldBack[0]);
+      for (const [kind, name] of [["drop", "dropped.jpg"], ["paste", "pasted.jpg"]]) {
+        await app.evaluate(
+          ({ kind, name, bytes }) => {
+            const data = new DataTransfer();
+            data.items.add(new File([new Uint8Array(bytes)], name, { type: "image/jpeg" }));
+            const event = kind === "drop"
+              ? new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true })
+              : new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true });
+            document.body.dispatchEvent(event);
+          },
+          { kind, name, bytes: [...readFileSync(heldBack[0])] },
+        );
+      }
+      await app.getByTestId("camera-button").click();
+      await app.waitForFunction(() => document.querySelector("#camera-video")?.videoWidth > 0, null, { timeout: 30_000 });
+      await app.getByTestId("snap-button").click();
+      await waitForAnswers(app, heldBack.length + 3);
+      const more = await customAnswers(app);
+      assertSameAnswers({ [first]: more["dropped.jpg"] }, { [first]: expected[first] }, "a dropped photo");
+      assertSameAnswers({ [first]: more["pasted.jpg"] }, { [first]: expected[first] }, "a pasted photo");
+      assert.ok(CLASSES.includes(more["Camera frame 1"]?.class), JSON.stringify(more["Camera frame 1"]));
 
       // Offline after the first visit: its service worker kept every file.
       await app.evaluate(async () => {
         await navigator.serviceWorker.ready;
         const keys = await caches.keys();
-        const kept = (await (await caches.open(keys.find((k) => k.startsWith("afinar-published-")))).keys())
+        const kept = (await (await caches.open(keys.find((k) => k.startsWith("afinar-published:")))).keys())
           .map((r) => new URL(r.url).pathname.slice(1));
         for (const name of ["", "index.html", "app.js", "style.css", "afinar-inference-worker.js", "afinar-inference-worker_bg.wasm", "model.tflite", "head.safetensors"]) {
           if (!kept.includes(name)) throw new Error(`${name || "./"} is not kept: ${kept}`);

@@ -17,6 +17,7 @@ use afinar_protocol::{Reply, Request, TrainingRows};
 use afinar_vocabulary::{Backend, RowsNeeded};
 
 mod js;
+mod restart;
 mod start;
 
 pub use js::{describe, read_blob};
@@ -89,8 +90,9 @@ struct Inner {
     previous_model: RefCell<Option<Option<ModelRequest>>>,
     waiting: RefCell<VecDeque<Job>>,
     in_flight: RefCell<VecDeque<Job>>,
-    /// A restarted worker's model file is being read: photos wait until it has been sent.
+    /// A restarted worker's model file is being read: what is posted meanwhile waits in `held`.
     model_reading: Cell<bool>,
+    held: RefCell<Vec<JsValue>>,
     /// The user's trained head file, sent again to a restarted worker.
     head: RefCell<Option<Vec<u8>>>,
     /// A head was sent to the worker and it has not said yet whether it took it up: `true` for
@@ -124,6 +126,7 @@ impl WorkerLink {
                 waiting: RefCell::new(VecDeque::new()),
                 in_flight: RefCell::new(VecDeque::new()),
                 model_reading: Cell::new(false),
+                held: RefCell::new(Vec::new()),
                 head: RefCell::new(None),
                 head_unanswered: Cell::new(None),
                 model_ready: Cell::new(false),
@@ -249,10 +252,6 @@ impl WorkerLink {
 
     /// Sends waiting photos while fewer than [`IN_FLIGHT`] are with the worker.
     fn pump(&self) {
-        // After a restart, photos wait for the model file being read.
-        if self.inner.model_reading.get() {
-            return;
-        }
         loop {
             if self.inner.in_flight.borrow().len() >= IN_FLIGHT {
                 return;
@@ -288,6 +287,14 @@ impl WorkerLink {
                 return;
             }
         };
+        self.post_value(value);
+    }
+
+    fn post_value(&self, value: JsValue) {
+        if self.inner.model_reading.get() {
+            self.inner.held.borrow_mut().push(value);
+            return;
+        }
         if !self.inner.started.get() {
             self.inner.outbox.borrow_mut().push(value);
             return;
@@ -301,6 +308,8 @@ impl WorkerLink {
 
     fn start_worker(&self) {
         self.inner.started.set(false);
+        // A stop before this worker's model is ready is not its head's doing.
+        self.inner.model_ready.set(false);
         let (worker, early_events) = match start::take_early_worker() {
             Some((worker, events)) => (worker, Some(events)),
             None => match start::new_worker() {
@@ -399,89 +408,6 @@ impl WorkerLink {
         }
         (self.inner.on_reply)(reply);
         self.pump();
-    }
-
-    /// The worker stopped: start a new one on the CPU and resend what it had not answered.
-    fn restart(&self, reason: String) {
-        if let Some(worker) = self.inner.worker.borrow_mut().take() {
-            // Detach first: the old worker's last events must not reach dropped handlers.
-            worker.set_onmessage(None);
-            worker.set_onerror(None);
-            worker.terminate();
-        }
-        self.inner.handlers.borrow_mut().clear();
-        let restarts = self.inner.restarts.get() + 1;
-        self.inner.restarts.set(restarts);
-        // Requests are handled in order, so the oldest unanswered photo is the one it stopped on.
-        let culprit = self.inner.in_flight.borrow_mut().pop_front();
-        if let Some(job) = culprit {
-            (self.inner.on_reply)(
-                job.failure("The model stopped on this photo; it was restarted.".into()),
-            );
-        }
-        // A head the worker stopped on (sent, unanswered, with the model it was sent after
-        // already loaded) is not given to the next worker: replayed, it would stop that one
-        // too, and every visit after.
-        let unanswered = self.inner.head_unanswered.replace(None);
-        if let Some(trial) = unanswered.filter(|_| self.inner.model_ready.get()) {
-            if !trial {
-                self.inner.head.borrow_mut().take();
-            }
-            (self.inner.on_reply)(Reply::HeadSetAside(reason.clone()));
-        }
-        if restarts > MAX_RESTARTS {
-            (self.inner.on_reply)(Reply::ModelFailed(format!(
-                "The model worker keeps stopping ({reason}). Reload the page to try again."
-            )));
-            let unanswered: Vec<Job> = self
-                .inner
-                .in_flight
-                .borrow_mut()
-                .drain(..)
-                .chain(self.inner.waiting.borrow_mut().drain(..))
-                .collect();
-            for job in unanswered {
-                (self.inner.on_reply)(job.failure("Not done: the model worker stopped.".into()));
-            }
-            return;
-        }
-        (self.inner.on_reply)(Reply::Crashed(reason));
-        self.inner.outbox.borrow_mut().clear();
-        // The CPU is the safe choice after a stop; the user can switch back.
-        self.start_worker();
-        self.post(&Request::UseBackend(Backend::Cpu));
-        // Resend, oldest first, ahead of the photos still waiting: after the model and the
-        // head, which each need the one before (a user's file is read first).
-        let resend: Vec<_> = self.inner.in_flight.borrow_mut().drain(..).collect();
-        for item in resend.into_iter().rev() {
-            self.inner.waiting.borrow_mut().push_front(item);
-        }
-        let (link, head) = (self.clone(), self.inner.head.borrow().clone());
-        let resume = move || {
-            if let Some(bytes) = head {
-                link.send_head(bytes, false);
-            }
-            link.inner.model_reading.set(false);
-            link.pump();
-        };
-        let model = self.inner.model.borrow().clone();
-        match model {
-            Some(ModelRequest::Default(url)) => {
-                self.post(&Request::LoadDefaultModel { url });
-                resume();
-            }
-            Some(ModelRequest::File(name, file)) => {
-                self.inner.model_reading.set(true);
-                let link = self.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    if let Ok(bytes) = read_blob(&file).await {
-                        link.post(&Request::LoadModelFile { name, bytes });
-                    }
-                    resume();
-                });
-            }
-            None => resume(),
-        }
     }
 }
 

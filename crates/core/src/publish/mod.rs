@@ -117,17 +117,16 @@ impl<'a> PublishedApp<'a> {
             file(MODEL, self.parts.model),
             file(HEAD, self.parts.head),
         ];
-        // Named after everything it keeps, so a new publication replaces the old cache.
+        // The service worker's cache is named after everything it keeps, so a new publication
+        // replaces the old cache.
         let mut digest = Sha256::new();
         for f in &files {
             digest.update(f.name.as_bytes());
             digest.update((f.bytes.len() as u64).to_le_bytes());
             digest.update(&f.bytes);
         }
-        let cache = format!("afinar-published-{}", &hex(&digest.finalize())[..16]);
-        let kept: Vec<String> = std::iter::once("./".to_string())
-            .chain(files.iter().map(|f| f.name.clone()))
-            .collect();
+        let cache = hex(&digest.finalize())[..16].to_string();
+        let kept: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
         let kept = serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into());
         let service_worker = SERVICE_WORKER
             .replace("{{cache}}", &cache)

@@ -204,7 +204,7 @@ fn the_zip_holds_the_folder_and_is_the_same_every_time() {
     )
     .expect("text");
     assert!(
-        sw.contains(&format!("\"{WORKER_WASM}\"")) && sw.contains("afinar-published-"),
+        sw.contains(&format!("\"{WORKER_WASM}\"")) && sw.contains("afinar-published:"),
         "{sw}"
     );
 }

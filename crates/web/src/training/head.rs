@@ -14,8 +14,7 @@ impl Training {
     /// Keeps `file` as the head in use: for the export, for the worker after a restart, and in
     /// the store for the next visit.
     pub(super) fn adopt_head(self, file: Vec<u8>) {
-        // An app published with the head before is not this one's.
-        self.publication.set(None);
+        self.forget_publication();
         self.save_head(&file);
         self.with_link(|link| link.keep_head(file.clone()));
         self.head_file.set_value(Some(file));
@@ -24,7 +23,7 @@ impl Training {
     /// Forgets the head in use, here, in the worker and in the store.
     pub(super) fn forget_head(self) {
         self.head.set(None);
-        self.publication.set(None);
+        self.forget_publication();
         self.head_file.set_value(None);
         self.with_link(|link| link.use_head(None));
         self.save_meta("head", None);

@@ -19,8 +19,18 @@ impl Training {
         self.with_link(|link| link.publish(not_sure_below));
     }
 
-    /// The worker wrote the app: both forms are offered.
+    /// An app published before is no longer the classifier in use (another head, another
+    /// threshold): it is not offered, nor is one still being written.
+    pub(super) fn forget_publication(self) {
+        self.publication.set(None);
+        self.publishing.set(false);
+    }
+
+    /// The worker wrote the app: both forms are offered (unless it was forgotten meanwhile).
     pub fn published(self, result: &Result<Publication, String>) {
+        if !self.publishing.get_untracked() {
+            return;
+        }
         self.publishing.set(false);
         match result {
             Ok(publication) => self.publication.set(Some(publication.clone())),
@@ -39,6 +49,12 @@ pub fn PublishControls() -> impl IntoView {
     let training = use_training();
     let not_sure_below = use_preferences().not_sure_below;
     let publication = training.publication;
+    // An app published with another threshold says other things.
+    Effect::watch(
+        move || not_sure_below.get(),
+        move |_, _, _| training.forget_publication(),
+        false,
+    );
     let save = move |zip: bool| {
         publication.with_untracked(|p| {
             if let Some(p) = p {

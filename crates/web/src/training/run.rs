@@ -55,6 +55,9 @@ impl Training {
     /// which Train says).
     pub fn model_not_loaded(self) {
         self.model_loading.set_value(false);
+        // A worker that gave up answers no export or publication under way.
+        self.exporting.set(false);
+        self.publishing.set(false);
     }
 
     /// A training photo prepared for `rows` (or why it could not be).

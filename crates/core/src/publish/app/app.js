@@ -62,7 +62,9 @@
   // its module's bytes in the first message.
   var worker = Promise.all([part("afinar-inference-worker.js"), part("afinar-inference-worker_bg.wasm")]).then(
     function (parts) {
-      var boot = "\nself.onmessage = function (e) { self.onmessage = null; wasm_bindgen({ module_or_path: e.data }); };\n";
+      // A module that does not start (no wasm SIMD here, no memory) says so like a crash.
+      var boot = "\nself.onmessage = function (e) { self.onmessage = null; wasm_bindgen({ module_or_path: e.data })" +
+        ".catch(function (err) { self.postMessage({ Crashed: String((err && err.message) || err) }); }); };\n";
       var url = URL.createObjectURL(new Blob([parts[0], boot], { type: "text/javascript" }));
       var w = new Worker(url);
       w.onmessage = function (e) { answer(w, e.data); };
