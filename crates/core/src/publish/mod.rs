@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
 use crate::head::{HeadFileError, HeadWeights};
+use crate::preprocess::{hex, sha256_hex};
 
 /// The inference worker's wasm-bindgen script, as the app's build names it.
 pub const WORKER_SCRIPT: &str = "afinar-inference-worker.js";
@@ -89,8 +90,7 @@ impl<'a> PublishedApp<'a> {
         if !script.contains("wasm_bindgen") {
             return Err(PublishError::Worker("its script is not wasm-bindgen's"));
         }
-        let model_sha256 = hex(&Sha256::digest(parts.model));
-        let head = HeadWeights::read(parts.head, Some(&model_sha256))?;
+        let head = HeadWeights::read(parts.head, Some(&sha256_hex(parts.model)))?;
         Ok(Self {
             page: page::Page::describe(&head, parts.not_sure_below),
             parts,
@@ -174,10 +174,6 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     // Writing to a Vec cannot fail.
     let _ = encoder.write_all(bytes);
     encoder.finish().unwrap_or_default()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use sha2::{Digest, Sha256};
-
 use super::*;
 use crate::architecture::FEATURE_DIM;
 
@@ -15,7 +13,7 @@ const WASM: &[u8] = b"\0asm\x01\0\0\0";
 fn head_file(classes: &[&str], trained: Option<TrainingRecord>) -> Vec<u8> {
     let metadata = serde_json::json!({
         "classes": classes,
-        "base_model_sha256": hex(&Sha256::digest(MODEL_BYTES)),
+        "base_model_sha256": sha256_hex(MODEL_BYTES),
         "preprocessing": "scale",
         "unfrozen_blocks": 0,
         "trained": trained,
