@@ -96,6 +96,17 @@ async fn cpu_kernels_in_wasm_match_the_float32_reference() {
     }
 }
 
+/// Each kernel on its own against the plain loops, on the browser's instruction sets.
+#[wasm_bindgen_test]
+fn each_cpu_kernel_in_wasm_matches_the_plain_loops() {
+    use afinar::model::kernels::reference::check_kernels;
+    for kernels in [CpuKernels::Simd128, CpuKernels::Portable] {
+        assert_eq!(kernels.runnable(), kernels);
+        let cases = check_kernels(kernels).unwrap_or_else(|e| panic!("{}: {e}", kernels.name()));
+        assert!(cases > 0);
+    }
+}
+
 #[wasm_bindgen_test]
 async fn webgpu_backend_matches_the_float32_reference() {
     check_bird_parity(&webgpu().await, CpuKernels::Burn).await;

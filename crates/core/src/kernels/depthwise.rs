@@ -3,9 +3,13 @@
 //! are contiguous in NHWC), and are clamped while still in cache. TensorFlow's `SAME` padding:
 //! the output side is `ceil(in / stride)`, and the padding's odd pixel goes after (bottom/right).
 
+use super::dispatch::{Kernel, dispatch};
+#[cfg(target_arch = "x86_64")]
+use super::isa::Avx2;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use super::isa::Simd128;
-use super::isa::{CpuKernels, Lanes, madd};
+use super::isa::{CpuKernels, Isa};
+use super::lanes::{Lanes, madd};
 use super::rows::for_row_chunks;
 
 /// The weights of one depthwise layer: `taps[(ky·3 + kx)·C + c]` and the bias per channel.
@@ -13,7 +17,7 @@ use super::rows::for_row_chunks;
 pub struct PackedDepthwise {
     pub channels: usize,
     pub stride: usize,
-    kernels: CpuKernels,
+    isa: Isa,
     taps: Vec<f32>,
     bias: Vec<f32>,
 }
@@ -33,7 +37,7 @@ impl PackedDepthwise {
         if !channels.is_multiple_of(BLOCK) || weight.len() != channels * 9 {
             return None;
         }
-        let kernels = kernels.runnable();
+        let isa = kernels.isa();
         let mut taps = vec![0.0; 9 * channels];
         for c in 0..channels {
             for t in 0..9 {
@@ -43,7 +47,7 @@ impl PackedDepthwise {
         Some(Self {
             channels,
             stride,
-            kernels,
+            isa,
             taps,
             bias: bias.to_vec(),
         })
@@ -67,25 +71,14 @@ impl PackedDepthwise {
             pad_left,
         };
         for_row_chunks(out, ow * c, oh, 1, |first, rows| {
-            let args = Args {
+            let rows = DepthwiseRows {
                 layer: self,
                 g: &geometry,
                 input,
                 first,
                 rows,
             };
-            match self.kernels {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `pack` keeps `Avx512` only where `is_supported` saw avx512f and fma
-                // on this CPU (`CpuKernels::runnable`).
-                CpuKernels::Avx512 => unsafe { depthwise_avx512(args) },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above, for avx2 and fma.
-                CpuKernels::Avx2 => unsafe { depthwise_avx2(args) },
-                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                CpuKernels::Simd128 => depthwise_rows::<Simd128>(args),
-                _ => depthwise_rows::<Lanes<false>>(args),
-            }
+            dispatch(self.isa, rows);
         });
         (oh, ow)
     }
@@ -101,7 +94,8 @@ struct Geometry {
     pad_left: usize,
 }
 
-struct Args<'a> {
+/// One run of whole output rows.
+struct DepthwiseRows<'a> {
     layer: &'a PackedDepthwise,
     g: &'a Geometry,
     input: &'a [f32],
@@ -110,16 +104,26 @@ struct Args<'a> {
     rows: &'a mut [f32],
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn depthwise_avx512(args: Args<'_>) {
-    depthwise_rows::<Lanes<true>>(args);
-}
+impl Kernel for DepthwiseRows<'_> {
+    type Output = ();
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn depthwise_avx2(args: Args<'_>) {
-    depthwise_rows::<Lanes<true>>(args);
+    #[inline(always)]
+    fn portable(self) {
+        depthwise_rows(self, Lanes::<false>);
+    }
+
+    /// AVX-512 runs this too: the compiler keeps these loops to 256-bit registers anyway.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn avx2(self, _isa: Avx2) {
+        depthwise_rows(self, Lanes::<true>);
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn simd128(self, isa: Simd128) {
+        depthwise_rows(self, isa);
+    }
 }
 
 /// Channels per block: every MobileNetV2 depthwise layer has a multiple of 16 channels (the
@@ -127,9 +131,10 @@ fn depthwise_avx2(args: Args<'_>) {
 pub(super) const BLOCK: usize = 16;
 
 /// How one block of channels takes its taps.
-trait Block {
+trait Block: Copy {
     /// `bias` plus each `(input, tap)` pair's product, clamped to ReLU6's [0, 6].
     fn block<'a>(
+        self,
         bias: &[f32; BLOCK],
         taps: impl Iterator<Item = (&'a [f32; BLOCK], &'a [f32; BLOCK])>,
     ) -> [f32; BLOCK];
@@ -138,6 +143,7 @@ trait Block {
 impl<const FMA: bool> Block for Lanes<FMA> {
     #[inline(always)]
     fn block<'a>(
+        self,
         bias: &[f32; BLOCK],
         taps: impl Iterator<Item = (&'a [f32; BLOCK], &'a [f32; BLOCK])>,
     ) -> [f32; BLOCK] {
@@ -160,6 +166,7 @@ impl<const FMA: bool> Block for Lanes<FMA> {
 impl Block for Simd128 {
     #[inline(always)]
     fn block<'a>(
+        self,
         bias: &[f32; BLOCK],
         taps: impl Iterator<Item = (&'a [f32; BLOCK], &'a [f32; BLOCK])>,
     ) -> [f32; BLOCK] {
@@ -182,14 +189,14 @@ impl Block for Simd128 {
 }
 
 #[inline(always)]
-fn depthwise_rows<B: Block>(args: Args<'_>) {
-    let Args {
+fn depthwise_rows<B: Block>(rows: DepthwiseRows<'_>, block: B) {
+    let DepthwiseRows {
         layer,
         g,
         input,
         first,
         rows,
-    } = args;
+    } = rows;
     let c = g.c;
     let (taps, _) = layer.taps.as_chunks::<BLOCK>();
     let (bias, _) = layer.bias.as_chunks::<BLOCK>();
@@ -220,7 +227,7 @@ fn depthwise_rows<B: Block>(args: Args<'_>) {
                 let pairs = inside[..count]
                     .iter()
                     .map(|&(pixel, tap)| (&x[pixel + b], &taps[tap + b]));
-                *o = B::block(&bias[b], pairs);
+                *o = block.block(&bias[b], pairs);
             }
         }
     }

@@ -8,30 +8,34 @@
 //! except where the compiler's choice fell short: the AVX-512 tile (`avx512.rs`) and the
 //! browser's `simd128` kernels (`simd128.rs`) spell out their vectors in intrinsics.
 
-#[cfg(target_arch = "x86_64")]
-use super::isa::Avx512;
+use super::dispatch::{Kernel, dispatch};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use super::isa::Simd128;
-use super::isa::{CpuKernels, Lanes, madd};
+#[cfg(target_arch = "x86_64")]
+use super::isa::{Avx2, Avx512};
+use super::isa::{CpuKernels, Isa};
+use super::lanes::{Lanes, madd};
 use super::rows::for_row_chunks;
 
 /// Output tile of each kernel: `MR` pixels × `NR` channels of accumulators, sized to the
 /// registers of its instruction set (32 zmm, 16 ymm, 16 xmm / wasm v128).
 #[cfg(target_arch = "x86_64")]
 const AVX512_TILE: (usize, usize) = (super::avx512::MR, super::avx512::NR);
+#[cfg(target_arch = "x86_64")]
 const AVX2_TILE: (usize, usize) = (6, 16);
 const PORTABLE_TILE: (usize, usize) = (4, 8);
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 const SIMD128_TILE: (usize, usize) = (4, super::simd128::NR);
 
-fn tile_shape(kernels: CpuKernels) -> (usize, usize) {
-    match kernels {
+fn tile_shape(isa: Isa) -> (usize, usize) {
+    match isa {
+        Isa::Portable => PORTABLE_TILE,
         #[cfg(target_arch = "x86_64")]
-        CpuKernels::Avx512 => AVX512_TILE,
-        CpuKernels::Avx2 => AVX2_TILE,
+        Isa::Avx2(_) => AVX2_TILE,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512(_) => AVX512_TILE,
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        CpuKernels::Simd128 => SIMD128_TILE,
-        _ => PORTABLE_TILE,
+        Isa::Simd128(_) => SIMD128_TILE,
     }
 }
 
@@ -40,7 +44,7 @@ fn tile_shape(kernels: CpuKernels) -> (usize, usize) {
 pub struct PackedGemm {
     pub k: usize,
     pub n: usize,
-    kernels: CpuKernels,
+    isa: Isa,
     /// `ceil(n / NR)` panels of `NR + k·NR` values; columns past `n` are zero.
     panels: Vec<f32>,
 }
@@ -54,8 +58,8 @@ impl PackedGemm {
         bias: &[f32],
         kernels: CpuKernels,
     ) -> Self {
-        let kernels = kernels.runnable();
-        let (_, nr) = tile_shape(kernels);
+        let isa = kernels.isa();
+        let (_, nr) = tile_shape(isa);
         let mut panels = Vec::with_capacity(n.div_ceil(nr) * (nr + k * nr));
         for c0 in (0..n).step_by(nr) {
             panels.extend((0..nr).map(|j| bias.get(c0 + j).copied().unwrap_or(0.0)));
@@ -66,12 +70,7 @@ impl PackedGemm {
                 }));
             }
         }
-        Self {
-            k,
-            n,
-            kernels,
-            panels,
-        }
+        Self { k, n, isa, panels }
     }
 
     /// `out` (`rows × n`) = `act(bias + a · W (+ residual))`, `a` being `rows × k`.
@@ -82,36 +81,26 @@ impl PackedGemm {
         if let Some(r) = residual {
             assert_eq!(r.len(), out.len(), "residual size");
         }
-        let (mr, _) = tile_shape(self.kernels);
+        let (mr, _) = tile_shape(self.isa);
         let (k, n) = (self.k, self.n);
         for_row_chunks(out, n, rows, mr, |first, out| {
             let count = out.len() / n;
             let a = &a[first * k..(first + count) * k];
             let residual = residual.map(|r| &r[first * n..(first + count) * n]);
-            let args = Args {
+            let rows = GemmRows {
                 packed: self,
                 a,
                 out,
                 residual,
                 relu6,
             };
-            match self.kernels {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `pack` keeps `Avx512` only where `is_supported` saw avx512f and fma
-                // on this CPU (`CpuKernels::runnable`), and the panels were packed for it.
-                CpuKernels::Avx512 => unsafe { gemm_avx512(args) },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above, for avx2 and fma.
-                CpuKernels::Avx2 => unsafe { gemm_avx2(args) },
-                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                CpuKernels::Simd128 => gemm_simd128(args),
-                _ => gemm_portable(args),
-            }
+            dispatch(self.isa, rows);
         });
     }
 }
 
-struct Args<'a> {
+/// One run of whole rows of the output.
+struct GemmRows<'a> {
     packed: &'a PackedGemm,
     a: &'a [f32],
     out: &'a mut [f32],
@@ -119,32 +108,39 @@ struct Args<'a> {
     relu6: bool,
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn gemm_avx512(args: Args<'_>) {
-    gemm_rows::<{ AVX512_TILE.0 }, { AVX512_TILE.1 }, Avx512>(args);
-}
+impl Kernel for GemmRows<'_> {
+    type Output = ();
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn gemm_avx2(args: Args<'_>) {
-    gemm_rows::<{ AVX2_TILE.0 }, { AVX2_TILE.1 }, Lanes<true>>(args);
-}
+    #[inline(always)]
+    fn portable(self) {
+        gemm_rows::<{ PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }, _>(self, Lanes::<false>);
+    }
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn gemm_simd128(args: Args<'_>) {
-    gemm_rows::<{ SIMD128_TILE.0 }, { SIMD128_TILE.1 }, Simd128>(args);
-}
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn avx2(self, _isa: Avx2) {
+        gemm_rows::<{ AVX2_TILE.0 }, { AVX2_TILE.1 }, _>(self, Lanes::<true>);
+    }
 
-fn gemm_portable(args: Args<'_>) {
-    gemm_rows::<{ PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }, Lanes<false>>(args);
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn avx512(self, isa: Avx512) {
+        gemm_rows::<{ AVX512_TILE.0 }, { AVX512_TILE.1 }, _>(self, isa);
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn simd128(self, isa: Simd128) {
+        gemm_rows::<{ SIMD128_TILE.0 }, { SIMD128_TILE.1 }, _>(self, isa);
+    }
 }
 
 /// How a tile of `NR` output channels does its multiply-adds.
-trait Tile<const NR: usize> {
+trait Tile<const NR: usize>: Copy {
     /// `bias` plus the `ROWS` interleaved rows times the panel, each row handed to `emit` while
     /// still in registers.
     fn tile<const ROWS: usize>(
+        self,
         a_tile: &[[f32; ROWS]],
         weights: &[[f32; NR]],
         bias: &[f32; NR],
@@ -153,7 +149,13 @@ trait Tile<const NR: usize> {
 
     /// `out = act(acc (+ residual))` for a whole panel's width.
     #[inline(always)]
-    fn finish(acc: &[f32; NR], out: &mut [f32; NR], residual: Option<&[f32; NR]>, relu6: bool) {
+    fn finish(
+        self,
+        acc: &[f32; NR],
+        out: &mut [f32; NR],
+        residual: Option<&[f32; NR]>,
+        relu6: bool,
+    ) {
         let mut values = *acc;
         if let Some(res) = residual {
             for (v, r) in values.iter_mut().zip(res) {
@@ -175,6 +177,7 @@ trait Tile<const NR: usize> {
 impl<const NR: usize, const FMA: bool> Tile<NR> for Lanes<FMA> {
     #[inline(always)]
     fn tile<const ROWS: usize>(
+        self,
         a_tile: &[[f32; ROWS]],
         weights: &[[f32; NR]],
         bias: &[f32; NR],
@@ -198,24 +201,26 @@ impl<const NR: usize, const FMA: bool> Tile<NR> for Lanes<FMA> {
 impl Tile<{ super::avx512::NR }> for Avx512 {
     #[inline(always)]
     fn tile<const ROWS: usize>(
+        self,
         a_tile: &[[f32; ROWS]],
         weights: &[[f32; super::avx512::NR]],
         bias: &[f32; super::avx512::NR],
         emit: impl FnMut(usize, &[f32; super::avx512::NR]),
     ) {
-        // SAFETY: only `gemm_avx512` runs this tile, and only where `is_supported` saw
-        // avx512f on this CPU (`CpuKernels::runnable`).
+        // SAFETY: `self` is an `Avx512` token, which only `Avx512::detect` makes, after this
+        // CPU reported avx512f (the feature `gemm_tile` enables).
         unsafe { super::avx512::gemm_tile(a_tile, weights, bias, emit) }
     }
 
     #[inline(always)]
     fn finish(
+        self,
         acc: &[f32; super::avx512::NR],
         out: &mut [f32; super::avx512::NR],
         residual: Option<&[f32; super::avx512::NR]>,
         relu6: bool,
     ) {
-        // SAFETY: as above.
+        // SAFETY: as in `tile`: the token proves avx512f.
         unsafe { super::avx512::gemm_finish(acc, out, residual, relu6) }
     }
 }
@@ -224,6 +229,7 @@ impl Tile<{ super::avx512::NR }> for Avx512 {
 impl Tile<{ super::simd128::NR }> for Simd128 {
     #[inline(always)]
     fn tile<const ROWS: usize>(
+        self,
         a_tile: &[[f32; ROWS]],
         weights: &[[f32; super::simd128::NR]],
         bias: &[f32; super::simd128::NR],
@@ -234,6 +240,7 @@ impl Tile<{ super::simd128::NR }> for Simd128 {
 
     #[inline(always)]
     fn finish(
+        self,
         acc: &[f32; super::simd128::NR],
         out: &mut [f32; super::simd128::NR],
         residual: Option<&[f32; super::simd128::NR]>,
@@ -245,14 +252,14 @@ impl Tile<{ super::simd128::NR }> for Simd128 {
 
 /// The tile loop, inlined into each target-feature wrapper so that it is vectorized for it.
 #[inline(always)]
-fn gemm_rows<const MR: usize, const NR: usize, T: Tile<NR>>(args: Args<'_>) {
-    let Args {
+fn gemm_rows<const MR: usize, const NR: usize, T: Tile<NR>>(rows: GemmRows<'_>, tile: T) {
+    let GemmRows {
         packed,
         a,
         out,
         residual,
         relu6,
-    } = args;
+    } = rows;
     let (k, n) = (packed.k, packed.n);
     let rows = out.len() / n;
     let full = rows / MR * MR;
@@ -267,8 +274,9 @@ fn gemm_rows<const MR: usize, const NR: usize, T: Tile<NR>>(args: Args<'_>) {
         }
         for (p, panel) in packed.panels.chunks_exact(NR + k * NR).enumerate() {
             let (panel, _) = panel.as_chunks::<NR>();
-            T::tile::<MR>(&a_tile, &panel[1..], &panel[0], |r, acc| {
-                store::<NR, T>(acc, r0 + r, p * NR, out, n, residual, relu6);
+            tile.tile::<MR>(&a_tile, &panel[1..], &panel[0], |r, acc| {
+                let at = (r0 + r) * n + p * NR;
+                store(tile, acc, at, n - p * NR, out, residual, relu6);
             });
         }
     }
@@ -277,32 +285,39 @@ fn gemm_rows<const MR: usize, const NR: usize, T: Tile<NR>>(args: Args<'_>) {
         let (a_row, _) = a[row * k..(row + 1) * k].as_chunks::<1>();
         for (p, panel) in packed.panels.chunks_exact(NR + k * NR).enumerate() {
             let (panel, _) = panel.as_chunks::<NR>();
-            T::tile::<1>(a_row, &panel[1..], &panel[0], |_, acc| {
-                store::<NR, T>(acc, row, p * NR, out, n, residual, relu6);
+            tile.tile::<1>(a_row, &panel[1..], &panel[0], |_, acc| {
+                store(
+                    tile,
+                    acc,
+                    row * n + p * NR,
+                    n - p * NR,
+                    out,
+                    residual,
+                    relu6,
+                );
             });
         }
     }
 }
 
-/// Writes one row of a tile (columns `c0..` of `row`, as many as `out` has), with the
-/// residual added and ReLU6 applied; whole panels take the tile's own (vector) path.
+/// Writes one row of a tile (`cols` values of `out` from `at`: a whole panel or the row's last
+/// columns), with the residual added and ReLU6 applied; whole panels take the tile's own
+/// (vector) path.
 #[inline(always)]
 fn store<const NR: usize, T: Tile<NR>>(
+    tile: T,
     acc: &[f32; NR],
-    row: usize,
-    c0: usize,
+    at: usize,
+    cols: usize,
     out: &mut [f32],
-    n: usize,
     residual: Option<&[f32]>,
     relu6: bool,
 ) {
-    let at = row * n + c0;
-    let cols = n - c0;
     if cols >= NR
         && let Some(out) = out[at..].first_chunk_mut::<NR>()
     {
         let residual = residual.and_then(|r| r[at..].first_chunk::<NR>());
-        return T::finish(acc, out, residual, relu6);
+        return tile.finish(acc, out, residual, relu6);
     }
     let mut values = *acc;
     if let Some(res) = residual {

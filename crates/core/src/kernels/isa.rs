@@ -1,8 +1,13 @@
-//! Which SIMD level the CPU kernels run at: chosen at run time from what the CPU offers (never
-//! from build flags that would break older CPUs), or forced with `AFINAR_CPU_KERNELS` for tests
-//! and measurements.
+//! Which instruction set the CPU kernels run with: chosen at run time from what the CPU offers
+//! (never from build flags that would break older CPUs), or named with `AFINAR_CPU_KERNELS`
+//! for tests and measurements.
+//!
+//! [`CpuKernels`] names a path; [`Isa`] is a path this CPU runs, holding the token of its
+//! instruction set. A token ([`Avx2`], [`Avx512`], [`Simd128`]) can only be made by its
+//! `detect`, after the CPU has reported every feature that its kernels' `#[target_feature]`
+//! functions enable, so holding one is the proof that calling them is sound.
 
-/// The CPU path of the frozen backbone.
+/// The CPU path of the frozen backbone, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CpuKernels {
     /// Burn's own ops (the reference, and the path of every other device).
@@ -14,7 +19,7 @@ pub enum CpuKernels {
     Simd128,
     /// Afinar's kernels compiled for AVX2 + FMA.
     Avx2,
-    /// Afinar's kernels compiled for AVX-512F (+ FMA).
+    /// Afinar's kernels compiled for AVX-512F (+ AVX2, FMA).
     Avx512,
 }
 
@@ -41,7 +46,7 @@ impl CpuKernels {
     pub fn from_env() -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         if let Ok(name) = std::env::var("AFINAR_CPU_KERNELS")
-            && let Some(kernels) = Self::ALL.into_iter().find(|k| k.name() == name)
+            && let Some(kernels) = Self::from_name(&name)
             && kernels.is_supported()
         {
             return kernels;
@@ -49,14 +54,15 @@ impl CpuKernels {
         Self::best()
     }
 
-    /// `self` where this CPU runs it as one of Afinar's kernels, else the portable kernels:
-    /// what the packed layers keep, so that a kernel is never called on a CPU without its
-    /// instructions.
+    /// The path called `name` (see [`Self::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The Afinar kernels that run for `self` on this CPU: its own where the CPU has its
+    /// instructions, else the portable ones (so a kernel is never called without them).
     pub fn runnable(self) -> Self {
-        match self {
-            Self::Simd128 | Self::Avx2 | Self::Avx512 if self.is_supported() => self,
-            _ => Self::Portable,
-        }
+        self.isa().kernels()
     }
 
     pub fn name(self) -> &'static str {
@@ -69,45 +75,105 @@ impl CpuKernels {
         }
     }
 
-    /// Whether this CPU can run the path: every feature its `#[target_feature]` functions
-    /// enable (the AVX-512 path's enable `avx512f,avx2,fma`; the AVX2 path's `avx2,fma`).
+    /// Whether this CPU can run the path.
     pub fn is_supported(self) -> bool {
         match self {
             Self::Burn | Self::Portable => true,
-            Self::Simd128 => cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
+            _ => self.isa().kernels() == self,
+        }
+    }
+
+    /// The instruction set `self` runs with on this CPU: its token where detection finds the
+    /// features, else [`Isa::Portable`].
+    pub fn isa(self) -> Isa {
+        let isa = match self {
+            Self::Burn | Self::Portable => None,
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-            }
+            Self::Avx512 => Avx512::detect().map(Isa::Avx512),
             #[cfg(target_arch = "x86_64")]
-            Self::Avx512 => {
-                std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            Self::Avx2 | Self::Avx512 => false,
+            Self::Avx2 => Avx2::detect().map(Isa::Avx2),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Self::Simd128 => Simd128::detect().map(Isa::Simd128),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
+        isa.unwrap_or(Isa::Portable)
+    }
+}
+
+/// A path of Afinar's kernels that this CPU runs, with the proof for its instructions.
+#[derive(Debug, Clone, Copy)]
+pub enum Isa {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2(Avx2),
+    #[cfg(target_arch = "x86_64")]
+    Avx512(Avx512),
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128(Simd128),
+}
+
+impl Isa {
+    /// The path's name.
+    pub fn kernels(self) -> CpuKernels {
+        match self {
+            Self::Portable => CpuKernels::Portable,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2(_) => CpuKernels::Avx2,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512(_) => CpuKernels::Avx512,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Self::Simd128(_) => CpuKernels::Simd128,
         }
     }
 }
 
-/// How the kernels' inner loops compute: plain fixed-size arrays that the compiler vectorizes
-/// and holds in registers for the target features of the function they are inlined into, with
-/// fused multiply-add where `FMA` says those features have it.
-pub(super) struct Lanes<const FMA: bool>;
-
-/// How the GEMM tile computes with AVX-512: intrinsics on 512-bit registers ([`super::avx512`]).
+/// This CPU runs AVX2 and FMA: what the AVX2 kernels enable.
 #[cfg(target_arch = "x86_64")]
-pub(super) struct Avx512;
+#[derive(Debug, Clone, Copy)]
+pub struct Avx2 {
+    _detected: (),
+}
 
-/// How the kernels' inner loops compute in the browser: wasm `simd128` intrinsics
-/// ([`super::simd128`]), the compiler leaving [`Lanes`] mostly scalar there.
+#[cfg(target_arch = "x86_64")]
+impl Avx2 {
+    pub fn detect() -> Option<Self> {
+        (std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"))
+            .then_some(Self { _detected: () })
+    }
+}
+
+/// This CPU runs AVX-512F, AVX2 and FMA: what the AVX-512 kernels enable.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy)]
+pub struct Avx512 {
+    _detected: (),
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512 {
+    pub fn detect() -> Option<Self> {
+        Avx2::detect()?;
+        std::arch::is_x86_feature_detected!("avx512f").then_some(Self { _detected: () })
+    }
+
+    /// What the AVX2 kernels need is a part of what was detected for these.
+    pub fn avx2(self) -> Avx2 {
+        Avx2 { _detected: () }
+    }
+}
+
+/// wasm `simd128`, which every wasm build of this project enables (`.cargo/config.toml`): a
+/// browser without it refuses the whole module, so a running module has it.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub(super) struct Simd128;
+#[derive(Debug, Clone, Copy)]
+pub struct Simd128 {
+    _detected: (),
+}
 
-/// `a · b + c`, fused where the instruction set has FMA (`mul_add` without it is a slow call).
-#[inline(always)]
-pub(super) fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA { a.mul_add(b, c) } else { a * b + c }
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl Simd128 {
+    pub fn detect() -> Option<Self> {
+        Some(Self { _detected: () })
+    }
 }
