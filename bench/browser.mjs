@@ -150,6 +150,22 @@ async function main() {
       }
     }
 
+    // Preparing photos on 1 and on 2 workers (the page's pool of inference workers), rounds
+    // interleaved: the best recipe's rows (boundary activations and 4 augmented views).
+    const poolUrls = trainUrls.slice(0, quick ? 6 : 60);
+    const bestRows = { unfreeze: 2, views: 4, seed: 42 };
+    out.prepare_workers = { photos: poolUrls.length, rows: bestRows, seconds: { 1: [], 2: [] } };
+    await page.evaluate((e) => window.bench.load(e), "afinar-cpu");
+    for (let round = 0; round < (quick ? 1 : 2); round++) {
+      for (const workers of [1, 2]) {
+        const s = await page.evaluate(([e, u, r, w]) => window.bench.prepareTime(e, u, r, w),
+          ["afinar-cpu", poolUrls, bestRows, workers]);
+        out.prepare_workers.seconds[workers].push(s);
+        console.error(`prepare ${poolUrls.length} photos (best's rows) on ${workers} worker(s): ${s.toFixed(1)} s`);
+      }
+    }
+    out.prepare_workers.speedup = median(out.prepare_workers.seconds[1]) / median(out.prepare_workers.seconds[2]);
+
     // Scaling: the head trained in the browser on the native run's features of N photos, each
     // in a fresh worker, so that its memory (which never shrinks) is this size's own.
     out.scaling = [];

@@ -48,6 +48,8 @@ def main():
     cpu = b["training"].get("afinar-cpu")
     need(cpu and cpu["head"]["val_accuracy"] is not None, "browser training")
     need(len(b["scaling"]) == len(t["scaling"]), "browser scaling")
+    pool = b.get("prepare_workers") or {}
+    need(all(pool.get("seconds", {}).get(k) for k in ("1", "2")), "preparing on 1 and 2 workers")
     need(not [e for e in b.get("errors", []) if "panicked" in e], "no panic in the browser")
 
     if problems:

@@ -285,6 +285,17 @@ def markdown(r):
             f"| {name} | {bt['photos']} | {fmt(bt['embed_ms_per_photo'], 0)} | {h['train_ms']:.0f} | "
             f"{pct(h['val_accuracy'])} | {f['photos']}, {f['epochs']}, {f['train_ms'] / 1000:.1f} | "
             f"{pct(f['val_accuracy'])} ({pct(f['frozen_val_accuracy'])}) | {f['memory'] / 1e6:.0f} MB |")
+    pool = b.get("prepare_workers")
+    if pool:
+        one, two = (statistics.median(pool["seconds"][k]) for k in ("1", "2"))
+        lines += [
+            "",
+            f"Preparing photos on several workers (the page's pool of inference workers): "
+            f"{pool['photos']} training photos with the *best* recipe's rows (boundary activations "
+            f"and {pool['rows']['views']} augmented views), rounds interleaved, median of "
+            f"{len(pool['seconds']['1'])}: 1 worker {one:.1f} s, 2 workers {two:.1f} s: "
+            f"**{one / two:.2f}×** faster with 2.",
+        ]
     lines += recipe_ladder(r.get("recipes", []))
     lines += [
         "",

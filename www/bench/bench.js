@@ -29,6 +29,8 @@ async function loadPhoto(url) {
 const macroF1 = (o) => (o.f1?.length ? o.f1.reduce((a, b) => a + b, 0) / o.f1.length : null);
 
 const photos = new Map();
+/** Training photos' bytes fetched ahead of a timed run (`prepareTime`), by URL. */
+const fileBytes = new Map();
 async function photo(url) {
   if (!photos.has(url)) photos.set(url, await loadPhoto(url));
   return photos.get(url);
@@ -102,7 +104,7 @@ class AfinarEngine {
    * (features; boundary activations with `unfreeze`; `views` augmented views). */
   async embed(url, rows) {
     // Only the bytes, not kept: thousands of training photos' decoded crops would not fit.
-    const bytes = photos.get(url)?.bytes ?? new Uint8Array(await (await fetch(url)).arrayBuffer());
+    const bytes = photos.get(url)?.bytes ?? fileBytes.get(url) ?? new Uint8Array(await (await fetch(url)).arrayBuffer());
     const id = this.nextId++;
     const start = performance.now();
     const reply = await this.request({ Prepare: { id, bytes, rows } },
@@ -242,20 +244,51 @@ window.bench = {
   },
   /** Prepares training photos (labels[i] is urls[i]'s class) and keeps them for `train`: with
    * `views` augmented views (seeded by `seed`) of each photo that `validation` does not hold
-   * out. */
-  async embed(name, urls, labels, unfreeze = null, { views = 0, seed = 0, validation = null } = {}) {
+   * out. With `workers` above 1, the worker prepares them on that many workers, photos sent
+   * as the app sends them (several at a time); each photo's time is then its wait too. */
+  async embed(name, urls, labels, unfreeze = null, { views = 0, seed = 0, validation = null, workers = 1 } = {}) {
     const engine = live.get(name);
-    const ms = [];
-    const rows = [];
-    for (const [i, url] of urls.entries()) {
-      const held = validation?.[i] ?? false;
-      const { ms: t, embedding } = await engine.embed(url, { unfreeze, views: held ? 0 : views, seed });
-      ms.push(t);
-      rows.push(embedding);
-      if ((i + 1) % 250 === 0) console.log(`prepared ${i + 1} of ${urls.length} photos`);
-    }
+    engine.worker.postMessage({ UseWorkers: workers });
+    const ms = new Array(urls.length);
+    const rows = new Array(urls.length);
+    let next = 0, done = 0;
+    const lane = async () => {
+      while (next < urls.length) {
+        const i = next++;
+        const held = validation?.[i] ?? false;
+        const { ms: t, embedding } = await engine.embed(urls[i], { unfreeze, views: held ? 0 : views, seed });
+        ms[i] = t;
+        rows[i] = embedding;
+        if (++done % 250 === 0) console.log(`prepared ${done} of ${urls.length} photos`);
+      }
+    };
+    await Promise.all(Array.from({ length: workers > 1 ? 2 * workers + 1 : 1 }, lane));
     engine.prepared = { rows, labels, views, validation };
     return ms;
+  },
+  /** SHA-256 (hex) of the rows `embed` kept, in order: the same photos prepared twice give the
+   * same digest only if every value is the same. */
+  async preparedDigest(name) {
+    const bytes = new TextEncoder().encode(JSON.stringify(live.get(name).prepared.rows));
+    const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
+  },
+  /** Seconds to prepare `urls` (bytes fetched beforehand) with `rows` on `workers` workers,
+   * sent as the app sends them; the rows are not kept. A few photos first start the helpers. */
+  async prepareTime(name, urls, rows, workers) {
+    const engine = live.get(name);
+    for (const url of urls) if (!fileBytes.has(url)) fileBytes.set(url, new Uint8Array(await (await fetch(url)).arrayBuffer()));
+    engine.worker.postMessage({ UseWorkers: workers });
+    const inFlight = Math.max(3, 2 * workers + 1);
+    const run = async (list) => {
+      let next = 0;
+      const lane = async () => { while (next < list.length) await engine.embed(list[next++], rows); };
+      await Promise.all(Array.from({ length: inFlight }, lane));
+    };
+    await run(urls.slice(0, inFlight));
+    const start = performance.now();
+    await run(urls);
+    return (performance.now() - start) / 1000;
   },
   /** Trains on the photos `embed` prepared, or on features fetched from `featuresUrl` (f32)
    * with `labelsUrl` (u8). */

@@ -15,17 +15,30 @@ use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::adapter::{self, Adapter};
+use crate::child::ChildLink;
 use crate::download;
+use crate::message::variant;
 use crate::model::{self, Loaded, UserHead};
-use crate::training::TrainingLink;
+use crate::pool::{Job, Pool};
 
 /// The name the training worker is given for the model this worker loaded.
 const MODEL_NAME: &str = "the app's model";
+/// The loader script Trunk generates for the training worker (`data-loader-shim`), beside this
+/// worker's own.
+const TRAINING_WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
 
 /// Starts the worker: installs the message handler and tells the page it is listening.
 pub fn start() {
     let scope = global_scope();
-    let front = Rc::new(Front {
+    let front = Rc::new_cyclic(|weak: &std::rc::Weak<Front>| Front {
+        pool: Pool::new(scope.clone(), {
+            let weak = weak.clone();
+            move |jobs| {
+                if let Some(front) = weak.upgrade() {
+                    front.prepare_here(jobs);
+                }
+            }
+        }),
         scope: scope.clone(),
         queue: RefCell::new(VecDeque::new()),
         busy: Cell::new(false),
@@ -35,7 +48,7 @@ pub fn start() {
         webgpu_wanted: Cell::new(false),
         on_webgpu: Cell::new(false),
         handing_over: Cell::new(false),
-        training: TrainingLink::new(),
+        training: ChildLink::new(),
     });
     listen(&scope, move |event: MessageEvent| {
         let data = event.data();
@@ -70,17 +83,8 @@ fn answered_here(variant: &str) -> bool {
             | "Prepare"
             | "UseHead"
             | "ForgetHead"
+            | "UseWorkers"
     )
-}
-
-/// The variant of a message as serde writes it: a unit variant is a string, any other an
-/// object with the variant's name as its one key.
-fn variant(message: &JsValue) -> Option<String> {
-    if let Some(name) = message.as_string() {
-        return Some(name);
-    }
-    let object = message.dyn_ref::<js_sys::Object>()?;
-    js_sys::Object::keys(object).get(0).as_string()
 }
 
 struct Front {
@@ -98,7 +102,9 @@ struct Front {
     on_webgpu: Cell<bool>,
     /// The training worker is reading the model handed to it: what it says of that is not news.
     handing_over: Cell<bool>,
-    training: TrainingLink,
+    training: ChildLink,
+    /// Helper workers that prepare training photos, where the page asked for more than one.
+    pool: Pool,
 }
 
 impl Front {
@@ -164,10 +170,14 @@ impl Front {
                 let result = self.classify(&bytes);
                 self.post(&Reply::FrameClassified { id, result });
             }
+            Request::Prepare { id, rows, .. } if !self.on_webgpu.get() && self.pool.is_active() => {
+                self.pool.prepare(Job { id, rows, raw });
+            }
             Request::Prepare { id, bytes, rows } if !self.on_webgpu.get() => {
                 let result = self.prepare(&bytes, rows);
                 self.post(&Reply::Prepared { id, rows, result });
             }
+            Request::UseWorkers(workers) => self.pool.use_workers(workers),
             Request::UseHead { bytes } => match self.use_head(bytes) {
                 Ok(info) => {
                     self.post(&Reply::HeadReady(info));
@@ -205,6 +215,20 @@ impl Front {
         model::prepare(&loaded.classifier, bytes, rows)
     }
 
+    /// Photos the pool hands back (no helper is left): prepared here, in their turn.
+    fn prepare_here(self: &Rc<Self>, jobs: Vec<Job>) {
+        for job in jobs {
+            match serde_wasm_bindgen::from_value::<Request>(job.raw.clone()) {
+                Ok(request) => Front::enqueue(self, Some(request), job.raw),
+                Err(e) => self.post(&Reply::Prepared {
+                    id: job.id,
+                    rows: job.rows,
+                    result: Err(e.to_string()),
+                }),
+            }
+        }
+    }
+
     /// Reads and packs a model; on error nothing changes and the message says why.
     fn install(
         &self,
@@ -227,6 +251,7 @@ impl Front {
             || mark(&self.scope, "afinar:model-parsed"),
             || now_ms(&self.scope) - start,
         )?;
+        self.pool.use_model(loaded.file.clone());
         *self.model.borrow_mut() = Some(loaded);
         self.post(&Reply::ModelReady(info));
         mark(&self.scope, "afinar:model-ready");
@@ -331,6 +356,8 @@ impl Front {
             let that = self.clone();
             let started = self.training.start(
                 &self.scope,
+                TRAINING_WORKER_SCRIPT,
+                "the training worker",
                 setup,
                 move |reply| this.training_replied(reply),
                 move |why, unsent| that.training_unreachable(&why, unsent),

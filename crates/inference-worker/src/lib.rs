@@ -13,13 +13,17 @@
 #[cfg(target_arch = "wasm32")]
 mod adapter;
 #[cfg(target_arch = "wasm32")]
+mod child;
+#[cfg(target_arch = "wasm32")]
 mod download;
 #[cfg(target_arch = "wasm32")]
 mod front;
 #[cfg(target_arch = "wasm32")]
+mod message;
+#[cfg(target_arch = "wasm32")]
 mod model;
 #[cfg(target_arch = "wasm32")]
-mod training;
+mod pool;
 
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]

@@ -44,6 +44,7 @@ impl Request {
             },
             Request::UseHead { .. } => Reply::HeadRefused(message),
             Request::UseBackend(Backend::Cpu)
+            | Request::UseWorkers(_)
             | Request::CancelTraining
             | Request::ForgetHead
             | Request::SaveProject(_)

@@ -53,6 +53,9 @@ pub enum Request {
         bytes: Vec<u8>,
         rows: afinar_vocabulary::RowsNeeded,
     },
+    /// Prepare training photos on this many workers at once from now on (at most
+    /// [`afinar_vocabulary::limits::MAX_PHOTO_WORKERS`]); 1 prepares them in the worker itself.
+    UseWorkers(u32),
     /// Train a head; the worker answers with [`Reply::Epoch`]s, then [`Reply::Trained`], and
     /// uses the new head from then on.
     Train(Box<TrainingRows>),

@@ -19,12 +19,12 @@ pub const PAGE_SECONDS: f64 = 600.0;
 
 impl TrainSettings {
     /// A rough time for preparing and training `photos` photos with these settings in the
-    /// page's worker on the CPU, from per-photo costs measured there (`bench/results.md`).
-    pub fn estimated_seconds(&self, photos: usize) -> f64 {
+    /// page on the CPU, from per-photo costs measured there (`bench/results.md`): photos are
+    /// prepared on `workers` workers at once, and trained on one.
+    pub fn estimated_seconds(&self, photos: usize, workers: usize) -> f64 {
         // Only the training share of the photos gets views.
         let views = self.views as f64 * (1.0 - self.val_fraction).clamp(0.0, 1.0);
-        let per_photo_ms = PREPARE_MS
-            + VIEW_MS * views
+        let per_photo_ms = (PREPARE_MS + VIEW_MS * views) / workers.max(1) as f64
             + HEAD_EPOCH_MS * self.epochs as f64
             + self.unfreeze.map_or(0.0, |k| {
                 FINETUNE_EPOCH_MS_PER_BLOCK * k as f64 * self.finetune_epochs as f64
@@ -32,19 +32,19 @@ impl TrainSettings {
         per_photo_ms * photos as f64 / 1000.0
     }
 
-    /// The best recipe of the ladder estimated to prepare and train `photos` photos within
-    /// `budget_seconds` (the quick one when none does).
-    pub fn fitting(photos: usize, budget_seconds: f64) -> Self {
+    /// The best recipe of the ladder estimated to prepare (on `workers` workers) and train
+    /// `photos` photos within `budget_seconds` (the quick one when none does).
+    pub fn fitting(photos: usize, budget_seconds: f64, workers: usize) -> Self {
         [RecipeName::Best, RecipeName::Better]
             .into_iter()
             .map(Self::named)
-            .find(|s| s.estimated_seconds(photos) <= budget_seconds)
+            .find(|s| s.estimated_seconds(photos, workers) <= budget_seconds)
             .unwrap_or_else(|| Self::named(RecipeName::Quick))
     }
 
-    /// What the page runs for `photos` photos: these settings, or the fitting recipe (with the
-    /// user's validation share and seed) while the page picks.
-    pub fn effective(&self, photos: usize) -> Self {
+    /// What the page runs for `photos` photos prepared on `workers` workers: these settings,
+    /// or the fitting recipe (with the user's validation share and seed) while the page picks.
+    pub fn effective(&self, photos: usize, workers: usize) -> Self {
         if !self.auto {
             return self.clone();
         }
@@ -52,7 +52,7 @@ impl TrainSettings {
             auto: true,
             val_fraction: self.val_fraction,
             seed: self.seed,
-            ..Self::fitting(photos, PAGE_SECONDS)
+            ..Self::fitting(photos, PAGE_SECONDS, workers)
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Limits on what a head can be trained on, shared by the page, the worker and the CLI.
+//! Limits on what a head can be trained on and on what the page asks of the browser, shared by
+//! the page, the workers and the CLI.
 
 /// Fewest classes a head can be trained on.
 pub const MIN_CLASSES: usize = 2;
@@ -20,8 +21,24 @@ pub const MAX_BATCH_SIZE: usize = 4096;
 pub const MAX_VIEWS: usize = 16;
 /// Widest hidden layer a head can have.
 pub const MAX_HIDDEN: usize = 4096;
+/// Most workers that prepare photos at once in the page: each holds the model and its
+/// activations (tens of MB), and more than the cores would only share them.
+pub const MAX_PHOTO_WORKERS: u32 = 8;
 /// Extensions (lower case, no dot) of the photo formats Afinar decodes.
 pub const PHOTO_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "gif", "bmp"];
+
+/// How many workers prepare photos where the person has not chosen: one per core the browser
+/// reports (`navigator.hardwareConcurrency`), at most two per GB of memory it reports
+/// (`navigator.deviceMemory`, where it does), within `1..=MAX_PHOTO_WORKERS`.
+pub fn automatic_photo_workers(cores: Option<f64>, memory_gb: Option<f64>) -> u32 {
+    let by_cores = cores.filter(|c| c.is_finite() && *c >= 1.0).unwrap_or(1.0);
+    let by_memory = memory_gb
+        .filter(|m| m.is_finite() && *m > 0.0)
+        .map_or(f64::INFINITY, |m| (2.0 * m).floor());
+    by_cores
+        .min(by_memory)
+        .clamp(1.0, f64::from(MAX_PHOTO_WORKERS)) as u32
+}
 
 /// Whether a file name ends in one of [`PHOTO_EXTENSIONS`] (any case).
 pub fn is_photo_name(name: &str) -> bool {

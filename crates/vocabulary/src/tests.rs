@@ -20,12 +20,23 @@ fn the_ladder_climbs_from_the_defaults() {
 
 #[test]
 fn the_page_picks_the_best_recipe_that_fits_its_time() {
-    let seconds = |name| TrainSettings::named(name).estimated_seconds(1000);
+    let seconds = |name| TrainSettings::named(name).estimated_seconds(1000, 1);
     assert!(seconds(RecipeName::Quick) < seconds(RecipeName::Better));
     assert!(seconds(RecipeName::Better) < seconds(RecipeName::Best));
-    let pick = |photos| TrainSettings::fitting(photos, budget::PAGE_SECONDS).recipe;
+    let pick = |photos| TrainSettings::fitting(photos, budget::PAGE_SECONDS, 1).recipe;
     assert_eq!(pick(50), RecipeName::Best);
     assert_eq!(pick(1_000_000), RecipeName::Quick);
+    // Photos prepared on more workers leave time for more: a size where one worker affords
+    // only the quick recipe affords a better one on eight.
+    let on = |workers| TrainSettings::fitting(3470, budget::PAGE_SECONDS, workers).recipe;
+    assert_eq!(on(1), RecipeName::Quick);
+    assert_ne!(on(8), RecipeName::Quick);
+    let best = TrainSettings::named(RecipeName::Best);
+    assert!(best.estimated_seconds(1000, 2) < best.estimated_seconds(1000, 1));
+    assert_eq!(
+        best.estimated_seconds(1000, 0),
+        best.estimated_seconds(1000, 1)
+    );
     // While the page picks, the user's seed and validation share stay.
     let auto = TrainSettings {
         auto: true,
@@ -33,12 +44,12 @@ fn the_page_picks_the_best_recipe_that_fits_its_time() {
         val_fraction: 0.3,
         ..TrainSettings::default()
     };
-    let effective = auto.effective(50);
+    let effective = auto.effective(50, 1);
     assert_eq!(effective.recipe, RecipeName::Best);
     assert_eq!((effective.seed, effective.val_fraction), (7, 0.3));
     // Settings the user chose are used as they are.
     let chosen = TrainSettings::named(RecipeName::Quick);
-    assert_eq!(chosen.effective(50), chosen);
+    assert_eq!(chosen.effective(50, 1), chosen);
 }
 
 #[test]
@@ -88,4 +99,18 @@ fn a_manifest_whose_scores_carry_the_old_message_fields_reads() {
         (classes.len(), val_accuracy, train_ms),
         (2, Some(1.0), 12.5)
     );
+}
+
+#[test]
+fn photo_workers_follow_the_cores_within_memory_and_limits() {
+    use crate::limits::{MAX_PHOTO_WORKERS, automatic_photo_workers as workers};
+    assert_eq!(workers(Some(2.0), None), 2);
+    assert_eq!(workers(Some(16.0), Some(8.0)), MAX_PHOTO_WORKERS);
+    // A phone with 8 cores and 2 GB: two workers per GB.
+    assert_eq!(workers(Some(8.0), Some(2.0)), 4);
+    assert_eq!(workers(Some(8.0), Some(0.25)), 1);
+    // Nothing reported, or nonsense: one worker.
+    assert_eq!(workers(None, None), 1);
+    assert_eq!(workers(Some(f64::NAN), Some(-1.0)), 1);
+    assert_eq!(workers(Some(0.0), None), 1);
 }

@@ -12,10 +12,11 @@ use crate::camera;
 use crate::link::WorkerLink;
 use crate::notice::Notice;
 use crate::photos::{self, Photo, PhotoViews};
-use crate::preferences::Preferences;
+use crate::preferences::{self, Preferences};
 use crate::training::{Training, TrainingPanel};
 use afinar_protocol::{ModelInfo, ModelSource, Reply};
 use afinar_vocabulary::Backend;
+use afinar_vocabulary::limits::MAX_PHOTO_WORKERS;
 
 /// Mounts the app on the page's `<body>`.
 pub fn mount() {
@@ -101,7 +102,7 @@ fn App() -> impl IntoView {
     let fallback_notice = StoredValue::new(None::<String>);
     let photos = RwSignal::new(Vec::<Photo>::new());
     let webgpu_offered = browser_has_webgpu();
-    Preferences::provide();
+    let prefs = Preferences::provide();
     let training = Training::provide();
     let live_frames = camera::LiveFrames(RwSignal::new(None));
     provide_context(live_frames);
@@ -205,6 +206,13 @@ fn App() -> impl IntoView {
     training.start(link.clone());
     let link = StoredValue::new_local(link);
 
+    // The workers that prepare photos, as the person chose or as this device allows.
+    let workers = prefs.workers;
+    Effect::new(move |_| {
+        let count = preferences::photo_workers(workers.get());
+        link.with_value(|link| link.use_workers(count));
+    });
+
     let next_id = StoredValue::new(0u32);
     let add_photos = Callback::new(move |files: Vec<(String, Blob)>| {
         let mut added = Vec::with_capacity(files.len());
@@ -243,6 +251,7 @@ fn App() -> impl IntoView {
             </div>
             <ModelStatus model activity />
             <BackendControl backend webgpu_offered set_backend />
+            <WorkersControl workers />
             <ModelFilePicker load_model />
         </header>
         <Notice message=notice />
@@ -384,6 +393,27 @@ fn BackendControl(
                     None => "Choosing a backend…".to_string(),
                 }}
             </span>
+        </div>
+    }
+}
+
+/// How many workers prepare training photos at once: one per core (within the device's memory)
+/// unless the person picks a number.
+#[component]
+fn WorkersControl(workers: RwSignal<Option<u32>>) -> impl IntoView {
+    let automatic = preferences::automatic_workers();
+    let on_change = move |ev: leptos::ev::Event| {
+        workers.set(event_target_value(&ev).parse::<u32>().ok());
+    };
+    let selected = move || workers.get().map_or("auto".to_string(), |n| n.to_string());
+    let counts = [1, 2, 4, 8].into_iter().filter(|n| *n <= MAX_PHOTO_WORKERS);
+    view! {
+        <div class="workers">
+            <label for="workers-select">"Workers preparing photos"</label>
+            <select id="workers-select" data-testid="workers-select" on:change=on_change prop:value=selected>
+                <option value="auto">{format!("Automatic ({automatic})")}</option>
+                {counts.map(|n| view! { <option value=n.to_string()>{n.to_string()}</option> }).collect_view()}
+            </select>
         </div>
     }
 }

@@ -22,7 +22,8 @@ mod start;
 
 pub use js::{describe, read_blob};
 
-/// Photos sent to the worker and not yet answered, at most.
+/// Photos sent to the worker and not yet answered, at most (more while several workers prepare
+/// photos: [`WorkerLink::use_workers`]).
 const IN_FLIGHT: usize = 3;
 /// After this many stops in one session, give up instead of restarting again.
 const MAX_RESTARTS: u32 = 3;
@@ -101,6 +102,8 @@ struct Inner {
     /// The worker running now has loaded its model: a stop before that is not a head's doing.
     model_ready: Cell<bool>,
     restarts: Cell<u32>,
+    /// Workers that prepare photos, as last asked for (sent again to a restarted worker).
+    workers: Cell<u32>,
     /// The worker's event handlers; dropped with the worker.
     handlers: RefCell<Vec<Handler>>,
 }
@@ -131,6 +134,7 @@ impl WorkerLink {
                 head_unanswered: Cell::new(None),
                 model_ready: Cell::new(false),
                 restarts: Cell::new(0),
+                workers: Cell::new(1),
                 handlers: RefCell::new(Vec::new()),
             }),
         };
@@ -170,6 +174,13 @@ impl WorkerLink {
 
     pub fn use_backend(&self, backend: Backend) {
         self.post(&Request::UseBackend(backend));
+    }
+
+    /// Prepares training photos on `workers` workers at once from now on.
+    pub fn use_workers(&self, workers: u32) {
+        self.inner.workers.set(workers.max(1));
+        self.post(&Request::UseWorkers(workers));
+        self.pump();
     }
 
     /// Queues a photo; the answer comes as [`Reply::Classified`] with this `id`.
@@ -250,10 +261,12 @@ impl WorkerLink {
         *self.inner.head.borrow_mut() = Some(file);
     }
 
-    /// Sends waiting photos while fewer than [`IN_FLIGHT`] are with the worker.
+    /// Sends waiting photos while fewer than [`IN_FLIGHT`] are with the worker, or enough to
+    /// keep every worker that prepares photos busy (two each, and one being read).
     fn pump(&self) {
+        let limit = IN_FLIGHT.max(2 * self.inner.workers.get() as usize + 1);
         loop {
-            if self.inner.in_flight.borrow().len() >= IN_FLIGHT {
+            if self.inner.in_flight.borrow().len() >= limit {
                 return;
             }
             let Some(job) = self.inner.waiting.borrow_mut().pop_front() else {

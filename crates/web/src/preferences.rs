@@ -1,9 +1,10 @@
-//! The user's choices that are preferences rather than data: the *not sure* threshold and the
-//! results' view. Kept in this browser's `localStorage` (read before the page is drawn,
+//! The user's choices that are preferences rather than data: the *not sure* threshold, the
+//! results' view and how many workers prepare photos. Kept in this browser's `localStorage` (read before the page is drawn,
 //! written by one effect), so losing them costs nothing; the backend choice is kept the same
 //! way, by the app, because the worker needs it before it starts.
 
 use afinar_vocabulary::NOT_SURE_BELOW;
+use afinar_vocabulary::limits::{MAX_PHOTO_WORKERS, automatic_photo_workers};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,8 @@ const KEY: &str = "afinar.preferences";
 struct Saved {
     not_sure_below: f64,
     gallery: bool,
+    /// `None`: as many as [`automatic_workers`] says.
+    workers: Option<u32>,
 }
 
 impl Default for Saved {
@@ -21,6 +24,7 @@ impl Default for Saved {
         Self {
             not_sure_below: NOT_SURE_BELOW,
             gallery: false,
+            workers: None,
         }
     }
 }
@@ -32,6 +36,8 @@ pub struct Preferences {
     pub not_sure_below: RwSignal<f64>,
     /// Results as a gallery grid rather than cards.
     pub gallery: RwSignal<bool>,
+    /// Workers that prepare training photos at once; `None` leaves it to [`automatic_workers`].
+    pub workers: RwSignal<Option<u32>>,
 }
 
 fn storage() -> Option<web_sys::Storage> {
@@ -49,11 +55,13 @@ impl Preferences {
         let prefs = Self {
             not_sure_below: RwSignal::new(saved.not_sure_below.clamp(0.0, 1.0)),
             gallery: RwSignal::new(saved.gallery),
+            workers: RwSignal::new(saved.workers.map(|n| n.clamp(1, MAX_PHOTO_WORKERS))),
         };
         Effect::new(move |_| {
             let now = Saved {
                 not_sure_below: prefs.not_sure_below.get(),
                 gallery: prefs.gallery.get(),
+                workers: prefs.workers.get(),
             };
             // A storage that refuses (full, private mode) leaves the choice to this visit.
             if let (Some(storage), Ok(text)) = (storage(), serde_json::to_string(&now)) {
@@ -68,4 +76,20 @@ impl Preferences {
 /// The [`Preferences`] provided by the app.
 pub fn use_preferences() -> Preferences {
     expect_context::<Preferences>()
+}
+
+/// The workers that prepare photos for the person's choice (`None`: automatic).
+pub fn photo_workers(chosen: Option<u32>) -> u32 {
+    chosen.unwrap_or_else(automatic_workers)
+}
+
+/// Workers for preparing photos on this device: one per core, within its memory.
+pub fn automatic_workers() -> u32 {
+    let navigator = web_sys::window().map(|w| w.navigator());
+    let cores = navigator.as_ref().map(|n| n.hardware_concurrency());
+    // Not in every browser (nor in web-sys): read as a plain property.
+    let memory = navigator
+        .and_then(|n| js_sys::Reflect::get(&n, &"deviceMemory".into()).ok())
+        .and_then(|m| m.as_f64());
+    automatic_photo_workers(cores, memory)
 }

@@ -146,7 +146,9 @@ impl Worker {
                 let result = self.train(*set).await;
                 self.post(&Reply::Trained(result));
             }
-            Request::CancelTraining => {}
+            // Preparing on several workers is the inference worker's (this one prepares on
+            // WebGPU, in batches).
+            Request::CancelTraining | Request::UseWorkers(_) => {}
             Request::UseHead { bytes } => match self.use_head(bytes) {
                 Ok(info) => self.post(&Reply::HeadReady(info)),
                 Err(message) => self.post(&Reply::HeadRefused(message)),

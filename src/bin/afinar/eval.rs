@@ -78,7 +78,7 @@ pub fn run(args: &EvalArgs) -> Result<bool> {
         (Some(_), Some(_)) => bail!("--split goes with a folder, not a project"),
         (Some(csv), None) => split_from_csv(&data, csv, &args.data)?,
         (None, Some(p)) => {
-            let s = p.manifest.settings.effective(data.samples.len());
+            let s = p.manifest.settings.effective(data.samples.len(), 1);
             data.stratified_split(s.val_fraction, s.seed)
         }
         (None, None) => vec![Part::Val; data.samples.len()],

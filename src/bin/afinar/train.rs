@@ -103,7 +103,7 @@ impl TrainArgs {
         });
         let mut s = match (name, &data.project) {
             (Some(name), _) => TrainSettings::named(name),
-            (None, Some(p)) => p.manifest.settings.effective(data.dataset.samples.len()),
+            (None, Some(p)) => p.manifest.settings.effective(data.dataset.samples.len(), 1),
             (None, None) => TrainSettings::named(RecipeName::Best),
         };
         fn set<T>(value: Option<T>, field: &mut T) {

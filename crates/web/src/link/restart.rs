@@ -58,6 +58,9 @@ impl WorkerLink {
         // The CPU is the safe choice after a stop; the user can switch back.
         self.start_worker();
         self.post(&Request::UseBackend(Backend::Cpu));
+        if self.inner.workers.get() > 1 {
+            self.post(&Request::UseWorkers(self.inner.workers.get()));
+        }
         // Resend, oldest first, ahead of the photos still waiting.
         let resend: Vec<_> = self.inner.in_flight.borrow_mut().drain(..).collect();
         for item in resend.into_iter().rev() {

@@ -194,10 +194,11 @@ impl Training {
             }))
         });
         let mut restored = Vec::with_capacity(photos.len());
+        let workers = crate::preferences::photo_workers(self.workers.get_untracked()) as usize;
         let needed = self
             .settings
             .get_untracked()
-            .effective(photos.len())
+            .effective(photos.len(), workers)
             .rows_needed();
         for p in photos {
             self.next_id

@@ -79,7 +79,8 @@ pub fn Recipe() -> impl IntoView {
     let summary = move || {
         let s = shown();
         let photos = training.photos.with(Vec::len);
-        let minutes = s.estimated_seconds(photos) / 60.0;
+        let workers = crate::preferences::photo_workers(training.workers.get()) as usize;
+        let minutes = s.estimated_seconds(photos, workers) / 60.0;
         let how = if s.auto {
             " (picked for the photos)"
         } else {

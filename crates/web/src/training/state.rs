@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use web_sys::Blob;
 
 use crate::link::WorkerLink;
+use crate::preferences::{photo_workers, use_preferences};
 use crate::store::Store;
 use crate::tabs::Turn;
 use afinar_protocol::{DisputedLabel, HeadInfo, Publication};
@@ -94,6 +95,8 @@ pub struct Training {
     pub(super) photos: RwSignal<Vec<TrainPhoto>>,
     /// The recipe, saved as it is edited.
     pub(super) settings: RwSignal<TrainSettings>,
+    /// The workers that prepare photos, as the person chose (`None`: automatic).
+    pub(super) workers: RwSignal<Option<u32>>,
     pub(super) run: RwSignal<RunState>,
     pub(super) epochs: RwSignal<Vec<EpochSummary>>,
     pub(super) result: RwSignal<Option<RunResult>>,
@@ -200,6 +203,7 @@ impl Training {
                 auto: true,
                 ..TrainSettings::default()
             }),
+            workers: use_preferences().workers,
             run: RwSignal::new(RunState::Idle),
             epochs: RwSignal::new(Vec::new()),
             result: RwSignal::new(None),
@@ -235,13 +239,16 @@ impl Training {
     /// number of photos (tracked).
     pub(super) fn effective_settings(self) -> TrainSettings {
         let photos = self.photos.with(Vec::len);
-        self.settings.with(|s| s.effective(photos))
+        let workers = photo_workers(self.workers.get()) as usize;
+        self.settings.with(|s| s.effective(photos, workers))
     }
 
     /// [`Self::effective_settings`], untracked.
     pub(super) fn effective_settings_untracked(self) -> TrainSettings {
         let photos = self.photos.with_untracked(Vec::len);
-        self.settings.with_untracked(|s| s.effective(photos))
+        let workers = photo_workers(self.workers.get_untracked()) as usize;
+        self.settings
+            .with_untracked(|s| s.effective(photos, workers))
     }
 
     /// Changes the settings, starting from what a run would use now (an edit ends the page's

@@ -1,6 +1,6 @@
-//! The training worker (`crates/worker`, Burn), started on first need: what the page asks of it
-//! goes through here, held back until its wasm is listening, and its replies come back to the
-//! inference worker's handler.
+//! A worker this one starts: the training worker (`crates/worker`, Burn) on first need, and the
+//! helpers that prepare photos ([`crate::pool`]). What is sent to it is held back until its wasm
+//! is listening, and its replies come back to the handler it was started with.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -9,15 +9,11 @@ use afinar_protocol::{Reply, Request};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Worker, WorkerOptions};
 
-/// The loader script Trunk generates for the training worker (`data-loader-shim`), beside this
-/// worker's own.
-const TRAINING_WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
-
 /// A worker event handler (message or error).
 type Handler = Closure<dyn Fn(JsValue)>;
 
-/// The training worker, once started.
-pub struct TrainingLink(Rc<State>);
+/// A worker started from this one, once started.
+pub struct ChildLink(Rc<State>);
 
 struct State {
     worker: RefCell<Option<Worker>>,
@@ -29,7 +25,7 @@ struct State {
     handlers: RefCell<Vec<Handler>>,
 }
 
-impl TrainingLink {
+impl ChildLink {
     pub fn new() -> Self {
         Self(Rc::new(State {
             worker: RefCell::new(None),
@@ -43,14 +39,16 @@ impl TrainingLink {
         self.0.worker.borrow().is_some()
     }
 
-    /// Starts the training worker: `setup` is sent to it before anything else, and every reply
-    /// but its [`Reply::Started`] goes to `on_reply` (a failure once it ran as
-    /// [`Reply::Crashed`]). If it never starts (its files could not be loaded: offline before
-    /// they were ever kept, say), the messages held for it go to `on_unreachable` with why, and
-    /// the next message starts it again.
+    /// Starts the worker of `script` (a loader script beside this worker's own): `setup` is
+    /// sent to it before anything else, and every reply but its [`Reply::Started`] goes to
+    /// `on_reply` (a failure once it ran as [`Reply::Crashed`], named after `what`). If it never
+    /// starts (its files could not be loaded: offline before they were ever kept, say), the
+    /// messages held for it go to `on_unreachable` with why, and it can be started again.
     pub fn start(
         &self,
         scope: &DedicatedWorkerGlobalScope,
+        script: &str,
+        what: &'static str,
         setup: Vec<Request>,
         on_reply: impl Fn(JsValue) + Clone + 'static,
         on_unreachable: impl Fn(String, Vec<JsValue>) + 'static,
@@ -59,8 +57,8 @@ impl TrainingLink {
         options.set_type(web_sys::WorkerType::Classic);
         // This worker's build (the page's, after '#'): the loader checks that it is its own.
         let hash = scope.location().hash();
-        let worker = Worker::new_with_options(&format!("{TRAINING_WORKER_SCRIPT}{hash}"), &options)
-            .map_err(|e| format!("the training worker could not start: {e:?}"))?;
+        let worker = Worker::new_with_options(&format!("{script}{hash}"), &options)
+            .map_err(|e| format!("{what} could not start: {e:?}"))?;
         let on_message = {
             let on_reply = on_reply.clone();
             let state = self.0.clone();
@@ -84,7 +82,7 @@ impl TrainingLink {
                 .unwrap_or_else(|| "its files could not be loaded".into());
             event.unchecked_ref::<web_sys::Event>().prevent_default();
             if state.started.get() {
-                let crashed = Reply::Crashed(format!("the training worker stopped: {message}"));
+                let crashed = Reply::Crashed(format!("{what} stopped: {message}"));
                 if let Ok(value) = serde_wasm_bindgen::to_value(&crashed) {
                     on_reply(value);
                 }
@@ -107,6 +105,20 @@ impl TrainingLink {
     /// Sends a message (a [`Request`] as a JS value), held back until the worker listens.
     pub fn send(&self, message: &JsValue) {
         self.0.send(message);
+    }
+
+    /// Stops the worker; nothing it would still have said arrives.
+    pub fn stop(&self) {
+        if let Some(worker) = self.0.worker.borrow_mut().take() {
+            worker.set_onmessage(None);
+            worker.set_onerror(None);
+            worker.terminate();
+        }
+        self.0.started.set(false);
+        self.0.outbox.borrow_mut().clear();
+        // Dropped after this task: `stop` may be called from one of these handlers.
+        let handlers = std::mem::take(&mut *self.0.handlers.borrow_mut());
+        wasm_bindgen_futures::spawn_local(async move { drop(handlers) });
     }
 }
 

@@ -1,0 +1,70 @@
+// End-to-end: training photos prepared on several workers (the inference worker's pool of
+// helpers), in headless Chromium on the CPU.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { serveDist, launch, openApp, waitForModel, shared } from "./support.mjs";
+
+let server;
+before(async () => {
+  server = await serveDist();
+});
+after(async () => {
+  await server?.close();
+});
+
+test("photos prepared on two workers have the very rows one worker gives, and the helpers really ran", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    const modules = [];
+    context.on("request", (r) => /afinar-inference-worker_bg\.wasm/.test(r.url()) && modules.push(r.url()));
+    const page = await context.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(`${server.origin}/bench/index.html`);
+    await page.waitForFunction(() => window.bench);
+    await page.evaluate(() => window.bench.load("afinar-cpu"));
+    assert.equal(modules.length, 1, "one inference worker before any helper");
+
+    const split = readFileSync(path.join(shared, "data/flower_photos_split.csv"), "utf8").trim().split("\n").slice(1);
+    const urls = split.slice(0, 7).map((line) => `/photos/${line.split(",")[0].replace(/^flower_photos\//, "")}`);
+    const labels = urls.map(() => 0);
+    // The best recipe's rows: boundary activations below the last 2 blocks, augmented views.
+    const prepare = (workers) => page.evaluate(async ([u, l, w]) => {
+      await window.bench.embed("afinar-cpu", u, l, 2, { views: 2, seed: 42, workers: w });
+      return window.bench.preparedDigest("afinar-cpu");
+    }, [urls, labels, workers]);
+    const one = await prepare(1);
+    assert.equal(modules.length, 1, "one worker prepares in the inference worker itself");
+    const two = await prepare(2);
+    assert.equal(modules.length, 3, "two helpers started, each with the module");
+    assert.equal(two, one, "the same rows from two workers as from one");
+    // Back to one: the helpers stop, and the rows are still the same.
+    assert.equal(await prepare(1), one);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("the page offers one worker per core by default, and a number the person picks is kept", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    const { page, seen } = await openApp(context, server.origin);
+    await waitForModel(page);
+    const cores = await page.evaluate(() => Math.min(Math.max(navigator.hardwareConcurrency || 1, 1), 8));
+    const select = page.getByTestId("workers-select");
+    assert.equal(await select.inputValue(), "auto");
+    assert.match(await select.locator("option[value=auto]").innerText(), new RegExp(`Automatic \\(${cores}\\)`));
+    await select.selectOption("1");
+    await page.reload();
+    await waitForModel(page);
+    assert.equal(await page.getByTestId("workers-select").inputValue(), "1");
+    assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});
