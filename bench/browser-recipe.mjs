@@ -3,7 +3,9 @@
 // prepares it (training photos with the recipe's augmented views, boundary activations when it
 // fine-tunes), then trained. Appends one JSON line per run.
 //
-//   node bench/browser-recipe.mjs [--recipe best] [--seed 42] [--out bench/recipes-page.jsonl]
+//   node bench/browser-recipe.mjs [--recipe best] [--seed 42] [--workers 1] [--out bench/recipes-page.jsonl]
+//
+// `--workers N` prepares the photos on N workers (the page's pool); training runs on one.
 //
 // Needs the app built into dist/ (Trunk copies the bench page, www/bench/, to dist/bench/).
 import { appendFile, readFile } from "node:fs/promises";
@@ -17,6 +19,7 @@ const opt = (name, fallback) => {
 };
 const recipe = opt("--recipe", "best");
 const seed = Number(opt("--seed", 42));
+const workers = Number(opt("--workers", 1));
 const out = opt("--out", "bench/recipes-page.jsonl");
 
 const csv = await readFile(path.join(shared, "data/flower_photos_split.csv"), "utf8");
@@ -38,13 +41,13 @@ try {
   console.error(`${recipe}, seed ${seed}: ${urls.length} photos, ${validation.filter(Boolean).length} held out`);
   const start = Date.now();
   await page.evaluate(([u, l, k, o]) => window.bench.embed("afinar-cpu", u, l, k, o),
-    [urls, labels, settings.unfreeze, { views: settings.views, seed, validation }]);
+    [urls, labels, settings.unfreeze, { views: settings.views, seed, validation, workers }]);
   const prepared = Date.now();
   const trained = await page.evaluate(([c, s]) => window.bench.train("afinar-cpu", { classes: c, settings: s }),
     [classes, settings]);
   const end = Date.now();
   const line = {
-    recipe, seed, where: "page worker, CPU, 1 thread", cores: 1,
+    recipe, seed, where: `page, CPU: prepared on ${workers} worker${workers > 1 ? "s" : ""}, trained on 1`, cores: workers,
     seconds: (end - start) / 1000, prepare_seconds: (prepared - start) / 1000,
     train_seconds: trained.train_ms / 1000, val_accuracy: trained.val_accuracy,
     macro_f1: trained.macro_f1, kept_epoch: trained.kept_epoch,

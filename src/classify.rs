@@ -96,6 +96,18 @@ impl Classifier {
             .map_or(CpuKernels::Burn, CpuClassifier::kernels)
     }
 
+    /// Where the frozen backbone runs, in words: Afinar's kernels by instruction set, or Burn
+    /// on its device.
+    pub fn runs_on(&self) -> String {
+        match self.cpu_kernels() {
+            CpuKernels::Burn if self.device != crate::device::cpu() => {
+                "frozen backbone: Burn on the GPU".into()
+            }
+            CpuKernels::Burn => "frozen backbone: Burn's CPU ops".into(),
+            kernels => format!("frozen backbone: Afinar's {} kernels", kernels.name()),
+        }
+    }
+
     /// The classifier on the CPU kernels, where they run the frozen backbone.
     pub fn on_cpu_kernels(&self) -> Option<&CpuClassifier> {
         self.fast.as_ref()

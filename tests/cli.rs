@@ -118,6 +118,57 @@ fn classify_prints_readable_top_k() {
 }
 
 #[test]
+fn classify_runs_on_the_kernels_asked_for_and_says_which() {
+    use afinar::model::kernels::CpuKernels;
+    let daisy = common::shared_dir().join("data/flower_photos/daisy/100080576_f52e8ee070_n.jpg");
+    let daisy = daisy.to_string_lossy();
+    let run = |kernels: Option<&str>| {
+        let mut args = vec!["classify", "--json", "--top", "1", "--model"];
+        let model = model();
+        args.push(&model);
+        if let Some(k) = kernels {
+            args.extend(["--kernels", k]);
+        }
+        args.push(&daisy);
+        afinar(&args)
+    };
+    let unasked = run(None);
+    let stderr = String::from_utf8_lossy(&unasked.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "Afinar's {} kernels",
+            CpuKernels::from_env().name()
+        )),
+        "{stderr}"
+    );
+    for (name, kernels) in [
+        ("burn", CpuKernels::Burn),
+        ("portable", CpuKernels::Portable),
+        ("avx2", CpuKernels::Avx2),
+        ("avx512", CpuKernels::Avx512),
+    ] {
+        let out = run(Some(name));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !kernels.is_supported() {
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(
+                stderr.contains(&format!("cannot run the {name} kernels")),
+                "{stderr}"
+            );
+            continue;
+        }
+        assert!(out.status.success(), "{name}: {stderr}");
+        let said = match kernels {
+            CpuKernels::Burn => "Burn's CPU ops".to_string(),
+            _ => format!("Afinar's {name} kernels"),
+        };
+        assert!(stderr.contains(&said), "{name}: {stderr}");
+        let lines = json_lines(&out);
+        assert_eq!(lines[0]["top"][0]["label"], "daisy", "{name}: {lines:?}");
+    }
+}
+
+#[test]
 fn a_missing_model_is_a_clear_error() {
     let out = afinar(&["classify", "--model", "/nonexistent/model.tflite", "x.jpg"]);
     assert_eq!(out.status.code(), Some(2));

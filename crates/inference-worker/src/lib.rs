@@ -6,12 +6,16 @@
 //! the model; it relays those messages.
 //!
 //! [`front`] dispatches the page's requests; [`model`] holds the model and head on the CPU
-//! kernels; [`training`] starts the training worker and relays to and from it; [`download`]
+//! kernels; [`child`] starts a worker of its own (the training worker, relayed to and from, and
+//! the helpers); [`pool`] prepares photos on helpers, as [`assign`] decides; [`download`]
 //! fetches the model and keeps it in Cache Storage; [`adapter`] asks what WebGPU adapter the
 //! browser has.
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;
+// Plain bookkeeping, tested natively.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod assign;
 #[cfg(target_arch = "wasm32")]
 mod child;
 #[cfg(target_arch = "wasm32")]

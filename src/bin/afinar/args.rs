@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use afinar::model::kernels::CpuKernels;
 use afinar::{Classifier, DEFAULT_MODEL_FILE, MobileNetV2Weights};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
@@ -24,6 +25,34 @@ pub struct ModelArgs {
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
+    /// Which CPU path runs the frozen backbone on `--device cpu` [default: the fastest this CPU
+    /// has, or `$AFINAR_CPU_KERNELS`]; a path this CPU lacks is refused.
+    #[arg(long, value_enum)]
+    kernels: Option<KernelsChoice>,
+}
+
+/// The CPU paths by name ([`CpuKernels`]); the browser's `simd128` is not one natively.
+#[derive(Clone, Copy, ValueEnum)]
+enum KernelsChoice {
+    /// Burn's own ops.
+    Burn,
+    /// Afinar's kernels in portable Rust.
+    Portable,
+    /// Afinar's kernels for AVX2 + FMA.
+    Avx2,
+    /// Afinar's kernels for AVX-512.
+    Avx512,
+}
+
+impl KernelsChoice {
+    fn kernels(self) -> CpuKernels {
+        match self {
+            Self::Burn => CpuKernels::Burn,
+            Self::Portable => CpuKernels::Portable,
+            Self::Avx2 => CpuKernels::Avx2,
+            Self::Avx512 => CpuKernels::Avx512,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -50,7 +79,25 @@ impl ModelArgs {
                 .init()
                 .context("no usable GPU adapter for --device wgpu")?,
         };
-        Ok(Classifier::new(&weights, labels, &device))
+        let kernels = match self.kernels.map(KernelsChoice::kernels) {
+            Some(kernels) if !kernels.is_supported() => {
+                let runs: Vec<&str> = CpuKernels::ALL
+                    .into_iter()
+                    .filter(|k| k.is_supported())
+                    .map(CpuKernels::name)
+                    .collect();
+                bail!(
+                    "this CPU cannot run the {} kernels (it runs: {})",
+                    kernels.name(),
+                    runs.join(", ")
+                );
+            }
+            Some(kernels) => kernels,
+            None => CpuKernels::from_env(),
+        };
+        Ok(Classifier::with_cpu_kernels(
+            &weights, labels, &device, kernels,
+        ))
     }
 
     /// Finds and reads the model file: its path, weights and bytes.

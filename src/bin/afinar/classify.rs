@@ -48,6 +48,8 @@ enum FileResult<'a> {
 /// Classifies every file; `Ok(false)` when some file could not be classified.
 pub fn run(args: &ClassifyArgs) -> Result<bool> {
     let classifier = args.model.load()?;
+    // Which path runs, for whoever compares figures (stderr: stdout is the results).
+    eprintln!("{}", classifier.runs_on());
     let head = match &args.head {
         Some(file) => {
             let bytes =
