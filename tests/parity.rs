@@ -4,9 +4,12 @@ mod common;
 
 use afinar::architecture::FEATURE_DIM;
 use afinar::model::kernels::CpuKernels;
+use afinar::tflite::QuantizedMobileNetV2;
 use afinar::{Classifier, FeatureStage, MobileNetV2Weights, ModelInput, top_k};
+use afinar_core::kernels::integer_backbone::IntegerBackbone;
+use afinar_core::kernels::integer_reference;
 use burn::prelude::*;
-use common::{Reference, V1_QUANT, max_abs_diff, model_bytes, references};
+use common::{Reference, TF2_PTQ, V1_QUANT, max_abs_diff, model_bytes, references};
 use futures_lite::future::block_on;
 
 /// Tolerances from `shared/models/reference/README.md`: float32 rounding is ~1e-5, a
@@ -340,4 +343,115 @@ fn altered_top(classifier: &Classifier, unfrozen: usize) -> afinar::model::Backb
         assert_eq!(conv.conv.weight.dims(), dims);
     }
     top
+}
+
+/// Each reference photo as the file's quantized input.
+fn quantized_inputs(model: &QuantizedMobileNetV2) -> Vec<(String, Reference, Vec<u8>)> {
+    let table = model.pixel_table();
+    references()
+        .into_iter()
+        .map(|(name, r)| {
+            let q = r
+                .input()
+                .rgb()
+                .iter()
+                .map(|&p| table[usize::from(p)])
+                .collect();
+            (name, r, q)
+        })
+        .collect()
+}
+
+/// LiteRT's uint8 logits (an int8 file's `q + 128`) for photos' pixels, through
+/// `tests/litert_logits.py`; `None` (skipped, or failed in CI) where LiteRT is missing.
+fn litert_logits(file: &str, pixels: &[u8], classes: usize) -> Option<Vec<u8>> {
+    let Ok(python) = std::env::var("AFINAR_LITERT_PYTHON") else {
+        common::skip_unless_required("LITERT", true, "AFINAR_LITERT_PYTHON is not set");
+        return None;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (input, output) = (dir.path().join("inputs.u8"), dir.path().join("logits.u8"));
+    std::fs::write(&input, pixels).expect("inputs");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/litert_logits.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(common::models_dir().join(file))
+        .args([&input, &output])
+        .output()
+        .expect("run LiteRT");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logits = std::fs::read(&output).expect("LiteRT's logits");
+    assert_eq!(logits.len(), classes * pixels.len() / (224 * 224 * 3));
+    Some(logits)
+}
+
+/// The integer arithmetic of both quantized files, in plain loops, against LiteRT's on the same
+/// file: the same top-1 on every reference photo, the uint8 logits equal almost everywhere and
+/// never more than a step apart.
+#[test]
+fn the_integer_reference_matches_litert_on_both_quantized_files() {
+    for file in [V1_QUANT, TF2_PTQ] {
+        let model = QuantizedMobileNetV2::from_tflite(&model_bytes(file)).expect("reads");
+        let photos = quantized_inputs(&model);
+        let mut ours = Vec::new();
+        for (name, reference, input) in &photos {
+            let out = integer_reference::forward(&model, input).expect("integer pass");
+            // Every path of the integer kernels gives exactly the plain loops' answer.
+            for kernels in CpuKernels::ALL
+                .into_iter()
+                .filter(|k| *k != CpuKernels::Burn && k.is_supported())
+            {
+                let packed = IntegerBackbone::pack(&model, kernels).expect("packs");
+                let got = packed.run(reference.input().rgb());
+                assert_eq!(got, out, "{file} {name} on {kernels:?}");
+            }
+            assert_eq!(out.pooled.len(), FEATURE_DIM);
+            let top = top_k(
+                &out.logits.iter().map(|&q| f32::from(q)).collect::<Vec<_>>(),
+                1,
+            );
+            if file == V1_QUANT {
+                assert_eq!(top[0].0, reference.top5_litert[0].0, "{file} {name}");
+                // The head's features: the float32 pass's, up to the file's own rounding.
+                let (a, b) = (&out.pooled, &reference.features);
+                let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+                let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                let cosine = dot / (norm(a) * norm(b));
+                let mean =
+                    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+                assert!(
+                    cosine > 0.99 && mean < 0.05,
+                    "{file} {name}: features cosine {cosine}, mean |Δ| {mean} from the float32 pass"
+                );
+            }
+            ours.extend(out.logits);
+        }
+        let pixels: Vec<u8> = photos
+            .iter()
+            .flat_map(|(_, r, _)| r.input().rgb().to_vec())
+            .collect();
+        let classes = model.classifier.spec.out_channels;
+        let Some(litert) = litert_logits(file, &pixels, classes) else {
+            continue;
+        };
+        let unequal = ours.iter().zip(&litert).filter(|(a, b)| a != b).count();
+        let worst = ours.iter().zip(&litert).map(|(a, b)| a.abs_diff(*b)).max();
+        println!(
+            "{file}: {unequal} of {} logits differ from LiteRT's, by at most {worst:?} steps",
+            ours.len()
+        );
+        assert!(
+            worst <= Some(1),
+            "{file}: a logit {worst:?} steps from LiteRT's"
+        );
+        assert!(
+            unequal * 1000 <= ours.len(),
+            "{file}: {unequal} of {} logits differ from LiteRT's",
+            ours.len()
+        );
+    }
 }

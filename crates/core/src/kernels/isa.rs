@@ -161,6 +161,29 @@ impl Avx512 {
     pub fn avx2(self) -> Avx2 {
         Avx2 { _detected: () }
     }
+
+    /// The 8-bit dot products (AVX-512 VNNI and BW), where this CPU has them too.
+    pub fn vnni(self) -> Option<Avx512Vnni> {
+        (std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vnni"))
+        .then_some(Avx512Vnni { _detected: () })
+    }
+}
+
+/// This CPU runs AVX-512F, BW and VNNI, AVX2 and FMA: what the AVX-512 kernels with 8-bit dot
+/// products enable. Made only by [`Avx512::vnni`].
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy)]
+pub struct Avx512Vnni {
+    _detected: (),
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512Vnni {
+    /// What the AVX-512 kernels need is a part of what was detected for these.
+    pub fn avx512(self) -> Avx512 {
+        Avx512 { _detected: () }
+    }
 }
 
 /// wasm `simd128`, which every wasm build of this project enables (`.cargo/config.toml`): a

@@ -13,12 +13,20 @@ pub mod backbone;
 pub mod depthwise;
 mod dispatch;
 pub mod gemm;
+pub mod integer_backbone;
+pub mod integer_reference;
 pub mod isa;
 mod lanes;
+pub mod qdepthwise;
+pub mod qgemm;
+mod qpanels;
 pub mod reference;
+pub mod requantize;
 pub mod rows;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 
 pub use backbone::{PackedBackbone, PackedTop};
 pub use isa::CpuKernels;

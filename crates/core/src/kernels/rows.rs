@@ -2,12 +2,12 @@
 
 /// Runs `work(first_row, rows)` over `out` (`rows × width` values) cut into runs of whole rows
 /// (multiples of `align` rows, the kernel's tile), in parallel where there are threads.
-pub fn for_row_chunks(
-    out: &mut [f32],
+pub fn for_row_chunks<T: Send>(
+    out: &mut [T],
     width: usize,
     rows: usize,
     align: usize,
-    work: impl Fn(usize, &mut [f32]) + Sync + Send,
+    work: impl Fn(usize, &mut [T]) + Sync + Send,
 ) {
     if rows == 0 || width == 0 {
         return;

@@ -11,12 +11,29 @@ pub(super) struct FloatTensor {
     pub values: Vec<f32>,
 }
 
-/// Reads a constant tensor as float32: `scale[c] * (q - zero_point[c])` for quantized types,
-/// where `c` indexes the tensor's quantized dimension.
-pub(super) fn dequantize(
-    model: &tflite::Model<'_>,
-    tensor: &tflite::Tensor<'_>,
-) -> Result<FloatTensor, ModelError> {
+/// A constant tensor's stored values and quantization, every size checked against its shape.
+pub(super) struct StoredTensor<'a> {
+    pub name: &'a str,
+    pub shape: Vec<usize>,
+    pub ty: tflite::TensorType,
+    /// The raw little-endian values: exactly `count × width` bytes.
+    data: &'a [u8],
+    count: usize,
+    /// `(scales, zero points)` per step of the quantized dimension (one for a whole tensor);
+    /// `None` for a float tensor without quantization.
+    quantization: Option<(Vec<f32>, Vec<i64>)>,
+    /// Elements between two steps of the quantized dimension.
+    inner: usize,
+    /// The quantized dimension, when there is a scale per step of it.
+    pub axis: Option<usize>,
+}
+
+/// Reads a constant tensor's bytes and quantization, refusing sizes, types, scales and axes
+/// that do not fit its shape.
+pub(super) fn stored<'a>(
+    model: &tflite::Model<'a>,
+    tensor: &tflite::Tensor<'a>,
+) -> Result<StoredTensor<'a>, ModelError> {
     let name = tensor.name().unwrap_or("?");
     let shape = shape(tensor)?;
     let count = shape
@@ -59,11 +76,16 @@ pub(super) fn dequantize(
                 "quantized tensor {name} has no scale"
             )));
         }
-        let values = data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        return Ok(FloatTensor { shape, values });
+        return Ok(StoredTensor {
+            name,
+            shape,
+            ty,
+            data,
+            count,
+            quantization: None,
+            inner: count.max(1),
+            axis: None,
+        });
     };
     let scales: Vec<f32> = scales.iter().collect();
     // NaN, infinite or negative steps would turn every weight into nonsense that still runs.
@@ -72,9 +94,9 @@ pub(super) fn dequantize(
             "tensor {name} has a quantization scale of {bad}"
         )));
     }
-    let zero_points: Vec<f32> = q
+    let zero_points: Vec<i64> = q
         .zero_point()
-        .map(|z| z.iter().map(|z| z as f32).collect())
+        .map(|z| z.iter().collect())
         .unwrap_or_default();
     let channels = scales.len();
     let axis = usize::try_from(q.quantized_dimension())
@@ -92,7 +114,6 @@ pub(super) fn dequantize(
             zero_points.len()
         )));
     }
-    // Elements between two steps of the quantized axis (all of them for one scale).
     // Saturating: with a zero dimension elsewhere the count is 0 and the rest of the shape may
     // be anything.
     let inner: usize = match channels {
@@ -101,35 +122,127 @@ pub(super) fn dequantize(
             s.iter().fold(1usize, |acc, &d| acc.saturating_mul(d))
         }),
     };
-    let mut values = Vec::with_capacity(count);
-    // One pass over the stored values, a run of `inner` elements per scale: the page runs this
-    // on every visit, before its compiler has optimized it.
-    for (run, c) in (0..count.div_ceil(inner.max(1))).zip((0..channels).cycle()) {
-        let (scale, zero) = (scales[c], zero_points.get(c).copied().unwrap_or(0.0));
-        let from = run * inner;
-        let to = (from + inner).min(count);
-        let step = |q: f32| scale * (q - zero);
-        match ty {
-            tflite::TensorType::UINT8 => {
-                values.extend(data[from..to].iter().map(|&q| step(f32::from(q))))
-            }
-            tflite::TensorType::INT8 => {
-                values.extend(data[from..to].iter().map(|&q| step(f32::from(q as i8))))
-            }
-            // i32 → f32 rounds above 2^24; exact for any bias a real model has.
-            tflite::TensorType::INT32 => values.extend(
-                data[from * 4..to * 4]
-                    .chunks_exact(4)
-                    .map(|c| step(i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)),
-            ),
-            _ => values.extend(
-                data[from * 4..to * 4]
-                    .chunks_exact(4)
-                    .map(|c| step(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-            ),
+    let zero_points = match zero_points.is_empty() {
+        true => vec![0; channels],
+        false => zero_points,
+    };
+    Ok(StoredTensor {
+        name,
+        shape,
+        ty,
+        data,
+        count,
+        quantization: Some((scales, zero_points)),
+        inner,
+        axis: (channels > 1).then_some(axis),
+    })
+}
+
+impl StoredTensor<'_> {
+    /// Calls `f(from, to, scale, zero_point)` for each run of elements `from..to` that share a
+    /// step of the quantized dimension (`(1, 0)` for an unquantized tensor), in order.
+    fn runs(&self, mut f: impl FnMut(usize, usize, f32, i64)) {
+        let inner = self.inner.max(1);
+        let (scales, zeros) = match &self.quantization {
+            Some((s, z)) => (s.as_slice(), z.as_slice()),
+            None => (&[1.0f32][..], &[0i64][..]),
+        };
+        for (run, c) in (0..self.count.div_ceil(inner)).zip((0..scales.len()).cycle()) {
+            let from = run * inner;
+            f(from, (from + inner).min(self.count), scales[c], zeros[c]);
         }
     }
-    Ok(FloatTensor { shape, values })
+
+    /// The scale of each step of the quantized dimension; `None` for a float tensor.
+    pub fn scales(&self) -> Option<&[f32]> {
+        self.quantization.as_ref().map(|(s, _)| s.as_slice())
+    }
+
+    /// The stored integers minus their zero point (`q - zero_point[c]`), for uint8, int8 and
+    /// int32 tensors: what TFLite's integer kernels multiply.
+    pub fn centered(&self) -> Result<Vec<i32>, ModelError> {
+        if self.ty == tflite::TensorType::FLOAT32 || self.quantization.is_none() {
+            return Err(ModelError::Unsupported(format!(
+                "tensor {} holds float32 values, not integers",
+                self.name
+            )));
+        }
+        let mut values = Vec::with_capacity(self.count);
+        let data = self.data;
+        let mut bad_zero = None;
+        self.runs(|from, to, _, zero| {
+            let Ok(zero) = i32::try_from(zero) else {
+                bad_zero = Some(zero);
+                return;
+            };
+            match self.ty {
+                tflite::TensorType::UINT8 => {
+                    values.extend(data[from..to].iter().map(|&q| i32::from(q) - zero))
+                }
+                tflite::TensorType::INT8 => {
+                    values.extend(data[from..to].iter().map(|&q| i32::from(q as i8) - zero))
+                }
+                _ => values.extend(
+                    data[from * 4..to * 4]
+                        .chunks_exact(4)
+                        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]).saturating_sub(zero)),
+                ),
+            }
+        });
+        if let Some(zero) = bad_zero {
+            return Err(ModelError::Corrupt(format!(
+                "tensor {} has a zero point of {zero}",
+                self.name
+            )));
+        }
+        Ok(values)
+    }
+
+    /// The values as float32: `scale[c] * (q - zero_point[c])` for quantized types.
+    fn dequantized(&self) -> Vec<f32> {
+        let mut values = Vec::with_capacity(self.count);
+        let data = self.data;
+        // One pass over the stored values, a run of elements per scale: the page runs this on
+        // every visit, before its compiler has optimized it.
+        self.runs(|from, to, scale, zero| {
+            let zero = zero as f32;
+            let step = |q: f32| scale * (q - zero);
+            match self.ty {
+                tflite::TensorType::UINT8 => {
+                    values.extend(data[from..to].iter().map(|&q| step(f32::from(q))))
+                }
+                tflite::TensorType::INT8 => {
+                    values.extend(data[from..to].iter().map(|&q| step(f32::from(q as i8))))
+                }
+                // i32 → f32 rounds above 2^24; exact for any bias a real model has.
+                tflite::TensorType::INT32 => values.extend(
+                    data[from * 4..to * 4]
+                        .chunks_exact(4)
+                        .map(|c| step(i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)),
+                ),
+                // An unquantized tensor's run has scale 1 and zero point 0: exact.
+                _ => values.extend(
+                    data[from * 4..to * 4]
+                        .chunks_exact(4)
+                        .map(|c| step(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+                ),
+            }
+        });
+        values
+    }
+}
+
+/// Reads a constant tensor as float32: `scale[c] * (q - zero_point[c])` for quantized types,
+/// where `c` indexes the tensor's quantized dimension.
+pub(super) fn dequantize(
+    model: &tflite::Model<'_>,
+    tensor: &tflite::Tensor<'_>,
+) -> Result<FloatTensor, ModelError> {
+    let stored = stored(model, tensor)?;
+    Ok(FloatTensor {
+        values: stored.dequantized(),
+        shape: stored.shape,
+    })
 }
 
 #[cfg(test)]

@@ -9,10 +9,12 @@ mod dequantize;
 mod exported;
 mod graph;
 pub mod metadata;
+pub mod quantized;
 pub mod reader;
 mod schema;
 pub mod weights;
 pub mod writer;
 
 pub use exported::ExportedClassifier;
+pub use quantized::{ActivationQuantization, QuantizedBlock, QuantizedConv, QuantizedMobileNetV2};
 pub use weights::{ConvWeights, DenseWeights, MobileNetV2Weights, ModelError};

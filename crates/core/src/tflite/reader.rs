@@ -47,14 +47,24 @@ fn corrupt(what: &str) -> ModelError {
 
 /// A parsed `.tflite` file, read layer by layer.
 pub(super) struct Reader<'a> {
-    model: tflite::Model<'a>,
+    pub model: tflite::Model<'a>,
+}
+
+/// The operators of a MobileNetV2 graph, checked against the architecture.
+pub(super) struct CheckedOps<'a> {
+    /// The 52 backbone convolutions in execution order, each with its weights' shape as stored.
+    pub backbone: Vec<(tflite::Operator<'a>, [usize; 4])>,
+    /// The layers above the backbone, each with whether it is a 1×1 conv.
+    pub top: Vec<(tflite::Operator<'a>, bool)>,
+    /// The residual additions in execution order.
+    pub adds: Vec<tflite::Operator<'a>>,
 }
 
 /// An operator of the graph, by kind, with its options.
 enum Op<'a> {
     Conv(tflite::Operator<'a>, ConvKind),
     FullyConnected(tflite::Operator<'a>),
-    Add,
+    Add(tflite::Operator<'a>),
     Other,
 }
 
@@ -68,7 +78,7 @@ impl<'a> Reader<'a> {
         Ok(Self { model })
     }
 
-    fn subgraph(&self) -> Result<tflite::SubGraph<'a>, ModelError> {
+    pub(super) fn subgraph(&self) -> Result<tflite::SubGraph<'a>, ModelError> {
         let subgraphs = self
             .model
             .subgraphs()
@@ -79,7 +89,7 @@ impl<'a> Reader<'a> {
         Ok(subgraphs.get(0))
     }
 
-    fn tensor(&self, index: i32) -> Result<tflite::Tensor<'a>, ModelError> {
+    pub(super) fn tensor(&self, index: i32) -> Result<tflite::Tensor<'a>, ModelError> {
         let tensors = self
             .subgraph()?
             .tensors()
@@ -103,7 +113,7 @@ impl<'a> Reader<'a> {
                     tflite::BuiltinOperator::CONV_2D => Op::Conv(op, ConvKind::Standard),
                     tflite::BuiltinOperator::DEPTHWISE_CONV_2D => Op::Conv(op, ConvKind::Depthwise),
                     tflite::BuiltinOperator::FULLY_CONNECTED => Op::FullyConnected(op),
-                    tflite::BuiltinOperator::ADD => Op::Add,
+                    tflite::BuiltinOperator::ADD => Op::Add(op),
                     _ => Op::Other,
                 })
             })
@@ -129,11 +139,30 @@ impl<'a> Reader<'a> {
     pub(super) fn backbone_and_top(
         &self,
     ) -> Result<(Vec<ConvWeights>, Vec<(tflite::Operator<'a>, bool)>), ModelError> {
+        let checked = self.checked_ops()?;
+        let backbone = BackboneSpec::mobilenet_v2()
+            .convs()
+            .iter()
+            .zip(&checked.backbone)
+            .map(|(spec, (op, file_shape))| self.load_conv(*spec, *op, *file_shape))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((backbone, checked.top))
+    }
+
+    /// The graph's operators, checked against the architecture (no weights read yet).
+    pub(super) fn checked_ops(&self) -> Result<CheckedOps<'a>, ModelError> {
         let ops = self.operators()?;
-        let adds = ops.iter().filter(|op| matches!(op, Op::Add)).count();
-        if adds != RESIDUAL_ADDS {
+        let adds: Vec<_> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Add(op) => Some(*op),
+                _ => None,
+            })
+            .collect();
+        if adds.len() != RESIDUAL_ADDS {
             return Err(ModelError::WrongArchitecture(format!(
-                "{adds} residual additions, MobileNetV2 has {RESIDUAL_ADDS}"
+                "{} residual additions, MobileNetV2 has {RESIDUAL_ADDS}",
+                adds.len()
             )));
         }
         let convs: Vec<_> = ops
@@ -160,23 +189,21 @@ impl<'a> Reader<'a> {
             )));
         }
         let specs = BackboneSpec::mobilenet_v2().convs();
-        let file_shapes = specs
-            .iter()
-            .zip(&convs)
-            .enumerate()
-            .map(|(i, (spec, (op, kind)))| self.check_conv(i, *spec, *op, *kind))
-            .collect::<Result<Vec<_>, _>>()?;
         let backbone = specs
             .iter()
             .zip(&convs)
-            .zip(file_shapes)
-            .map(|((spec, (op, _)), file_shape)| self.load_conv(*spec, *op, file_shape))
-            .collect::<Result<Vec<_>, _>>()?;
+            .enumerate()
+            .map(|(i, (spec, (op, kind)))| Ok((*op, self.check_conv(i, *spec, *op, *kind)?)))
+            .collect::<Result<Vec<_>, ModelError>>()?;
         let top = match fully_connected.is_empty() {
             true => vec![(convs[BACKBONE_CONVS].0, true)],
             false => fully_connected.into_iter().map(|op| (op, false)).collect(),
         };
-        Ok((backbone, top))
+        Ok(CheckedOps {
+            backbone,
+            top,
+            adds,
+        })
     }
 
     /// Checks a convolution's kind, options and shapes against the architecture (no weights are
@@ -307,7 +334,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn weight_and_bias_tensors(
+    pub(super) fn weight_and_bias_tensors(
         &self,
         op: tflite::Operator<'a>,
     ) -> Result<(tflite::Tensor<'a>, tflite::Tensor<'a>), ModelError> {

@@ -1,0 +1,245 @@
+//! The frozen backbone and the ImageNet classifier of a quantized file on the integer kernels:
+//! uint8 activations from the photo's pixels to the logits, NHWC, weights packed once, the
+//! file's own arithmetic ([`super::integer_reference`] is its definition). Where the float
+//! world begins (the head's pooled features) the last conv's output is dequantized.
+
+use std::sync::Mutex;
+
+use super::integer_reference::IntegerOutputs;
+use super::isa::CpuKernels;
+use super::qdepthwise::PackedQDepthwise;
+use super::qgemm::PackedQGemm;
+use super::qpanels::DEPTH;
+use super::requantize::{Requantization, ResidualAdd, requantize};
+use crate::architecture::INPUT_SIZE;
+use crate::tflite::{ActivationQuantization, QuantizedConv, QuantizedMobileNetV2};
+
+struct Block {
+    expand: Option<PackedQGemm>,
+    depthwise: PackedQDepthwise,
+    project: PackedQGemm,
+    residual: Option<ResidualAdd>,
+}
+
+/// Activation buffers reused from photo to photo.
+#[derive(Default)]
+struct Scratch {
+    input: Vec<u8>,
+    patches: Vec<u8>,
+    x: Vec<u8>,
+    y: Vec<u8>,
+    expanded: Vec<u8>,
+    filtered: Vec<u8>,
+}
+
+/// A quantized MobileNetV2 packed for one [`CpuKernels`] path's integer kernels.
+pub struct IntegerBackbone {
+    kernels: CpuKernels,
+    /// Each pixel value's `q` in the stem's input quantization.
+    pixels: [u8; 256],
+    stem_input: ActivationQuantization,
+    /// The stem as a GEMM over 3×3×3 patches padded to a whole dot product.
+    stem: PackedQGemm,
+    stem_stride: usize,
+    blocks: Vec<Block>,
+    last: PackedQGemm,
+    last_output: ActivationQuantization,
+    pooled: ActivationQuantization,
+    classifier: PackedQGemm,
+    logits: ActivationQuantization,
+    scratch: Mutex<Scratch>,
+}
+
+impl std::fmt::Debug for IntegerBackbone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IntegerBackbone({})", self.kernels.name())
+    }
+}
+
+/// A 1×1 convolution's weights (`[out, in]`) as a GEMM.
+fn pointwise(conv: &QuantizedConv, kernels: CpuKernels) -> Option<PackedQGemm> {
+    let (k, n) = (conv.spec.in_channels, conv.spec.out_channels);
+    PackedQGemm::pack(
+        k,
+        n,
+        |kk, j| conv.weight[j * k + kk],
+        &conv.bias,
+        conv.input.zero_point,
+        &Requantization::of(conv),
+        kernels,
+    )
+}
+
+/// Columns of the stem's patches: 3×3×3 values and zeros up to a whole dot product.
+const STEM_COLUMNS: usize = 27usize.div_ceil(DEPTH) * DEPTH;
+
+impl IntegerBackbone {
+    /// `None` where a layer does not fit the integer kernels (the file then runs in float32).
+    pub fn pack(model: &QuantizedMobileNetV2, kernels: CpuKernels) -> Option<Self> {
+        let kernels = kernels.runnable();
+        let stem = &model.stem;
+        let taps = 9 * stem.spec.in_channels;
+        if taps > STEM_COLUMNS || stem.spec.kernel != 3 {
+            return None;
+        }
+        let stem_gemm = PackedQGemm::pack(
+            STEM_COLUMNS,
+            stem.spec.out_channels,
+            // Patch column `(ky·3 + kx)·cin + ci` is the file's OHWI order.
+            |kk, o| match kk < taps {
+                true => stem.weight[o * taps + kk],
+                false => 0,
+            },
+            &stem.bias,
+            stem.input.zero_point,
+            &Requantization::of(stem),
+            kernels,
+        )?;
+        let blocks = model
+            .blocks
+            .iter()
+            .map(|b| {
+                let shortcut = b.expand.as_ref().unwrap_or(&b.depthwise).input;
+                Some(Block {
+                    expand: match &b.expand {
+                        Some(e) => Some(pointwise(e, kernels)?),
+                        None => None,
+                    },
+                    depthwise: PackedQDepthwise::pack(&b.depthwise, kernels)?,
+                    project: pointwise(&b.project, kernels)?,
+                    residual: match b.residual {
+                        Some(sum) => Some(ResidualAdd::new(b.project.output, shortcut, sum)?),
+                        None => None,
+                    },
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            kernels,
+            pixels: model.pixel_table(),
+            stem_input: stem.input,
+            stem: stem_gemm,
+            stem_stride: stem.spec.stride,
+            blocks,
+            last: pointwise(&model.last, kernels)?,
+            last_output: model.last.output,
+            pooled: model.classifier.input,
+            classifier: pointwise(&model.classifier, kernels)?,
+            logits: model.classifier.output,
+            scratch: Mutex::new(Scratch::default()),
+        })
+    }
+
+    pub fn kernels(&self) -> CpuKernels {
+        self.kernels
+    }
+
+    /// The real value of a logit.
+    pub fn logit(&self, q: u8) -> f32 {
+        self.logits.real(q)
+    }
+
+    /// One photo (`224 × 224 × 3` pixels) through the whole network.
+    pub fn run(&self, rgb: &[u8]) -> IntegerOutputs {
+        let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        let s = &mut *guard;
+        let (mut h, mut w, mut c) = self.stem(rgb, s);
+        for block in &self.blocks {
+            let input = &s.x[..h * w * c];
+            let expanded: &[u8] = match &block.expand {
+                Some(expand) => {
+                    let len = h * w * expand.n();
+                    grow(&mut s.expanded, len);
+                    expand.run(input, &mut s.expanded[..len]);
+                    &s.expanded[..len]
+                }
+                None => input,
+            };
+            let hidden = block.depthwise.channels;
+            let stride = block.depthwise.stride;
+            grow(
+                &mut s.filtered,
+                h.div_ceil(stride) * w.div_ceil(stride) * hidden,
+            );
+            let (oh, ow) = block.depthwise.run(expanded, h, w, &mut s.filtered);
+            let cout = block.project.n();
+            let len = oh * ow * cout;
+            grow(&mut s.y, len);
+            block
+                .project
+                .run(&s.filtered[..oh * ow * hidden], &mut s.y[..len]);
+            if let Some(add) = &block.residual {
+                for (y, x) in s.y[..len].iter_mut().zip(&s.x[..len]) {
+                    *y = add.apply(*y, *x);
+                }
+            }
+            std::mem::swap(&mut s.x, &mut s.y);
+            (h, w, c) = (oh, ow, cout);
+        }
+        let features = self.last.n();
+        let positions = h * w;
+        grow(&mut s.y, positions * features);
+        self.last
+            .run(&s.x[..h * w * c], &mut s.y[..positions * features]);
+        let mut sums = vec![0u32; features];
+        for pixel in s.y[..positions * features].chunks_exact(features) {
+            for (sum, q) in sums.iter_mut().zip(pixel) {
+                *sum += u32::from(*q);
+            }
+        }
+        let q = self.last_output;
+        let pooled = sums
+            .iter()
+            .map(|&sum| q.scale * (sum as f32 / positions as f32 - q.zero_point as f32))
+            .collect();
+        // As the reference's `mean`: the average requantized to the classifier's input.
+        let scale = q.scale / (self.pooled.scale * positions as f32);
+        let offset = positions as i32 * q.zero_point;
+        let pooled_q: Vec<u8> = sums
+            .iter()
+            .map(|&sum| requantize(sum as i32 - offset, scale, self.pooled.zero_point, 0, 255))
+            .collect();
+        let mut logits = vec![0u8; self.classifier.n()];
+        self.classifier.run(&pooled_q, &mut logits);
+        IntegerOutputs { pooled, logits }
+    }
+
+    /// The stem on a photo's pixels into `s.x`; returns the activations' shape.
+    fn stem(&self, rgb: &[u8], s: &mut Scratch) -> (usize, usize, usize) {
+        let side = INPUT_SIZE;
+        let input = &mut s.input;
+        input.clear();
+        input.extend(rgb.iter().map(|&p| self.pixels[usize::from(p)]));
+        let stride = self.stem_stride;
+        let (out, pad) = super::depthwise::same_padding(side, stride);
+        grow(&mut s.patches, out * out * STEM_COLUMNS);
+        let patches = &mut s.patches[..out * out * STEM_COLUMNS];
+        // Outside the image counts as the input's zero point, as TFLite pads.
+        patches.fill(self.stem_input.zero_point as u8);
+        for (p, patch) in patches.chunks_exact_mut(STEM_COLUMNS).enumerate() {
+            let (oy, ox) = (p / out, p % out);
+            for ky in 0..3 {
+                let Some(iy) = (oy * stride + ky).checked_sub(pad).filter(|&y| y < side) else {
+                    continue;
+                };
+                for kx in 0..3 {
+                    let Some(ix) = (ox * stride + kx).checked_sub(pad).filter(|&x| x < side) else {
+                        continue;
+                    };
+                    let from = &input[(iy * side + ix) * 3..][..3];
+                    patch[(ky * 3 + kx) * 3..][..3].copy_from_slice(from);
+                }
+            }
+        }
+        let c = self.stem.n();
+        grow(&mut s.x, out * out * c);
+        self.stem.run(patches, &mut s.x[..out * out * c]);
+        (out, out, c)
+    }
+}
+
+fn grow(buffer: &mut Vec<u8>, len: usize) {
+    if buffer.len() < len {
+        buffer.resize(len, 0);
+    }
+}

@@ -1,0 +1,266 @@
+//! 1×1 convolutions (and the stem's 3×3 patches) in a quantized file's own integers: uint8
+//! activations times 8-bit weights, summed in int32 with the bias, requantized to the next
+//! layer's uint8 in the same pass ([`super::requantize`]).
+//!
+//! Weights are packed once, in panels of [`PANEL`] output channels × [`DEPTH`] inputs: 64
+//! bytes, one AVX-512 register in the operand order of a VNNI dot product. A channel's weights
+//! minus their zero point span up to `-255..=255`; each channel is stored plus the offset that
+//! brings it into int8, and the offset times the row's sum is taken back out of the sum.
+
+use super::dispatch::{Kernel, dispatch};
+use super::isa::CpuKernels;
+use super::qpanels::{DEPTH, PANEL, QPanels};
+use super::requantize::{Requantization, requantize};
+use super::rows::for_row_chunks;
+
+/// Rows (output pixels) per tile.
+const ROWS: usize = 4;
+
+/// A GEMM's int8 weights in panels, with what finishes each output channel, for one path.
+#[derive(Debug)]
+pub struct PackedQGemm {
+    panels: QPanels,
+    kernels: CpuKernels,
+}
+
+impl PackedQGemm {
+    /// Packs `k × n` weights given as `weight(kk, j)`, each minus its zero point, with the
+    /// int32 `bias`, the input's zero point and the output's requantization. `None` where `k`
+    /// is not a multiple of [`DEPTH`], a channel's weights span more than 8 bits, or its
+    /// bias overflows.
+    pub fn pack(
+        k: usize,
+        n: usize,
+        weight: impl Fn(usize, usize) -> i16,
+        bias: &[i32],
+        input_zero_point: i32,
+        requantization: &Requantization,
+        kernels: CpuKernels,
+    ) -> Option<Self> {
+        if !k.is_multiple_of(DEPTH) || bias.len() != n || requantization.scales.len() != n {
+            return None;
+        }
+        let padded = n.div_ceil(PANEL) * PANEL;
+        let mut offset = vec![0i32; padded];
+        let mut folded = vec![0i32; padded];
+        for j in 0..n {
+            let (low, high, sum) = (0..k)
+                .map(|kk| i32::from(weight(kk, j)))
+                .fold((i32::MAX, i32::MIN, 0i64), |(lo, hi, s), w| {
+                    (lo.min(w), hi.max(w), s + i64::from(w))
+                });
+            offset[j] = if k == 0 || (low >= -128 && high <= 127) {
+                0
+            } else {
+                -128 - low
+            };
+            if k > 0 && high + offset[j] > 127 {
+                return None;
+            }
+            let b = i64::from(bias[j]) - i64::from(input_zero_point) * sum;
+            folded[j] = i32::try_from(b).ok()?;
+        }
+        let mut panels = vec![0i8; padded * k];
+        for (p, panel) in panels.chunks_exact_mut(PANEL * k).enumerate() {
+            for (g, group) in panel.chunks_exact_mut(PANEL * DEPTH).enumerate() {
+                for (c, column) in group.chunks_exact_mut(DEPTH).enumerate() {
+                    let j = p * PANEL + c;
+                    if j < n {
+                        for (t, w) in column.iter_mut().enumerate() {
+                            // In range: checked above for every weight of the column.
+                            *w = (i32::from(weight(g * DEPTH + t, j)) + offset[j]) as i8;
+                        }
+                    }
+                }
+            }
+        }
+        let mut scales = requantization.scales.clone();
+        scales.resize(padded, 0.0);
+        Some(Self {
+            panels: QPanels {
+                k,
+                n,
+                weights: panels,
+                bias: folded,
+                offsets: offset.iter().any(|&o| o != 0),
+                offset,
+                scales,
+                zero_point: requantization.zero_point,
+                min: requantization.min,
+                max: requantization.max,
+            },
+            kernels: kernels.runnable(),
+        })
+    }
+
+    /// Inputs per row.
+    pub fn k(&self) -> usize {
+        self.panels.k
+    }
+
+    /// Outputs per row.
+    pub fn n(&self) -> usize {
+        self.panels.n
+    }
+
+    /// `out[r·n + j]` for every row `r` of `a` (`rows × k` uint8), split over the cores.
+    pub fn run(&self, a: &[u8], out: &mut [u8]) {
+        let (k, n) = (self.panels.k, self.panels.n);
+        let rows = a.len() / k.max(1);
+        let out = &mut out[..rows * n];
+        for_row_chunks(out, n, rows, ROWS, |first, out| {
+            let rows = out.len() / n;
+            let a = &a[first * k..][..rows * k];
+            let gemm = &self.panels;
+            dispatch(self.kernels.isa(), QGemmRows { gemm, a, out });
+        });
+    }
+}
+
+impl QPanels {
+    fn panel(&self, p: usize) -> &[i8] {
+        &self.weights[p * PANEL * self.k..][..PANEL * self.k]
+    }
+
+    /// The finished column `j` of a row whose weights' sum is `sum` and whose uint8 sum is
+    /// `row_sum`.
+    #[inline(always)]
+    fn finish(&self, sum: i32, row_sum: i32, j: usize) -> u8 {
+        let sum = sum + self.bias[j] - self.offset[j] * row_sum;
+        requantize(sum, self.scales[j], self.zero_point, self.min, self.max)
+    }
+}
+
+/// The sum of a row's uint8 values.
+#[inline(always)]
+fn row_sum(row: &[u8]) -> i32 {
+    row.iter().map(|&x| i32::from(x)).sum()
+}
+
+/// Some rows of a [`PackedQGemm`]: `a` holds them, `out` receives them.
+struct QGemmRows<'a> {
+    gemm: &'a QPanels,
+    a: &'a [u8],
+    out: &'a mut [u8],
+}
+
+impl Kernel for QGemmRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn portable(self) -> Self::Output {
+        let QGemmRows { gemm, a, out } = self;
+        let (k, n) = (gemm.k, gemm.n);
+        for (a, out) in a.chunks(ROWS * k).zip(out.chunks_mut(ROWS * n)) {
+            let rows = a.len() / k.max(1);
+            let mut sums = [0i32; ROWS];
+            if gemm.offsets {
+                for (s, row) in sums.iter_mut().zip(a.chunks_exact(k)) {
+                    *s = row_sum(row);
+                }
+            }
+            for p in 0..n.div_ceil(PANEL) {
+                let panel = gemm.panel(p);
+                let mut acc = [[0i32; PANEL]; ROWS];
+                for (g, group) in panel.chunks_exact(PANEL * DEPTH).enumerate() {
+                    for (r, acc) in acc.iter_mut().enumerate().take(rows) {
+                        let x = &a[r * k + g * DEPTH..][..DEPTH];
+                        for (acc, column) in acc.iter_mut().zip(group.chunks_exact(DEPTH)) {
+                            for (x, w) in x.iter().zip(column) {
+                                *acc += i32::from(*x) * i32::from(*w);
+                            }
+                        }
+                    }
+                }
+                let columns = PANEL.min(n - p * PANEL);
+                for (r, acc) in acc.iter().enumerate().take(rows) {
+                    for (c, sum) in acc.iter().enumerate().take(columns) {
+                        let j = p * PANEL + c;
+                        out[r * n + j] = gemm.finish(*sum, sums[r], j);
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn avx512_vnni(self, isa: super::isa::Avx512Vnni) -> Self::Output {
+        super::vnni::qgemm_rows(isa, self.gemm, self.a, self.out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::architecture::{Activation, ConvKind, ConvSpec};
+    use crate::kernels::integer_reference;
+    use crate::tflite::{ActivationQuantization, QuantizedConv};
+
+    /// A 1×1 convolution of `k → n` channels with weights spread as a quantized file's are
+    /// (`low..=high` minus their zero point), per-channel scales, and ReLU6 or none.
+    pub(crate) fn conv(k: usize, n: usize, low: i32, high: i32, relu6: bool) -> QuantizedConv {
+        let span = (high - low + 1) as usize;
+        QuantizedConv {
+            spec: ConvSpec {
+                kind: ConvKind::Standard,
+                in_channels: k,
+                out_channels: n,
+                kernel: 1,
+                stride: 1,
+                activation: if relu6 {
+                    Activation::Relu6
+                } else {
+                    Activation::None
+                },
+            },
+            weight: (0..k * n)
+                .map(|i| (low + ((i * 7919 + i / 3) % span) as i32) as i16)
+                .collect(),
+            weight_scale: (0..n).map(|j| 0.002 + 0.0001 * j as f32).collect(),
+            bias: (0..n).map(|j| (j as i32 * 997) % 4001 - 2000).collect(),
+            input: ActivationQuantization {
+                scale: 0.05,
+                zero_point: 3,
+            },
+            output: ActivationQuantization {
+                scale: 0.1,
+                zero_point: 120,
+            },
+        }
+    }
+
+    /// Every path this CPU runs, against the plain loops: odd row counts, a channel count
+    /// that is not a whole panel, weights that fit int8 and ones that need an offset.
+    #[test]
+    fn each_path_matches_the_plain_loops() {
+        for kernels in CpuKernels::ALL
+            .into_iter()
+            .filter(|k| *k != CpuKernels::Burn && k.is_supported())
+        {
+            for (k, n, low, high, relu6, rows) in [
+                (16, 24, -128, 127, true, 1),
+                (24, 144, -120, 135, false, 7),
+                (96, 1001, -255, 0, true, 13),
+                (4, 16, 0, 255, true, 4),
+            ] {
+                let conv = conv(k, n, low, high, relu6);
+                let x: Vec<u8> = (0..rows * k).map(|i| (i * 31 % 256) as u8).collect();
+                let (want, _, _) = integer_reference::conv(&x, 1, rows, &conv);
+                let packed = PackedQGemm::pack(
+                    k,
+                    n,
+                    |kk, j| conv.weight[j * k + kk],
+                    &conv.bias,
+                    conv.input.zero_point,
+                    &Requantization::of(&conv),
+                    kernels,
+                )
+                .expect("packs");
+                let mut got = vec![0u8; rows * n];
+                packed.run(&x, &mut got);
+                assert_eq!(got, want, "{kernels:?} k {k} n {n} rows {rows}");
+            }
+        }
+    }
+}
