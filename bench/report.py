@@ -92,20 +92,31 @@ FIGURES = [("decoded/1", "decoded_1", 1), ("decoded/32", "decoded_32", 32), ("jp
 
 def native_inference(raw):
     rounds = sorted(glob.glob(f"{raw}/round-*"))
-    out = {"afinar (ndarray)": {}, "afinar (burn layers)": {}, "litert": {}, "ratio afinar/litert": {}}
+    out = {"afinar (ndarray)": {}, "afinar (burn layers)": {}, "afinar (float32)": {}, "litert": {},
+           "ratio afinar/litert": {}, "ratio float32/litert": {}}
+    runs_on = Path(f"{raw}/runs-on.txt")
+    out["runs_on"] = runs_on.read_text().strip() if runs_on.exists() else None
     for figure, file, batch in FIGURES:
-        afinar_all, burn_all, litert_all, ratios = [], [], [], []
+        afinar_all, burn_all, float_all, litert_all, ratios, float_ratios = [], [], [], [], [], []
         for r in rounds:
             a = criterion_ms_per_photo(f"{r}/afinar/{file}.json", batch)
             if Path(f"{r}/afinar-burn/{file}.json").exists():
                 burn_all += criterion_ms_per_photo(f"{r}/afinar-burn/{file}.json", batch)
+            f = None
+            if Path(f"{r}/afinar-float/{file}.json").exists():
+                f = criterion_ms_per_photo(f"{r}/afinar-float/{file}.json", batch)
+                float_all += f
             lt = json.loads(Path(f"{r}/litert.json").read_text())
             b = lt["ms_per_photo"][figure]
             afinar_all += a
             litert_all += b
             ratios.append(statistics.median(a) / statistics.median(b))
+            if f:
+                float_ratios.append(statistics.median(f) / statistics.median(b))
         out["afinar (ndarray)"][figure] = stats(afinar_all)
         out["afinar (burn layers)"][figure] = stats(burn_all) if burn_all else None
+        out["afinar (float32)"][figure] = stats(float_all) if float_all else None
+        out["ratio float32/litert"][figure] = stats(float_ratios) if float_ratios else None
         out["litert"][figure] = stats(litert_all)
         out["ratio afinar/litert"][figure] = stats(ratios)
     # With a trained head, ImageNet and the head's classes from one pass: beside decoded/1, per

@@ -14,7 +14,7 @@ use std::time::Duration;
 use afinar::classify::PackedHead;
 use afinar::head::{self, HeadConfig, HeadMetadata, TrainedParts};
 use afinar::model::kernels::CpuKernels;
-use afinar::{Classifier, DEFAULT_MODEL_FILE, MobileNetV2Weights, ModelInput};
+use afinar::{Arithmetic, Classifier, DEFAULT_MODEL_FILE, MobileNetV2Weights, ModelInput};
 use burn::tensor::Device;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures_lite::future::block_on;
@@ -32,13 +32,13 @@ fn model_path() -> PathBuf {
     root().join("www/models").join(DEFAULT_MODEL_FILE)
 }
 
-fn classifier(device: &Device, kernels: CpuKernels) -> Classifier {
+fn classifier(device: &Device, kernels: CpuKernels, arithmetic: Arithmetic) -> Classifier {
     let path = model_path();
     let bytes = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup-model", path.display()));
     let weights = MobileNetV2Weights::from_tflite(&bytes).expect("model loads");
     let labels = weights.labels_or(None).expect("labels");
-    Classifier::with_cpu_kernels(&weights, labels, device, kernels)
+    Classifier::with_cpu_path(&weights, labels, device, kernels, arithmetic)
 }
 
 fn jpeg_path() -> PathBuf {
@@ -71,7 +71,13 @@ fn batch_of(inputs: &[ModelInput], batch: usize) -> Vec<ModelInput> {
 }
 
 fn bench_device(c: &mut Criterion, name: &str, device: &Device, kernels: CpuKernels) {
-    let classifier = classifier(device, kernels);
+    let classifier = classifier(device, kernels, Arithmetic::from_env());
+    // What the figures measured, for the report (`scripts/bench` names the file).
+    if name == "ndarray"
+        && let Ok(path) = std::env::var("AFINAR_BENCH_RUNS_ON")
+    {
+        std::fs::write(path, classifier.runs_on()).expect("writes what runs");
+    }
     let decoded = decoded_inputs();
     let jpeg = std::fs::read(jpeg_path()).expect("photo");
     let mut group = c.benchmark_group(format!("inference/{name}"));
@@ -131,6 +137,19 @@ fn inference(c: &mut Criterion) {
     let cpu = afinar::device::cpu();
     bench_device(c, "ndarray", &cpu, CpuKernels::from_env());
     bench_device(c, "ndarray-burn", &cpu, CpuKernels::Burn);
+    // The same kernels in float32 over the dequantized weights: the anchor of a quantized
+    // file's integer path (the same as `ndarray` where the integers do not run).
+    let float = classifier(&cpu, CpuKernels::from_env(), Arithmetic::Float);
+    let decoded = decoded_inputs();
+    let mut group = c.benchmark_group("inference/ndarray-float");
+    for batch in [1usize, 32] {
+        let inputs = batch_of(&decoded, batch);
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_with_input(BenchmarkId::new("decoded", batch), &inputs, |b, inputs| {
+            b.iter(|| block_on(float.classify(inputs, 5)))
+        });
+    }
+    group.finish();
     #[cfg(feature = "wgpu")]
     if std::env::var("AFINAR_BENCH_WGPU").as_deref() != Ok("0") {
         match Device::wgpu_options().init() {

@@ -5,7 +5,7 @@
 //! and in a browser worker on WebGPU.
 
 use afinar_core::classify::labelled_top_k;
-pub use afinar_core::classify::{Answers, CpuClassifier, Embedding, PackedHead, top_k};
+pub use afinar_core::classify::{Answers, Arithmetic, CpuClassifier, Embedding, PackedHead, top_k};
 pub use afinar_vocabulary::Prediction;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -74,10 +74,22 @@ impl Classifier {
         device: &Device,
         kernels: CpuKernels,
     ) -> Self {
+        Self::with_cpu_path(weights, labels, device, kernels, Arithmetic::from_env())
+    }
+
+    /// [`Self::with_cpu_kernels`] with the arithmetic of a quantized file's frozen part chosen
+    /// by the caller too.
+    pub fn with_cpu_path(
+        weights: &MobileNetV2Weights,
+        labels: Vec<String>,
+        device: &Device,
+        kernels: CpuKernels,
+        arithmetic: Arithmetic,
+    ) -> Self {
         let fast = (*device == crate::device::cpu()
             && kernels != CpuKernels::Burn
             && kernels.is_supported())
-        .then(|| CpuClassifier::new(weights, labels.clone(), kernels).ok())
+        .then(|| CpuClassifier::with_arithmetic(weights, labels.clone(), kernels, arithmetic).ok())
         .flatten();
         Self {
             model: MobileNetV2::from_weights(weights, device),
@@ -104,8 +116,25 @@ impl Classifier {
                 "frozen backbone: Burn on the GPU".into()
             }
             CpuKernels::Burn => "frozen backbone: Burn's CPU ops".into(),
-            kernels => format!("frozen backbone: Afinar's {} kernels", kernels.name()),
+            kernels => match self.arithmetic() {
+                Arithmetic::Integer => format!(
+                    "frozen backbone: Afinar's {} kernels, in the file's 8-bit integers",
+                    kernels.name()
+                ),
+                _ => format!(
+                    "frozen backbone: Afinar's {} kernels, in float32",
+                    kernels.name()
+                ),
+            },
         }
+    }
+
+    /// The arithmetic of the pooled features and ImageNet's answers: the file's integers on
+    /// Afinar's kernels where they run them, else float32.
+    pub fn arithmetic(&self) -> Arithmetic {
+        self.fast
+            .as_ref()
+            .map_or(Arithmetic::Float, CpuClassifier::arithmetic)
     }
 
     /// The classifier on the CPU kernels, where they run the frozen backbone.

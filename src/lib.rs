@@ -36,7 +36,7 @@ pub mod recipe;
 pub mod train;
 
 pub use architecture::FeatureStage;
-pub use classify::{Classifier, DeviceError, Embedding, Prediction, top_k};
+pub use classify::{Arithmetic, Classifier, DeviceError, Embedding, Prediction, top_k};
 pub use model::{MobileNetV2, MobileNetV2Config};
 pub use preprocess::{ImageInputError, InputScaling, ModelInput};
 pub use recipe::{FineTuneConfig, Recipe};

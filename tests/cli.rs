@@ -168,6 +168,60 @@ fn classify_runs_on_the_kernels_asked_for_and_says_which() {
     }
 }
 
+/// `--arithmetic` picks the file's own integers or float32 on any kernels, says which runs,
+/// and both name the photo alike; `auto` runs the integers only where the CPU has 8-bit dot
+/// products.
+#[test]
+fn classify_runs_in_the_arithmetic_asked_for_and_says_which() {
+    use afinar::model::kernels::CpuKernels;
+    let daisy = common::shared_dir().join("data/flower_photos/daisy/100080576_f52e8ee070_n.jpg");
+    let daisy = daisy.to_string_lossy();
+    let model = model();
+    let runs = CpuKernels::ALL
+        .into_iter()
+        .filter(|k| *k != CpuKernels::Burn && k.is_supported());
+    for kernels in runs {
+        for (arithmetic, said) in [
+            ("integer", "in the file's 8-bit integers"),
+            ("float", "in float32"),
+        ] {
+            let args = [
+                "classify",
+                "--json",
+                "--top",
+                "1",
+                "--model",
+                &model,
+                "--kernels",
+                kernels.name(),
+                "--arithmetic",
+                arithmetic,
+                &daisy,
+            ];
+            let out = afinar(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{arithmetic}: {stderr}");
+            assert!(stderr.contains(said), "{kernels:?} {arithmetic}: {stderr}");
+            let lines = json_lines(&out);
+            assert_eq!(
+                lines[0]["top"][0]["label"], "daisy",
+                "{arithmetic}: {lines:?}"
+            );
+        }
+    }
+    let auto = afinar(&[
+        "classify",
+        "--model",
+        &model,
+        "--arithmetic",
+        "auto",
+        &daisy,
+    ]);
+    let stderr = String::from_utf8_lossy(&auto.stderr);
+    let integer = CpuKernels::from_env().integer_is_faster();
+    assert_eq!(stderr.contains("8-bit integers"), integer, "{stderr}");
+}
+
 #[test]
 fn a_missing_model_is_a_clear_error() {
     let out = afinar(&["classify", "--model", "/nonexistent/model.tflite", "x.jpg"]);
@@ -307,7 +361,10 @@ fn train_writes_a_head_that_eval_scores() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        cached.iter().any(|name| name.ends_with("-pooled.bin")),
+        // `-pooled-integer.bin` where the file's integers run (their features are not float32's).
+        cached
+            .iter()
+            .any(|name| name.ends_with("-pooled.bin") || name.ends_with("-pooled-integer.bin")),
         "{cached:?}"
     );
     let scores = json_lines(&out).pop().expect("a JSON line");

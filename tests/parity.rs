@@ -5,7 +5,7 @@ mod common;
 use afinar::architecture::FEATURE_DIM;
 use afinar::model::kernels::CpuKernels;
 use afinar::tflite::QuantizedMobileNetV2;
-use afinar::{Classifier, FeatureStage, MobileNetV2Weights, ModelInput, top_k};
+use afinar::{Arithmetic, Classifier, FeatureStage, MobileNetV2Weights, ModelInput, top_k};
 use afinar_core::kernels::integer_backbone::IntegerBackbone;
 use afinar_core::kernels::integer_reference;
 use burn::prelude::*;
@@ -29,7 +29,8 @@ fn to_vec(t: Tensor<2>) -> Vec<f32> {
 fn classifier(device: &Device, kernels: CpuKernels) -> Classifier {
     let weights = MobileNetV2Weights::from_tflite(&model_bytes(V1_QUANT)).expect("model loads");
     let labels = weights.labels_or(None).expect("labels");
-    Classifier::with_cpu_kernels(&weights, labels, device, kernels)
+    // The float32 path: what these references are.
+    Classifier::with_cpu_path(&weights, labels, device, kernels, Arithmetic::Float)
 }
 
 /// Runs all references through the model in one batch and checks every output.
@@ -138,8 +139,14 @@ fn the_cpu_kernels_match_burn_on_odd_batches_and_every_boundary() {
         // pooled from one pass), by the Burn classifier on these kernels and by the core's
         // CPU classifier (the page's inference worker), against Burn's own layers.
         let weights = MobileNetV2Weights::from_tflite(&model_bytes(V1_QUANT)).expect("loads");
-        let core = afinar::classify::CpuClassifier::new(&weights, burn.labels().to_vec(), kernels)
-            .expect("packs");
+        let labels = burn.labels().to_vec();
+        let core = afinar::classify::CpuClassifier::with_arithmetic(
+            &weights,
+            labels,
+            kernels,
+            Arithmetic::Float,
+        )
+        .expect("packs");
         for unfreeze in [None, Some(1), Some(2), Some(17)] {
             let views = [tiny.clone(), photos[1].clone()];
             let want = block_on(burn.embed(&photos[0], &views, unfreeze, 5)).expect("embeds");
@@ -266,10 +273,11 @@ fn a_head_file_on_the_cpu_kernels_matches_burns_trained_parts() {
 
     let device = afinar::device::cpu();
     let burn = classifier(&device, CpuKernels::Burn);
-    let fast = CpuClassifier::new(
+    let fast = CpuClassifier::with_arithmetic(
         &MobileNetV2Weights::from_tflite(&model_bytes(V1_QUANT)).expect("model loads"),
         burn.labels().to_vec(),
         CpuKernels::best(),
+        Arithmetic::Float,
     )
     .expect("packs");
     let photos: Vec<ModelInput> = references().iter().map(|(_, r)| r.input()).collect();

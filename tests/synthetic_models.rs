@@ -5,8 +5,9 @@
 
 mod common;
 
+use afinar::model::kernels::CpuKernels;
 use afinar::tflite::ExportedClassifier;
-use afinar::{Classifier, InputScaling, MobileNetV2Weights, ModelError, ModelInput};
+use afinar::{Arithmetic, Classifier, InputScaling, MobileNetV2Weights, ModelError, ModelInput};
 use common::tflite_graph::{Edit, GraphPlan, Top, Weights};
 
 /// ImageNet's classifier: 1001 outputs.
@@ -127,7 +128,14 @@ fn features_and_top(bytes: &[u8]) -> (Vec<f32>, Vec<usize>) {
     let labels = (0..weights.num_classes())
         .map(|i| format!("class {i}"))
         .collect();
-    let classifier = Classifier::new(&weights, labels, &afinar::device::cpu());
+    // The dequantized float32 weights are what this checks.
+    let classifier = Classifier::with_cpu_path(
+        &weights,
+        labels,
+        &afinar::device::cpu(),
+        CpuKernels::from_env(),
+        Arithmetic::Float,
+    );
     let input = ModelInput::from_rgb(vec![77; 224 * 224 * 3]).expect("input");
     let features = classifier
         .model()

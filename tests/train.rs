@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use afinar::architecture::boundary_shape;
 use afinar::head::{self, HeadFileError, HeadMetadata, TrainedParts};
+use afinar::model::kernels::CpuKernels;
 use afinar::model::{ConvLayer, InvertedResidual};
 use afinar::recipe::{FineTuneConfig, Recipe};
 use afinar::train::finetune;
@@ -15,7 +16,7 @@ use afinar::train::{
     Sample, Split, TrainError, TrainingSet, disputed_labels, evaluate, run, select_rows,
     train_head,
 };
-use afinar::{Classifier, FeatureStage, ModelInput};
+use afinar::{Arithmetic, Classifier, FeatureStage, MobileNetV2Weights, ModelInput};
 use common::{V1_QUANT, model_bytes, shared_dir};
 use futures_lite::future::block_on;
 
@@ -60,7 +61,17 @@ struct Prepared {
 
 fn prepare() -> Prepared {
     let device = afinar::device::cpu();
-    let classifier = Classifier::from_tflite(&model_bytes(V1_QUANT), None, &device).expect("model");
+    // Float32 throughout: the fine-tuned top's pooled features (float32 on the boundary) are
+    // held to the whole backbone's.
+    let weights = MobileNetV2Weights::from_tflite(&model_bytes(V1_QUANT)).expect("model");
+    let labels = weights.labels_or(None).expect("labels");
+    let classifier = Classifier::with_cpu_path(
+        &weights,
+        labels,
+        &device,
+        CpuKernels::from_env(),
+        Arithmetic::Float,
+    );
     let data = small_flowers();
     data.check().expect("a trainable dataset");
     let inputs: Vec<ModelInput> = data

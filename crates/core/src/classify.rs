@@ -6,14 +6,57 @@ pub use afinar_vocabulary::Prediction;
 use crate::architecture::{FEATURE_DIM, FeatureStage, INPUT_SIZE};
 use crate::head::{HeadFileError, HeadWeights};
 use crate::kernels::gemm::PackedGemm;
+use crate::kernels::integer_backbone::IntegerBackbone;
 use crate::kernels::{CpuKernels, PackedBackbone, PackedTop};
 use crate::preprocess::{INPUT_BYTES, InputScaling, ModelInput};
 use crate::tflite::{DenseWeights, MobileNetV2Weights, ModelError};
+
+/// The arithmetic of a quantized file's frozen part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arithmetic {
+    /// The file's own 8-bit integers where the kernels run them faster than float32
+    /// ([`CpuKernels::integer_is_faster`]), else float32.
+    Auto,
+    /// The file's 8-bit integers on any path (a float32 file stays float32).
+    Integer,
+    /// Float32 over the dequantized weights.
+    Float,
+}
+
+impl Arithmetic {
+    pub const ALL: [Self; 3] = [Self::Auto, Self::Integer, Self::Float];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Integer => "integer",
+            Self::Float => "float",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// `AFINAR_ARITHMETIC` (`auto`, `integer`, `float`) where set, else [`Self::Auto`].
+    pub fn from_env() -> Self {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(name) = std::env::var("AFINAR_ARITHMETIC")
+            && let Some(arithmetic) = Self::from_name(&name)
+        {
+            return arithmetic;
+        }
+        Self::Auto
+    }
+}
 
 /// The pretrained network with its labels, packed for the CPU kernels.
 #[derive(Debug)]
 pub struct CpuClassifier {
     backbone: PackedBackbone,
+    /// The file's own integers, where they run the pooled features and ImageNet's answers
+    /// (a fine-tuned top and its boundary stay float32).
+    integer: Option<IntegerBackbone>,
     labels: Vec<String>,
     scaling: InputScaling,
     sha256: String,
@@ -153,13 +196,32 @@ impl CpuClassifier {
         Self::new(&weights, labels, kernels)
     }
 
-    /// Packs `weights` for `kernels` (a path this CPU cannot run gets the portable kernels).
-    /// `labels` must have one entry per output.
+    /// Packs `weights` for `kernels` (a path this CPU cannot run gets the portable kernels),
+    /// in the arithmetic [`Arithmetic::from_env`] names. `labels` must have one entry per
+    /// output.
     pub fn new(
         weights: &MobileNetV2Weights,
         labels: Vec<String>,
         kernels: CpuKernels,
     ) -> Result<Self, ModelError> {
+        Self::with_arithmetic(weights, labels, kernels, Arithmetic::from_env())
+    }
+
+    /// [`Self::new`] in the given arithmetic.
+    pub fn with_arithmetic(
+        weights: &MobileNetV2Weights,
+        labels: Vec<String>,
+        kernels: CpuKernels,
+        arithmetic: Arithmetic,
+    ) -> Result<Self, ModelError> {
+        let integer = match arithmetic {
+            Arithmetic::Float => None,
+            Arithmetic::Auto if !kernels.runnable().integer_is_faster() => None,
+            Arithmetic::Auto | Arithmetic::Integer => weights
+                .quantized
+                .as_deref()
+                .and_then(|q| IntegerBackbone::pack(q, kernels)),
+        };
         let backbone = PackedBackbone::pack(weights, kernels).ok_or_else(|| {
             ModelError::WrongArchitecture("its convolutions are not MobileNetV2's".into())
         })?;
@@ -171,6 +233,7 @@ impl CpuClassifier {
         }
         Ok(Self {
             backbone,
+            integer,
             labels,
             scaling: weights.input_scaling,
             sha256: weights.sha256.clone(),
@@ -179,6 +242,15 @@ impl CpuClassifier {
 
     pub fn kernels(&self) -> CpuKernels {
         self.backbone.kernels()
+    }
+
+    /// The arithmetic the frozen backbone's pooled features and ImageNet's answers run in:
+    /// [`Arithmetic::Integer`] or [`Arithmetic::Float`].
+    pub fn arithmetic(&self) -> Arithmetic {
+        match self.integer {
+            Some(_) => Arithmetic::Integer,
+            None => Arithmetic::Float,
+        }
     }
 
     pub fn labels(&self) -> &[String] {
@@ -221,19 +293,35 @@ impl CpuClassifier {
         k: usize,
     ) -> Embedding {
         let batch: Vec<ModelInput> = std::iter::once(input).chain(views).cloned().collect();
-        let (pooled, boundary) = match unfreeze {
-            Some(blocks) => {
+        let (pooled, boundary, mut probs) = match (unfreeze, &self.integer) {
+            (Some(blocks), _) => {
                 let (boundary, pooled) = self.boundary_and_pooled(&batch, blocks);
-                (
-                    pooled,
-                    Some((boundary, FeatureStage::Boundary(blocks).width())),
-                )
+                let probs = self
+                    .backbone
+                    .logits(&pooled[..FEATURE_DIM.min(pooled.len())]);
+                let width = FeatureStage::Boundary(blocks).width();
+                (pooled, Some((boundary, width)), probs)
             }
-            None => (self.features(&batch, FeatureStage::Pooled), None),
+            (None, Some(integer)) => {
+                let mut pooled = Vec::with_capacity(batch.len() * FEATURE_DIM);
+                let mut probs = Vec::new();
+                for (i, input) in batch.iter().enumerate() {
+                    let out = integer.run(input.rgb());
+                    pooled.extend(out.pooled);
+                    if i == 0 {
+                        probs = integer_logits(integer, &out.logits);
+                    }
+                }
+                (pooled, None, probs)
+            }
+            (None, None) => {
+                let pooled = self.features(&batch, FeatureStage::Pooled);
+                let probs = self
+                    .backbone
+                    .logits(&pooled[..FEATURE_DIM.min(pooled.len())]);
+                (pooled, None, probs)
+            }
         };
-        let mut probs = self
-            .backbone
-            .logits(&pooled[..FEATURE_DIM.min(pooled.len())]);
         softmax_rows(&mut probs, self.labels.len());
         let imagenet = labelled_top_k(&probs, &self.labels, k)
             .pop()
@@ -249,8 +337,15 @@ impl CpuClassifier {
 
     /// ImageNet softmax probabilities, `labels().len()` values per input, concatenated.
     pub fn imagenet_probabilities(&self, inputs: &[ModelInput]) -> Vec<f32> {
-        let features = self.features(inputs, FeatureStage::Pooled);
-        let mut logits = self.backbone.logits(&features);
+        let mut logits = match &self.integer {
+            Some(integer) => inputs
+                .iter()
+                .flat_map(|input| integer_logits(integer, &integer.run(input.rgb()).logits))
+                .collect(),
+            None => self
+                .backbone
+                .logits(&self.features(inputs, FeatureStage::Pooled)),
+        };
         softmax_rows(&mut logits, self.labels.len());
         logits
     }
@@ -259,12 +354,20 @@ impl CpuClassifier {
     pub fn classify_with_head(&self, input: &ModelInput, head: &PackedHead, k: usize) -> Answers {
         let mut pooled = Vec::with_capacity(FEATURE_DIM);
         let mut head_pooled = Vec::with_capacity(FEATURE_DIM);
-        self.each_scaled(std::slice::from_ref(input), |image| match &head.top {
-            Some(top) => self
-                .backbone
-                .run_with_top(image, top, &mut pooled, &mut head_pooled),
-            None => self.backbone.run(image, FeatureStage::Pooled, &mut pooled),
-        });
+        let mut integer_answer = None;
+        match (&self.integer, &head.top) {
+            (Some(integer), None) => {
+                let out = integer.run(input.rgb());
+                pooled = out.pooled;
+                integer_answer = Some(integer_logits(integer, &out.logits));
+            }
+            _ => self.each_scaled(std::slice::from_ref(input), |image| match &head.top {
+                Some(top) => self
+                    .backbone
+                    .run_with_top(image, top, &mut pooled, &mut head_pooled),
+                None => self.backbone.run(image, FeatureStage::Pooled, &mut pooled),
+            }),
+        }
         let features = if head.top.is_some() {
             &head_pooled
         } else {
@@ -272,7 +375,7 @@ impl CpuClassifier {
         };
         let mut head_probs = head.logits(features);
         softmax_rows(&mut head_probs, head.classes.len());
-        let mut imagenet = self.backbone.logits(&pooled);
+        let mut imagenet = integer_answer.unwrap_or_else(|| self.backbone.logits(&pooled));
         softmax_rows(&mut imagenet, self.labels.len());
         let first = |mut rows: Vec<Vec<Prediction>>| rows.pop().unwrap_or_default();
         Answers {
@@ -289,7 +392,14 @@ impl CpuClassifier {
     /// concatenated.
     pub fn features(&self, inputs: &[ModelInput], stage: FeatureStage) -> Vec<f32> {
         let mut rows = Vec::with_capacity(inputs.len() * stage.width());
-        self.each_scaled(inputs, |image| self.backbone.run(image, stage, &mut rows));
+        match (&self.integer, stage) {
+            (Some(integer), FeatureStage::Pooled) => {
+                for input in inputs {
+                    rows.extend(integer.run(input.rgb()).pooled);
+                }
+            }
+            _ => self.each_scaled(inputs, |image| self.backbone.run(image, stage, &mut rows)),
+        }
         rows
     }
 
@@ -319,6 +429,11 @@ impl CpuClassifier {
             f(&image);
         }
     }
+}
+
+/// The real values of an integer pass's uint8 logits.
+fn integer_logits(integer: &IntegerBackbone, logits: &[u8]) -> Vec<f32> {
+    logits.iter().map(|&q| integer.logit(q)).collect()
 }
 
 /// Softmax of each row of `width` values, in place (max subtracted first, so no overflow).

@@ -29,6 +29,6 @@ pub mod publish;
 pub mod tflite;
 
 pub use afinar_vocabulary::Prediction;
-pub use classify::{CpuClassifier, Embedding, top_k};
+pub use classify::{Arithmetic, CpuClassifier, Embedding, top_k};
 pub use preprocess::{ImageInputError, InputScaling, ModelInput};
 pub use tflite::{MobileNetV2Weights, ModelError};

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use afinar::model::kernels::CpuKernels;
-use afinar::{Classifier, DEFAULT_MODEL_FILE, MobileNetV2Weights};
+use afinar::{Arithmetic, Classifier, DEFAULT_MODEL_FILE, MobileNetV2Weights};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::ValueEnum;
@@ -29,6 +29,32 @@ pub struct ModelArgs {
     /// has, or `$AFINAR_CPU_KERNELS`]; a path this CPU lacks is refused.
     #[arg(long, value_enum)]
     kernels: Option<KernelsChoice>,
+    /// The arithmetic of a quantized file's frozen part on Afinar's kernels: `auto` runs the
+    /// file's own 8-bit integers where this CPU has 8-bit dot products (AVX-512 VNNI), else
+    /// float32 [default: auto, or `$AFINAR_ARITHMETIC`].
+    #[arg(long, value_enum)]
+    arithmetic: Option<ArithmeticChoice>,
+}
+
+/// [`Arithmetic`] by name.
+#[derive(Clone, Copy, ValueEnum)]
+enum ArithmeticChoice {
+    /// The file's integers where they are faster here, else float32.
+    Auto,
+    /// The file's 8-bit integers, on any path.
+    Integer,
+    /// Float32 over the dequantized weights.
+    Float,
+}
+
+impl ArithmeticChoice {
+    fn arithmetic(self) -> Arithmetic {
+        match self {
+            Self::Auto => Arithmetic::Auto,
+            Self::Integer => Arithmetic::Integer,
+            Self::Float => Arithmetic::Float,
+        }
+    }
 }
 
 /// The CPU paths by name ([`CpuKernels`]); the browser's `simd128` is not one natively.
@@ -95,8 +121,11 @@ impl ModelArgs {
             Some(kernels) => kernels,
             None => CpuKernels::from_env(),
         };
-        Ok(Classifier::with_cpu_kernels(
-            &weights, labels, &device, kernels,
+        let arithmetic = self
+            .arithmetic
+            .map_or_else(Arithmetic::from_env, ArithmeticChoice::arithmetic);
+        Ok(Classifier::with_cpu_path(
+            &weights, labels, &device, kernels, arithmetic,
         ))
     }
 

@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use afinar::augment::AugmentConfig;
-use afinar::{Classifier, FeatureStage, ModelInput};
+use afinar::{Arithmetic, Classifier, FeatureStage, ModelInput};
 use anyhow::{Context, Result};
 use futures_lite::future::block_on;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -167,7 +167,12 @@ pub fn cached_features(
     cache_dir: Option<&Path>,
 ) -> Result<PhotoRows> {
     let width = stage.width();
-    let mut cache = FeatureCache::open(cache_dir, classifier.model_sha256(), &stage.name(), width)?;
+    // The file's integers give other features than float32 over its weights.
+    let name = match classifier.arithmetic() {
+        Arithmetic::Integer if stage == FeatureStage::Pooled => format!("{}-integer", stage.name()),
+        _ => stage.name(),
+    };
+    let mut cache = FeatureCache::open(cache_dir, classifier.model_sha256(), &name, width)?;
     let progress = ProgressBar::new(paths.len() as u64).with_style(
         ProgressStyle::with_template("features {bar:40} {pos}/{len} photos  {per_sec}  eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),

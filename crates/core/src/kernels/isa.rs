@@ -75,6 +75,17 @@ impl CpuKernels {
         }
     }
 
+    /// Whether a quantized file's integers run faster than float32 on this path here: where
+    /// the CPU has 8-bit dot products (AVX-512 VNNI). Elsewhere the integer kernels are the
+    /// compiler's vectorization of plain loops, slower than the float ones.
+    pub fn integer_is_faster(self) -> bool {
+        match self.isa() {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512(avx512) => avx512.vnni().is_some(),
+            _ => false,
+        }
+    }
+
     /// Whether this CPU can run the path.
     pub fn is_supported(self) -> bool {
         match self {

@@ -6,7 +6,7 @@
 use super::depthwise::same_padding;
 use super::dispatch::{Kernel, dispatch};
 use super::isa::CpuKernels;
-use super::requantize::{Requantization, requantize};
+use super::requantize::{Requantization, requantize_block};
 use super::rows::for_row_chunks;
 use crate::architecture::ConvKind;
 use crate::tflite::QuantizedConv;
@@ -119,18 +119,26 @@ impl Kernel for DepthwiseRows<'_> {
                     }
                 }
                 for b in (0..c).step_by(BLOCK) {
-                    let mut acc = [0i32; BLOCK];
-                    acc.copy_from_slice(&conv.bias[b..][..BLOCK]);
+                    let (Some(bias), Some(scales), Some(out)) = (
+                        conv.bias[b..].first_chunk::<BLOCK>(),
+                        r.scales[b..].first_chunk::<BLOCK>(),
+                        out[b..].first_chunk_mut::<BLOCK>(),
+                    ) else {
+                        continue;
+                    };
+                    let mut acc = *bias;
                     for &(tap, at) in &taps[..valid] {
-                        let x = &input[at + b..][..BLOCK];
-                        let wt = &conv.weights[tap * c + b..][..BLOCK];
+                        let (Some(x), Some(wt)) = (
+                            input[at + b..].first_chunk::<BLOCK>(),
+                            conv.weights[tap * c + b..].first_chunk::<BLOCK>(),
+                        ) else {
+                            continue;
+                        };
                         for ((acc, x), wt) in acc.iter_mut().zip(x).zip(wt) {
                             *acc += (i32::from(*x) - zero) * wt;
                         }
                     }
-                    for (l, (o, sum)) in out[b..][..BLOCK].iter_mut().zip(acc).enumerate() {
-                        *o = requantize(sum, r.scales[b + l], r.zero_point, r.min, r.max);
-                    }
+                    requantize_block(&acc, scales, r.zero_point, r.min, r.max, out);
                 }
             }
         }

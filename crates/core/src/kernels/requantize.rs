@@ -35,12 +35,52 @@ impl Requantization {
 
 /// `sum · scale`, clamped to `min..=max` less the zero point, rounded to nearest even, plus
 /// the zero point. The clamp before the rounding keeps the float far from `i32`'s ends.
-#[inline]
+#[inline(always)]
 pub fn requantize(sum: i32, scale: f32, zero_point: i32, min: u8, max: u8) -> u8 {
     let low = (i32::from(min) - zero_point) as f32;
     let high = (i32::from(max) - zero_point) as f32;
     let v = (sum as f32 * scale).clamp(low, high);
-    (v.round_ties_even() as i32 + zero_point) as u8
+    (round(v) + zero_point) as u8
+}
+
+/// 1.5 · 2^23: added to a float of magnitude under 2^22, the sum's last bit is a unit, so the
+/// addition itself rounds to the nearest integer, ties to even (and it vectorizes, where
+/// `round_ties_even` and a float-to-int cast may not).
+const MAGIC: f32 = 12_582_912.0;
+
+/// `v` rounded to nearest even, for `|v| < 2^22`.
+#[inline(always)]
+fn round(v: f32) -> i32 {
+    (v + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32
+}
+
+/// [`requantize`] for a block of channels: `sums[l]` with `scales[l]`.
+#[inline(always)]
+pub fn requantize_block<const N: usize>(
+    sums: &[i32; N],
+    scales: &[f32; N],
+    zero_point: i32,
+    min: u8,
+    max: u8,
+    out: &mut [u8; N],
+) {
+    let low = (i32::from(min) - zero_point) as f32;
+    let high = (i32::from(max) - zero_point) as f32;
+    // Three plain passes over fixed-size arrays, comparisons rather than `max`/`min` (whose
+    // NaN rules cost blends): each pass is a handful of vector instructions.
+    let mut v = [0.0f32; N];
+    for ((v, sum), scale) in v.iter_mut().zip(sums).zip(scales) {
+        let x = *sum as f32 * scale;
+        let x = if x < low { low } else { x };
+        *v = if x > high { high } else { x };
+    }
+    let mut q = [0i32; N];
+    for (q, v) in q.iter_mut().zip(&v) {
+        *q = round(*v) + zero_point;
+    }
+    for (o, q) in out.iter_mut().zip(&q) {
+        *o = *q as u8;
+    }
 }
 
 /// A residual addition `out = a + b` in fixed point: `(bias + a·a_multiplier +

@@ -6,6 +6,7 @@
 //! a message instead of producing nonsense.
 
 use super::dequantize::{FloatTensor, dequantize};
+use super::quantized::QuantizedMobileNetV2;
 use super::schema::{at, builtin_code, shape, tflite};
 use super::weights::{ConvWeights, DenseWeights, MobileNetV2Weights, ModelError, appended_labels};
 use crate::architecture::{
@@ -31,12 +32,20 @@ impl MobileNetV2Weights {
         let (convs, classifier) = reader.layers()?;
         let input_scaling = reader.input_scaling()?;
         let labels = appended_labels(bytes, classifier.outputs)?;
+        // A float32 file, or a quantized one whose integers the integer kernels cannot take,
+        // runs in float32. The page has no integer kernels of its own yet: it does not read
+        // them.
+        let quantized = (!cfg!(target_arch = "wasm32"))
+            .then(|| QuantizedMobileNetV2::from_tflite_with_sha256(bytes, sha256.clone()).ok())
+            .flatten()
+            .map(std::sync::Arc::new);
         Ok(Self {
             convs,
             classifier,
             input_scaling,
             labels,
             sha256,
+            quantized,
         })
     }
 }

@@ -56,6 +56,9 @@ pub struct MobileNetV2Weights {
     pub labels: Option<Vec<String>>,
     /// sha256 of the whole file, lowercase hex: identifies the base model of a trained head.
     pub sha256: String,
+    /// The file's own 8-bit integers, for a quantized file (natively; `None` for a float32
+    /// file, and in the page).
+    pub quantized: Option<std::sync::Arc<super::QuantizedMobileNetV2>>,
 }
 
 impl MobileNetV2Weights {
