@@ -29,6 +29,7 @@ struct Scratch {
     x: Vec<u8>,
     y: Vec<u8>,
     expanded: Vec<u8>,
+    padded: Vec<u8>,
     filtered: Vec<u8>,
 }
 
@@ -141,6 +142,10 @@ impl IntegerBackbone {
 
     /// One photo (`224 × 224 × 3` pixels) through the whole network.
     pub fn run(&self, rgb: &[u8]) -> IntegerOutputs {
+        super::rows::on_workers(|| self.pass(rgb))
+    }
+
+    fn pass(&self, rgb: &[u8]) -> IntegerOutputs {
         let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         let s = &mut *guard;
         let (mut h, mut w, mut c) = self.stem(rgb, s);
@@ -161,7 +166,9 @@ impl IntegerBackbone {
                 &mut s.filtered,
                 h.div_ceil(stride) * w.div_ceil(stride) * hidden,
             );
-            let (oh, ow) = block.depthwise.run(expanded, h, w, &mut s.filtered);
+            let (oh, ow) = block
+                .depthwise
+                .run(expanded, h, w, &mut s.padded, &mut s.filtered);
             let cout = block.project.n();
             let len = oh * ow * cout;
             grow(&mut s.y, len);

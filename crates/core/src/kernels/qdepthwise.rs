@@ -6,7 +6,7 @@
 use super::depthwise::same_padding;
 use super::dispatch::{Kernel, dispatch};
 use super::isa::CpuKernels;
-use super::requantize::{Requantization, requantize_block};
+use super::requantize::Requantization;
 use super::rows::for_row_chunks;
 use crate::architecture::ConvKind;
 use crate::tflite::QuantizedConv;
@@ -22,14 +22,28 @@ pub struct PackedQDepthwise {
     pub stride: usize,
     /// `[tap][channel]`, each minus its zero point.
     weights: Vec<i32>,
+    /// Per channel: the bias less the input's zero point times the channel's nine weights.
+    /// The input is padded with its zero point, so every tap of every pixel counts and the
+    /// zero point comes out once, here.
     bias: Vec<i32>,
-    input_zero_point: i32,
+    input_zero_point: u8,
     requantization: Requantization,
     kernels: CpuKernels,
 }
 
+/// The input with a border of its zero point, one pixel wide: every tap of a `SAME`
+/// convolution lands inside it.
+struct Padded<'a> {
+    values: &'a [u8],
+    /// Pixels per padded row.
+    width: usize,
+    /// Where output pixel (0, 0)'s first tap is: `(row, column)` in the padded input.
+    origin: (usize, usize),
+}
+
 impl PackedQDepthwise {
-    /// `None` unless `conv` is a 3×3 depthwise convolution over whole blocks of channels.
+    /// `None` unless `conv` is a 3×3 depthwise convolution over whole blocks of channels
+    /// whose input zero point and folded biases fit.
     pub fn pack(conv: &QuantizedConv, kernels: CpuKernels) -> Option<Self> {
         let c = conv.spec.out_channels;
         let fits = conv.spec.kind == ConvKind::Depthwise
@@ -37,30 +51,57 @@ impl PackedQDepthwise {
             && c.is_multiple_of(BLOCK)
             && conv.weight.len() == TAPS * c
             && conv.bias.len() == c;
-        fits.then(|| Self {
+        if !fits {
+            return None;
+        }
+        let zero = conv.input.zero_point;
+        let bias = (0..c)
+            .map(|ch| {
+                let sum: i64 = (0..TAPS).map(|t| i64::from(conv.weight[t * c + ch])).sum();
+                i32::try_from(i64::from(conv.bias[ch]) - i64::from(zero) * sum).ok()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
             channels: c,
             stride: conv.spec.stride,
             weights: conv.weight.iter().map(|&w| i32::from(w)).collect(),
-            bias: conv.bias.clone(),
-            input_zero_point: conv.input.zero_point,
+            bias,
+            input_zero_point: u8::try_from(zero).ok()?,
             requantization: Requantization::of(conv),
             kernels: kernels.runnable(),
         })
     }
 
-    /// The convolution of `h × w` activations (NHWC) into `out` (`oh × ow × channels`);
-    /// returns `(oh, ow)`.
-    pub fn run(&self, input: &[u8], h: usize, w: usize, out: &mut [u8]) -> (usize, usize) {
+    /// The convolution of `h × w` activations (NHWC) into `out` (`oh × ow × channels`), with
+    /// `padded` as room for the padded input; returns `(oh, ow)`.
+    pub fn run(
+        &self,
+        input: &[u8],
+        h: usize,
+        w: usize,
+        padded: &mut Vec<u8>,
+        out: &mut [u8],
+    ) -> (usize, usize) {
         let c = self.channels;
-        let (oh, _) = same_padding(h, self.stride);
-        let (ow, _) = same_padding(w, self.stride);
+        let (oh, pad_top) = same_padding(h, self.stride);
+        let (ow, pad_left) = same_padding(w, self.stride);
+        let width = w + 2;
+        padded.clear();
+        padded.resize((h + 2) * width * c, self.input_zero_point);
+        for (row, from) in input.chunks_exact(w * c).take(h).enumerate() {
+            padded[((row + 1) * width + 1) * c..][..w * c].copy_from_slice(from);
+        }
+        let padded = Padded {
+            values: padded,
+            width,
+            origin: (1 - pad_top, 1 - pad_left),
+        };
         let out = &mut out[..oh * ow * c];
         for_row_chunks(out, ow * c, oh, 1, |first, rows| {
             let kernel = DepthwiseRows {
                 conv: self,
-                input,
-                h,
-                w,
+                input: &padded,
+                ow,
                 first,
                 out: rows,
             };
@@ -73,9 +114,9 @@ impl PackedQDepthwise {
 /// Output rows `first..` of a [`PackedQDepthwise`] into `out`.
 struct DepthwiseRows<'a> {
     conv: &'a PackedQDepthwise,
-    input: &'a [u8],
-    h: usize,
-    w: usize,
+    input: &'a Padded<'a>,
+    /// Output pixels per row.
+    ow: usize,
     first: usize,
     out: &'a mut [u8],
 }
@@ -88,36 +129,23 @@ impl Kernel for DepthwiseRows<'_> {
         let DepthwiseRows {
             conv,
             input,
-            h,
-            w,
+            ow,
             first,
             out,
         } = self;
         let (c, stride) = (conv.channels, conv.stride);
-        let (_, pad_top) = same_padding(h, stride);
-        let (ow, pad_left) = same_padding(w, stride);
-        let zero = conv.input_zero_point;
         let r = &conv.requantization;
+        let finish = r.blocks();
+        // Each tap's place relative to a pixel's first, in values.
+        let taps: [usize; TAPS] = std::array::from_fn(|t| ((t / 3) * input.width + t % 3) * c);
         for (row, out) in out.chunks_exact_mut(ow * c).enumerate() {
             let oy = first + row;
+            let top = (oy * stride + input.origin.0) * input.width;
             for (ox, out) in out.chunks_exact_mut(c).enumerate() {
-                // The taps inside the image: (tap, offset of its pixel).
-                let mut taps = [(0usize, 0usize); TAPS];
-                let mut valid = 0;
-                for ky in 0..3 {
-                    let Some(iy) = (oy * stride + ky).checked_sub(pad_top).filter(|&y| y < h)
-                    else {
-                        continue;
-                    };
-                    for kx in 0..3 {
-                        let Some(ix) = (ox * stride + kx).checked_sub(pad_left).filter(|&x| x < w)
-                        else {
-                            continue;
-                        };
-                        taps[valid] = (ky * 3 + kx, (iy * w + ix) * c);
-                        valid += 1;
-                    }
-                }
+                let at = (top + ox * stride + input.origin.1) * c;
+                let Some(window) = input.values.get(at..at + taps[TAPS - 1] + c) else {
+                    continue;
+                };
                 for b in (0..c).step_by(BLOCK) {
                     let (Some(bias), Some(scales), Some(out)) = (
                         conv.bias[b..].first_chunk::<BLOCK>(),
@@ -127,18 +155,18 @@ impl Kernel for DepthwiseRows<'_> {
                         continue;
                     };
                     let mut acc = *bias;
-                    for &(tap, at) in &taps[..valid] {
+                    for (t, &offset) in taps.iter().enumerate() {
                         let (Some(x), Some(wt)) = (
-                            input[at + b..].first_chunk::<BLOCK>(),
-                            conv.weights[tap * c + b..].first_chunk::<BLOCK>(),
+                            window[offset + b..].first_chunk::<BLOCK>(),
+                            conv.weights[t * c + b..].first_chunk::<BLOCK>(),
                         ) else {
                             continue;
                         };
                         for ((acc, x), wt) in acc.iter_mut().zip(x).zip(wt) {
-                            *acc += (i32::from(*x) - zero) * wt;
+                            *acc += i32::from(*x) * wt;
                         }
                     }
-                    requantize_block(&acc, scales, r.zero_point, r.min, r.max, out);
+                    finish.apply(&acc, scales, out);
                 }
             }
         }
@@ -192,7 +220,8 @@ mod tests {
                 let (want, oh, ow) = integer_reference::conv(&x, h, w, &conv);
                 let packed = PackedQDepthwise::pack(&conv, kernels).expect("packs");
                 let mut got = vec![0u8; want.len()];
-                assert_eq!(packed.run(&x, h, w, &mut got), (oh, ow));
+                let mut padded = Vec::new();
+                assert_eq!(packed.run(&x, h, w, &mut padded, &mut got), (oh, ow));
                 assert_eq!(got, want, "{kernels:?} c {c} stride {stride} {h}×{w}");
             }
         }

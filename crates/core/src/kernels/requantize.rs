@@ -16,6 +16,11 @@ pub struct Requantization {
 }
 
 impl Requantization {
+    /// Its bounds, for blocks of channels.
+    pub fn blocks(&self) -> BlockRequantization {
+        BlockRequantization::new(self.zero_point, self.min, self.max)
+    }
+
     pub fn of(conv: &QuantizedConv) -> Self {
         let (min, max) = conv.output.range(conv.spec.activation);
         Self {
@@ -54,32 +59,41 @@ fn round(v: f32) -> i32 {
     (v + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32
 }
 
-/// [`requantize`] for a block of channels: `sums[l]` with `scales[l]`.
-#[inline(always)]
-pub fn requantize_block<const N: usize>(
-    sums: &[i32; N],
-    scales: &[f32; N],
+/// [`requantize`] for blocks of channels, its bounds worked out once.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockRequantization {
+    low: f32,
+    high: f32,
     zero_point: i32,
-    min: u8,
-    max: u8,
-    out: &mut [u8; N],
-) {
-    let low = (i32::from(min) - zero_point) as f32;
-    let high = (i32::from(max) - zero_point) as f32;
-    // Three plain passes over fixed-size arrays, comparisons rather than `max`/`min` (whose
-    // NaN rules cost blends): each pass is a handful of vector instructions.
-    let mut v = [0.0f32; N];
-    for ((v, sum), scale) in v.iter_mut().zip(sums).zip(scales) {
-        let x = *sum as f32 * scale;
-        let x = if x < low { low } else { x };
-        *v = if x > high { high } else { x };
+}
+
+impl BlockRequantization {
+    pub fn new(zero_point: i32, min: u8, max: u8) -> Self {
+        Self {
+            low: (i32::from(min) - zero_point) as f32,
+            high: (i32::from(max) - zero_point) as f32,
+            zero_point,
+        }
     }
-    let mut q = [0i32; N];
-    for (q, v) in q.iter_mut().zip(&v) {
-        *q = round(*v) + zero_point;
-    }
-    for (o, q) in out.iter_mut().zip(&q) {
-        *o = *q as u8;
+
+    /// `out[l]` = `sums[l]` requantized with `scales[l]`.
+    #[inline(always)]
+    pub fn apply<const N: usize>(self, sums: &[i32; N], scales: &[f32; N], out: &mut [u8; N]) {
+        // Three plain passes over fixed-size arrays, comparisons rather than `max`/`min`
+        // (whose NaN rules cost blends): each pass is a handful of vector instructions.
+        let mut v = [0.0f32; N];
+        for ((v, sum), scale) in v.iter_mut().zip(sums).zip(scales) {
+            let x = *sum as f32 * scale;
+            let x = if x < self.low { self.low } else { x };
+            *v = if x > self.high { self.high } else { x };
+        }
+        let mut q = [0i32; N];
+        for (q, v) in q.iter_mut().zip(&v) {
+            *q = round(*v) + self.zero_point;
+        }
+        for (o, q) in out.iter_mut().zip(&q) {
+            *o = *q as u8;
+        }
     }
 }
 

@@ -35,3 +35,13 @@ fn rows_per_task(rows: usize, align: usize) -> usize {
     let align = align.max(1);
     rows.div_ceil(tasks).div_ceil(align).max(1) * align
 }
+
+/// Runs `work` on one of the pool's threads, so that the parallel layers inside it hand their
+/// halves to the other threads by work stealing, not by waking them from the calling thread
+/// (a wake-up per layer, dozens per photo). In the browser: `work` as it is.
+pub fn on_workers<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    #[cfg(not(target_arch = "wasm32"))]
+    return rayon::scope(|_| work());
+    #[cfg(target_arch = "wasm32")]
+    work()
+}
