@@ -510,7 +510,17 @@ fn exported_model_agrees(head_file: &str, data: &std::path::Path) {
         .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
         .collect();
     let paths: Vec<String> = photos.iter().map(|p| p.to_string_lossy().into()).collect();
-    let mut args = vec!["classify", "--head", head_file, "--json", "--model", &base];
+    // Float32 here too: what the `--float` export is held to within 1e-3.
+    let mut args = vec![
+        "classify",
+        "--head",
+        head_file,
+        "--json",
+        "--model",
+        &base,
+        "--arithmetic",
+        "float",
+    ];
     args.extend(paths.iter().map(String::as_str));
     let out = afinar(&args);
     assert!(

@@ -2,7 +2,7 @@
 
 mod common;
 
-use afinar::architecture::FEATURE_DIM;
+use afinar::architecture::{FEATURE_DIM, boundary_shape};
 use afinar::model::kernels::CpuKernels;
 use afinar::tflite::QuantizedMobileNetV2;
 use afinar::{Arithmetic, Classifier, FeatureStage, MobileNetV2Weights, ModelInput, top_k};
@@ -280,7 +280,16 @@ fn a_head_file_on_the_cpu_kernels_matches_burns_trained_parts() {
         Arithmetic::Float,
     )
     .expect("packs");
-    let photos: Vec<ModelInput> = references().iter().map(|(_, r)| r.input()).collect();
+    let integer = CpuClassifier::with_arithmetic(
+        &MobileNetV2Weights::from_tflite(&model_bytes(V1_QUANT)).expect("model loads"),
+        burn.labels().to_vec(),
+        CpuKernels::best(),
+        Arithmetic::Integer,
+    )
+    .expect("packs");
+    assert_eq!(integer.arithmetic(), Arithmetic::Integer);
+    let references = references();
+    let photos: Vec<ModelInput> = references.iter().map(|(_, r)| r.input()).collect();
     let classes: Vec<String> = ["daisy", "roses", "tulips"].map(String::from).to_vec();
     for unfrozen in [0, 2, 17] {
         let parts = TrainedParts {
@@ -301,9 +310,20 @@ fn a_head_file_on_the_cpu_kernels_matches_burns_trained_parts() {
             PackedHead::from_file(&file, burn.model_sha256(), fast.kernels()).expect("packs");
         assert_eq!(packed.unfrozen(), unfrozen);
         let (parts, _) = head::load(&file, None, &device).expect("loads");
+        let in_integers =
+            PackedHead::from_file(&file, burn.model_sha256(), integer.kernels()).expect("packs");
         let mut answers = std::collections::HashSet::new();
-        for photo in &photos {
+        for (photo, (_, reference)) in photos.iter().zip(&references) {
             let got = fast.classify_with_head(photo, &packed, 5);
+            // The frozen part in the file's integers (a fine-tuned top in float32 on their
+            // boundary): ImageNet's first answer LiteRT's, the head's within the rounding.
+            let rounded = integer.classify_with_head(photo, &in_integers, 5);
+            assert_eq!(rounded.imagenet[0].label, reference.top5_litert[0].1);
+            for p in &got.head {
+                let q = rounded.head.iter().find(|q| q.label == p.label);
+                let diff = q.map_or(1.0, |q| (q.prob - p.prob).abs());
+                assert!(diff < 0.05, "unfrozen {unfrozen}: {p:?} against {q:?}");
+            }
             answers.insert(format!("{:?}", got.head));
             let one = std::slice::from_ref(photo);
             let want_head = block_on(burn.classify_trained(one, &parts, &classes, 3))
@@ -416,6 +436,19 @@ fn the_integer_reference_matches_litert_on_both_quantized_files() {
                 let packed = IntegerBackbone::pack(&model, kernels).expect("packs");
                 let got = packed.run(reference.input().rgb());
                 assert_eq!(got, out, "{file} {name} on {kernels:?}");
+                // Stopping at a fine-tuned top's boundary changes nothing, and gives that
+                // boundary's real activations.
+                for unfrozen in [1, 2, 17] {
+                    let (at, whole) =
+                        packed.run_to_boundary(reference.input().rgb(), unfrozen, true);
+                    assert_eq!(whole.as_ref(), Some(&out), "{name} {unfrozen}");
+                    let [c, side, _] = boundary_shape(unfrozen);
+                    assert_eq!((at.channels, at.side), (c, side), "{unfrozen}");
+                    assert_eq!(at.values.len(), FeatureStage::Boundary(unfrozen).width());
+                    let (alone, none) =
+                        packed.run_to_boundary(reference.input().rgb(), unfrozen, false);
+                    assert_eq!((alone, none), (at, None));
+                }
             }
             assert_eq!(out.pooled.len(), FEATURE_DIM);
             let top = top_k(

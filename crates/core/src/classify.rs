@@ -5,6 +5,7 @@ pub use afinar_vocabulary::Prediction;
 
 use crate::architecture::{FEATURE_DIM, FeatureStage, INPUT_SIZE};
 use crate::head::{HeadFileError, HeadWeights};
+use crate::kernels::backbone::channels_first;
 use crate::kernels::gemm::PackedGemm;
 use crate::kernels::integer_backbone::IntegerBackbone;
 use crate::kernels::{CpuKernels, PackedBackbone, PackedTop};
@@ -294,7 +295,24 @@ impl CpuClassifier {
     ) -> Embedding {
         let batch: Vec<ModelInput> = std::iter::once(input).chain(views).cloned().collect();
         let (pooled, boundary, mut probs) = match (unfreeze, &self.integer) {
-            (Some(blocks), _) => {
+            (Some(blocks), Some(integer)) => {
+                let width = FeatureStage::Boundary(blocks).width();
+                let mut boundary = Vec::with_capacity(batch.len() * width);
+                let mut pooled = Vec::with_capacity(batch.len() * FEATURE_DIM);
+                let mut probs = Vec::new();
+                for (i, input) in batch.iter().enumerate() {
+                    let (at, out) = integer.run_to_boundary(input.rgb(), blocks, true);
+                    channels_first(&at.values, at.channels, &mut boundary);
+                    if let Some(out) = out {
+                        pooled.extend(out.pooled);
+                        if i == 0 {
+                            probs = integer_logits(integer, &out.logits);
+                        }
+                    }
+                }
+                (pooled, Some((boundary, width)), probs)
+            }
+            (Some(blocks), None) => {
                 let (boundary, pooled) = self.boundary_and_pooled(&batch, blocks);
                 let probs = self
                     .backbone
@@ -361,6 +379,17 @@ impl CpuClassifier {
                 pooled = out.pooled;
                 integer_answer = Some(integer_logits(integer, &out.logits));
             }
+            // The frozen blocks in the file's integers, the fine-tuned top in float32 on their
+            // real activations, the file's own top in integers: one pass below the boundary.
+            (Some(integer), Some(top)) => {
+                let (at, out) = integer.run_to_boundary(input.rgb(), top.unfrozen(), true);
+                self.backbone
+                    .run_top_from(&at.values, at.side, at.channels, top, &mut head_pooled);
+                if let Some(out) = out {
+                    pooled = out.pooled;
+                    integer_answer = Some(integer_logits(integer, &out.logits));
+                }
+            }
             _ => self.each_scaled(std::slice::from_ref(input), |image| match &head.top {
                 Some(top) => self
                     .backbone
@@ -398,6 +427,12 @@ impl CpuClassifier {
                     rows.extend(integer.run(input.rgb()).pooled);
                 }
             }
+            (Some(integer), FeatureStage::Boundary(k)) => {
+                for input in inputs {
+                    let (at, _) = integer.run_to_boundary(input.rgb(), k, false);
+                    channels_first(&at.values, at.channels, &mut rows);
+                }
+            }
             _ => self.each_scaled(inputs, |image| self.backbone.run(image, stage, &mut rows)),
         }
         rows
@@ -408,10 +443,19 @@ impl CpuClassifier {
     pub fn boundary_and_pooled(&self, inputs: &[ModelInput], k: usize) -> (Vec<f32>, Vec<f32>) {
         let mut boundary = Vec::with_capacity(inputs.len() * FeatureStage::Boundary(k).width());
         let mut pooled = Vec::with_capacity(inputs.len() * FEATURE_DIM);
-        self.each_scaled(inputs, |image| {
-            self.backbone
-                .run_boundary_and_pooled(image, k, &mut boundary, &mut pooled);
-        });
+        match &self.integer {
+            Some(integer) => {
+                for input in inputs {
+                    let (at, out) = integer.run_to_boundary(input.rgb(), k, true);
+                    channels_first(&at.values, at.channels, &mut boundary);
+                    pooled.extend(out.map(|o| o.pooled).unwrap_or_default());
+                }
+            }
+            None => self.each_scaled(inputs, |image| {
+                self.backbone
+                    .run_boundary_and_pooled(image, k, &mut boundary, &mut pooled);
+            }),
+        }
         (boundary, pooled)
     }
 

@@ -328,6 +328,30 @@ impl PackedBackbone {
         top.body.pool(s, shape, top_pooled);
     }
 
+    /// A fine-tuned `top`'s pooled features (appended to `pooled`) from real activations at its
+    /// boundary, NHWC, `side × side × channels`: the frozen part having run elsewhere (in the
+    /// file's integers).
+    pub fn run_top_from(
+        &self,
+        activations: &[f32],
+        side: usize,
+        channels: usize,
+        top: &PackedTop,
+        pooled: &mut Vec<f32>,
+    ) {
+        let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        let s = &mut *guard;
+        let mut shape = Shape {
+            h: side,
+            w: side,
+            c: channels,
+        };
+        grow(&mut s.x, shape.len());
+        s.x[..shape.len()].copy_from_slice(&activations[..shape.len()]);
+        top.body.run(0..top.body.blocks.len(), s, &mut shape, None);
+        top.body.pool(s, shape, pooled);
+    }
+
     /// The stem on `image` into `s.x`; returns the activations' shape.
     fn stem(&self, image: &[f32], s: &mut Scratch) -> Shape {
         let spec = self.stem_spec;
@@ -418,7 +442,7 @@ fn im2col<'a>(
 
 /// Appends NHWC activations `x` of `c` channels in Burn's channels-first layout, the one the
 /// trainable top reads.
-fn channels_first(x: &[f32], c: usize, out: &mut Vec<f32>) {
+pub(crate) fn channels_first(x: &[f32], c: usize, out: &mut Vec<f32>) {
     let positions = x.len() / c.max(1);
     out.extend((0..c).flat_map(|ch| (0..positions).map(move |p| x[p * c + ch])));
 }

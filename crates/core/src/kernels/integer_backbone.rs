@@ -15,6 +15,8 @@ use crate::architecture::INPUT_SIZE;
 use crate::tflite::{ActivationQuantization, QuantizedConv, QuantizedMobileNetV2};
 
 struct Block {
+    /// The quantization of the block's input: how the activations below it read as reals.
+    input: ActivationQuantization,
     expand: Option<PackedQGemm>,
     depthwise: PackedQDepthwise,
     project: PackedQGemm,
@@ -44,6 +46,7 @@ pub struct IntegerBackbone {
     stem_stride: usize,
     blocks: Vec<Block>,
     last: PackedQGemm,
+    last_input: ActivationQuantization,
     last_output: ActivationQuantization,
     pooled: ActivationQuantization,
     classifier: PackedQGemm,
@@ -102,6 +105,7 @@ impl IntegerBackbone {
             .map(|b| {
                 let shortcut = b.expand.as_ref().unwrap_or(&b.depthwise).input;
                 Some(Block {
+                    input: shortcut,
                     expand: match &b.expand {
                         Some(e) => Some(pointwise(e, kernels)?),
                         None => None,
@@ -123,6 +127,7 @@ impl IntegerBackbone {
             stem_stride: stem.spec.stride,
             blocks,
             last: pointwise(&model.last, kernels)?,
+            last_input: model.last.input,
             last_output: model.last.output,
             pooled: model.classifier.input,
             classifier: pointwise(&model.classifier, kernels)?,
@@ -142,14 +147,45 @@ impl IntegerBackbone {
 
     /// One photo (`224 × 224 × 3` pixels) through the whole network.
     pub fn run(&self, rgb: &[u8]) -> IntegerOutputs {
-        super::rows::on_workers(|| self.pass(rgb))
+        let (_, outputs) = super::rows::on_workers(|| self.pass(rgb, None, true));
+        outputs.unwrap_or_else(|| IntegerOutputs {
+            pooled: Vec::new(),
+            logits: Vec::new(),
+        })
     }
 
-    fn pass(&self, rgb: &[u8]) -> IntegerOutputs {
+    /// One photo's real activations below the last `unfrozen` blocks (where a fine-tuned
+    /// top takes over), and, where `whole`, the rest of the pass too.
+    pub fn run_to_boundary(
+        &self,
+        rgb: &[u8],
+        unfrozen: usize,
+        whole: bool,
+    ) -> (Activations, Option<IntegerOutputs>) {
+        let at = self.blocks.len().saturating_sub(unfrozen);
+        let (boundary, outputs) = super::rows::on_workers(|| self.pass(rgb, Some(at), whole));
+        (boundary.unwrap_or_default(), outputs)
+    }
+
+    /// The pass: the activations in front of block `boundary` where asked for (dequantized,
+    /// NHWC), and the pooled features and logits where `whole` (else it stops there).
+    fn pass(
+        &self,
+        rgb: &[u8],
+        boundary: Option<usize>,
+        whole: bool,
+    ) -> (Option<Activations>, Option<IntegerOutputs>) {
         let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         let s = &mut *guard;
         let (mut h, mut w, mut c) = self.stem(rgb, s);
-        for block in &self.blocks {
+        let mut kept = None;
+        for (index, block) in self.blocks.iter().enumerate() {
+            if boundary == Some(index) {
+                kept = Some(Activations::of(&s.x[..h * w * c], h, c, block.input));
+                if !whole {
+                    return (kept, None);
+                }
+            }
             let input = &s.x[..h * w * c];
             let expanded: &[u8] = match &block.expand {
                 Some(expand) => {
@@ -183,6 +219,12 @@ impl IntegerBackbone {
             std::mem::swap(&mut s.x, &mut s.y);
             (h, w, c) = (oh, ow, cout);
         }
+        if boundary == Some(self.blocks.len()) {
+            kept = Some(Activations::of(&s.x[..h * w * c], h, c, self.last_input));
+            if !whole {
+                return (kept, None);
+            }
+        }
         let features = self.last.n();
         let positions = h * w;
         grow(&mut s.y, positions * features);
@@ -208,7 +250,7 @@ impl IntegerBackbone {
             .collect();
         let mut logits = vec![0u8; self.classifier.n()];
         self.classifier.run(&pooled_q, &mut logits);
-        IntegerOutputs { pooled, logits }
+        (kept, Some(IntegerOutputs { pooled, logits }))
     }
 
     /// The stem on a photo's pixels into `s.x`; returns the activations' shape.
@@ -242,6 +284,25 @@ impl IntegerBackbone {
         grow(&mut s.x, out * out * c);
         self.stem.run(patches, &mut s.x[..out * out * c]);
         (out, out, c)
+    }
+}
+
+/// Real activations at a freeze boundary, NHWC: where a fine-tuned top (float32) takes over.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Activations {
+    pub values: Vec<f32>,
+    /// Pixels per side.
+    pub side: usize,
+    pub channels: usize,
+}
+
+impl Activations {
+    fn of(x: &[u8], side: usize, channels: usize, q: ActivationQuantization) -> Self {
+        Self {
+            values: x.iter().map(|&v| q.real(v)).collect(),
+            side,
+            channels,
+        }
     }
 }
 
