@@ -23,6 +23,9 @@ def main():
             s = n[engine].get(figure)
             need(s and s["n"] > 0 and s["median"] > 0, f"native {engine} {figure}")
     need(n["ratio afinar/litert"]["decoded/1"], "native ratio")
+    # The float32 path on the same kernels: the anchor of the file's integer one.
+    need((n.get("afinar (float32)") or {}).get("decoded/1"), "native float32 anchor")
+    need(n.get("runs_on"), "what ran natively")
 
     b = r["browser"]
     for engine in ("afinar-cpu", "mediapipe", "litert"):

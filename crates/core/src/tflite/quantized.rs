@@ -11,7 +11,7 @@ use super::reader::Reader;
 use super::schema::{shape, tflite};
 use super::weights::ModelError;
 use crate::architecture::{Activation, BackboneSpec, ConvKind, ConvSpec, FEATURE_DIM};
-use crate::preprocess::{InputScaling, sha256_hex};
+use crate::preprocess::InputScaling;
 
 /// How an 8-bit activation maps to real values, as uint8: `real = scale · (q − zero_point)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,30 +94,27 @@ pub struct QuantizedMobileNetV2 {
     pub classifier: QuantizedConv,
     /// How a photo's pixels become the graph's input (before any QUANTIZE of its own).
     pub input_scaling: InputScaling,
-    /// sha256 of the whole file, lowercase hex.
-    pub sha256: String,
 }
 
 impl QuantizedMobileNetV2 {
     /// Reads a quantized file's integers; a float32 file, or one whose classifier is not a
     /// single layer, is refused with the reason (it runs in float32).
     pub fn from_tflite(bytes: &[u8]) -> Result<Self, ModelError> {
-        Self::from_tflite_with_sha256(bytes, sha256_hex(bytes))
-    }
-
-    /// [`Self::from_tflite`] for a caller that has already hashed `bytes`.
-    pub fn from_tflite_with_sha256(bytes: &[u8], sha256: String) -> Result<Self, ModelError> {
         if bytes.is_empty() {
             return Err(ModelError::Empty);
         }
-        let reader = Reader::parse(bytes)?;
+        Self::from_reader(&Reader::parse(bytes)?)
+    }
+
+    /// The integers of a file already parsed (the float reader reads them on its way).
+    pub(super) fn from_reader(reader: &Reader<'_>) -> Result<Self, ModelError> {
         let ops = reader.checked_ops()?;
         let spec = BackboneSpec::mobilenet_v2();
         let mut convs = spec
             .convs()
             .into_iter()
             .zip(&ops.backbone)
-            .map(|(spec, (op, _))| read_conv(&reader, spec, *op));
+            .map(|(spec, (op, _))| read_conv(reader, spec, *op));
         let mut next = || {
             convs.next().unwrap_or_else(|| {
                 Err(ModelError::WrongArchitecture("too few convolutions".into()))
@@ -137,7 +134,7 @@ impl QuantizedMobileNetV2 {
                         ModelError::WrongArchitecture("too few residual additions".into())
                     })?;
                     let shortcut = expand.as_ref().unwrap_or(&depthwise).input;
-                    Some(read_add(&reader, *add, project.output, shortcut)?)
+                    Some(read_add(reader, *add, project.output, shortcut)?)
                 }
             };
             blocks.push(QuantizedBlock {
@@ -153,12 +150,12 @@ impl QuantizedMobileNetV2 {
                 let classifier = ConvSpec {
                     kind: ConvKind::Standard,
                     in_channels: FEATURE_DIM,
-                    out_channels: classifier_outputs(&reader, *op)?,
+                    out_channels: classifier_outputs(reader, *op)?,
                     kernel: 1,
                     stride: 1,
                     activation: Activation::None,
                 };
-                read_conv(&reader, classifier, *op)?
+                read_conv(reader, classifier, *op)?
             }
             top => {
                 return Err(ModelError::WrongArchitecture(format!(
@@ -173,7 +170,6 @@ impl QuantizedMobileNetV2 {
             blocks,
             last,
             classifier,
-            sha256,
         })
     }
 

@@ -36,7 +36,7 @@ impl MobileNetV2Weights {
         // runs in float32. The page has no integer kernels of its own yet: it does not read
         // them.
         let quantized = (!cfg!(target_arch = "wasm32"))
-            .then(|| QuantizedMobileNetV2::from_tflite_with_sha256(bytes, sha256.clone()).ok())
+            .then(|| QuantizedMobileNetV2::from_reader(&reader).ok())
             .flatten()
             .map(std::sync::Arc::new);
         Ok(Self {
