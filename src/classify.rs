@@ -276,6 +276,10 @@ impl Classifier {
         unfreeze: Option<usize>,
         k: usize,
     ) -> Result<Embedding, DeviceError> {
+        // On the CPU kernels, their classifier's: the same arithmetic for features and answers.
+        if let Some(fast) = &self.fast {
+            return Ok(fast.embed(input, views, unfreeze, k));
+        }
         let batch: Vec<ModelInput> = std::iter::once(input).chain(views).cloned().collect();
         let (pooled, boundary) = match unfreeze {
             Some(k) => {

@@ -1,5 +1,5 @@
 """Runs a quantized MobileNetV2 .tflite in LiteRT and writes the classifier's 8-bit logits
-(for tests/integer.rs), as uint8: an int8 tensor's q + 128.
+(for tests/parity.rs), as uint8: an int8 tensor's q + 128.
 
     python litert_logits.py MODEL INPUTS OUT
 

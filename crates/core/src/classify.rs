@@ -4,7 +4,9 @@
 pub use afinar_vocabulary::Prediction;
 
 use crate::architecture::{FEATURE_DIM, FeatureStage, INPUT_SIZE};
+pub use crate::embedding::Embedding;
 use crate::head::{HeadFileError, HeadWeights};
+pub use crate::kernels::Arithmetic;
 use crate::kernels::backbone::channels_first;
 use crate::kernels::gemm::PackedGemm;
 use crate::kernels::integer_backbone::IntegerBackbone;
@@ -12,51 +14,13 @@ use crate::kernels::{CpuKernels, PackedBackbone, PackedTop};
 use crate::preprocess::{INPUT_BYTES, InputScaling, ModelInput};
 use crate::tflite::{DenseWeights, MobileNetV2Weights, ModelError};
 
-/// The arithmetic of a quantized file's frozen part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arithmetic {
-    /// The file's own 8-bit integers where the kernels run them faster than float32
-    /// ([`CpuKernels::integer_is_faster`]), else float32.
-    Auto,
-    /// The file's 8-bit integers on any path (a float32 file stays float32).
-    Integer,
-    /// Float32 over the dequantized weights.
-    Float,
-}
-
-impl Arithmetic {
-    pub const ALL: [Self; 3] = [Self::Auto, Self::Integer, Self::Float];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Integer => "integer",
-            Self::Float => "float",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.name() == name)
-    }
-
-    /// `AFINAR_ARITHMETIC` (`auto`, `integer`, `float`) where set, else [`Self::Auto`].
-    pub fn from_env() -> Self {
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Ok(name) = std::env::var("AFINAR_ARITHMETIC")
-            && let Some(arithmetic) = Self::from_name(&name)
-        {
-            return arithmetic;
-        }
-        Self::Auto
-    }
-}
-
 /// The pretrained network with its labels, packed for the CPU kernels.
 #[derive(Debug)]
 pub struct CpuClassifier {
     backbone: PackedBackbone,
-    /// The file's own integers, where they run the pooled features and ImageNet's answers
-    /// (a fine-tuned top and its boundary stay float32).
+    /// The file's own integers, where they run the frozen part: its activations at a
+    /// fine-tuned top's boundary, the pooled features and ImageNet's answers (what trains, and a
+    /// fine-tuned top, stay float32).
     integer: Option<IntegerBackbone>,
     labels: Vec<String>,
     scaling: InputScaling,
@@ -78,47 +42,6 @@ pub struct PackedHead {
 pub struct Answers {
     pub imagenet: Vec<Prediction>,
     pub head: Vec<Prediction>,
-}
-
-/// What a training photo needs, computed in one pass.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Embedding {
-    /// Pooled features (1280 values).
-    pub pooled: Vec<f32>,
-    /// Activations below the last K blocks, when asked for.
-    pub boundary: Option<Vec<f32>>,
-    /// Pooled features of the photo's augmented views, one row per view.
-    pub augmented: Vec<f32>,
-    /// The views' activations below the last K blocks, when asked for.
-    pub augmented_boundary: Option<Vec<f32>>,
-    /// What the ImageNet classifier alone says: its top predictions.
-    pub imagenet: Vec<Prediction>,
-}
-
-impl Embedding {
-    /// Splits a pass over the photo and its views (the photo's rows first): `pooled` holds
-    /// [`FEATURE_DIM`] values per input, `boundary` (when asked for) `width` values per input.
-    pub fn from_rows(
-        mut pooled: Vec<f32>,
-        boundary: Option<(Vec<f32>, usize)>,
-        imagenet: Vec<Prediction>,
-    ) -> Self {
-        let augmented = pooled.split_off(FEATURE_DIM.min(pooled.len()));
-        let (boundary, augmented_boundary) = match boundary {
-            Some((mut rows, width)) => {
-                let views = rows.split_off(width.min(rows.len()));
-                (Some(rows), Some(views))
-            }
-            None => (None, None),
-        };
-        Self {
-            pooled,
-            boundary,
-            augmented,
-            augmented_boundary,
-            imagenet,
-        }
-    }
 }
 
 /// A dense layer (`[in, out]` weights) as a GEMM.
@@ -294,50 +217,27 @@ impl CpuClassifier {
         k: usize,
     ) -> Embedding {
         let batch: Vec<ModelInput> = std::iter::once(input).chain(views).cloned().collect();
-        let (pooled, boundary, mut probs) = match (unfreeze, &self.integer) {
-            (Some(blocks), Some(integer)) => {
-                let width = FeatureStage::Boundary(blocks).width();
-                let mut boundary = Vec::with_capacity(batch.len() * width);
-                let mut pooled = Vec::with_capacity(batch.len() * FEATURE_DIM);
-                let mut probs = Vec::new();
-                for (i, input) in batch.iter().enumerate() {
-                    let (at, out) = integer.run_to_boundary(input.rgb(), blocks, true);
-                    channels_first(&at.values, at.channels, &mut boundary);
-                    if let Some(out) = out {
-                        pooled.extend(out.pooled);
-                        if i == 0 {
-                            probs = integer_logits(integer, &out.logits);
-                        }
-                    }
-                }
-                (pooled, Some((boundary, width)), probs)
+        let width = unfreeze.map(|blocks| FeatureStage::Boundary(blocks).width());
+        let (pooled, boundary, mut probs) = match &self.integer {
+            Some(integer) => {
+                let rows = integer_rows(integer, &batch, unfreeze, true);
+                let mut logits = rows.logits;
+                logits.truncate(self.labels.len());
+                let boundary = width.map(|width| (rows.boundary, width));
+                (rows.pooled, boundary, logits)
             }
-            (Some(blocks), None) => {
-                let (boundary, pooled) = self.boundary_and_pooled(&batch, blocks);
+            None => {
+                let (boundary, pooled) = match unfreeze {
+                    Some(blocks) => {
+                        let (boundary, pooled) = self.boundary_and_pooled(&batch, blocks);
+                        (Some(boundary), pooled)
+                    }
+                    None => (None, self.features(&batch, FeatureStage::Pooled)),
+                };
                 let probs = self
                     .backbone
                     .logits(&pooled[..FEATURE_DIM.min(pooled.len())]);
-                let width = FeatureStage::Boundary(blocks).width();
-                (pooled, Some((boundary, width)), probs)
-            }
-            (None, Some(integer)) => {
-                let mut pooled = Vec::with_capacity(batch.len() * FEATURE_DIM);
-                let mut probs = Vec::new();
-                for (i, input) in batch.iter().enumerate() {
-                    let out = integer.run(input.rgb());
-                    pooled.extend(out.pooled);
-                    if i == 0 {
-                        probs = integer_logits(integer, &out.logits);
-                    }
-                }
-                (pooled, None, probs)
-            }
-            (None, None) => {
-                let pooled = self.features(&batch, FeatureStage::Pooled);
-                let probs = self
-                    .backbone
-                    .logits(&pooled[..FEATURE_DIM.min(pooled.len())]);
-                (pooled, None, probs)
+                (pooled, boundary.zip(width), probs)
             }
         };
         softmax_rows(&mut probs, self.labels.len());
@@ -356,10 +256,7 @@ impl CpuClassifier {
     /// ImageNet softmax probabilities, `labels().len()` values per input, concatenated.
     pub fn imagenet_probabilities(&self, inputs: &[ModelInput]) -> Vec<f32> {
         let mut logits = match &self.integer {
-            Some(integer) => inputs
-                .iter()
-                .flat_map(|input| integer_logits(integer, &integer.run(input.rgb()).logits))
-                .collect(),
+            Some(integer) => integer_rows(integer, inputs, None, true).logits,
             None => self
                 .backbone
                 .logits(&self.features(inputs, FeatureStage::Pooled)),
@@ -423,15 +320,10 @@ impl CpuClassifier {
         let mut rows = Vec::with_capacity(inputs.len() * stage.width());
         match (&self.integer, stage) {
             (Some(integer), FeatureStage::Pooled) => {
-                for input in inputs {
-                    rows.extend(integer.run(input.rgb()).pooled);
-                }
+                rows = integer_rows(integer, inputs, None, true).pooled;
             }
             (Some(integer), FeatureStage::Boundary(k)) => {
-                for input in inputs {
-                    let (at, _) = integer.run_to_boundary(input.rgb(), k, false);
-                    channels_first(&at.values, at.channels, &mut rows);
-                }
+                rows = integer_rows(integer, inputs, Some(k), false).boundary;
             }
             _ => self.each_scaled(inputs, |image| self.backbone.run(image, stage, &mut rows)),
         }
@@ -445,11 +337,8 @@ impl CpuClassifier {
         let mut pooled = Vec::with_capacity(inputs.len() * FEATURE_DIM);
         match &self.integer {
             Some(integer) => {
-                for input in inputs {
-                    let (at, out) = integer.run_to_boundary(input.rgb(), k, true);
-                    channels_first(&at.values, at.channels, &mut boundary);
-                    pooled.extend(out.map(|o| o.pooled).unwrap_or_default());
-                }
+                let rows = integer_rows(integer, inputs, Some(k), true);
+                (boundary, pooled) = (rows.boundary, rows.pooled);
             }
             None => self.each_scaled(inputs, |image| {
                 self.backbone
@@ -473,6 +362,40 @@ impl CpuClassifier {
             f(&image);
         }
     }
+}
+
+/// What integer passes give for photos, concatenated: the real activations below the last
+/// `unfreeze` blocks in Burn's `C·H·W` order where asked for, and where `whole` the pooled
+/// features and ImageNet's logits.
+#[derive(Default)]
+struct IntegerRows {
+    boundary: Vec<f32>,
+    pooled: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+fn integer_rows(
+    integer: &IntegerBackbone,
+    inputs: &[ModelInput],
+    unfreeze: Option<usize>,
+    whole: bool,
+) -> IntegerRows {
+    let mut rows = IntegerRows::default();
+    for input in inputs {
+        let out = match unfreeze {
+            Some(k) => {
+                let (at, out) = integer.run_to_boundary(input.rgb(), k, whole);
+                channels_first(&at.values, at.channels, &mut rows.boundary);
+                out
+            }
+            None => Some(integer.run(input.rgb())),
+        };
+        if let Some(out) = out {
+            rows.pooled.extend(out.pooled);
+            rows.logits.extend(integer_logits(integer, &out.logits));
+        }
+    }
+    rows
 }
 
 /// The real values of an integer pass's uint8 logits.

@@ -21,6 +21,7 @@
 pub mod architecture;
 pub mod augment;
 pub mod classify;
+pub mod embedding;
 pub mod head;
 pub mod kernels;
 pub mod labels;

@@ -167,10 +167,10 @@ pub fn cached_features(
     cache_dir: Option<&Path>,
 ) -> Result<PhotoRows> {
     let width = stage.width();
-    // The file's integers give other features than float32 over its weights.
+    // The file's integers give other rows than float32 over its weights.
     let name = match classifier.arithmetic() {
-        Arithmetic::Integer if stage == FeatureStage::Pooled => format!("{}-integer", stage.name()),
-        _ => stage.name(),
+        Arithmetic::Integer => format!("{}-integer", stage.name()),
+        Arithmetic::Float | Arithmetic::Auto => stage.name(),
     };
     let mut cache = FeatureCache::open(cache_dir, classifier.model_sha256(), &name, width)?;
     let progress = ProgressBar::new(paths.len() as u64).with_style(

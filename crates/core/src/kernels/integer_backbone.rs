@@ -81,6 +81,10 @@ impl IntegerBackbone {
     /// `None` where a layer does not fit the integer kernels (the file then runs in float32).
     pub fn pack(model: &QuantizedMobileNetV2, kernels: CpuKernels) -> Option<Self> {
         let kernels = kernels.runnable();
+        // The mean's requantization, as `pass` computes it, must be a number.
+        if !(model.last.output.scale / model.classifier.input.scale).is_finite() {
+            return None;
+        }
         let stem = &model.stem;
         let taps = 9 * stem.spec.in_channels;
         if taps > STEM_COLUMNS || stem.spec.kernel != 3 {
@@ -175,8 +179,16 @@ impl IntegerBackbone {
         boundary: Option<usize>,
         whole: bool,
     ) -> (Option<Activations>, Option<IntegerOutputs>) {
-        let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
-        let s = &mut *guard;
+        // Never waits for the shared buffers: the pass runs on a pool thread, which, while its
+        // layers' halves run, may be handed another photo's pass on this backbone; waiting on
+        // its own lock there would never end. That pass gets buffers of its own.
+        let mut own = Scratch::default();
+        let mut guard = match self.scratch.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        let s = guard.as_deref_mut().unwrap_or(&mut own);
         let (mut h, mut w, mut c) = self.stem(rgb, s);
         let mut kept = None;
         for (index, block) in self.blocks.iter().enumerate() {

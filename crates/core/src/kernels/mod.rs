@@ -7,6 +7,7 @@
 //! set chosen at run time ([`isa`]) through one [`dispatch`]. [`backbone`] runs the whole frozen
 //! part on them; [`reference`] holds the plain loops every kernel is tested against.
 
+pub mod arithmetic;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod backbone;
@@ -28,5 +29,6 @@ mod simd128;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 
+pub use arithmetic::Arithmetic;
 pub use backbone::{PackedBackbone, PackedTop};
 pub use isa::CpuKernels;

@@ -50,7 +50,8 @@ impl PackedQDepthwise {
             && conv.spec.kernel == 3
             && c.is_multiple_of(BLOCK)
             && conv.weight.len() == TAPS * c
-            && conv.bias.len() == c;
+            && conv.bias.len() == c
+            && conv.requantization_scales().iter().all(|s| s.is_finite());
         if !fits {
             return None;
         }

@@ -26,8 +26,8 @@ pub struct PackedQGemm {
 impl PackedQGemm {
     /// Packs `k × n` weights given as `weight(kk, j)`, each minus its zero point, with the
     /// int32 `bias`, the input's zero point and the output's requantization. `None` where `k`
-    /// is not a multiple of [`DEPTH`], a channel's weights span more than 8 bits, or its
-    /// bias overflows.
+    /// is not a multiple of [`DEPTH`], a channel's weights span more than 8 bits, its bias
+    /// overflows or its scale is not a number.
     pub fn pack(
         k: usize,
         n: usize,
@@ -37,7 +37,11 @@ impl PackedQGemm {
         requantization: &Requantization,
         kernels: CpuKernels,
     ) -> Option<Self> {
-        if !k.is_multiple_of(DEPTH) || bias.len() != n || requantization.scales.len() != n {
+        if !k.is_multiple_of(DEPTH)
+            || bias.len() != n
+            || requantization.scales.len() != n
+            || !requantization.scales.iter().all(|s| s.is_finite())
+        {
             return None;
         }
         let padded = n.div_ceil(PANEL) * PANEL;
@@ -122,8 +126,8 @@ impl QPanels {
         &self.weights[p * PANEL * self.k..][..PANEL * self.k]
     }
 
-    /// The finished column `j` of a row whose weights' sum is `sum` and whose uint8 sum is
-    /// `row_sum`.
+    /// The finished column `j` of a row whose dot product with the stored weights is `sum`
+    /// and whose uint8 sum is `row_sum`.
     #[inline(always)]
     fn finish(&self, sum: i32, row_sum: i32, j: usize) -> u8 {
         let sum = sum + self.bias[j] - self.offset[j] * row_sum;

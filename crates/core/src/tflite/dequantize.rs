@@ -2,8 +2,8 @@
 //! int8 per channel, int32 biases) scaled back as TFLite defines it, every size checked against
 //! the shape first.
 
+use super::error::ModelError;
 use super::schema::{at, shape, tflite};
-use super::weights::ModelError;
 
 /// A quantized or float tensor read back as float32.
 pub(super) struct FloatTensor {
@@ -171,7 +171,12 @@ impl StoredTensor<'_> {
         let data = self.data;
         let mut bad_zero = None;
         self.runs(|from, to, _, zero| {
-            let Ok(zero) = i32::try_from(zero) else {
+            // A real zero point is within the stored type's range; this bound keeps `q − zero`
+            // inside an i32 for any crafted one.
+            let Some(zero) = i32::try_from(zero)
+                .ok()
+                .filter(|z| z.unsigned_abs() <= 1 << 16)
+            else {
                 bad_zero = Some(zero);
                 return;
             };

@@ -1,8 +1,9 @@
 //! A classifier Afinar exported, read back (the CLI's `classify --model` on an exported file,
 //! and the tests that check an export computes what the page does).
 
+use super::error::ModelError;
 use super::reader::Reader;
-use super::weights::{ConvWeights, DenseWeights, ModelError, appended_labels};
+use super::weights::{ConvWeights, DenseWeights, appended_labels};
 use crate::architecture::FEATURE_DIM;
 use crate::preprocess::InputScaling;
 

@@ -6,8 +6,11 @@
 
 mod cut;
 mod dequantize;
+mod error;
 mod exported;
 mod graph;
+mod integers;
+mod load;
 pub mod metadata;
 pub mod quantized;
 pub mod reader;

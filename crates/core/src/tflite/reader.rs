@@ -6,49 +6,14 @@
 //! a message instead of producing nonsense.
 
 use super::dequantize::{FloatTensor, dequantize};
-use super::quantized::QuantizedMobileNetV2;
+use super::error::ModelError;
 use super::schema::{at, builtin_code, shape, tflite};
-use super::weights::{ConvWeights, DenseWeights, MobileNetV2Weights, ModelError, appended_labels};
+use super::weights::{ConvWeights, DenseWeights};
 use crate::architecture::{
     Activation, BACKBONE_CONVS, BackboneSpec, ConvKind, ConvSpec, FEATURE_DIM, INPUT_SIZE,
     RESIDUAL_ADDS,
 };
-use crate::preprocess::{InputScaling, sha256_hex};
-
-impl MobileNetV2Weights {
-    /// Parses and dequantizes a `.tflite` file.
-    pub fn from_tflite(bytes: &[u8]) -> Result<Self, ModelError> {
-        Self::from_tflite_with_sha256(bytes, sha256_hex(bytes))
-    }
-
-    /// [`Self::from_tflite`] for a caller that has already hashed `bytes` (the page's worker
-    /// hashes with the browser's native SHA-256, once, to check its cached copy too): `sha256`
-    /// must be their sha256 in lower-case hex, as [`sha256_hex`] writes it.
-    pub fn from_tflite_with_sha256(bytes: &[u8], sha256: String) -> Result<Self, ModelError> {
-        if bytes.is_empty() {
-            return Err(ModelError::Empty);
-        }
-        let reader = Reader::parse(bytes)?;
-        let (convs, classifier) = reader.layers()?;
-        let input_scaling = reader.input_scaling()?;
-        let labels = appended_labels(bytes, classifier.outputs)?;
-        // A float32 file, or a quantized one whose integers the integer kernels cannot take,
-        // runs in float32. The page has no integer kernels of its own yet: it does not read
-        // them.
-        let quantized = (!cfg!(target_arch = "wasm32"))
-            .then(|| QuantizedMobileNetV2::from_reader(&reader).ok())
-            .flatten()
-            .map(std::sync::Arc::new);
-        Ok(Self {
-            convs,
-            classifier,
-            input_scaling,
-            labels,
-            sha256,
-            quantized,
-        })
-    }
-}
+use crate::preprocess::InputScaling;
 
 fn corrupt(what: &str) -> ModelError {
     ModelError::Corrupt(format!("{what} is missing"))
@@ -130,7 +95,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The 52 backbone convolutions and the classifier, checked against the architecture.
-    fn layers(&self) -> Result<(Vec<ConvWeights>, DenseWeights), ModelError> {
+    pub(super) fn layers(&self) -> Result<(Vec<ConvWeights>, DenseWeights), ModelError> {
         let (backbone, top) = self.backbone_and_top()?;
         match top.as_slice() {
             [(op, conv)] => Ok((backbone, self.classifier(*op, *conv, FEATURE_DIM)?)),
@@ -443,6 +408,7 @@ fn permute_to_oihw(values: Vec<f32>, [a, b, c, d]: [usize; 4]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tflite::weights::MobileNetV2Weights;
 
     #[test]
     fn permute_moves_the_channel_axis_second() {

@@ -3,7 +3,7 @@
 
 pub use afinar_tflite_schema::tflite;
 
-use super::weights::ModelError;
+use super::error::ModelError;
 
 /// Bounds-checked access into a flatbuffer vector: indices come from the file.
 pub(super) fn at<'a, T: flatbuffers::Follow<'a> + 'a>(

@@ -5,24 +5,7 @@ use crate::architecture::ConvSpec;
 use crate::labels::parse_labels;
 use crate::preprocess::InputScaling;
 
-/// Why a model file was refused.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ModelError {
-    #[error("the model file is empty")]
-    Empty,
-    #[error("not a TFLite model (the file does not carry the TFLite identifier \"TFL3\")")]
-    NotTflite,
-    #[error("the TFLite file is damaged or truncated: {0}")]
-    Corrupt(String),
-    #[error("not a MobileNetV2 1.0/224 model: {0}")]
-    WrongArchitecture(String),
-    #[error("unsupported TFLite content: {0}")]
-    Unsupported(String),
-    #[error("the model has {classes} outputs but its label list has {labels} lines")]
-    LabelCount { classes: usize, labels: usize },
-    #[error("the model file carries no label list (no zip with a .txt is appended to it)")]
-    NoLabels,
-}
+pub use super::error::ModelError;
 
 /// A convolution's float32 weights, in Burn's layout.
 #[derive(Debug, Clone)]
@@ -58,7 +41,7 @@ pub struct MobileNetV2Weights {
     pub sha256: String,
     /// The file's own 8-bit integers, for a quantized file (natively; `None` for a float32
     /// file, and in the page).
-    pub quantized: Option<std::sync::Arc<super::QuantizedMobileNetV2>>,
+    pub quantized: Option<std::sync::Arc<super::quantized::QuantizedMobileNetV2>>,
 }
 
 impl MobileNetV2Weights {

@@ -1,0 +1,40 @@
+//! Which arithmetic runs a quantized file's frozen part on the CPU kernels.
+
+/// The arithmetic of a quantized file's frozen part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arithmetic {
+    /// The file's own 8-bit integers where the kernels run them faster than float32
+    /// ([`super::CpuKernels::integer_is_faster`]), else float32.
+    Auto,
+    /// The file's 8-bit integers on any path (a float32 file stays float32).
+    Integer,
+    /// Float32 over the dequantized weights.
+    Float,
+}
+
+impl Arithmetic {
+    pub const ALL: [Self; 3] = [Self::Auto, Self::Integer, Self::Float];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Integer => "integer",
+            Self::Float => "float",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// `AFINAR_ARITHMETIC` (`auto`, `integer`, `float`) where set, else [`Self::Auto`].
+    pub fn from_env() -> Self {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(name) = std::env::var("AFINAR_ARITHMETIC")
+            && let Some(arithmetic) = Self::from_name(&name)
+        {
+            return arithmetic;
+        }
+        Self::Auto
+    }
+}
