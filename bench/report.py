@@ -173,21 +173,27 @@ def markdown(r):
         "## 1. Native inference (ms per photo)",
         "",
         f"Same `.tflite`, same 224×224 inputs (the reference `.input.rgb` pixels), {n['litert_threads']} "
-        "threads each. Afinar runs the float32 network (weights dequantized once); LiteRT runs the "
-        "uint8 graph with XNNPACK. Batch 32 in LiteRT is 32 batch-1 calls (XNNPACK refuses to resize "
-        "this graph). `jpeg/1` includes decoding and the centre crop (Pillow for LiteRT). Afinar's "
-        "frozen backbone runs on its own CPU kernels (NHWC, packed weights, fused bias/ReLU6/residual, "
-        "the best SIMD level of this CPU); *Burn layers* is the same network on Burn's ndarray ops, "
-        "the path before the kernels.",
+        "threads each. LiteRT runs the uint8 graph with XNNPACK. Afinar's frozen backbone runs on its "
+        "own CPU kernels (NHWC, packed weights, the best SIMD level of this CPU): *kernels* is its "
+        "default, the file's own 8-bit integers where the CPU has 8-bit dot products (AVX-512 VNNI), "
+        "else float32 over the weights dequantized once; *float32* is the float path on the same "
+        "kernels (the anchor of the integer one); *Burn layers* is the float network on Burn's ndarray "
+        "ops, the path before the kernels. Batch 32 in LiteRT is 32 batch-1 calls (XNNPACK refuses to "
+        "resize this graph). `jpeg/1` includes decoding and the centre crop (Pillow for LiteRT).",
         "",
-        "| input / batch | Afinar (kernels) | Afinar (Burn layers) | LiteRT | ratio Afinar / LiteRT |",
-        "|---|---|---|---|---|",
+        f"What ran as *kernels*: {n.get('runs_on') or 'not recorded'}.",
+        "",
+        "| input / batch | Afinar (kernels) | Afinar (float32) | Afinar (Burn layers) | LiteRT "
+        "| ratio kernels / LiteRT | ratio float32 / LiteRT |",
+        "|---|---|---|---|---|---|---|",
     ]
     for figure, _, _ in FIGURES:
         lines.append(
             f"| {figure} | {fmt(n['afinar (ndarray)'][figure])} | "
+            f"{fmt((n.get('afinar (float32)') or {}).get(figure))} | "
             f"{fmt(n.get('afinar (burn layers)', {}).get(figure))} | {fmt(n['litert'][figure], 2)} | "
-            f"{fmt(n['ratio afinar/litert'][figure], 2)} |"
+            f"{fmt(n['ratio afinar/litert'][figure], 2)} | "
+            f"{fmt((n.get('ratio float32/litert') or {}).get(figure), 2)} |"
         )
     for figure, h in n.get("with a head", {}).items():
         lines.append(

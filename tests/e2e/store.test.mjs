@@ -244,7 +244,14 @@ test("a reload in the middle of opening a project leaves the project there was w
     // Reloaded while the project's photos arrive: the photos there were, whole.
     await page.getByTestId("open-project").setInputFiles(big);
     const status = page.getByTestId("project-status");
-    await status.filter({ hasText: new RegExp(`Opening the project: [1-9]\\d* of ${total}`) }).waitFor({ timeout: 120_000 });
+    // Each "N of 200" lasts as long as one batch: checked every 10 ms, where a locator's
+    // back-off polling (up to 1 s apart) can step over all of them on a fast run.
+    await page.waitForFunction(
+      (total) => new RegExp(`Opening the project: [1-9]\\d* of ${total}`)
+        .test(document.querySelector('[data-testid="project-status"]')?.textContent ?? ""),
+      total,
+      { polling: 10, timeout: 120_000 },
+    );
     console.log(`reloaded at: ${await status.innerText()}`);
     await page.reload();
     await waitForPhotosInClasses(page, CLASSES.length * PER_CLASS);
