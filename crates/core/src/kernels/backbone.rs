@@ -355,7 +355,10 @@ impl PackedBackbone {
     /// The stem on `image` into `s.x`; returns the activations' shape.
     fn stem(&self, image: &[f32], s: &mut Scratch) -> Shape {
         let spec = self.stem_spec;
-        let patches = im2col(image, INPUT_SIZE, INPUT_SIZE, &spec, &mut s.patches);
+        debug_assert_eq!(spec.kind, ConvKind::Standard);
+        let c = spec.in_channels;
+        let shape = (INPUT_SIZE, INPUT_SIZE, c);
+        let patches = im2col(image, shape, spec.stride, 9 * c, 0.0, &mut s.patches);
         let side = INPUT_SIZE.div_ceil(spec.stride);
         let shape = Shape {
             h: side,
@@ -397,33 +400,35 @@ fn grow(buffer: &mut Vec<f32>, len: usize) {
     }
 }
 
-/// The stem's 3×3 patches (TF `SAME` padding, zeros outside): one row of `9 · C` values per
-/// output pixel, columns in `(ky·3 + kx)·C + c` order.
-fn im2col<'a>(
-    image: &[f32],
-    h: usize,
-    w: usize,
-    spec: &ConvSpec,
-    buffer: &'a mut Vec<f32>,
-) -> &'a [f32] {
-    debug_assert_eq!(spec.kind, ConvKind::Standard);
-    let c = spec.in_channels;
-    let (oh, pad_top) = super::depthwise::same_padding(h, spec.stride);
-    let (ow, pad_left) = super::depthwise::same_padding(w, spec.stride);
-    grow(buffer, oh * ow * 9 * c);
-    let patches = &mut buffer[..oh * ow * 9 * c];
-    patches.fill(0.0);
-    for (p, patch) in patches.chunks_exact_mut(9 * c).enumerate() {
+/// The stem's 3×3 patches (TF `SAME` padding) of an `h × w × c` image: one row of `columns`
+/// values (at least `9 · c`) per output pixel, in `(ky·3 + kx)·c + ci` order; `fill` outside
+/// the image and past `9 · c` (zero for float32, the input's zero point for the integers).
+pub(super) fn im2col<'a, T: Copy>(
+    image: &[T],
+    (h, w, c): (usize, usize, usize),
+    stride: usize,
+    columns: usize,
+    fill: T,
+    buffer: &'a mut Vec<T>,
+) -> &'a [T] {
+    let (oh, pad_top) = super::depthwise::same_padding(h, stride);
+    let (ow, pad_left) = super::depthwise::same_padding(w, stride);
+    if buffer.len() < oh * ow * columns {
+        buffer.resize(oh * ow * columns, fill);
+    }
+    let patches = &mut buffer[..oh * ow * columns];
+    patches.fill(fill);
+    for (p, patch) in patches.chunks_exact_mut(columns).enumerate() {
         let (oy, ox) = (p / ow, p % ow);
         for ky in 0..3 {
-            let Some(iy) = (oy * spec.stride + ky).checked_sub(pad_top) else {
+            let Some(iy) = (oy * stride + ky).checked_sub(pad_top) else {
                 continue;
             };
             if iy >= h {
                 continue;
             }
             for kx in 0..3 {
-                let Some(ix) = (ox * spec.stride + kx).checked_sub(pad_left) else {
+                let Some(ix) = (ox * stride + kx).checked_sub(pad_left) else {
                     continue;
                 };
                 if ix >= w {

@@ -5,12 +5,13 @@
 
 use std::sync::Mutex;
 
-use super::integer_reference::IntegerOutputs;
+use super::backbone::im2col;
+use super::integer_reference::{IntegerOutputs, pool};
 use super::isa::CpuKernels;
 use super::qdepthwise::PackedQDepthwise;
 use super::qgemm::PackedQGemm;
 use super::qpanels::DEPTH;
-use super::requantize::{Requantization, ResidualAdd, requantize};
+use super::requantize::{Requantization, ResidualAdd};
 use crate::architecture::INPUT_SIZE;
 use crate::tflite::{ActivationQuantization, QuantizedConv, QuantizedMobileNetV2};
 
@@ -242,24 +243,8 @@ impl IntegerBackbone {
         grow(&mut s.y, positions * features);
         self.last
             .run(&s.x[..h * w * c], &mut s.y[..positions * features]);
-        let mut sums = vec![0u32; features];
-        for pixel in s.y[..positions * features].chunks_exact(features) {
-            for (sum, q) in sums.iter_mut().zip(pixel) {
-                *sum += u32::from(*q);
-            }
-        }
-        let q = self.last_output;
-        let pooled = sums
-            .iter()
-            .map(|&sum| q.scale * (sum as f32 / positions as f32 - q.zero_point as f32))
-            .collect();
-        // As the reference's `mean`: the average requantized to the classifier's input.
-        let scale = q.scale / (self.pooled.scale * positions as f32);
-        let offset = positions as i32 * q.zero_point;
-        let pooled_q: Vec<u8> = sums
-            .iter()
-            .map(|&sum| requantize(sum as i32 - offset, scale, self.pooled.zero_point, 0, 255))
-            .collect();
+        let last = &s.y[..positions * features];
+        let (pooled, pooled_q) = pool(last, features, self.last_output, self.pooled);
         let mut logits = vec![0u8; self.classifier.n()];
         self.classifier.run(&pooled_q, &mut logits);
         (kept, Some(IntegerOutputs { pooled, logits }))
@@ -272,26 +257,16 @@ impl IntegerBackbone {
         input.clear();
         input.extend(rgb.iter().map(|&p| self.pixels[usize::from(p)]));
         let stride = self.stem_stride;
-        let (out, pad) = super::depthwise::same_padding(side, stride);
-        grow(&mut s.patches, out * out * STEM_COLUMNS);
-        let patches = &mut s.patches[..out * out * STEM_COLUMNS];
+        let (out, _) = super::depthwise::same_padding(side, stride);
         // Outside the image counts as the input's zero point, as TFLite pads.
-        patches.fill(self.stem_input.zero_point as u8);
-        for (p, patch) in patches.chunks_exact_mut(STEM_COLUMNS).enumerate() {
-            let (oy, ox) = (p / out, p % out);
-            for ky in 0..3 {
-                let Some(iy) = (oy * stride + ky).checked_sub(pad).filter(|&y| y < side) else {
-                    continue;
-                };
-                for kx in 0..3 {
-                    let Some(ix) = (ox * stride + kx).checked_sub(pad).filter(|&x| x < side) else {
-                        continue;
-                    };
-                    let from = &input[(iy * side + ix) * 3..][..3];
-                    patch[(ky * 3 + kx) * 3..][..3].copy_from_slice(from);
-                }
-            }
-        }
+        let patches = im2col(
+            input,
+            (side, side, 3),
+            stride,
+            STEM_COLUMNS,
+            self.stem_input.zero_point as u8,
+            &mut s.patches,
+        );
         let c = self.stem.n();
         grow(&mut s.x, out * out * c);
         self.stem.run(patches, &mut s.x[..out * out * c]);

@@ -74,28 +74,33 @@ pub fn add(a: &[u8], b: &[u8], add: &ResidualAdd) -> Vec<u8> {
     a.iter().zip(b).map(|(a, b)| add.apply(*a, *b)).collect()
 }
 
-/// The mean over positions of `c`-channel activations, requantized to `out` as XNNPACK's
-/// global average pooling does.
-pub fn mean(
+/// The mean over positions of `c`-channel activations `x` (of quantization `input`): as real
+/// values (the head's features), and requantized to `out` as XNNPACK's global average pooling
+/// does (the classifier's input).
+pub fn pool(
     x: &[u8],
     c: usize,
     input: ActivationQuantization,
     out: ActivationQuantization,
-) -> Vec<u8> {
-    let positions = x.len() / c;
+) -> (Vec<f32>, Vec<u8>) {
+    let positions = x.len() / c.max(1);
+    let mut sums = vec![0u32; c];
+    for pixel in x.chunks_exact(c.max(1)) {
+        for (sum, q) in sums.iter_mut().zip(pixel) {
+            *sum += u32::from(*q);
+        }
+    }
+    let real = sums
+        .iter()
+        .map(|&sum| input.scale * (sum as f32 / positions as f32 - input.zero_point as f32))
+        .collect();
     let scale = input.scale / (out.scale * positions as f32);
-    (0..c)
-        .map(|ch| {
-            let sum: i32 = (0..positions).map(|p| i32::from(x[p * c + ch])).sum();
-            requantize(
-                sum - positions as i32 * input.zero_point,
-                scale,
-                out.zero_point,
-                0,
-                255,
-            )
-        })
-        .collect()
+    let offset = positions as i32 * input.zero_point;
+    let requantized = sums
+        .iter()
+        .map(|&sum| requantize(sum as i32 - offset, scale, out.zero_point, 0, 255))
+        .collect();
+    (real, requantized)
 }
 
 /// What the integer path gives for one photo.
@@ -131,15 +136,7 @@ pub fn forward(model: &QuantizedMobileNetV2, input: &[u8]) -> Option<IntegerOutp
     }
     let (last, _, _) = conv(&x, h, w, &model.last);
     let c = model.last.spec.out_channels;
-    let positions = (h * w) as f32;
-    let q = model.last.output;
-    let pooled = (0..c)
-        .map(|ch| {
-            let sum: u32 = (0..h * w).map(|p| u32::from(last[p * c + ch])).sum();
-            q.scale * (sum as f32 / positions - q.zero_point as f32)
-        })
-        .collect();
-    let pooled_q = mean(&last, c, q, model.classifier.input);
+    let (pooled, pooled_q) = pool(&last, c, model.last.output, model.classifier.input);
     let (logits, _, _) = conv(&pooled_q, 1, 1, &model.classifier);
     Some(IntegerOutputs { pooled, logits })
 }
