@@ -401,9 +401,9 @@ fn grow(buffer: &mut Vec<f32>, len: usize) {
 }
 
 /// The stem's 3×3 patches (TF `SAME` padding) of an `h × w × c` image: one row of `columns`
-/// values (at least `9 · c`) per output pixel, in `(ky·3 + kx)·c + ci` order; `fill` outside
-/// the image and past `9 · c` (zero for float32, the input's zero point for the integers).
-pub(super) fn im2col<'a, T: Copy>(
+/// values (at least `9 · c`) per output pixel, in `(ky·3 + kx)·c + ci` order; `fill` outside the image and past `9 · c` (zero for float32,
+/// the input's zero point for the integers). Split over the cores by output rows.
+pub(super) fn im2col<'a, T: Copy + Send + Sync>(
     image: &[T],
     (h, w, c): (usize, usize, usize),
     stride: usize,
@@ -417,31 +417,34 @@ pub(super) fn im2col<'a, T: Copy>(
         buffer.resize(oh * ow * columns, fill);
     }
     let patches = &mut buffer[..oh * ow * columns];
-    patches.fill(fill);
-    for (p, patch) in patches.chunks_exact_mut(columns).enumerate() {
-        let (oy, ox) = (p / ow, p % ow);
-        for ky in 0..3 {
-            let Some(iy) = (oy * stride + ky).checked_sub(pad_top) else {
-                continue;
-            };
-            if iy >= h {
-                continue;
-            }
-            for kx in 0..3 {
-                let Some(ix) = (ox * stride + kx).checked_sub(pad_left) else {
+    super::rows::for_row_chunks(patches, ow * columns, oh, 1, |first, rows| {
+        rows.fill(fill);
+        for (p, patch) in rows.chunks_exact_mut(columns).enumerate() {
+            let (oy, ox) = (first + p / ow, p % ow);
+            for ky in 0..3 {
+                let Some(iy) = (oy * stride + ky).checked_sub(pad_top) else {
                     continue;
                 };
-                if ix >= w {
+                if iy >= h {
                     continue;
                 }
-                let from = &image[(iy * w + ix) * c..][..c];
-                // A loop, not `copy_from_slice`: three values do not pay for a call to memmove.
-                for (p, v) in patch[(ky * 3 + kx) * c..][..c].iter_mut().zip(from) {
-                    *p = *v;
+                for kx in 0..3 {
+                    let Some(ix) = (ox * stride + kx).checked_sub(pad_left) else {
+                        continue;
+                    };
+                    if ix >= w {
+                        continue;
+                    }
+                    let from = &image[(iy * w + ix) * c..][..c];
+                    // A loop, not `copy_from_slice`: three values do not pay for a call to
+                    // memmove.
+                    for (p, v) in patch[(ky * 3 + kx) * c..][..c].iter_mut().zip(from) {
+                        *p = *v;
+                    }
                 }
             }
         }
-    }
+    });
     patches
 }
 

@@ -12,6 +12,7 @@ use super::qdepthwise::PackedQDepthwise;
 use super::qgemm::PackedQGemm;
 use super::qpanels::DEPTH;
 use super::requantize::{Requantization, ResidualAdd};
+use super::rows::for_row_chunks;
 use crate::architecture::INPUT_SIZE;
 use crate::tflite::{ActivationQuantization, QuantizedConv, QuantizedMobileNetV2};
 
@@ -32,7 +33,6 @@ struct Scratch {
     x: Vec<u8>,
     y: Vec<u8>,
     expanded: Vec<u8>,
-    padded: Vec<u8>,
     filtered: Vec<u8>,
 }
 
@@ -215,19 +215,16 @@ impl IntegerBackbone {
                 &mut s.filtered,
                 h.div_ceil(stride) * w.div_ceil(stride) * hidden,
             );
-            let (oh, ow) = block
-                .depthwise
-                .run(expanded, h, w, &mut s.padded, &mut s.filtered);
+            let (oh, ow) = block.depthwise.run(expanded, h, w, &mut s.filtered);
             let cout = block.project.n();
             let len = oh * ow * cout;
             grow(&mut s.y, len);
-            block
-                .project
-                .run(&s.filtered[..oh * ow * hidden], &mut s.y[..len]);
-            if let Some(add) = &block.residual {
-                for (y, x) in s.y[..len].iter_mut().zip(&s.x[..len]) {
-                    *y = add.apply(*y, *x);
-                }
+            let filtered = &s.filtered[..oh * ow * hidden];
+            match &block.residual {
+                Some(add) => block
+                    .project
+                    .run_adding(filtered, &mut s.y[..len], add, &s.x[..len]),
+                None => block.project.run(filtered, &mut s.y[..len]),
             }
             std::mem::swap(&mut s.x, &mut s.y);
             (h, w, c) = (oh, ow, cout);
@@ -253,9 +250,14 @@ impl IntegerBackbone {
     /// The stem on a photo's pixels into `s.x`; returns the activations' shape.
     fn stem(&self, rgb: &[u8], s: &mut Scratch) -> (usize, usize, usize) {
         let side = INPUT_SIZE;
-        let input = &mut s.input;
-        input.clear();
-        input.extend(rgb.iter().map(|&p| self.pixels[usize::from(p)]));
+        let row = side * 3;
+        grow(&mut s.input, side * row);
+        let input = &mut s.input[..side * row];
+        for_row_chunks(input, row, side, 1, |first, rows| {
+            for (q, &p) in rows.iter_mut().zip(&rgb[first * row..]) {
+                *q = self.pixels[usize::from(p)];
+            }
+        });
         let stride = self.stem_stride;
         let (out, _) = super::depthwise::same_padding(side, stride);
         // Outside the image counts as the input's zero point, as TFLite pads.

@@ -10,7 +10,7 @@
 use super::dispatch::{Kernel, dispatch};
 use super::isa::CpuKernels;
 use super::qpanels::{DEPTH, PANEL, QPanels};
-use super::requantize::{Requantization, requantize};
+use super::requantize::{Requantization, ResidualAdd, requantize};
 use super::rows::for_row_chunks;
 
 /// Rows (output pixels) per tile.
@@ -109,6 +109,16 @@ impl PackedQGemm {
 
     /// `out[r·n + j]` for every row `r` of `a` (`rows × k` uint8), split over the cores.
     pub fn run(&self, a: &[u8], out: &mut [u8]) {
+        self.run_rows(a, out, None);
+    }
+
+    /// [`Self::run`], then `add` of `shortcut` (`rows × n`, the block's input) to each row,
+    /// while the rows are still in the core's cache.
+    pub fn run_adding(&self, a: &[u8], out: &mut [u8], add: &ResidualAdd, shortcut: &[u8]) {
+        self.run_rows(a, out, Some((add, shortcut)));
+    }
+
+    fn run_rows(&self, a: &[u8], out: &mut [u8], residual: Option<(&ResidualAdd, &[u8])>) {
         let (k, n) = (self.panels.k, self.panels.n);
         let rows = a.len() / k.max(1);
         let out = &mut out[..rows * n];
@@ -116,7 +126,12 @@ impl PackedQGemm {
             let rows = out.len() / n;
             let a = &a[first * k..][..rows * k];
             let gemm = &self.panels;
-            dispatch(self.kernels.isa(), QGemmRows { gemm, a, out });
+            let isa = self.kernels.isa();
+            dispatch(isa, QGemmRows { gemm, a, out });
+            if let Some((add, shortcut)) = residual {
+                let shortcut = &shortcut[first * n..][..rows * n];
+                dispatch(isa, add.rows(out, shortcut));
+            }
         });
     }
 }
@@ -265,6 +280,42 @@ mod tests {
                 packed.run(&x, &mut got);
                 assert_eq!(got, want, "{kernels:?} k {k} n {n} rows {rows}");
             }
+        }
+    }
+
+    /// The residual add after the GEMM, on every path, is the add of the plain loops.
+    #[test]
+    fn each_path_adds_the_shortcut_as_the_plain_loops() {
+        let quantization = |scale, zero_point| ActivationQuantization { scale, zero_point };
+        let add = ResidualAdd::new(
+            quantization(0.1, 120),
+            quantization(0.07, 9),
+            quantization(0.12, 100),
+        )
+        .expect("scales fit");
+        for kernels in CpuKernels::ALL
+            .into_iter()
+            .filter(|k| *k != CpuKernels::Burn && k.is_supported())
+        {
+            let (k, n, rows) = (24, 40, 11);
+            let conv = conv(k, n, -120, 135, false);
+            let x: Vec<u8> = (0..rows * k).map(|i| (i * 31 % 256) as u8).collect();
+            let shortcut: Vec<u8> = (0..rows * n).map(|i| (i * 53 % 256) as u8).collect();
+            let (sums, _, _) = integer_reference::conv(&x, 1, rows, &conv);
+            let want = integer_reference::add(&sums, &shortcut, &add);
+            let packed = PackedQGemm::pack(
+                k,
+                n,
+                |kk, j| conv.weight[j * k + kk],
+                &conv.bias,
+                conv.input.zero_point,
+                &Requantization::of(&conv),
+                kernels,
+            )
+            .expect("packs");
+            let mut got = vec![0u8; rows * n];
+            packed.run_adding(&x, &mut got, &add, &shortcut);
+            assert_eq!(got, want, "{kernels:?}");
         }
     }
 }

@@ -3,6 +3,7 @@
 //! clamped to the fused activation's range; and the residual add's fixed-point sum. Written
 //! once, for the plain loops and for every kernel's tail.
 
+use super::dispatch::Kernel;
 use crate::tflite::{ActivationQuantization, QuantizedConv};
 
 /// Requantization of a convolution's output channels.
@@ -76,6 +77,11 @@ impl BlockRequantization {
         }
     }
 
+    /// The clamp's bounds less the zero point, and the zero point.
+    pub fn bounds(self) -> (f32, f32, i32) {
+        (self.low, self.high, self.zero_point)
+    }
+
     /// `out[l]` = `sums[l]` requantized with `scales[l]`.
     #[inline(always)]
     pub fn apply<const N: usize>(self, sums: &[i32; N], scales: &[f32; N], out: &mut [u8; N]) {
@@ -137,9 +143,32 @@ impl ResidualAdd {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn apply(&self, a: u8, b: u8) -> u8 {
         let sum = self.bias + i32::from(a) * self.a_multiplier + i32::from(b) * self.b_multiplier;
         ((sum >> self.shift) + self.zero_point).clamp(0, 255) as u8
+    }
+
+    /// The kernel that replaces each `a` with its sum with `b`, value by value.
+    pub(super) fn rows<'a>(&'a self, a: &'a mut [u8], b: &'a [u8]) -> ResidualRows<'a> {
+        ResidualRows { add: self, a, b }
+    }
+}
+
+/// [`ResidualAdd`] over many values, compiled for each instruction set.
+pub(super) struct ResidualRows<'a> {
+    add: &'a ResidualAdd,
+    a: &'a mut [u8],
+    b: &'a [u8],
+}
+
+impl Kernel for ResidualRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn portable(self) -> Self::Output {
+        for (a, b) in self.a.iter_mut().zip(self.b) {
+            *a = self.add.apply(*a, *b);
+        }
     }
 }

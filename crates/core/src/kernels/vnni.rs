@@ -3,7 +3,7 @@
 //! tail requantizes sixteen channels at a time (see [`super::qgemm`], [`super::qpanels`]).
 
 use core::arch::x86_64::{
-    __m512i, __mmask16, _mm512_add_epi32, _mm512_cvtepi32_ps, _mm512_cvtps_epi32,
+    __m512, __m512i, __mmask16, _mm512_add_epi32, _mm512_cvtepi32_ps, _mm512_cvtps_epi32,
     _mm512_dpbusd_epi32, _mm512_loadu_epi8, _mm512_loadu_epi32, _mm512_loadu_ps,
     _mm512_mask_cvtusepi32_storeu_epi8, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps,
     _mm512_mullo_epi32, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_si512, _mm512_sub_epi32,
@@ -117,11 +117,7 @@ fn tile_rows<const P: usize, const R: usize>(
                 let taken = _mm512_mullo_epi32(offset, _mm512_set1_epi32(sums[r]));
                 sum = _mm512_sub_epi32(sum, taken);
             }
-            // As `requantize`: times the scale, clamped, rounded to nearest even (the default
-            // rounding of `cvtps`), plus the zero point.
-            let v = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), scales);
-            let v = _mm512_min_ps(_mm512_max_ps(v, low), high);
-            let v = _mm512_add_epi32(_mm512_cvtps_epi32(v), zero_point);
+            let v = requantize(sum, scales, (low, high), zero_point);
             let columns = PANEL.min(g.n - j);
             let row = &mut out[r * g.n + j..][..columns];
             let mask: __mmask16 = (((1u32 << columns) - 1) & 0xffff) as u16;
@@ -130,4 +126,20 @@ fn tile_rows<const P: usize, const R: usize>(
             unsafe { _mm512_mask_cvtusepi32_storeu_epi8(row.as_mut_ptr().cast(), mask, v) }
         }
     }
+}
+
+/// Sixteen int32 sums as [`super::requantize::requantize`] finishes them: times the scale,
+/// clamped to `bounds` (the range less the zero point), rounded to nearest even (the default
+/// rounding of `cvtps`), plus the zero point.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) fn requantize(
+    sum: __m512i,
+    scales: __m512,
+    (low, high): (__m512, __m512),
+    zero_point: __m512i,
+) -> __m512i {
+    let v = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), scales);
+    let v = _mm512_min_ps(_mm512_max_ps(v, low), high);
+    _mm512_add_epi32(_mm512_cvtps_epi32(v), zero_point)
 }

@@ -1,0 +1,302 @@
+//! The 3×3 depthwise convolution in a quantized file's own integers: per channel, the nine
+//! taps' `(x − input zero point) · weight` summed in int32 with the bias, requantized to
+//! uint8. Sixteen channels at a time in plain lanes that the compiler vectorizes for the
+//! instruction set [`super::dispatch`] compiles them for.
+
+mod strip;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
+
+use strip::{LANES, Strip, TAPS};
+
+use super::depthwise::same_padding;
+use super::dispatch::{Kernel, dispatch};
+use super::isa::CpuKernels;
+use super::requantize::Requantization;
+use super::rows::for_row_chunks;
+use crate::architecture::ConvKind;
+use crate::tflite::QuantizedConv;
+
+/// A depthwise convolution's weights, widened once, with what finishes each channel.
+#[derive(Debug)]
+pub struct PackedQDepthwise {
+    pub channels: usize,
+    pub stride: usize,
+    /// Per block of [`LANES`] channels, `[tap][channel]`, each minus its zero point. Kept as
+    /// 16 bits (they fit: a uint8 less its zero point, or an int8), so that the products are
+    /// 16 × 16-bit multiplies rather than 32-bit ones.
+    weights: Vec<[[i16; LANES]; TAPS]>,
+    /// Per channel: the bias less the input's zero point times the channel's nine weights.
+    /// A tap outside the image reads the zero point ([`Self::outside`]), so every tap of
+    /// every pixel counts and the zero point comes out once, here.
+    bias: Vec<i32>,
+    /// One pixel of the input's zero point: what a tap outside the image reads (TFLite pads
+    /// with it), instead of a padded copy of the whole input.
+    outside: Vec<u8>,
+    requantization: Requantization,
+    kernels: CpuKernels,
+}
+
+/// The input of a [`PackedQDepthwise`] and where its taps fall.
+struct Input<'a> {
+    values: &'a [u8],
+    h: usize,
+    w: usize,
+    /// The padding above and left of the image (TF `SAME`).
+    pad: (usize, usize),
+}
+
+impl PackedQDepthwise {
+    /// `None` unless `conv` is a 3×3 depthwise convolution over whole blocks of channels
+    /// whose input zero point and folded biases fit.
+    pub fn pack(conv: &QuantizedConv, kernels: CpuKernels) -> Option<Self> {
+        let c = conv.spec.out_channels;
+        let fits = conv.spec.kind == ConvKind::Depthwise
+            && conv.spec.kernel == 3
+            && c.is_multiple_of(LANES)
+            && conv.weight.len() == TAPS * c
+            && conv.bias.len() == c;
+        let requantization = Requantization::of(conv);
+        if !fits || !requantization.scales.iter().all(|s| s.is_finite()) {
+            return None;
+        }
+        let zero = conv.input.zero_point;
+        let bias = (0..c)
+            .map(|ch| {
+                let sum: i64 = (0..TAPS).map(|t| i64::from(conv.weight[t * c + ch])).sum();
+                i32::try_from(i64::from(conv.bias[ch]) - i64::from(zero) * sum).ok()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            channels: c,
+            stride: conv.spec.stride,
+            weights: (0..c / LANES)
+                .map(|b| {
+                    std::array::from_fn(|t| {
+                        std::array::from_fn(|l| conv.weight[t * c + b * LANES + l])
+                    })
+                })
+                .collect(),
+            bias,
+            outside: vec![u8::try_from(zero).ok()?; c],
+            requantization,
+            kernels: kernels.runnable(),
+        })
+    }
+
+    /// The convolution of `h × w` activations (NHWC) into `out` (`oh × ow × channels`);
+    /// returns `(oh, ow)`.
+    pub fn run(&self, input: &[u8], h: usize, w: usize, out: &mut [u8]) -> (usize, usize) {
+        let c = self.channels;
+        let (oh, pad_top) = same_padding(h, self.stride);
+        let (ow, pad_left) = same_padding(w, self.stride);
+        let input = Input {
+            values: &input[..h * w * c],
+            h,
+            w,
+            pad: (pad_top, pad_left),
+        };
+        let out = &mut out[..oh * ow * c];
+        for_row_chunks(out, ow * c, oh, 1, |first, rows| {
+            let kernel = DepthwiseRows {
+                conv: self,
+                input: &input,
+                ow,
+                first,
+                out: rows,
+            };
+            dispatch(self.kernels.isa(), kernel);
+        });
+        (oh, ow)
+    }
+
+    /// The nine `channels`-long pixels that output pixel `(oy, ox)` reads, in tap order: the
+    /// input's, or [`Self::outside`] where a tap falls off the image.
+    #[inline(always)]
+    fn taps<'a>(&'a self, input: &Input<'a>, oy: usize, ox: usize) -> [&'a [u8]; TAPS] {
+        let c = self.channels;
+        let (y, x) = (oy * self.stride, ox * self.stride);
+        std::array::from_fn(|t| {
+            let (iy, ix) = (
+                (y + t / 3).wrapping_sub(input.pad.0),
+                (x + t % 3).wrapping_sub(input.pad.1),
+            );
+            match iy < input.h && ix < input.w {
+                true => &input.values[(iy * input.w + ix) * c..][..c],
+                false => &self.outside[..],
+            }
+        })
+    }
+}
+
+/// Output rows `first..` of a [`PackedQDepthwise`] into `out`.
+struct DepthwiseRows<'a> {
+    conv: &'a PackedQDepthwise,
+    input: &'a Input<'a>,
+    /// Output pixels per row.
+    ow: usize,
+    first: usize,
+    out: &'a mut [u8],
+}
+
+impl DepthwiseRows<'_> {
+    /// The rows, each [`Strip`] run by `strip`: the pixels inside the image straight from the
+    /// input, a block of channels at a time across the row; those on its border one by one
+    /// from a copy of their taps.
+    #[inline(always)]
+    fn run(self, strip: impl Fn(Strip<'_>)) {
+        let DepthwiseRows {
+            conv,
+            input,
+            ow,
+            first,
+            out,
+        } = self;
+        let (c, stride) = (conv.channels, conv.stride);
+        let (pad_top, pad_left) = input.pad;
+        let finish = conv.requantization.blocks();
+        let inside = conv.inside_columns(input, ow);
+        let taps: [usize; TAPS] = std::array::from_fn(|t| ((t / 3) * input.w + t % 3) * c);
+        let mut window = vec![0u8; TAPS * c];
+        let window_taps: [usize; TAPS] = std::array::from_fn(|t| t * c);
+        let blocks = conv.weights.iter().zip(conv.bias.chunks_exact(LANES));
+        let blocks = blocks.zip(conv.requantization.scales.chunks_exact(LANES));
+        for (row, out) in out.chunks_exact_mut(ow * c).enumerate() {
+            let oy = first + row;
+            let top = (oy * stride).wrapping_sub(pad_top);
+            let inside = match top < input.h && top + 2 < input.h {
+                true => inside.clone(),
+                false => 0..0,
+            };
+            for ox in (0..inside.start).chain(inside.end.max(inside.start)..ow) {
+                for (tap, from) in window.chunks_exact_mut(c).zip(conv.taps(input, oy, ox)) {
+                    tap.copy_from_slice(from);
+                }
+                for (b, ((weights, bias), scales)) in blocks.clone().enumerate() {
+                    let (Some(bias), Some(scales)) = (bias.first_chunk(), scales.first_chunk())
+                    else {
+                        continue;
+                    };
+                    strip(Strip {
+                        values: &window,
+                        taps: window_taps,
+                        first: b * LANES,
+                        step: 0,
+                        weights,
+                        bias,
+                        scales,
+                        finish,
+                        out: &mut out[ox * c + b * LANES..],
+                        out_step: c,
+                        pixels: 1,
+                    });
+                }
+            }
+            if inside.is_empty() {
+                continue;
+            }
+            let start = (top * input.w + inside.start * stride - pad_left) * c;
+            for (b, ((weights, bias), scales)) in blocks.clone().enumerate() {
+                let (Some(bias), Some(scales)) = (bias.first_chunk(), scales.first_chunk()) else {
+                    continue;
+                };
+                strip(Strip {
+                    values: input.values,
+                    taps,
+                    first: start + b * LANES,
+                    step: stride * c,
+                    weights,
+                    bias,
+                    scales,
+                    finish,
+                    out: &mut out[inside.start * c + b * LANES..],
+                    out_step: c,
+                    pixels: inside.len(),
+                });
+            }
+        }
+    }
+}
+
+impl Kernel for DepthwiseRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn portable(self) -> Self::Output {
+        self.run(strip::portable);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn avx512_vnni(self, isa: super::isa::Avx512Vnni) -> Self::Output {
+        self.run(|s| vnni::strip(isa, s));
+    }
+}
+
+impl PackedQDepthwise {
+    /// The output columns whose three taps across all fall inside the image.
+    fn inside_columns(&self, input: &Input<'_>, ow: usize) -> std::ops::Range<usize> {
+        let (stride, pad_left) = (self.stride, input.pad.1);
+        // From the first column at or past the padding to the last whose third tap is in.
+        let start = pad_left.div_ceil(stride);
+        let end = match (input.w + pad_left).checked_sub(3) {
+            Some(last) => (last / stride + 1).min(ow),
+            None => 0,
+        };
+        start..end.max(start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::architecture::{Activation, ConvSpec};
+    use crate::kernels::integer_reference;
+    use crate::tflite::ActivationQuantization;
+
+    fn depthwise(c: usize, stride: usize) -> QuantizedConv {
+        QuantizedConv {
+            spec: ConvSpec {
+                kind: ConvKind::Depthwise,
+                in_channels: c,
+                out_channels: c,
+                kernel: 3,
+                stride,
+                activation: Activation::Relu6,
+            },
+            weight: (0..9 * c)
+                .map(|i| ((i * 7919 % 511) as i32 - 255) as i16)
+                .collect(),
+            weight_scale: (0..c).map(|j| 0.01 + 0.001 * j as f32).collect(),
+            bias: (0..c).map(|j| (j as i32 * 131) % 3001 - 1500).collect(),
+            input: ActivationQuantization {
+                scale: 0.02,
+                zero_point: 7,
+            },
+            output: ActivationQuantization {
+                scale: 0.03,
+                zero_point: 2,
+            },
+        }
+    }
+
+    /// Every path this CPU runs, against the plain loops: stride 1 and 2, odd and even sides
+    /// (TF's uneven padding), the smallest image.
+    #[test]
+    fn each_path_matches_the_plain_loops() {
+        for kernels in CpuKernels::ALL
+            .into_iter()
+            .filter(|k| *k != CpuKernels::Burn && k.is_supported())
+        {
+            for (c, stride, h, w) in [(16, 1, 5, 7), (32, 2, 8, 6), (48, 2, 7, 7), (16, 1, 1, 1)] {
+                let conv = depthwise(c, stride);
+                let x: Vec<u8> = (0..h * w * c).map(|i| (i * 37 % 256) as u8).collect();
+                let (want, oh, ow) = integer_reference::conv(&x, h, w, &conv);
+                let packed = PackedQDepthwise::pack(&conv, kernels).expect("packs");
+                let mut got = vec![0u8; want.len()];
+                assert_eq!(packed.run(&x, h, w, &mut got), (oh, ow));
+                assert_eq!(got, want, "{kernels:?} c {c} stride {stride} {h}×{w}");
+            }
+        }
+    }
+}

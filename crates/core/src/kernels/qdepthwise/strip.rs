@@ -1,0 +1,70 @@
+//! A strip of a depthwise convolution's output: sixteen channels of a run of pixels of one
+//! row whose taps lie at the same places relative to each pixel. Every pixel runs as part of
+//! one: those inside the image straight from the input, those on its border from a copy of
+//! their nine taps with the zero point where a tap falls off the image.
+
+use crate::kernels::requantize::BlockRequantization;
+
+/// Channels of a strip: one AVX-512 register of int32 lanes.
+pub(super) const LANES: usize = 16;
+pub(super) const TAPS: usize = 9;
+
+/// Sixteen channels of a run of output pixels of one row.
+pub(super) struct Strip<'a> {
+    /// The input activations (NHWC), or a border pixel's nine taps.
+    pub values: &'a [u8],
+    /// Each tap's place relative to its pixel's first tap, in values.
+    pub taps: [usize; TAPS],
+    /// Where the strip's first pixel's first tap reads (its first channel).
+    pub first: usize,
+    /// Values between one pixel's first tap and the next pixel's.
+    pub step: usize,
+    /// Per tap, the sixteen channels' weights, each less its zero point.
+    pub weights: &'a [[i16; LANES]; TAPS],
+    /// The sixteen channels' biases, the input's zero point folded in.
+    pub bias: &'a [i32; LANES],
+    pub scales: &'a [f32; LANES],
+    pub finish: BlockRequantization,
+    /// The output row's values from the strip's first pixel's first channel on.
+    pub out: &'a mut [u8],
+    /// Values between one output pixel's channels and the next one's.
+    pub out_step: usize,
+    pub pixels: usize,
+}
+
+impl Strip<'_> {
+    /// Values from a pixel's first tap to the end of its farthest: what must lie inside
+    /// `values` for each pixel.
+    pub fn reach(&self) -> usize {
+        self.taps.iter().max().map_or(0, |&t| t + LANES)
+    }
+}
+
+/// Runs `s` in plain lanes that the compiler vectorizes for the instruction set it is
+/// compiled for.
+#[inline(always)]
+pub(super) fn portable(s: Strip<'_>) {
+    let reach = s.reach();
+    for p in 0..s.pixels {
+        let (Some(window), Some(out)) = (
+            s.values
+                .get(s.first + p * s.step..)
+                .and_then(|v| v.get(..reach)),
+            s.out
+                .get_mut(p * s.out_step..)
+                .and_then(|o| o.first_chunk_mut::<LANES>()),
+        ) else {
+            return;
+        };
+        let mut acc = *s.bias;
+        for (&tap, w) in s.taps.iter().zip(s.weights) {
+            let Some(x) = window[tap..].first_chunk::<LANES>() else {
+                continue;
+            };
+            for ((acc, x), w) in acc.iter_mut().zip(x).zip(w) {
+                *acc += i32::from(*x) * i32::from(*w);
+            }
+        }
+        s.finish.apply(&acc, s.scales, out);
+    }
+}
