@@ -42,16 +42,14 @@ fn run(s: Strip<'_>) {
     let zero_point = _mm512_set1_epi32(zero_point);
     let reach = s.reach();
     for p in 0..s.pixels {
-        let (Some(window), Some(out)) = (
-            s.values
-                .get(s.first + p * s.step..)
-                .and_then(|v| v.get(..reach)),
-            s.out
-                .get_mut(p * s.out_step..)
-                .and_then(|o| o.first_chunk_mut::<LANES>()),
-        ) else {
+        // Slicing, not `get(..).and_then(..)`: a call the compiler does not inline here would
+        // spill the weights' registers on every pixel.
+        let (at, to) = (s.first + p * s.step, p * s.out_step);
+        if at + reach > s.values.len() || to + LANES > s.out.len() {
             return;
-        };
+        }
+        let window = &s.values[at..at + reach];
+        let out = &mut s.out[to..to + LANES];
         let mut acc = bias;
         for (&tap, w) in s.taps.iter().zip(&weights) {
             // SAFETY: `tap + 16 ≤ reach = window.len()` (`reach` is the largest tap plus 16), so the
@@ -60,7 +58,7 @@ fn run(s: Strip<'_>) {
             acc = _mm512_dpwssd_epi32(acc, _mm512_cvtepu8_epi32(x), *w);
         }
         let v = requantize(acc, scales, (low, high), zero_point);
-        // SAFETY: `out` is a live, exclusively borrowed array of 16 bytes.
+        // SAFETY: `out` is a live, exclusively borrowed slice of 16 bytes.
         unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), _mm512_cvtusepi32_epi8(v)) }
     }
 }
