@@ -27,6 +27,12 @@ def main():
     need((n.get("afinar (float32)") or {}).get("decoded/1"), "native float32 anchor")
     need(n.get("runs_on"), "what ran natively")
 
+    # The CLI over a folder against a LiteRT script: every photo answered by both, mostly alike.
+    folder = r.get("classify_folder") or {}
+    need(folder.get("photos", 0) > 0 and folder.get("litert_photos") == folder.get("photos"),
+         "classifying a folder: both answered every photo")
+    need((folder.get("top1_agreement") or 0) >= 0.8, f"classifying a folder: top-1 agreement {folder.get('top1_agreement')}")
+
     b = r["browser"]
     for engine in ("afinar-cpu", "mediapipe", "litert"):
         rec = b["inference"].get(engine)

@@ -200,6 +200,19 @@ def markdown(r):
             f"\nWith a trained head ({figure}: ImageNet and the head's classes from one pass on the kernels): "
             f"{fmt(h['ms'])} ms/photo, {fmt(h['ratio to decoded/1'], 3)} × decoded/1 (target for the head alone: 1 ± 0.05)."
         )
+    folder = r.get("classify_folder")
+    if folder:
+        lines += [
+            "",
+            f"Classifying a folder ({folder['photos']} photos, {folder['threads']} threads; the whole "
+            "command: start-up, model load, decoding, inference, one JSON line per photo): "
+            f"`afinar classify --json` {folder['photos_per_s']['afinar']:.0f} photos/s, a LiteRT + "
+            f"Pillow script doing the same job (`bench/litert_classify_folder.py`) "
+            f"{folder['photos_per_s']['litert']:.0f} photos/s: ratio of times "
+            f"{fmt(folder['ratio afinar/litert'], 2)} (target ≤ 1.0); the two agree on the top-1 "
+            f"label for {pct(folder['top1_agreement'])} of the photos (same file; Pillow's resize "
+            "filter is not Afinar's).",
+        ]
     if "afinar (wgpu)" in n:
         w = n["afinar (wgpu)"]
         lines += ["", f"Afinar on wgpu (native Vulkan adapter): decoded/1 {fmt(w.get('decoded/1'))}, "
@@ -431,6 +444,7 @@ def main():
         "model": os.path.basename(args.model),
         "photos": json.loads(Path(f"{raw}/photos.json").read_text()) | {"train": None},
         "native_inference": native_inference(raw),
+        "classify_folder": json.loads(Path(f"{raw}/classify-folder.json").read_text()),
         "native_training": json.loads(Path(f"{raw}/training.json").read_text()),
         "browser": browser,
         "recipes": recipe_runs(),

@@ -58,6 +58,30 @@ fn is_photo(path: &Path) -> bool {
         .is_some_and(afinar_vocabulary::limits::is_photo_name)
 }
 
+/// The photos (files named as one, [`afinar_vocabulary::limits::is_photo_name`]) in `dir`
+/// and in its sub-folders down to `levels` below it, sorted by path. A link to a file counts;
+/// a link to a folder is not followed (a loop of links could never end).
+pub fn photos_in(dir: &Path, levels: usize) -> Result<Vec<PathBuf>, DatasetError> {
+    let mut photos = Vec::new();
+    let mut folders = vec![(dir.to_path_buf(), 0)];
+    while let Some((folder, level)) = folders.pop() {
+        let entries = std::fs::read_dir(&folder)
+            .map_err(|e| DatasetError::Io(format!("{}: {e}", folder.display())))?;
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() && level < levels => folders.push((path, level + 1)),
+                Ok(kind) if !kind.is_dir() && path.is_file() && is_photo(&path) => {
+                    photos.push(path)
+                }
+                _ => {}
+            }
+        }
+    }
+    photos.sort();
+    Ok(photos)
+}
+
 impl Dataset {
     /// One sub-folder per class (sorted by name), the photos inside it (sorted).
     pub fn from_dir(dir: &Path) -> Result<Self, DatasetError> {
@@ -80,13 +104,7 @@ impl Dataset {
                     .to_string_lossy()
                     .into_owned(),
             );
-            let mut photos: Vec<PathBuf> = std::fs::read_dir(&folder)
-                .map_err(|e| io(e, &folder))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file() && is_photo(p))
-                .collect();
-            photos.sort();
+            let photos = photos_in(&folder, 0)?;
             samples.extend(photos.into_iter().map(|path| Sample { path, class }));
         }
         Ok(Self { classes, samples })

@@ -27,7 +27,8 @@ pub struct ClassifyArgs {
     /// A head written by `afinar train`: classify into its classes instead of ImageNet's.
     #[arg(long)]
     head: Option<PathBuf>,
-    /// Image files (JPEG, PNG, WebP, GIF, BMP).
+    /// Image files (JPEG, PNG, WebP, GIF, BMP), or folders: the photos in them and in their
+    /// sub-folders, in order of path.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
@@ -45,8 +46,45 @@ enum FileResult<'a> {
     },
 }
 
+/// How deep into a folder's sub-folders `classify` looks for photos.
+const FOLDER_LEVELS: usize = 16;
+
+/// The files named and the photos in the folders named; `false` where a folder holds none.
+fn photos(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, bool)> {
+    let mut files = Vec::new();
+    let mut all_found = true;
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let found = afinar::train::dataset::photos_in(path, FOLDER_LEVELS)?;
+        if found.is_empty() {
+            eprintln!(
+                "error: {} holds no photos (JPEG, PNG, WebP, GIF, BMP)",
+                path.display()
+            );
+            all_found = false;
+        }
+        files.extend(found);
+    }
+    Ok((files, all_found))
+}
+
+/// Reads and prepares each file, spread over the cores (decoding dominates for large photos).
+fn decode(files: &[PathBuf]) -> Vec<Result<ModelInput, String>> {
+    files
+        .par_iter()
+        .map(|file| {
+            let bytes = std::fs::read(file).map_err(|e| format!("cannot read the file: {e}"))?;
+            ModelInput::from_image_bytes(&bytes).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
 /// Classifies every file; `Ok(false)` when some file could not be classified.
 pub fn run(args: &ClassifyArgs) -> Result<bool> {
+    let (files, mut all_ok) = photos(&args.files)?;
     let classifier = args.model.load()?;
     // Which path runs, for whoever compares figures (stderr: stdout is the results).
     eprintln!("{}", classifier.runs_on());
@@ -61,35 +99,35 @@ pub fn run(args: &ClassifyArgs) -> Result<bool> {
         }
         None => None,
     };
-    let progress = ProgressBar::new(args.files.len() as u64).with_style(
+    let progress = ProgressBar::new(files.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} photos  {per_sec}  eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let top = usize::from(args.top);
-    let mut all_ok = true;
-    for chunk in args.files.chunks(usize::from(args.batch)) {
-        // Decoding dominates for large photos; spread it over the cores.
-        let inputs: Vec<Result<ModelInput, String>> = chunk
-            .par_iter()
-            .map(|file| {
-                let bytes =
-                    std::fs::read(file).map_err(|e| format!("cannot read the file: {e}"))?;
-                ModelInput::from_image_bytes(&bytes).map_err(|e| e.to_string())
-            })
-            .collect();
+    let chunks: Vec<&[PathBuf]> = files.chunks(usize::from(args.batch)).collect();
+    let mut next = chunks.first().map(|chunk| decode(chunk));
+    for (i, chunk) in chunks.iter().enumerate() {
+        let Some(inputs) = next.take() else { break };
         let good: Vec<ModelInput> = inputs
             .iter()
             .filter_map(|r| r.as_ref().ok().cloned())
             .collect();
-        let result = block_on(async {
-            match &head {
-                Some((parts, classes)) => {
-                    let k = top.min(classes.len());
-                    classifier.classify_trained(&good, parts, classes, k).await
-                }
-                None => classifier.classify(&good, top).await,
-            }
-        });
+        // The next photos are decoded while these are classified.
+        let (result, decoded) = rayon::join(
+            || {
+                block_on(async {
+                    match &head {
+                        Some((parts, classes)) => {
+                            let k = top.min(classes.len());
+                            classifier.classify_trained(&good, parts, classes, k).await
+                        }
+                        None => classifier.classify(&good, top).await,
+                    }
+                })
+            },
+            || chunks.get(i + 1).map(|chunk| decode(chunk)),
+        );
+        next = decoded;
         let mut predictions = match result {
             Ok(predictions) => predictions.into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e.to_string()); good.len()],
