@@ -20,6 +20,8 @@ pub enum Step<J> {
 
 struct Helper<J> {
     key: u32,
+    /// It has loaded the model: a stop from now on is a photo's doing.
+    loaded: bool,
     /// Oldest first: a helper answers in the order it was sent.
     in_flight: VecDeque<J>,
 }
@@ -96,11 +98,31 @@ impl<J: Clone> Assignments<J> {
             self.next_key = self.next_key.wrapping_add(1);
             self.helpers.push(Helper {
                 key,
+                loaded: false,
                 in_flight: VecDeque::new(),
             });
             return Some(Step::Start { helper: key });
         }
         None
+    }
+
+    /// Helper `helper` has loaded the model.
+    pub fn loaded(&mut self, helper: u32) {
+        if let Some(h) = self.helpers.iter_mut().find(|h| h.key == helper) {
+            h.loaded = true;
+        }
+    }
+
+    /// Takes out the helpers with nothing to do while no photo waits (they are started again
+    /// when photos come): returns them, to stop.
+    pub fn idle(&mut self) -> Vec<u32> {
+        if !self.waiting.is_empty() {
+            return Vec::new();
+        }
+        let (idle, busy): (Vec<_>, Vec<_>) =
+            self.helpers.drain(..).partition(|h| h.in_flight.is_empty());
+        self.helpers = busy;
+        idle.into_iter().map(|h| h.key).collect()
     }
 
     /// Helper `helper` answered the photo `is_it` picks out.
@@ -112,14 +134,15 @@ impl<J: Clone> Assignments<J> {
         }
     }
 
-    /// Helper `helper` stopped, while preparing (`ran`: the photo it got first is the one it
-    /// stopped on, returned to be answered as failed) or before it could start. It is not
-    /// replaced: the pool goes on with the helpers left, and its other photos wait again,
-    /// first in line. `None` for a helper already taken out.
+    /// Helper `helper` stopped: while preparing (`ran`, after it loaded the model: the photo it
+    /// got first is the one it stopped on, returned to be answered as failed), or before (it
+    /// could not start, or not load the model: no photo's doing). It is not replaced: the
+    /// pool goes on with the helpers left, and its other photos wait again, first in line.
+    /// `None` for a helper already taken out.
     pub fn stopped(&mut self, helper: u32, ran: bool) -> Option<Stopped<J>> {
         let at = self.helpers.iter().position(|h| h.key == helper)?;
         let mut gone = self.helpers.remove(at);
-        let culprit = if ran {
+        let culprit = if ran && gone.loaded {
             gone.in_flight.pop_front()
         } else {
             None
@@ -187,6 +210,13 @@ mod tests {
         a.answered(0, |j| *j == 0);
         assert_eq!(send(a.next()), (0, 5));
         assert_eq!(a.next(), None, "nothing waits");
+        // Of two helpers with room, the one with less to do gets the next photo, though it
+        // comes second: helper 0 still holds 5, helper 1 nothing.
+        a.answered(0, |j| *j == 1);
+        a.answered(1, |j| *j == 3);
+        a.answered(1, |j| *j == 4);
+        a.queue(6);
+        assert_eq!(send(a.next()), (1, 6));
     }
 
     #[test]
@@ -225,6 +255,8 @@ mod tests {
             a.queue(job);
         }
         while a.next().is_some() {}
+        a.loaded(0);
+        a.loaded(1);
         let stopped = a.stopped(0, true).expect("helper 0 runs");
         assert_eq!(
             stopped,
@@ -250,6 +282,51 @@ mod tests {
             }
         );
         assert_eq!(a.next(), Some(Step::Fallback(vec![3, 1, 4])));
+    }
+
+    #[test]
+    fn a_helper_that_stops_before_the_model_is_loaded_fails_no_photo() {
+        let mut a = Assignments::default();
+        a.set_wanted(1);
+        a.queue(0);
+        a.queue(1);
+        assert_eq!(a.next(), Some(Step::Start { helper: 0 }));
+        assert_eq!(send(a.next()), (0, 0));
+        let stopped = a.stopped(0, true).expect("helper 0 runs");
+        assert_eq!(
+            stopped,
+            Stopped {
+                culprit: None,
+                left: 0
+            }
+        );
+        assert_eq!(a.next(), Some(Step::Fallback(vec![0, 1])));
+        // One that could not start at all: the same.
+        a.set_wanted(2);
+        a.queue(2);
+        assert_eq!(a.next(), Some(Step::Start { helper: 1 }));
+        assert_eq!(a.stopped(1, false).map(|s| s.culprit), Some(None));
+        assert_eq!(a.next(), Some(Step::Fallback(vec![2])));
+    }
+
+    #[test]
+    fn idle_helpers_are_let_go_and_started_again_when_photos_come() {
+        let mut a = Assignments::default();
+        a.set_wanted(2);
+        for job in 0..3 {
+            a.queue(job);
+        }
+        while a.next().is_some() {}
+        assert!(a.idle().is_empty(), "none idle");
+        a.answered(1, |j| *j == 2);
+        assert_eq!(a.idle(), vec![1]);
+        a.answered(0, |j| *j == 0);
+        a.answered(0, |j| *j == 1);
+        assert_eq!(a.idle(), vec![0]);
+        assert_eq!(a.wanted(), 2, "still wanted");
+        a.queue(3);
+        assert_eq!(a.next(), Some(Step::Start { helper: 2 }));
+        assert_eq!(send(a.next()), (2, 3));
     }
 
     #[test]

@@ -338,6 +338,10 @@ impl Front {
     /// Sends a request to the training worker, starting it first (with this worker's model and
     /// head) where it does not run yet.
     fn relay(self: &Rc<Self>, raw: &JsValue) {
+        if variant(raw).as_deref() == Some("Train") {
+            // Training needs the memory more than idle helpers do.
+            self.pool.rest();
+        }
         if !self.training.is_running() {
             let mut setup = Vec::new();
             if let Some(loaded) = self.model.borrow().as_ref() {

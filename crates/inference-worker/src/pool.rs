@@ -83,6 +83,13 @@ impl Pool {
         self.dispatch();
     }
 
+    /// Lets the helpers with nothing to do go (their memory with them), as while a head
+    /// trains; photos that come later start them again.
+    pub fn rest(&self) {
+        let idle = self.0.assignments.borrow_mut().idle();
+        self.stop(idle);
+    }
+
     /// Queues a photo for the first helper with room.
     pub fn prepare(&self, job: Job) {
         self.0.assignments.borrow_mut().queue(job);
@@ -166,16 +173,26 @@ impl Pool {
                 };
                 self.stopped(key, &why, true);
             }
+            Some("ModelReady") => self.0.assignments.borrow_mut().loaded(key),
             Some("ModelRefused" | "ModelFailed") => {
                 self.stopped(key, "it could not read the model", false)
             }
+            // An update of the app arrived since the page loaded: the helper's files are the
+            // new version's, and it stopped without a word more.
+            Some("WrongBuild") => self.stopped(
+                key,
+                "a newer version of Afinar arrived; reload the page to use it",
+                false,
+            ),
             // Its status lines and model details are this worker's to tell.
             _ => {}
         }
     }
 
-    /// A helper stopped (`ran`: while preparing) or never started: it is taken out, the photo
-    /// it stopped on is answered as failed, the others go on, and the page is told.
+    /// A helper stopped (`ran`: while it ran, as opposed to never starting): it is taken out,
+    /// the photo it stopped on (if it had loaded the model) is answered as failed, the others
+    /// go on, and the page is told. (A stop's error event may overtake a last answer it sent:
+    /// that photo is then prepared again elsewhere, or blamed if it was its first.)
     fn stopped(&self, key: u32, why: &str, ran: bool) {
         let Some(stopped) = self.0.assignments.borrow_mut().stopped(key, ran) else {
             return;

@@ -406,7 +406,7 @@ fn WorkersControl(workers: RwSignal<Option<u32>>) -> impl IntoView {
         workers.set(event_target_value(&ev).parse::<u32>().ok());
     };
     let selected = move || workers.get().map_or("auto".to_string(), |n| n.to_string());
-    let counts = [1, 2, 4, 8].into_iter().filter(|n| *n <= MAX_PHOTO_WORKERS);
+    let counts = 1..=MAX_PHOTO_WORKERS;
     view! {
         <div class="workers">
             <label for="workers-select">"Workers preparing photos"</label>

@@ -6,7 +6,7 @@ use wasm_bindgen::JsValue;
 use afinar_protocol::{Reply, Request};
 use afinar_vocabulary::Backend;
 
-use super::{Job, MAX_RESTARTS, ModelRequest, WorkerLink, read_blob};
+use super::{Job, JobKind, MAX_RESTARTS, ModelRequest, WorkerLink, read_blob};
 
 impl WorkerLink {
     /// The worker stopped: start a new one on the CPU and resend what it had not answered.
@@ -20,8 +20,20 @@ impl WorkerLink {
         self.inner.handlers.borrow_mut().clear();
         let restarts = self.inner.restarts.get() + 1;
         self.inner.restarts.set(restarts);
-        // Requests are handled in order, so the oldest unanswered photo is the one it stopped on.
-        let culprit = self.inner.in_flight.borrow_mut().pop_front();
+        // Requests are handled in order, so the oldest unanswered photo is the one it stopped
+        // on; where helpers prepare photos (each stop of theirs is handled by the worker), the
+        // oldest it was answering itself, if any.
+        let culprit = {
+            let mut in_flight = self.inner.in_flight.borrow_mut();
+            let at = if self.inner.workers.get() > 1 {
+                in_flight
+                    .iter()
+                    .position(|job| !matches!(job.kind, JobKind::Prepare(_)))
+            } else {
+                Some(0)
+            };
+            at.and_then(|at| in_flight.remove(at))
+        };
         if let Some(job) = culprit {
             (self.inner.on_reply)(
                 job.failure("The model stopped on this photo; it was restarted.".into()),
