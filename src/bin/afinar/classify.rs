@@ -49,8 +49,9 @@ enum FileResult<'a> {
 /// How deep into a folder's sub-folders `classify` looks for photos.
 const FOLDER_LEVELS: usize = 16;
 
-/// The files named and the photos in the folders named; `false` where a folder holds none.
-fn photos(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, bool)> {
+/// The files named and the photos in the folders named; `false` where a folder holds none or
+/// cannot be read (reported, and the others still answered).
+fn photos(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
     let mut files = Vec::new();
     let mut all_found = true;
     for path in paths {
@@ -58,17 +59,23 @@ fn photos(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, bool)> {
             files.push(path.clone());
             continue;
         }
-        let found = afinar::train::dataset::photos_in(path, FOLDER_LEVELS)?;
-        if found.is_empty() {
-            eprintln!(
-                "error: {} holds no photos (JPEG, PNG, WebP, GIF, BMP)",
-                path.display()
-            );
-            all_found = false;
+        match afinar::train::dataset::photos_in(path, FOLDER_LEVELS) {
+            Ok(found) if found.is_empty() => {
+                eprintln!(
+                    "error: {} holds no photos (JPEG, PNG, WebP, GIF, BMP; {FOLDER_LEVELS} \
+                     folders deep at most, links to folders not followed)",
+                    path.display()
+                );
+                all_found = false;
+            }
+            Ok(found) => files.extend(found),
+            Err(e) => {
+                eprintln!("error: cannot read the folder {e}");
+                all_found = false;
+            }
         }
-        files.extend(found);
     }
-    Ok((files, all_found))
+    (files, all_found)
 }
 
 /// Reads and prepares each file, spread over the cores (decoding dominates for large photos).
@@ -84,7 +91,7 @@ fn decode(files: &[PathBuf]) -> Vec<Result<ModelInput, String>> {
 
 /// Classifies every file; `Ok(false)` when some file could not be classified.
 pub fn run(args: &ClassifyArgs) -> Result<bool> {
-    let (files, mut all_ok) = photos(&args.files)?;
+    let (files, mut all_ok) = photos(&args.files);
     let classifier = args.model.load()?;
     // Which path runs, for whoever compares figures (stderr: stdout is the results).
     eprintln!("{}", classifier.runs_on());

@@ -401,8 +401,9 @@ fn grow(buffer: &mut Vec<f32>, len: usize) {
 }
 
 /// The stem's 3×3 patches (TF `SAME` padding) of an `h × w × c` image: one row of `columns`
-/// values (at least `9 · c`) per output pixel, in `(ky·3 + kx)·c + ci` order; `fill` outside the image and past `9 · c` (zero for float32,
-/// the input's zero point for the integers). Split over the cores by output rows.
+/// values (at least `9 · c`) per output pixel, in `(ky·3 + kx)·c + ci` order; `fill` outside
+/// the image and past `9 · c` (zero for float32, the input's zero point for the integers).
+/// Split over the cores by output rows.
 pub(super) fn im2col<'a, T: Copy + Send + Sync>(
     image: &[T],
     (h, w, c): (usize, usize, usize),

@@ -27,7 +27,7 @@ pub mod rows;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod vnni;
+mod vnni;
 
 pub use arithmetic::Arithmetic;
 pub use backbone::{PackedBackbone, PackedTop};

@@ -117,7 +117,7 @@ fn tile_rows<const P: usize, const R: usize>(
                 let taken = _mm512_mullo_epi32(offset, _mm512_set1_epi32(sums[r]));
                 sum = _mm512_sub_epi32(sum, taken);
             }
-            let v = requantize(sum, scales, (low, high), zero_point);
+            let v = requantize_lanes(sum, scales, (low, high), zero_point);
             let columns = PANEL.min(g.n - j);
             let row = &mut out[r * g.n + j..][..columns];
             let mask: __mmask16 = (((1u32 << columns) - 1) & 0xffff) as u16;
@@ -133,7 +133,7 @@ fn tile_rows<const P: usize, const R: usize>(
 /// rounding of `cvtps`), plus the zero point.
 #[target_feature(enable = "avx512f")]
 #[inline]
-pub(crate) fn requantize(
+pub(super) fn requantize_lanes(
     sum: __m512i,
     scales: __m512,
     (low, high): (__m512, __m512),

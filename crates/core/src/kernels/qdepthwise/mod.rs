@@ -156,9 +156,10 @@ impl DepthwiseRows<'_> {
         let (pad_top, pad_left) = input.pad;
         let finish = conv.requantization.blocks();
         let inside = conv.inside_columns(input, ow);
-        let taps: [usize; TAPS] = std::array::from_fn(|t| ((t / 3) * input.w + t % 3) * c);
+        // Each tap's place relative to its pixel's first tap, in the input and in `window`.
+        let offsets: [usize; TAPS] = std::array::from_fn(|t| ((t / 3) * input.w + t % 3) * c);
         let mut window = vec![0u8; TAPS * c];
-        let window_taps: [usize; TAPS] = std::array::from_fn(|t| t * c);
+        let window_offsets: [usize; TAPS] = std::array::from_fn(|t| t * c);
         let blocks = conv.weights.iter().zip(conv.bias.chunks_exact(LANES));
         let blocks = blocks.zip(conv.requantization.scales.chunks_exact(LANES));
         for (row, out) in out.chunks_exact_mut(ow * c).enumerate() {
@@ -168,7 +169,7 @@ impl DepthwiseRows<'_> {
                 true => inside.clone(),
                 false => 0..0,
             };
-            for ox in (0..inside.start).chain(inside.end.max(inside.start)..ow) {
+            for ox in (0..inside.start).chain(inside.end..ow) {
                 for (tap, from) in window.chunks_exact_mut(c).zip(conv.taps(input, oy, ox)) {
                     tap.copy_from_slice(from);
                 }
@@ -179,7 +180,7 @@ impl DepthwiseRows<'_> {
                     };
                     strip(Strip {
                         values: &window,
-                        taps: window_taps,
+                        taps: window_offsets,
                         first: b * LANES,
                         step: 0,
                         weights,
@@ -202,7 +203,7 @@ impl DepthwiseRows<'_> {
                 };
                 strip(Strip {
                     values: input.values,
-                    taps,
+                    taps: offsets,
                     first: start + b * LANES,
                     step: stride * c,
                     weights,
@@ -288,7 +289,17 @@ mod tests {
             .into_iter()
             .filter(|k| *k != CpuKernels::Burn && k.is_supported())
         {
-            for (c, stride, h, w) in [(16, 1, 5, 7), (32, 2, 8, 6), (48, 2, 7, 7), (16, 1, 1, 1)] {
+            for (c, stride, h, w) in [
+                (16, 1, 5, 7),
+                (32, 2, 8, 6),
+                (48, 2, 7, 7),
+                (16, 1, 1, 1),
+                (16, 2, 1, 1),
+                (16, 2, 2, 2),
+                (32, 1, 2, 2),
+                (16, 1, 3, 3),
+                (16, 2, 3, 4),
+            ] {
                 let conv = depthwise(c, stride);
                 let x: Vec<u8> = (0..h * w * c).map(|i| (i * 37 % 256) as u8).collect();
                 let (want, oh, ow) = integer_reference::conv(&x, h, w, &conv);

@@ -11,7 +11,7 @@ use core::arch::x86_64::{
 
 use super::strip::{LANES, Strip, TAPS};
 use crate::kernels::isa::Avx512Vnni;
-use crate::kernels::vnni::requantize;
+use crate::kernels::vnni::requantize_lanes;
 
 /// Runs `strip`.
 pub(super) fn strip(_isa: Avx512Vnni, strip: Strip<'_>) {
@@ -46,6 +46,7 @@ fn run(s: Strip<'_>) {
         // spill the weights' registers on every pixel.
         let (at, to) = (s.first + p * s.step, p * s.out_step);
         if at + reach > s.values.len() || to + LANES > s.out.len() {
+            debug_assert!(false, "a strip reaches past its input or output");
             return;
         }
         let window = &s.values[at..at + reach];
@@ -57,7 +58,7 @@ fn run(s: Strip<'_>) {
             let x = unsafe { _mm_loadu_si128(window.as_ptr().add(tap).cast()) };
             acc = _mm512_dpwssd_epi32(acc, _mm512_cvtepu8_epi32(x), *w);
         }
-        let v = requantize(acc, scales, (low, high), zero_point);
+        let v = requantize_lanes(acc, scales, (low, high), zero_point);
         // SAFETY: `out` is a live, exclusively borrowed slice of 16 bytes.
         unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), _mm512_cvtusepi32_epi8(v)) }
     }
