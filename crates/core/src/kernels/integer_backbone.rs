@@ -14,7 +14,7 @@ use super::qpanels::DEPTH;
 use super::requantize::{Requantization, ResidualAdd};
 use super::rows::for_row_chunks;
 use crate::architecture::INPUT_SIZE;
-use crate::tflite::{ActivationQuantization, QuantizedConv, QuantizedMobileNetV2};
+use crate::tflite::{ActivationQuantization, QuantizedMobileNetV2};
 
 struct Block {
     /// The quantization of the block's input: how the activations below it read as reals.
@@ -61,20 +61,6 @@ impl std::fmt::Debug for IntegerBackbone {
     }
 }
 
-/// A 1×1 convolution's weights (`[out, in]`) as a GEMM.
-fn pointwise(conv: &QuantizedConv, kernels: CpuKernels) -> Option<PackedQGemm> {
-    let (k, n) = (conv.spec.in_channels, conv.spec.out_channels);
-    PackedQGemm::pack(
-        k,
-        n,
-        |kk, j| conv.weight[j * k + kk],
-        &conv.bias,
-        conv.input.zero_point,
-        &Requantization::of(conv),
-        kernels,
-    )
-}
-
 /// Columns of the stem's patches: 3×3×3 values and zeros up to a whole dot product.
 const STEM_COLUMNS: usize = 27usize.div_ceil(DEPTH) * DEPTH;
 
@@ -112,11 +98,11 @@ impl IntegerBackbone {
                 Some(Block {
                     input: shortcut,
                     expand: match &b.expand {
-                        Some(e) => Some(pointwise(e, kernels)?),
+                        Some(e) => Some(PackedQGemm::pointwise(e, kernels)?),
                         None => None,
                     },
                     depthwise: PackedQDepthwise::pack(&b.depthwise, kernels)?,
-                    project: pointwise(&b.project, kernels)?,
+                    project: PackedQGemm::pointwise(&b.project, kernels)?,
                     residual: match b.residual {
                         Some(sum) => Some(ResidualAdd::new(b.project.output, shortcut, sum)?),
                         None => None,
@@ -131,11 +117,11 @@ impl IntegerBackbone {
             stem: stem_gemm,
             stem_stride: stem.spec.stride,
             blocks,
-            last: pointwise(&model.last, kernels)?,
+            last: PackedQGemm::pointwise(&model.last, kernels)?,
             last_input: model.last.input,
             last_output: model.last.output,
             pooled: model.classifier.input,
-            classifier: pointwise(&model.classifier, kernels)?,
+            classifier: PackedQGemm::pointwise(&model.classifier, kernels)?,
             logits: model.classifier.output,
             scratch: Mutex::new(Scratch::default()),
         })

@@ -12,6 +12,7 @@ use super::isa::CpuKernels;
 use super::qpanels::{DEPTH, PANEL, QPanels};
 use super::requantize::{Requantization, ResidualAdd, requantize};
 use super::rows::for_row_chunks;
+use crate::tflite::QuantizedConv;
 
 /// Rows (output pixels) per tile.
 const ROWS: usize = 4;
@@ -95,6 +96,21 @@ impl PackedQGemm {
             },
             kernels: kernels.runnable(),
         })
+    }
+
+    /// A 1×1 convolution's weights (`[out, in]`, the file's layout) as a GEMM; `None` as
+    /// [`Self::pack`].
+    pub fn pointwise(conv: &QuantizedConv, kernels: CpuKernels) -> Option<Self> {
+        let (k, n) = (conv.spec.in_channels, conv.spec.out_channels);
+        Self::pack(
+            k,
+            n,
+            |kk, j| conv.weight[j * k + kk],
+            &conv.bias,
+            conv.input.zero_point,
+            &Requantization::of(conv),
+            kernels,
+        )
     }
 
     /// Inputs per row.
@@ -266,16 +282,7 @@ mod tests {
                 let conv = conv(k, n, low, high, relu6);
                 let x: Vec<u8> = (0..rows * k).map(|i| (i * 31 % 256) as u8).collect();
                 let (want, _, _) = integer_reference::conv(&x, 1, rows, &conv);
-                let packed = PackedQGemm::pack(
-                    k,
-                    n,
-                    |kk, j| conv.weight[j * k + kk],
-                    &conv.bias,
-                    conv.input.zero_point,
-                    &Requantization::of(&conv),
-                    kernels,
-                )
-                .expect("packs");
+                let packed = PackedQGemm::pointwise(&conv, kernels).expect("packs");
                 let mut got = vec![0u8; rows * n];
                 packed.run(&x, &mut got);
                 assert_eq!(got, want, "{kernels:?} k {k} n {n} rows {rows}");
@@ -303,16 +310,7 @@ mod tests {
             let shortcut: Vec<u8> = (0..rows * n).map(|i| (i * 53 % 256) as u8).collect();
             let (sums, _, _) = integer_reference::conv(&x, 1, rows, &conv);
             let want = integer_reference::add(&sums, &shortcut, &add);
-            let packed = PackedQGemm::pack(
-                k,
-                n,
-                |kk, j| conv.weight[j * k + kk],
-                &conv.bias,
-                conv.input.zero_point,
-                &Requantization::of(&conv),
-                kernels,
-            )
-            .expect("packs");
+            let packed = PackedQGemm::pointwise(&conv, kernels).expect("packs");
             let mut got = vec![0u8; rows * n];
             packed.run_adding(&x, &mut got, &add, &shortcut);
             assert_eq!(got, want, "{kernels:?}");
