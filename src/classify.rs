@@ -121,10 +121,17 @@ impl Classifier {
                     "frozen backbone: Afinar's {} kernels, in the file's 8-bit integers",
                     kernels.name()
                 ),
-                _ => format!(
-                    "frozen backbone: Afinar's {} kernels, in float32",
-                    kernels.name()
-                ),
+                _ => match self.fast.as_ref().and_then(CpuClassifier::integer_refused) {
+                    Some(why) => format!(
+                        "frozen backbone: Afinar's {} kernels, in float32 (not the file's \
+                         integers: {why})",
+                        kernels.name()
+                    ),
+                    None => format!(
+                        "frozen backbone: Afinar's {} kernels, in float32",
+                        kernels.name()
+                    ),
+                },
             },
         }
     }

@@ -90,3 +90,36 @@ fn a_file_without_labels_takes_the_sidecar_list_or_says_so() {
         "the model has 1001 outputs but its label list has 2 lines"
     );
 }
+
+/// Where the file's integers were asked for and cannot run, the classifier runs in float32 and
+/// says why; where nobody asked (`auto`), it says nothing more.
+#[test]
+fn integers_asked_for_and_refused_say_why() {
+    use afinar::model::kernels::{Arithmetic, CpuKernels};
+    let mut weights = MobileNetV2Weights::from_tflite(&model_bytes(V1_QUANT)).expect("loads");
+    assert!(weights.quantized.is_ok(), "the uint8 file has integers");
+    weights.quantized = Err("a reason for people".into());
+    let labels = weights.labels_or(None).expect("labels");
+    let device = afinar::device::cpu();
+    let kernels = CpuKernels::Portable;
+    let asked = Classifier::with_cpu_path(
+        &weights,
+        labels.clone(),
+        &device,
+        kernels,
+        Arithmetic::Integer,
+    );
+    assert_eq!(asked.arithmetic(), Arithmetic::Float);
+    let says = asked.runs_on();
+    assert!(
+        says.contains("in float32") && says.contains("a reason for people"),
+        "{says}"
+    );
+    let auto = Classifier::with_cpu_path(&weights, labels, &device, kernels, Arithmetic::Auto);
+    assert_eq!(
+        auto.runs_on(),
+        "frozen backbone: Afinar's portable kernels, in float32"
+    );
+    let top = &block_on(asked.classify(&[bird()], 1)).expect("classifies")[0][0];
+    assert_eq!(top.index, 20, "still a chickadee");
+}

@@ -22,6 +22,8 @@ pub struct CpuClassifier {
     /// fine-tuned top's boundary, the pooled features and ImageNet's answers (what trains, and a
     /// fine-tuned top, stay float32).
     integer: Option<IntegerBackbone>,
+    /// Why the file's integers do not run where they were asked for.
+    integer_refused: Option<String>,
     labels: Vec<String>,
     scaling: InputScaling,
     sha256: String,
@@ -139,12 +141,18 @@ impl CpuClassifier {
         arithmetic: Arithmetic,
     ) -> Result<Self, ModelError> {
         let integer = match arithmetic {
-            Arithmetic::Float => None,
-            Arithmetic::Auto if !kernels.runnable().integer_is_faster() => None,
-            Arithmetic::Auto | Arithmetic::Integer => weights
-                .quantized
-                .as_deref()
-                .and_then(|q| IntegerBackbone::pack(q, kernels)),
+            Arithmetic::Float => Ok(None),
+            Arithmetic::Auto if !kernels.runnable().integer_is_faster() => Ok(None),
+            Arithmetic::Auto | Arithmetic::Integer => match &weights.quantized {
+                Ok(q) => IntegerBackbone::pack(q, kernels)
+                    .map(Some)
+                    .ok_or_else(|| "its scales do not fit the integer kernels".to_string()),
+                Err(why) => Err(why.clone()),
+            },
+        };
+        let (integer, integer_refused) = match integer {
+            Ok(integer) => (integer, None),
+            Err(why) => (None, (arithmetic == Arithmetic::Integer).then_some(why)),
         };
         let backbone = PackedBackbone::pack(weights, kernels).ok_or_else(|| {
             ModelError::WrongArchitecture("its convolutions are not MobileNetV2's".into())
@@ -158,6 +166,7 @@ impl CpuClassifier {
         Ok(Self {
             backbone,
             integer,
+            integer_refused,
             labels,
             scaling: weights.input_scaling,
             sha256: weights.sha256.clone(),
@@ -166,6 +175,11 @@ impl CpuClassifier {
 
     pub fn kernels(&self) -> CpuKernels {
         self.backbone.kernels()
+    }
+
+    /// Why the file's integers do not run, where they were asked for and do not.
+    pub fn integer_refused(&self) -> Option<&str> {
+        self.integer_refused.as_deref()
     }
 
     /// The arithmetic the frozen backbone's pooled features and ImageNet's answers run in:

@@ -29,10 +29,12 @@ impl MobileNetV2Weights {
         // A float32 file, or a quantized one whose integers the integer kernels cannot take,
         // runs in float32. The page has no integer kernels of its own yet: it does not read
         // them.
-        let quantized = (!cfg!(target_arch = "wasm32"))
-            .then(|| QuantizedMobileNetV2::from_reader(&reader).ok())
-            .flatten()
-            .map(Arc::new);
+        let quantized = match cfg!(target_arch = "wasm32") {
+            true => Err("the page has no integer kernels yet".to_string()),
+            false => QuantizedMobileNetV2::from_reader(&reader)
+                .map(Arc::new)
+                .map_err(|e| e.to_string()),
+        };
         Ok(Self {
             convs,
             classifier,

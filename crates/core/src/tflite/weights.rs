@@ -39,9 +39,10 @@ pub struct MobileNetV2Weights {
     pub labels: Option<Vec<String>>,
     /// sha256 of the whole file, lowercase hex: identifies the base model of a trained head.
     pub sha256: String,
-    /// The file's own 8-bit integers, for a quantized file (natively; `None` for a float32
-    /// file, and in the page).
-    pub quantized: Option<std::sync::Arc<super::quantized::QuantizedMobileNetV2>>,
+    /// The file's own 8-bit integers, for a quantized file whose integers the integer kernels
+    /// take (natively); else why not, for people (a float32 file, one the kernels cannot
+    /// take, the page).
+    pub quantized: Result<std::sync::Arc<super::quantized::QuantizedMobileNetV2>, String>,
 }
 
 impl MobileNetV2Weights {
