@@ -166,14 +166,14 @@ impl IntegerBackbone {
         boundary: Option<usize>,
         whole: bool,
     ) -> (Option<Activations>, Option<IntegerOutputs>) {
-        // Never waits for the shared buffers: the pass runs on a pool thread, which, while its
-        // layers' halves run, may be handed another photo's pass on this backbone; waiting on
-        // its own lock there would never end. That pass gets buffers of its own.
         // A photo is `224 × 224 × 3` pixels ([`crate::ModelInput`] makes sure); anything else
         // gets no answer rather than another photo's leftovers in the reused buffers.
         if rgb.len() != INPUT_SIZE * INPUT_SIZE * 3 {
             return (None, None);
         }
+        // Never waits for the shared buffers: the pass runs on a pool thread, which, while its
+        // layers' halves run, may be handed another photo's pass on this backbone; waiting on
+        // its own lock there would never end. That pass gets buffers of its own.
         let mut own = Scratch::default();
         let mut guard = match self.scratch.try_lock() {
             Ok(guard) => Some(guard),

@@ -41,7 +41,7 @@ impl PackedQGemm {
         if !k.is_multiple_of(DEPTH)
             || bias.len() != n
             || requantization.scales.len() != n
-            || !requantization.scales.iter().all(|s| s.is_finite())
+            || !requantization.is_finite()
         {
             return None;
         }

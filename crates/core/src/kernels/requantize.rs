@@ -32,6 +32,11 @@ impl Requantization {
         }
     }
 
+    /// Whether every channel's scale is a number (a crafted file's may not be).
+    pub fn is_finite(&self) -> bool {
+        self.scales.iter().all(|s| s.is_finite())
+    }
+
     /// Channel `c`'s int32 sum as the output's uint8.
     #[inline]
     pub fn apply(&self, sum: i32, c: usize) -> u8 {

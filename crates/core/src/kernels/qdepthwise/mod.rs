@@ -7,12 +7,12 @@ mod strip;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 
-use strip::{LANES, Strip, TAPS};
+use strip::{ChannelBlock, LANES, Strip, TAPS};
 
 use super::depthwise::same_padding;
 use super::dispatch::{Kernel, dispatch};
 use super::isa::CpuKernels;
-use super::requantize::Requantization;
+use super::requantize::{BlockRequantization, Requantization};
 use super::rows::for_row_chunks;
 use crate::architecture::ConvKind;
 use crate::tflite::QuantizedConv;
@@ -22,18 +22,15 @@ use crate::tflite::QuantizedConv;
 pub struct PackedQDepthwise {
     pub channels: usize,
     pub stride: usize,
-    /// Per block of [`LANES`] channels, `[tap][channel]`, each minus its zero point. Kept as
-    /// 16 bits (they fit: a uint8 less its zero point, or an int8), so that the products are
-    /// 16 × 16-bit multiplies rather than 32-bit ones.
-    weights: Vec<[[i16; LANES]; TAPS]>,
-    /// Per channel: the bias less the input's zero point times the channel's nine weights.
-    /// A tap outside the image reads the zero point ([`Self::outside`]), so every tap of
-    /// every pixel counts and the zero point comes out once, here.
-    bias: Vec<i32>,
+    /// The channels in blocks of [`LANES`]: weights, biases (less the input's zero point
+    /// times the channel's nine weights: a tap outside the image reads the zero point,
+    /// [`Self::outside`], so every tap of every pixel counts and the zero point comes out once,
+    /// here) and scales.
+    blocks: Vec<ChannelBlock>,
     /// One pixel of the input's zero point: what a tap outside the image reads (TFLite pads
     /// with it), instead of a padded copy of the whole input.
     outside: Vec<u8>,
-    requantization: Requantization,
+    finish: BlockRequantization,
     kernels: CpuKernels,
 }
 
@@ -57,29 +54,33 @@ impl PackedQDepthwise {
             && conv.weight.len() == TAPS * c
             && conv.bias.len() == c;
         let requantization = Requantization::of(conv);
-        if !fits || !requantization.scales.iter().all(|s| s.is_finite()) {
+        if !fits || !requantization.is_finite() {
             return None;
         }
-        let zero = conv.input.zero_point;
-        let bias = (0..c)
-            .map(|ch| {
-                let sum: i64 = (0..TAPS).map(|t| i64::from(conv.weight[t * c + ch])).sum();
-                i32::try_from(i64::from(conv.bias[ch]) - i64::from(zero) * sum).ok()
+        let zero = i64::from(conv.input.zero_point);
+        let bias = |ch: usize| {
+            let sum: i64 = (0..TAPS).map(|t| i64::from(conv.weight[t * c + ch])).sum();
+            i32::try_from(i64::from(conv.bias[ch]) - zero * sum).ok()
+        };
+        let blocks = (0..c / LANES)
+            .map(|b| {
+                let first = b * LANES;
+                let bias: Vec<i32> = (first..first + LANES).map(bias).collect::<Option<_>>()?;
+                Some(ChannelBlock {
+                    weights: std::array::from_fn(|t| {
+                        std::array::from_fn(|l| conv.weight[t * c + first + l])
+                    }),
+                    bias: bias.try_into().ok()?,
+                    scales: std::array::from_fn(|l| requantization.scales[first + l]),
+                })
             })
             .collect::<Option<Vec<_>>>()?;
         Some(Self {
             channels: c,
             stride: conv.spec.stride,
-            weights: (0..c / LANES)
-                .map(|b| {
-                    std::array::from_fn(|t| {
-                        std::array::from_fn(|l| conv.weight[t * c + b * LANES + l])
-                    })
-                })
-                .collect(),
-            bias,
-            outside: vec![u8::try_from(zero).ok()?; c],
-            requantization,
+            blocks,
+            outside: vec![u8::try_from(conv.input.zero_point).ok()?; c],
+            finish: requantization.blocks(),
             kernels: kernels.runnable(),
         })
     }
@@ -154,14 +155,28 @@ impl DepthwiseRows<'_> {
         } = self;
         let (c, stride) = (conv.channels, conv.stride);
         let (pad_top, pad_left) = input.pad;
-        let finish = conv.requantization.blocks();
         let inside = conv.inside_columns(input, ow);
         // Each tap's place relative to its pixel's first tap, in the input and in `window`.
         let offsets: [usize; TAPS] = std::array::from_fn(|t| ((t / 3) * input.w + t % 3) * c);
         let mut window = vec![0u8; TAPS * c];
         let window_offsets: [usize; TAPS] = std::array::from_fn(|t| t * c);
-        let blocks = conv.weights.iter().zip(conv.bias.chunks_exact(LANES));
-        let blocks = blocks.zip(conv.requantization.scales.chunks_exact(LANES));
+        // Every block of channels of `pixels` output pixels from `out[0]` on, whose first
+        // taps read `values` from `first` on, `step` apart.
+        let blocks = |values: &[u8], taps, first: usize, step, out: &mut [u8], pixels| {
+            for (b, block) in conv.blocks.iter().enumerate() {
+                strip(Strip {
+                    values,
+                    taps,
+                    first: first + b * LANES,
+                    step,
+                    block,
+                    finish: conv.finish,
+                    out: &mut out[b * LANES..],
+                    out_step: c,
+                    pixels,
+                });
+            }
+        };
         for (row, out) in out.chunks_exact_mut(ow * c).enumerate() {
             let oy = first + row;
             let top = (oy * stride).wrapping_sub(pad_top);
@@ -173,47 +188,12 @@ impl DepthwiseRows<'_> {
                 for (tap, from) in window.chunks_exact_mut(c).zip(conv.taps(input, oy, ox)) {
                     tap.copy_from_slice(from);
                 }
-                for (b, ((weights, bias), scales)) in blocks.clone().enumerate() {
-                    let (Some(bias), Some(scales)) = (bias.first_chunk(), scales.first_chunk())
-                    else {
-                        continue;
-                    };
-                    strip(Strip {
-                        values: &window,
-                        taps: window_offsets,
-                        first: b * LANES,
-                        step: 0,
-                        weights,
-                        bias,
-                        scales,
-                        finish,
-                        out: &mut out[ox * c + b * LANES..],
-                        out_step: c,
-                        pixels: 1,
-                    });
-                }
+                blocks(&window, window_offsets, 0, 0, &mut out[ox * c..], 1);
             }
-            if inside.is_empty() {
-                continue;
-            }
-            let start = (top * input.w + inside.start * stride - pad_left) * c;
-            for (b, ((weights, bias), scales)) in blocks.clone().enumerate() {
-                let (Some(bias), Some(scales)) = (bias.first_chunk(), scales.first_chunk()) else {
-                    continue;
-                };
-                strip(Strip {
-                    values: input.values,
-                    taps: offsets,
-                    first: start + b * LANES,
-                    step: stride * c,
-                    weights,
-                    bias,
-                    scales,
-                    finish,
-                    out: &mut out[inside.start * c + b * LANES..],
-                    out_step: c,
-                    pixels: inside.len(),
-                });
+            if !inside.is_empty() {
+                let start = (top * input.w + inside.start * stride - pad_left) * c;
+                let out = &mut out[inside.start * c..];
+                blocks(input.values, offsets, start, stride * c, out, inside.len());
             }
         }
     }

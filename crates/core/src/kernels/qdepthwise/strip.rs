@@ -9,6 +9,18 @@ use crate::kernels::requantize::BlockRequantization;
 pub(super) const LANES: usize = 16;
 pub(super) const TAPS: usize = 9;
 
+/// What finishes sixteen channels, packed once.
+#[derive(Debug)]
+pub(super) struct ChannelBlock {
+    /// Per tap, the sixteen channels' weights, each less its zero point. Kept as 16 bits (they
+    /// fit: a uint8 less its zero point, or an int8), so that the products are 16 × 16-bit
+    /// multiplies rather than 32-bit ones.
+    pub weights: [[i16; LANES]; TAPS],
+    /// The sixteen channels' biases, the input's zero point folded in.
+    pub bias: [i32; LANES],
+    pub scales: [f32; LANES],
+}
+
 /// Sixteen channels of a run of output pixels of one row.
 pub(super) struct Strip<'a> {
     /// The input activations (NHWC), or a border pixel's nine taps.
@@ -19,11 +31,7 @@ pub(super) struct Strip<'a> {
     pub first: usize,
     /// Values between one pixel's first tap and the next pixel's.
     pub step: usize,
-    /// Per tap, the sixteen channels' weights, each less its zero point.
-    pub weights: &'a [[i16; LANES]; TAPS],
-    /// The sixteen channels' biases, the input's zero point folded in.
-    pub bias: &'a [i32; LANES],
-    pub scales: &'a [f32; LANES],
+    pub block: &'a ChannelBlock,
     pub finish: BlockRequantization,
     /// The output row's values from the strip's first pixel's first channel on.
     pub out: &'a mut [u8],
@@ -57,8 +65,8 @@ pub(super) fn portable(s: Strip<'_>) {
             debug_assert!(false, "a strip reaches past its input or output");
             return;
         };
-        let mut acc = *s.bias;
-        for (&tap, w) in s.taps.iter().zip(s.weights) {
+        let mut acc = s.block.bias;
+        for (&tap, w) in s.taps.iter().zip(&s.block.weights) {
             let Some(x) = window[tap..].first_chunk::<LANES>() else {
                 continue;
             };
@@ -68,6 +76,6 @@ pub(super) fn portable(s: Strip<'_>) {
                 *acc = acc.wrapping_add(i32::from(*x) * i32::from(*w));
             }
         }
-        s.finish.apply(&acc, s.scales, out);
+        s.finish.apply(&acc, &s.block.scales, out);
     }
 }

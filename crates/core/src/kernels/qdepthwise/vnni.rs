@@ -24,17 +24,17 @@ pub(super) fn strip(_isa: Avx512Vnni, strip: Strip<'_>) {
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn run(s: Strip<'_>) {
     let weights: [__m512i; TAPS] = core::array::from_fn(|t| {
-        // SAFETY: `s.weights[t]` is a live array of 16 `i16` (32 bytes, what the load reads);
-        // `loadu` reads unaligned addresses.
-        let w = unsafe { _mm256_loadu_si256(s.weights[t].as_ptr().cast()) };
+        // SAFETY: `s.block.weights[t]` is a live array of 16 `i16` (32 bytes, what the load
+        // reads); `loadu` reads unaligned addresses.
+        let w = unsafe { _mm256_loadu_si256(s.block.weights[t].as_ptr().cast()) };
         _mm512_cvtepi16_epi32(w)
     });
-    // SAFETY: `s.bias` and `s.scales` are live arrays of 16 four-byte values (64 bytes each,
-    // what the loads read); `loadu` reads unaligned addresses.
+    // SAFETY: `s.block.bias` and `s.block.scales` are live arrays of 16 four-byte values (64
+    // bytes each, what the loads read); `loadu` reads unaligned addresses.
     let (bias, scales) = unsafe {
         (
-            _mm512_loadu_epi32(s.bias.as_ptr()),
-            _mm512_loadu_ps(s.scales.as_ptr()),
+            _mm512_loadu_epi32(s.block.bias.as_ptr()),
+            _mm512_loadu_ps(s.block.scales.as_ptr()),
         )
     };
     let (low, high, zero_point) = s.finish.bounds();
