@@ -115,9 +115,17 @@ pub fn run(args: &ClassifyArgs) -> Result<bool> {
     let mut next = chunks.first().map(|chunk| decode(chunk));
     for (i, chunk) in chunks.iter().enumerate() {
         let Some(inputs) = next.take() else { break };
-        let good: Vec<ModelInput> = inputs
-            .iter()
-            .filter_map(|r| r.as_ref().ok().cloned())
+        // The prepared photos move to the model; each file keeps only why it failed, if it did.
+        let mut good = Vec::with_capacity(inputs.len());
+        let failed: Vec<Option<String>> = inputs
+            .into_iter()
+            .map(|input| match input {
+                Ok(input) => {
+                    good.push(input);
+                    None
+                }
+                Err(why) => Some(why),
+            })
             .collect();
         // The next photos are decoded while these are classified.
         let (result, decoded) = rayon::join(
@@ -140,13 +148,13 @@ pub fn run(args: &ClassifyArgs) -> Result<bool> {
             Err(e) => vec![Err(e.to_string()); good.len()],
         }
         .into_iter();
-        for (file, input) in chunk.iter().zip(&inputs) {
+        for (file, failed) in chunk.iter().zip(failed) {
             let name = file.to_string_lossy();
-            let result = match input {
-                Ok(_) => predictions
+            let result = match failed {
+                None => predictions
                     .next()
                     .unwrap_or_else(|| Err("the model returned no result".to_string())),
-                Err(e) => Err(e.clone()),
+                Some(e) => Err(e),
             };
             all_ok &= result.is_ok();
             progress.suspend(|| print_result(&name, &result, args.json));
