@@ -60,7 +60,8 @@ async function main() {
 
     // Inference: each engine loaded once, warmed up, then rounds of the same photos with the
     // engines' order rotated, so drift in the machine falls on all of them alike.
-    const names = ["afinar-cpu", "mediapipe", "litert"].concat(webgpu ? ["afinar-webgpu"] : []);
+    // afinar-cpu-integer: the same worker in the model file's own 8-bit integers.
+    const names = ["afinar-cpu", "afinar-cpu-integer", "mediapipe", "litert"].concat(webgpu ? ["afinar-webgpu"] : []);
     const urls = plan.inference.map((p) => `/photos/${p}`);
     for (const name of names) {
       try {
@@ -96,11 +97,12 @@ async function main() {
     }
     // Afinar's ratio to each anchor, round by round (each round ran them back to back).
     out.ratios = {};
-    for (const anchor of ["mediapipe", "litert"]) {
-      const a = out.inference["afinar-cpu"], b = out.inference[anchor];
+    for (const [ours, anchor] of [["afinar-cpu", "mediapipe"], ["afinar-cpu", "litert"],
+      ["afinar-cpu-integer", "mediapipe"], ["afinar-cpu-integer", "litert"], ["afinar-cpu-integer", "afinar-cpu"]]) {
+      const a = out.inference[ours], b = out.inference[anchor];
       if (a && b) {
         const per = a.round_medians.map((m, i) => m / b.round_medians[i]);
-        out.ratios[`afinar-cpu/${anchor}`] = stats(per);
+        out.ratios[`${ours}/${anchor}`] = stats(per);
       }
     }
     // The same model should say the same thing: top-1 agreement with Afinar on the CPU.
@@ -110,7 +112,7 @@ async function main() {
       const n = Math.min(ref.length, rec.top1.length);
       out.top1_agreement[name] = n ? rec.top1.slice(0, n).filter((t, i) => t === ref[i]).length / n : null;
     }
-    for (const name of ["mediapipe", "litert"]) await page.evaluate((n) => window.bench.close(n), name);
+    for (const name of ["afinar-cpu-integer", "mediapipe", "litert"]) await page.evaluate((n) => window.bench.close(n), name);
 
     // Training in the browser: prepare photos (features), then the default recipe on them.
     out.training = {};

@@ -226,7 +226,9 @@ def markdown(r):
         f"{len(r['photos']['inference'])} photos per round after warm-up. Afinar: *model* = input "
         "tensor to probabilities in its worker; *round trip* = JPEG bytes posted to the worker to "
         "the answer back (decode, crop, model, thumbnail). MediaPipe gets the 224×224 crop as "
-        "`ImageData`; LiteRT.js gets it as a uint8 tensor (output read back included).",
+        "`ImageData`; LiteRT.js gets it as a uint8 tensor (output read back included). "
+        "*afinar-cpu* runs float32 (the page's default); *afinar-cpu-integer* is the same worker "
+        "in the model file's own 8-bit integers (`simd128` dot products), asked for in its URL.",
         "",
         "| engine | ms/photo | round trip | load to ready (ms) | top-1 agrees with Afinar CPU |",
         "|---|---|---|---|---|",

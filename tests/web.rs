@@ -107,6 +107,33 @@ fn each_cpu_kernel_in_wasm_matches_the_plain_loops() {
     }
 }
 
+/// The integer kernels in the browser against the plain loops of the same arithmetic, one by
+/// one and over the whole network on the bird: exactly equal, and the reference's top-1.
+#[wasm_bindgen_test]
+fn integer_kernels_in_wasm_are_the_files_arithmetic() {
+    use afinar::model::kernels::integer_backbone::IntegerBackbone;
+    use afinar::model::kernels::integer_reference::{check_kernels, forward};
+    let reference: Reference = serde_json::from_str(BIRD_REFERENCE).expect("bird.json");
+    let weights = MobileNetV2Weights::from_tflite(MODEL).expect("the model loads");
+    let model = weights
+        .quantized
+        .as_ref()
+        .expect("the page reads the file's integers");
+    let table = model.pixel_table();
+    let input: Vec<u8> = BIRD_RGB.iter().map(|&p| table[usize::from(p)]).collect();
+    let want = forward(model, &input).expect("the plain loops run the file");
+    for kernels in [CpuKernels::Simd128, CpuKernels::Portable] {
+        let cases = check_kernels(kernels).unwrap_or_else(|e| panic!("{}: {e}", kernels.name()));
+        assert!(cases > 0);
+        let backbone = IntegerBackbone::pack(model, kernels).expect("the integers pack");
+        assert_eq!(backbone.kernels(), kernels);
+        let got = backbone.run(BIRD_RGB);
+        assert_eq!(got, want, "{}", kernels.name());
+    }
+    let top1 = (0..want.logits.len()).max_by_key(|&i| (want.logits[i], std::cmp::Reverse(i)));
+    assert_eq!(top1, Some(reference.top5[0].0));
+}
+
 #[wasm_bindgen_test]
 async fn webgpu_backend_matches_the_float32_reference() {
     check_bird_parity(&webgpu().await, CpuKernels::Burn).await;

@@ -38,8 +38,10 @@ async function photo(url) {
 
 /** Afinar's model worker (the app's own, from dist/), spoken to in its message protocol. */
 class AfinarEngine {
-  constructor(backend) {
+  /** `arithmetic` ("integer") is put in the worker's URL, which asks it of the CPU path. */
+  constructor(backend, arithmetic = null) {
     this.backend = backend; // "Cpu" or "WebGpu"
+    this.query = arithmetic ? `?arithmetic=${arithmetic}` : "";
     this.pending = new Map();
     this.nextId = 1;
     this.waiters = [];
@@ -68,7 +70,7 @@ class AfinarEngine {
 
   async load() {
     const start = performance.now();
-    this.worker = new Worker("../afinar-inference-worker_loader.js");
+    this.worker = new Worker(`../afinar-inference-worker_loader.js${this.query}`);
     this.worker.onmessage = (e) => this.onReply(e.data);
     this.worker.onerror = (e) => this.onReply({ Crashed: e.message });
     await this.next((r) => (r === "Started" ? true : undefined));
@@ -217,6 +219,9 @@ class LiteRtEngine {
 
 const engines = {
   "afinar-cpu": () => new AfinarEngine("Cpu"),
+  // The same worker in the model file's own 8-bit integers (the CPU path runs float32 unless
+  // they are asked for).
+  "afinar-cpu-integer": () => new AfinarEngine("Cpu", "integer"),
   "afinar-webgpu": () => new AfinarEngine("WebGpu"),
   mediapipe: () => new MediaPipeEngine(),
   litert: () => new LiteRtEngine(),

@@ -140,15 +140,12 @@ impl CpuClassifier {
         kernels: CpuKernels,
         arithmetic: Arithmetic,
     ) -> Result<Self, ModelError> {
-        let integer = match arithmetic {
-            Arithmetic::Float => Ok(None),
-            Arithmetic::Auto if !kernels.runnable().integer_is_faster() => Ok(None),
-            Arithmetic::Auto | Arithmetic::Integer => match &weights.quantized {
-                Ok(q) => IntegerBackbone::pack(q, kernels)
-                    .map(Some)
-                    .ok_or_else(|| "its scales do not fit the integer kernels".to_string()),
-                Err(why) => Err(why.clone()),
-            },
+        let integer = match (arithmetic.wants_integers(kernels), &weights.quantized) {
+            (false, _) => Ok(None),
+            (true, Ok(q)) => IntegerBackbone::pack(q, kernels)
+                .map(Some)
+                .ok_or_else(|| "its scales do not fit the integer kernels".to_string()),
+            (true, Err(why)) => Err(why.clone()),
         };
         let (integer, integer_refused) = match integer {
             Ok(integer) => (integer, None),

@@ -55,9 +55,10 @@ impl ChildLink {
     ) -> Result<(), String> {
         let options = WorkerOptions::new();
         options.set_type(web_sys::WorkerType::Classic);
-        // This worker's build (the page's, after '#'): the loader checks that it is its own.
-        let hash = scope.location().hash();
-        let worker = Worker::new_with_options(&format!("{script}{hash}"), &options)
+        // This worker's build (the page's, after '#'): the loader checks that it is its own;
+        // and what this worker's URL asks for (its query), for its helpers alike.
+        let (search, hash) = (scope.location().search(), scope.location().hash());
+        let worker = Worker::new_with_options(&format!("{script}{search}{hash}"), &options)
             .map_err(|e| format!("{what} could not start: {e:?}"))?;
         let on_message = {
             let on_reply = on_reply.clone();

@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use afinar_core::kernels::Arithmetic;
 use afinar_protocol::{ModelSource, Reply, Request};
 use afinar_vocabulary::{Backend, CPU_ADAPTER, RowsNeeded};
 use afinar_worker_scope::{global_scope, listen, mark, next_task, now_ms, post};
@@ -26,6 +27,18 @@ const MODEL_NAME: &str = "the app's model";
 /// The loader script Trunk generates for the training worker (`data-loader-shim`), beside this
 /// worker's own.
 const TRAINING_WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
+
+/// The arithmetic this worker's URL asks for (`?arithmetic=integer`, for measurements beside
+/// the default), else [`Arithmetic::Auto`].
+fn asked_arithmetic(scope: &DedicatedWorkerGlobalScope) -> Arithmetic {
+    let search = scope.location().search();
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("arithmetic="))
+        .and_then(Arithmetic::from_name)
+        .unwrap_or(Arithmetic::Auto)
+}
 
 /// Starts the worker: installs the message handler and tells the page it is listening.
 pub fn start() {
@@ -247,6 +260,7 @@ impl Front {
             bytes,
             sha256,
             source,
+            asked_arithmetic(&self.scope),
             current.as_deref(),
             || mark(&self.scope, "afinar:model-parsed"),
             || now_ms(&self.scope) - start,

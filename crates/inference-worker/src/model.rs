@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use afinar_core::augment::TrainingPhoto;
 use afinar_core::classify::{CpuClassifier, PackedHead};
-use afinar_core::kernels::CpuKernels;
+use afinar_core::kernels::{Arithmetic, CpuKernels};
 use afinar_core::{MobileNetV2Weights, ModelInput};
 use afinar_protocol::{Classification, HeadInfo, ModelInfo, ModelSource, PreparedPhoto};
 use afinar_vocabulary::{Backend, RowsNeeded};
@@ -25,26 +25,28 @@ pub struct UserHead {
     pub packed: Rc<PackedHead>,
 }
 
-/// Reads and packs a model file whose sha256 (hex) is `sha256`. `current_labels` names the
-/// outputs of a file that carries no label list, when their number agrees; `parsed` is called
-/// between reading and packing.
+/// Reads and packs a model file whose sha256 (hex) is `sha256`, for `arithmetic`.
+/// `current_labels` names the outputs of a file that carries no label list, when their number
+/// agrees; `parsed` is called between reading and packing.
 pub fn load(
     bytes: Vec<u8>,
     sha256: String,
     source: ModelSource,
+    arithmetic: Arithmetic,
     current_labels: Option<&[String]>,
     parsed: impl FnOnce(),
     load_ms: impl FnOnce() -> f64,
 ) -> Result<(Loaded, ModelInfo), String> {
-    let weights =
-        MobileNetV2Weights::from_tflite_with_sha256(&bytes, sha256).map_err(|e| e.to_string())?;
+    let kernels = CpuKernels::best();
+    let weights = MobileNetV2Weights::read(&bytes, sha256, arithmetic.wants_integers(kernels))
+        .map_err(|e| e.to_string())?;
     parsed();
     let fallback = current_labels.map(|labels| labels.join("\n"));
     let labels = weights
         .labels_or(fallback.as_deref())
         .map_err(|e| e.to_string())?;
-    let classifier =
-        CpuClassifier::new(&weights, labels, CpuKernels::best()).map_err(|e| e.to_string())?;
+    let classifier = CpuClassifier::with_arithmetic(&weights, labels, kernels, arithmetic)
+        .map_err(|e| e.to_string())?;
     let info = ModelInfo {
         source,
         num_classes: classifier.labels().len(),

@@ -13,6 +13,16 @@ pub enum Arithmetic {
 }
 
 impl Arithmetic {
+    /// Whether a quantized file's integers are wanted on `kernels`: asked for, or
+    /// [`Self::Auto`] where they run faster.
+    pub fn wants_integers(self, kernels: super::CpuKernels) -> bool {
+        match self {
+            Self::Integer => true,
+            Self::Auto => kernels.runnable().integer_is_faster(),
+            Self::Float => false,
+        }
+    }
+
     pub const ALL: [Self; 3] = [Self::Auto, Self::Integer, Self::Float];
 
     pub fn name(self) -> &'static str {

@@ -77,7 +77,10 @@ impl CpuKernels {
 
     /// Whether a quantized file's integers run faster than float32 on this path here: where
     /// the CPU has 8-bit dot products (AVX-512 VNNI). Elsewhere the integer kernels are the
-    /// compiler's vectorization of plain loops, slower than the float ones.
+    /// compiler's vectorization of plain loops, slower than the float ones; or, in wasm
+    /// (`simd128`'s 16-bit `i32x4.dot_i16x8_s`), about as fast as float32 over the whole
+    /// network so far, not enough to give up the float path's features that heads are
+    /// trained on.
     pub fn integer_is_faster(self) -> bool {
         match self.isa() {
             #[cfg(target_arch = "x86_64")]

@@ -21,6 +21,8 @@ mod lanes;
 pub mod qdepthwise;
 pub mod qgemm;
 mod qpanels;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod qsimd128;
 pub mod reference;
 pub mod requantize;
 pub mod rows;

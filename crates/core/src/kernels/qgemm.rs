@@ -223,97 +223,10 @@ impl Kernel for QGemmRows<'_> {
     fn avx512_vnni(self, isa: super::isa::Avx512Vnni) -> Self::Output {
         super::vnni::qgemm_rows(isa, self.gemm, self.a, self.out);
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::architecture::{Activation, ConvKind, ConvSpec};
-    use crate::kernels::integer_reference;
-    use crate::tflite::{ActivationQuantization, QuantizedConv};
-
-    /// A 1×1 convolution of `k → n` channels with weights spread as a quantized file's are
-    /// (`low..=high` minus their zero point), per-channel scales, and ReLU6 or none.
-    pub(crate) fn conv(k: usize, n: usize, low: i32, high: i32, relu6: bool) -> QuantizedConv {
-        let span = (high - low + 1) as usize;
-        QuantizedConv {
-            spec: ConvSpec {
-                kind: ConvKind::Standard,
-                in_channels: k,
-                out_channels: n,
-                kernel: 1,
-                stride: 1,
-                activation: if relu6 {
-                    Activation::Relu6
-                } else {
-                    Activation::None
-                },
-            },
-            weight: (0..k * n)
-                .map(|i| (low + ((i * 7919 + i / 3) % span) as i32) as i16)
-                .collect(),
-            weight_scale: (0..n).map(|j| 0.002 + 0.0001 * j as f32).collect(),
-            bias: (0..n).map(|j| (j as i32 * 997) % 4001 - 2000).collect(),
-            input: ActivationQuantization {
-                scale: 0.05,
-                zero_point: 3,
-            },
-            output: ActivationQuantization {
-                scale: 0.1,
-                zero_point: 120,
-            },
-        }
-    }
-
-    /// Every path this CPU runs, against the plain loops: odd row counts, a channel count
-    /// that is not a whole panel, weights that fit int8 and ones that need an offset.
-    #[test]
-    fn each_path_matches_the_plain_loops() {
-        for kernels in CpuKernels::ALL
-            .into_iter()
-            .filter(|k| *k != CpuKernels::Burn && k.is_supported())
-        {
-            for (k, n, low, high, relu6, rows) in [
-                (16, 24, -128, 127, true, 1),
-                (24, 144, -120, 135, false, 7),
-                (96, 1001, -255, 0, true, 13),
-                (4, 16, 0, 255, true, 4),
-            ] {
-                let conv = conv(k, n, low, high, relu6);
-                let x: Vec<u8> = (0..rows * k).map(|i| (i * 31 % 256) as u8).collect();
-                let (want, _, _) = integer_reference::conv(&x, 1, rows, &conv);
-                let packed = PackedQGemm::pointwise(&conv, kernels).expect("packs");
-                let mut got = vec![0u8; rows * n];
-                packed.run(&x, &mut got);
-                assert_eq!(got, want, "{kernels:?} k {k} n {n} rows {rows}");
-            }
-        }
-    }
-
-    /// The residual add after the GEMM, on every path, is the add of the plain loops.
-    #[test]
-    fn each_path_adds_the_shortcut_as_the_plain_loops() {
-        let quantization = |scale, zero_point| ActivationQuantization { scale, zero_point };
-        let add = ResidualAdd::new(
-            quantization(0.1, 120),
-            quantization(0.07, 9),
-            quantization(0.12, 100),
-        )
-        .expect("scales fit");
-        for kernels in CpuKernels::ALL
-            .into_iter()
-            .filter(|k| *k != CpuKernels::Burn && k.is_supported())
-        {
-            let (k, n, rows) = (24, 40, 11);
-            let conv = conv(k, n, -120, 135, false);
-            let x: Vec<u8> = (0..rows * k).map(|i| (i * 31 % 256) as u8).collect();
-            let shortcut: Vec<u8> = (0..rows * n).map(|i| (i * 53 % 256) as u8).collect();
-            let (sums, _, _) = integer_reference::conv(&x, 1, rows, &conv);
-            let want = integer_reference::add(&sums, &shortcut, &add);
-            let packed = PackedQGemm::pointwise(&conv, kernels).expect("packs");
-            let mut got = vec![0u8; rows * n];
-            packed.run_adding(&x, &mut got, &add, &shortcut);
-            assert_eq!(got, want, "{kernels:?}");
-        }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn simd128(self, isa: super::isa::Simd128) -> Self::Output {
+        super::qsimd128::qgemm_rows(isa, self.gemm, self.a, self.out);
     }
 }

@@ -57,7 +57,7 @@ pub fn requantize(sum: i32, scale: f32, zero_point: i32, min: u8, max: u8) -> u8
 /// 1.5 · 2^23: added to a float of magnitude under 2^22, the sum's last bit is a unit, so the
 /// addition itself rounds to the nearest integer, ties to even (and it vectorizes, where
 /// `round_ties_even` and a float-to-int cast may not).
-const MAGIC: f32 = 12_582_912.0;
+pub(super) const MAGIC: f32 = 12_582_912.0;
 
 /// `v` rounded to nearest even, for `|v| < 2^22`.
 #[inline(always)]

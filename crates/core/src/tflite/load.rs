@@ -10,15 +10,17 @@ use super::weights::{MobileNetV2Weights, appended_labels};
 use crate::preprocess::sha256_hex;
 
 impl MobileNetV2Weights {
-    /// Parses and dequantizes a `.tflite` file.
+    /// Parses and dequantizes a `.tflite` file, and reads its own integers where it has them.
     pub fn from_tflite(bytes: &[u8]) -> Result<Self, ModelError> {
-        Self::from_tflite_with_sha256(bytes, sha256_hex(bytes))
+        Self::read(bytes, sha256_hex(bytes), true)
     }
 
     /// [`Self::from_tflite`] for a caller that has already hashed `bytes` (the page's worker
     /// hashes with the browser's native SHA-256, once, to check its cached copy too): `sha256`
-    /// must be their sha256 in lower-case hex, as [`sha256_hex`] writes it.
-    pub fn from_tflite_with_sha256(bytes: &[u8], sha256: String) -> Result<Self, ModelError> {
+    /// must be their sha256 in lower-case hex, as [`sha256_hex`] writes it. The file's own
+    /// integers are read only where `integers` (the page's worker, which runs float32 unless
+    /// they are asked for, spares the time and memory).
+    pub fn read(bytes: &[u8], sha256: String, integers: bool) -> Result<Self, ModelError> {
         if bytes.is_empty() {
             return Err(ModelError::Empty);
         }
@@ -27,13 +29,12 @@ impl MobileNetV2Weights {
         let input_scaling = reader.input_scaling()?;
         let labels = appended_labels(bytes, classifier.outputs)?;
         // A float32 file, or a quantized one whose integers the integer kernels cannot take,
-        // runs in float32. The page has no integer kernels of its own yet: it does not read
-        // them.
-        let quantized = match cfg!(target_arch = "wasm32") {
-            true => Err("the page has no integer kernels yet".to_string()),
-            false => QuantizedMobileNetV2::from_reader(&reader)
+        // runs in float32.
+        let quantized = match integers {
+            true => QuantizedMobileNetV2::from_reader(&reader)
                 .map(Arc::new)
                 .map_err(|e| e.to_string()),
+            false => Err("they were not read (float32 was asked for)".to_string()),
         };
         Ok(Self {
             convs,

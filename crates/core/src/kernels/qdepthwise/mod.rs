@@ -3,6 +3,8 @@
 //! uint8. Sixteen channels at a time in plain lanes that the compiler vectorizes for the
 //! instruction set [`super::dispatch`] compiles them for.
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 mod strip;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
@@ -66,13 +68,13 @@ impl PackedQDepthwise {
             .map(|b| {
                 let first = b * LANES;
                 let bias: Vec<i32> = (first..first + LANES).map(bias).collect::<Option<_>>()?;
-                Some(ChannelBlock {
-                    weights: std::array::from_fn(|t| {
+                Some(ChannelBlock::new(
+                    std::array::from_fn(|t| {
                         std::array::from_fn(|l| conv.weight[t * c + first + l])
                     }),
-                    bias: bias.try_into().ok()?,
-                    scales: std::array::from_fn(|l| requantization.scales[first + l]),
-                })
+                    bias.try_into().ok()?,
+                    std::array::from_fn(|l| requantization.scales[first + l]),
+                ))
             })
             .collect::<Option<Vec<_>>>()?;
         Some(Self {
@@ -212,6 +214,12 @@ impl Kernel for DepthwiseRows<'_> {
     fn avx512_vnni(self, isa: super::isa::Avx512Vnni) -> Self::Output {
         self.run(|s| vnni::strip(isa, s));
     }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn simd128(self, isa: super::isa::Simd128) -> Self::Output {
+        self.run(|s| simd128::strip(isa, s));
+    }
 }
 
 impl PackedQDepthwise {
@@ -225,69 +233,5 @@ impl PackedQDepthwise {
             None => 0,
         };
         start..end.max(start)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::architecture::{Activation, ConvSpec};
-    use crate::kernels::integer_reference;
-    use crate::tflite::ActivationQuantization;
-
-    fn depthwise(c: usize, stride: usize) -> QuantizedConv {
-        QuantizedConv {
-            spec: ConvSpec {
-                kind: ConvKind::Depthwise,
-                in_channels: c,
-                out_channels: c,
-                kernel: 3,
-                stride,
-                activation: Activation::Relu6,
-            },
-            weight: (0..9 * c)
-                .map(|i| ((i * 7919 % 511) as i32 - 255) as i16)
-                .collect(),
-            weight_scale: (0..c).map(|j| 0.01 + 0.001 * j as f32).collect(),
-            bias: (0..c).map(|j| (j as i32 * 131) % 3001 - 1500).collect(),
-            input: ActivationQuantization {
-                scale: 0.02,
-                zero_point: 7,
-            },
-            output: ActivationQuantization {
-                scale: 0.03,
-                zero_point: 2,
-            },
-        }
-    }
-
-    /// Every path this CPU runs, against the plain loops: stride 1 and 2, odd and even sides
-    /// (TF's uneven padding), the smallest image.
-    #[test]
-    fn each_path_matches_the_plain_loops() {
-        for kernels in CpuKernels::ALL
-            .into_iter()
-            .filter(|k| *k != CpuKernels::Burn && k.is_supported())
-        {
-            for (c, stride, h, w) in [
-                (16, 1, 5, 7),
-                (32, 2, 8, 6),
-                (48, 2, 7, 7),
-                (16, 1, 1, 1),
-                (16, 2, 1, 1),
-                (16, 2, 2, 2),
-                (32, 1, 2, 2),
-                (16, 1, 3, 3),
-                (16, 2, 3, 4),
-            ] {
-                let conv = depthwise(c, stride);
-                let x: Vec<u8> = (0..h * w * c).map(|i| (i * 37 % 256) as u8).collect();
-                let (want, oh, ow) = integer_reference::conv(&x, h, w, &conv);
-                let packed = PackedQDepthwise::pack(&conv, kernels).expect("packs");
-                let mut got = vec![0u8; want.len()];
-                assert_eq!(packed.run(&x, h, w, &mut got), (oh, ow));
-                assert_eq!(got, want, "{kernels:?} c {c} stride {stride} {h}×{w}");
-            }
-        }
     }
 }

@@ -19,6 +19,31 @@ pub(super) struct ChannelBlock {
     /// The sixteen channels' biases, the input's zero point folded in.
     pub bias: [i32; LANES],
     pub scales: [f32; LANES],
+    /// The weights by pairs of taps (the ninth with a zero), each channel's two side by side:
+    /// what `i32x4.dot_i16x8_s` multiplies with two taps' interleaved activations.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub pairs: [[i16; 2 * LANES]; TAP_PAIRS],
+}
+
+/// Pairs of taps, the ninth with a zero weight.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(super) const TAP_PAIRS: usize = TAPS.div_ceil(2);
+
+impl ChannelBlock {
+    pub fn new(weights: [[i16; LANES]; TAPS], bias: [i32; LANES], scales: [f32; LANES]) -> Self {
+        Self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            pairs: std::array::from_fn(|p| {
+                std::array::from_fn(|i| {
+                    let tap = 2 * p + i % 2;
+                    weights.get(tap).map_or(0, |w| w[i / 2])
+                })
+            }),
+            weights,
+            bias,
+            scales,
+        }
+    }
 }
 
 /// Sixteen channels of a run of output pixels of one row.

@@ -1,0 +1,158 @@
+//! The integer GEMM tile with wasm `simd128`: `i32x4.dot_i16x8_s` multiplies eight pairs of
+//! 16-bit values and adds each pair, eight multiply-adds in one instruction (float32 takes two
+//! for four). It reads the panels the VNNI tile reads (see [`super::qpanels`]): the eight
+//! weights of two columns' groups of four inputs, sign-extended, against the row's four
+//! inputs twice, give each column two partial sums, added once the row's inputs are done.
+
+use core::arch::wasm32::{
+    f32x4_add, f32x4_convert_i32x4, f32x4_mul, f32x4_pmax, f32x4_pmin, f32x4_splat,
+    i16x8_load_extend_i8x8, i16x8_narrow_i32x4, i32x4_add, i32x4_dot_i16x8, i32x4_mul,
+    i32x4_shuffle, i32x4_splat, i32x4_sub, u8x16_narrow_i16x8, u16x8_extend_low_u8x16, u32x4_splat,
+    v128, v128_load, v128_store, v128_store64_lane,
+};
+
+use super::isa::Simd128;
+use super::qpanels::{DEPTH, PANEL, QPanels};
+use super::requantize::{BlockRequantization, MAGIC};
+
+/// Rows of a tile.
+const ROWS: usize = 2;
+/// Columns of a tile: half a panel, in four vectors of two columns' partial sums.
+const COLUMNS: usize = 8;
+/// Vectors of sums per row of a tile.
+const PAIRS: usize = COLUMNS / 2;
+
+/// Rows of an integer GEMM (`a`: `rows × k`) into `out` (`rows × n`).
+pub(super) fn qgemm_rows(_isa: Simd128, g: &QPanels, a: &[u8], out: &mut [u8]) {
+    let (k, n) = (g.k, g.n);
+    for (a, out) in a.chunks(ROWS * k).zip(out.chunks_mut(ROWS * n)) {
+        let rows = a.len() / k.max(1);
+        let mut sums = [0i32; ROWS];
+        if g.offsets {
+            for (s, row) in sums.iter_mut().zip(a.chunks_exact(k)) {
+                *s = row.iter().map(|&x| i32::from(x)).sum();
+            }
+        }
+        for first in (0..n).step_by(COLUMNS) {
+            match rows {
+                2 => tile::<2>(g, a, &sums, first, out),
+                1 => tile::<1>(g, a, &sums, first, out),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `R` rows × the [`COLUMNS`] columns from `first` (a multiple of [`COLUMNS`]).
+#[inline(always)]
+fn tile<const R: usize>(g: &QPanels, a: &[u8], sums: &[i32; ROWS], first: usize, out: &mut [u8]) {
+    let k = g.k;
+    let panel = &g.weights[first / PANEL * PANEL * k..][..PANEL * k];
+    // The tile's columns within each group of the panel.
+    let half = first % PANEL * DEPTH;
+    let rows: [&[u8]; R] = core::array::from_fn(|r| &a[r * k..][..k]);
+    let mut acc = [[i32x4_splat(0); PAIRS]; R];
+    for (group, weights) in panel.chunks_exact(PANEL * DEPTH).enumerate() {
+        let weights = &weights[half..][..COLUMNS * DEPTH];
+        let w: [v128; PAIRS] = core::array::from_fn(|q| {
+            let w = &weights[q * 2 * DEPTH..][..2 * DEPTH];
+            // SAFETY: `w` is a live slice of exactly 8 bytes (checked by the indexing above),
+            // what the load reads; wasm loads take unaligned addresses.
+            unsafe { i16x8_load_extend_i8x8(w.as_ptr()) }
+        });
+        for (acc, row) in acc.iter_mut().zip(&rows) {
+            let x = &row[group * DEPTH..][..DEPTH];
+            let x = u32x4_splat(u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
+            let x = u16x8_extend_low_u8x16(x);
+            for (acc, w) in acc.iter_mut().zip(&w) {
+                *acc = i32x4_add(*acc, i32x4_dot_i16x8(x, *w));
+            }
+        }
+    }
+    let bounds = Bounds::new(BlockRequantization::new(g.zero_point, g.min, g.max));
+    let columns = COLUMNS.min(g.n - first);
+    for (r, acc) in acc.iter().enumerate() {
+        // Each column's two partial sums added, four columns at a time, and finished.
+        let v: [v128; 2] = core::array::from_fn(|h| {
+            let (x, y) = (acc[2 * h], acc[2 * h + 1]);
+            let sum = i32x4_add(
+                i32x4_shuffle::<0, 2, 4, 6>(x, y),
+                i32x4_shuffle::<1, 3, 5, 7>(x, y),
+            );
+            let j = first + 4 * h;
+            let mut sum = i32x4_add(sum, load_i32(&g.bias, j));
+            if g.offsets {
+                let taken = i32x4_mul(load_i32(&g.offset, j), i32x4_splat(sums[r]));
+                sum = i32x4_sub(sum, taken);
+            }
+            requantize_lanes(sum, load_f32(&g.scales, j), bounds)
+        });
+        // The values are already within 0..=255: the narrowing does not saturate.
+        let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(v[0], v[1]), i32x4_splat(0));
+        let out = &mut out[r * g.n + first..][..columns];
+        if let Ok(out) = <&mut [u8; COLUMNS]>::try_from(&mut *out) {
+            // SAFETY: `out` is a live, exclusively borrowed array of 8 bytes, what the store
+            // writes; wasm stores take unaligned addresses.
+            unsafe { v128_store64_lane::<0>(bytes, out.as_mut_ptr().cast()) };
+        } else {
+            // The last columns of a row whose width is not a whole tile. Stored by a plain
+            // copy, not `v128.store` of the whole tile past the row's end.
+            let mut row = [0u8; 16];
+            // SAFETY: `row` is a live, exclusively borrowed array of 16 bytes, what the store
+            // writes; wasm stores take unaligned addresses.
+            unsafe { v128_store(row.as_mut_ptr().cast(), bytes) };
+            out.copy_from_slice(&row[..out.len()]);
+        }
+    }
+}
+
+/// Four int32 lanes of `values` from `at`.
+#[inline(always)]
+pub(super) fn load_i32(values: &[i32], at: usize) -> v128 {
+    let lanes = &values[at..at + 4];
+    // SAFETY: `lanes` is a live slice of exactly 4 i32 (16 bytes), checked by the indexing
+    // above; wasm loads take unaligned addresses.
+    unsafe { v128_load(lanes.as_ptr().cast()) }
+}
+
+/// Four float32 lanes of `values` from `at`.
+#[inline(always)]
+pub(super) fn load_f32(values: &[f32], at: usize) -> v128 {
+    let lanes = &values[at..at + 4];
+    // SAFETY: as [`load_i32`]: 4 live f32, 16 bytes.
+    unsafe { v128_load(lanes.as_ptr().cast()) }
+}
+
+/// The clamp of a requantization less its zero point, and what rounds and adds the zero point
+/// ([`MAGIC`]'s float, and its bits less the zero point), in lanes.
+#[derive(Clone, Copy)]
+pub(super) struct Bounds {
+    low: v128,
+    high: v128,
+    magic: v128,
+    magic_less_zero_point: v128,
+}
+
+impl Bounds {
+    #[inline(always)]
+    pub(super) fn new(requantization: BlockRequantization) -> Self {
+        let (low, high, zero_point) = requantization.bounds();
+        Self {
+            low: f32x4_splat(low),
+            high: f32x4_splat(high),
+            magic: f32x4_splat(MAGIC),
+            magic_less_zero_point: i32x4_splat(MAGIC.to_bits() as i32 - zero_point),
+        }
+    }
+}
+
+/// Four int32 sums as [`super::requantize::requantize`] finishes them: times the scale,
+/// clamped (pmax/pmin are single instructions; no lane is NaN), rounded to nearest even and
+/// the zero point added by [`MAGIC`]'s addition (two instructions, where `f32x4.nearest` and
+/// `i32x4.trunc_sat_f32x4_s` take several).
+#[inline(always)]
+pub(super) fn requantize_lanes(sum: v128, scales: v128, b: Bounds) -> v128 {
+    let v = f32x4_mul(f32x4_convert_i32x4(sum), scales);
+    let v = f32x4_pmin(b.high, f32x4_pmax(b.low, v));
+    i32x4_sub(f32x4_add(v, b.magic), b.magic_less_zero_point)
+}
