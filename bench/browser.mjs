@@ -60,8 +60,8 @@ async function main() {
 
     // Inference: each engine loaded once, warmed up, then rounds of the same photos with the
     // engines' order rotated, so drift in the machine falls on all of them alike.
-    // afinar-cpu-integer: the same worker in the model file's own 8-bit integers.
-    const names = ["afinar-cpu", "afinar-cpu-integer", "mediapipe", "litert"].concat(webgpu ? ["afinar-webgpu"] : []);
+    // afinar-cpu-float: the same worker in float32 (the default runs the file's integers).
+    const names = ["afinar-cpu", "afinar-cpu-float", "mediapipe", "litert"].concat(webgpu ? ["afinar-webgpu"] : []);
     const urls = plan.inference.map((p) => `/photos/${p}`);
     for (const name of names) {
       try {
@@ -98,7 +98,7 @@ async function main() {
     // Afinar's ratio to each anchor, round by round (each round ran them back to back).
     out.ratios = {};
     for (const [ours, anchor] of [["afinar-cpu", "mediapipe"], ["afinar-cpu", "litert"],
-      ["afinar-cpu-integer", "mediapipe"], ["afinar-cpu-integer", "litert"], ["afinar-cpu-integer", "afinar-cpu"]]) {
+      ["afinar-cpu-float", "mediapipe"], ["afinar-cpu-float", "litert"], ["afinar-cpu", "afinar-cpu-float"]]) {
       const a = out.inference[ours], b = out.inference[anchor];
       if (a && b) {
         const per = a.round_medians.map((m, i) => m / b.round_medians[i]);
@@ -112,7 +112,7 @@ async function main() {
       const n = Math.min(ref.length, rec.top1.length);
       out.top1_agreement[name] = n ? rec.top1.slice(0, n).filter((t, i) => t === ref[i]).length / n : null;
     }
-    for (const name of ["afinar-cpu-integer", "mediapipe", "litert"]) await page.evaluate((n) => window.bench.close(n), name);
+    for (const name of ["afinar-cpu-float", "mediapipe", "litert"]) await page.evaluate((n) => window.bench.close(n), name);
 
     // Training in the browser: prepare photos (features), then the default recipe on them.
     out.training = {};

@@ -34,13 +34,13 @@ def main():
     need((folder.get("top1_agreement") or 0) >= 0.8, f"classifying a folder: top-1 agreement {folder.get('top1_agreement')}")
 
     b = r["browser"]
-    for engine in ("afinar-cpu", "afinar-cpu-integer", "mediapipe", "litert"):
+    for engine in ("afinar-cpu", "afinar-cpu-float", "mediapipe", "litert"):
         rec = b["inference"].get(engine)
         need(rec and rec["ms_per_photo"]["median"] > 0, f"browser {engine}")
         # The same .tflite on the same photos: the anchors must mostly agree with Afinar's top-1.
         agreement = b["top1_agreement"].get(engine)
         need(agreement is not None and agreement >= 0.7, f"{engine} top-1 agreement {agreement}")
-    for ratio in ("afinar-cpu/mediapipe", "afinar-cpu/litert", "afinar-cpu-integer/afinar-cpu"):
+    for ratio in ("afinar-cpu/mediapipe", "afinar-cpu/litert", "afinar-cpu/afinar-cpu-float"):
         need(b["ratios"].get(ratio), f"browser ratio {ratio}")
     need(b["app_load"].get("cpu", {}).get("cold_ms", 0) > 0, "app cold load")
     need(b["sizes"]["worker_wasm"]["gzip"] > 0, "wasm size")

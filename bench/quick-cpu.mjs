@@ -1,5 +1,5 @@
 // A quick look at CPU model time in the page, for kernel work between full `scripts/bench`
-// runs: Afinar's worker on the CPU (float32 and the file's integers), MediaPipe and LiteRT.js,
+// runs: Afinar's worker on the CPU (the default and float32), MediaPipe and LiteRT.js,
 // interleaved over the same photos.
 //
 //   node bench/quick-cpu.mjs [--photos N] [--rounds R]
@@ -19,7 +19,7 @@ const server = await serve();
 const browser = await launch(false);
 try {
   const page = await openBenchPage(browser, server.origin);
-  const engines = ["afinar-cpu", "afinar-cpu-integer", "mediapipe", "litert"];
+  const engines = ["afinar-cpu", "afinar-cpu-float", "mediapipe", "litert"];
   for (const e of engines) {
     await page.evaluate((n) => window.bench.load(n), e);
     await page.evaluate(([n, u]) => window.bench.classify(n, u), [e, urls.slice(0, 3)]);
@@ -34,7 +34,7 @@ try {
   const line = engines.map((e) => `${e} ${median(ms[e]).toFixed(1)} ms`).join(", ");
   const ratio = (a, b) => (median(ms[a]) / median(ms[b])).toFixed(2);
   console.log(`${line}; afinar/mediapipe ${ratio("afinar-cpu", "mediapipe")}, ` +
-    `afinar/litert ${ratio("afinar-cpu", "litert")}, integer/float ${ratio("afinar-cpu-integer", "afinar-cpu")}`);
+    `afinar/litert ${ratio("afinar-cpu", "litert")}, afinar/float ${ratio("afinar-cpu", "afinar-cpu-float")}`);
 } finally {
   await browser.close();
   server.close();

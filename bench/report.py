@@ -227,8 +227,8 @@ def markdown(r):
         "tensor to probabilities in its worker; *round trip* = JPEG bytes posted to the worker to "
         "the answer back (decode, crop, model, thumbnail). MediaPipe gets the 224×224 crop as "
         "`ImageData`; LiteRT.js gets it as a uint8 tensor (output read back included). "
-        "*afinar-cpu* runs float32 (the page's default); *afinar-cpu-integer* is the same worker "
-        "in the model file's own 8-bit integers (`simd128` dot products), asked for in its URL.",
+        "*afinar-cpu* runs the model file's own 8-bit integers (the page's default, `simd128` dot "
+        "products); *afinar-cpu-float* is the same worker in float32, asked for in its URL.",
         "",
         "| engine | ms/photo | round trip | load to ready (ms) | top-1 agrees with Afinar CPU |",
         "|---|---|---|---|---|",

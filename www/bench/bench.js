@@ -38,7 +38,7 @@ async function photo(url) {
 
 /** Afinar's model worker (the app's own, from dist/), spoken to in its message protocol. */
 class AfinarEngine {
-  /** `arithmetic` ("integer") is put in the worker's URL, which asks it of the CPU path. */
+  /** `arithmetic` ("float") is put in the worker's URL, which asks it of the CPU path. */
   constructor(backend, arithmetic = null) {
     this.backend = backend; // "Cpu" or "WebGpu"
     this.query = arithmetic ? `?arithmetic=${arithmetic}` : "";
@@ -219,9 +219,9 @@ class LiteRtEngine {
 
 const engines = {
   "afinar-cpu": () => new AfinarEngine("Cpu"),
-  // The same worker in the model file's own 8-bit integers (the CPU path runs float32 unless
-  // they are asked for).
-  "afinar-cpu-integer": () => new AfinarEngine("Cpu", "integer"),
+  // The same worker in float32 over the dequantized weights (the CPU path runs the model
+  // file's own 8-bit integers unless float32 is asked for): the anchor of before.
+  "afinar-cpu-float": () => new AfinarEngine("Cpu", "float"),
   "afinar-webgpu": () => new AfinarEngine("WebGpu"),
   mediapipe: () => new MediaPipeEngine(),
   litert: () => new LiteRtEngine(),

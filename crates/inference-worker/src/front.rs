@@ -28,7 +28,7 @@ const MODEL_NAME: &str = "the app's model";
 /// worker's own.
 const TRAINING_WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
 
-/// The arithmetic this worker's URL asks for (`?arithmetic=integer`, for measurements beside
+/// The arithmetic this worker's URL asks for (`?arithmetic=float`, for measurements beside
 /// the default), else [`Arithmetic::Auto`].
 fn asked_arithmetic(scope: &DedicatedWorkerGlobalScope) -> Arithmetic {
     let search = scope.location().search();

@@ -76,15 +76,15 @@ impl CpuKernels {
     }
 
     /// Whether a quantized file's integers run faster than float32 on this path here: where
-    /// the CPU has 8-bit dot products (AVX-512 VNNI). Elsewhere the integer kernels are the
-    /// compiler's vectorization of plain loops, slower than the float ones; or, in wasm
-    /// (`simd128`'s 16-bit `i32x4.dot_i16x8_s`), about as fast as float32 over the whole
-    /// network so far, not enough to give up the float path's features that heads are
-    /// trained on.
+    /// the CPU has 8-bit dot products (AVX-512 VNNI), and in wasm (`simd128`'s
+    /// `i32x4.dot_i16x8_s`: eight multiply-adds in one instruction). Elsewhere the integer
+    /// kernels are the compiler's vectorization of plain loops, slower than the float ones.
     pub fn integer_is_faster(self) -> bool {
         match self.isa() {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512(avx512) => avx512.vnni().is_some(),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128(_) => true,
             _ => false,
         }
     }

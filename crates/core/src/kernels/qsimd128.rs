@@ -7,8 +7,8 @@
 use core::arch::wasm32::{
     f32x4_add, f32x4_convert_i32x4, f32x4_mul, f32x4_pmax, f32x4_pmin, f32x4_splat,
     i16x8_load_extend_i8x8, i16x8_narrow_i32x4, i32x4_add, i32x4_dot_i16x8, i32x4_mul,
-    i32x4_shuffle, i32x4_splat, i32x4_sub, u8x16_narrow_i16x8, u16x8_extend_low_u8x16, u32x4_splat,
-    v128, v128_load, v128_store, v128_store64_lane,
+    i32x4_shuffle, i32x4_splat, i32x4_sub, u8x16_narrow_i16x8, u16x8_extend_low_u8x16, v128,
+    v128_load, v128_load32_splat, v128_store, v128_store64_lane,
 };
 
 use super::isa::Simd128;
@@ -52,17 +52,21 @@ fn tile<const R: usize>(g: &QPanels, a: &[u8], sums: &[i32; ROWS], first: usize,
     let half = first % PANEL * DEPTH;
     let rows: [&[u8]; R] = core::array::from_fn(|r| &a[r * k..][..k]);
     let mut acc = [[i32x4_splat(0); PAIRS]; R];
-    for (group, weights) in panel.chunks_exact(PANEL * DEPTH).enumerate() {
-        let weights = &weights[half..][..COLUMNS * DEPTH];
-        let w: [v128; PAIRS] = core::array::from_fn(|q| {
-            let w = &weights[q * 2 * DEPTH..][..2 * DEPTH];
-            // SAFETY: `w` is a live slice of exactly 8 bytes (checked by the indexing above),
-            // what the load reads; wasm loads take unaligned addresses.
-            unsafe { i16x8_load_extend_i8x8(w.as_ptr()) }
+    // Raw reads in the loop: checked indexing there costs as many instructions as the
+    // arithmetic.
+    let (weights, rows) = (panel.as_ptr(), rows.map(<[u8]>::as_ptr));
+    for group in 0..k / DEPTH {
+        // SAFETY: `panel` holds `k / DEPTH` groups of `PANEL × DEPTH` bytes (sliced to
+        // `PANEL · k` above); `half + COLUMNS · DEPTH ≤ PANEL · DEPTH`, so each 8-byte load
+        // lies inside this group; wasm loads take unaligned addresses.
+        let w: [v128; PAIRS] = core::array::from_fn(|q| unsafe {
+            let at = group * PANEL * DEPTH + half + q * 2 * DEPTH;
+            i16x8_load_extend_i8x8(weights.add(at))
         });
-        for (acc, row) in acc.iter_mut().zip(&rows) {
-            let x = &row[group * DEPTH..][..DEPTH];
-            let x = u32x4_splat(u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
+        for (acc, row) in acc.iter_mut().zip(rows) {
+            // SAFETY: each row is `k` bytes (sliced above) and `group · DEPTH + DEPTH ≤ k`, so
+            // the 4 bytes read lie inside it; wasm loads take unaligned addresses.
+            let x = unsafe { v128_load32_splat(row.add(group * DEPTH).cast()) };
             let x = u16x8_extend_low_u8x16(x);
             for (acc, w) in acc.iter_mut().zip(&w) {
                 *acc = i32x4_add(*acc, i32x4_dot_i16x8(x, *w));
@@ -71,6 +75,10 @@ fn tile<const R: usize>(g: &QPanels, a: &[u8], sums: &[i32; ROWS], first: usize,
     }
     let bounds = Bounds::new(BlockRequantization::new(g.zero_point, g.min, g.max));
     let columns = COLUMNS.min(g.n - first);
+    // What finishes the tile's columns, four at a time, for all its rows.
+    let bias = [0, 4].map(|h| load_i32(&g.bias, first + h));
+    let scales = [0, 4].map(|h| load_f32(&g.scales, first + h));
+    let offset = [0, 4].map(|h| load_i32(&g.offset, first + h));
     for (r, acc) in acc.iter().enumerate() {
         // Each column's two partial sums added, four columns at a time, and finished.
         let v: [v128; 2] = core::array::from_fn(|h| {
@@ -79,13 +87,11 @@ fn tile<const R: usize>(g: &QPanels, a: &[u8], sums: &[i32; ROWS], first: usize,
                 i32x4_shuffle::<0, 2, 4, 6>(x, y),
                 i32x4_shuffle::<1, 3, 5, 7>(x, y),
             );
-            let j = first + 4 * h;
-            let mut sum = i32x4_add(sum, load_i32(&g.bias, j));
+            let mut sum = i32x4_add(sum, bias[h]);
             if g.offsets {
-                let taken = i32x4_mul(load_i32(&g.offset, j), i32x4_splat(sums[r]));
-                sum = i32x4_sub(sum, taken);
+                sum = i32x4_sub(sum, i32x4_mul(offset[h], i32x4_splat(sums[r])));
             }
-            requantize_lanes(sum, load_f32(&g.scales, j), bounds)
+            requantize_lanes(sum, scales[h], bounds)
         });
         // The values are already within 0..=255: the narrowing does not saturate.
         let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(v[0], v[1]), i32x4_splat(0));

@@ -18,8 +18,8 @@ impl MobileNetV2Weights {
     /// [`Self::from_tflite`] for a caller that has already hashed `bytes` (the page's worker
     /// hashes with the browser's native SHA-256, once, to check its cached copy too): `sha256`
     /// must be their sha256 in lower-case hex, as [`sha256_hex`] writes it. The file's own
-    /// integers are read only where `integers` (the page's worker, which runs float32 unless
-    /// they are asked for, spares the time and memory).
+    /// integers are read only where `integers` (a worker asked for float32 spares the time
+    /// and memory).
     pub fn read(bytes: &[u8], sha256: String, integers: bool) -> Result<Self, ModelError> {
         if bytes.is_empty() {
             return Err(ModelError::Empty);

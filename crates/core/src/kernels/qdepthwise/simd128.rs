@@ -33,7 +33,16 @@ pub(super) fn strip(_isa: Simd128, s: Strip<'_>) {
             let a = s.taps[2 * pair];
             // The ninth tap pairs with itself; its partner's weights are zero.
             let b = s.taps.get(2 * pair + 1).copied().unwrap_or(a);
-            let (a, b) = (load_u8(window, a), load_u8(window, b));
+            // SAFETY: every tap is at most `reach − 16` (`reach` is the largest tap plus 16)
+            // and `window` is `reach` bytes, so both 16-byte loads lie inside it; wasm loads
+            // take unaligned addresses. (Raw reads: checked ones cost as much as the
+            // arithmetic here.)
+            let (a, b) = unsafe {
+                (
+                    v128_load(window.as_ptr().add(a).cast()),
+                    v128_load(window.as_ptr().add(b).cast()),
+                )
+            };
             let low = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b);
             let high =
                 i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b);
@@ -62,13 +71,4 @@ pub(super) fn strip(_isa: Simd128, s: Strip<'_>) {
         // writes; wasm stores take unaligned addresses.
         unsafe { v128_store(out.as_mut_ptr().cast(), bytes) }
     }
-}
-
-/// The sixteen bytes of `window` from `at`.
-#[inline(always)]
-fn load_u8(window: &[u8], at: usize) -> v128 {
-    let bytes = &window[at..at + LANES];
-    // SAFETY: `bytes` is a live slice of exactly 16 bytes, checked by the indexing above; wasm
-    // loads take unaligned addresses.
-    unsafe { v128_load(bytes.as_ptr().cast()) }
 }
