@@ -8,7 +8,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use afinar::model::kernels::CpuKernels;
-use afinar::{Classifier, MobileNetV2Weights, ModelInput, top_k};
+use afinar::{Arithmetic, Classifier, MobileNetV2Weights, ModelInput, top_k};
 use burn::tensor::Device;
 use serde::Deserialize;
 use wasm_bindgen_test::*;
@@ -40,7 +40,10 @@ async fn check_bird_parity(device: &Device, kernels: CpuKernels) {
     let reference: Reference = serde_json::from_str(BIRD_REFERENCE).expect("bird.json");
     let weights = MobileNetV2Weights::from_tflite(MODEL).expect("the model loads");
     let labels = weights.labels_or(None).expect("labels");
-    let classifier = Classifier::with_cpu_kernels(&weights, labels, device, kernels);
+    // Float32 whatever the path's default (the page runs the file's integers, held to their
+    // own arithmetic by `integer_kernels_in_wasm_are_the_files_arithmetic`).
+    let classifier =
+        Classifier::with_cpu_path(&weights, labels, device, kernels, Arithmetic::Float);
     assert_eq!(classifier.cpu_kernels(), kernels, "the path asked for runs");
     let bird = ModelInput::from_rgb(BIRD_RGB.to_vec()).expect("224×224×3 input");
     let rows = classifier
@@ -132,6 +135,11 @@ fn integer_kernels_in_wasm_are_the_files_arithmetic() {
     }
     let top1 = (0..want.logits.len()).max_by_key(|&i| (want.logits[i], std::cmp::Reverse(i)));
     assert_eq!(top1, Some(reference.top5[0].0));
+    // The page's worker asks for nothing: the integers are its default.
+    let labels = weights.labels_or(None).expect("labels");
+    let page = afinar_core::CpuClassifier::new(&weights, labels, CpuKernels::best())
+        .expect("the model packs");
+    assert_eq!(page.arithmetic(), Arithmetic::Integer);
 }
 
 #[wasm_bindgen_test]
