@@ -79,10 +79,11 @@ fn tile<const R: usize>(g: &QPanels, a: &[u8], sums: &[i32; ROWS], first: usize,
     let bias = [0, 4].map(|h| load_i32(&g.bias, first + h));
     let scales = [0, 4].map(|h| load_f32(&g.scales, first + h));
     let offset = [0, 4].map(|h| load_i32(&g.offset, first + h));
-    for (r, acc) in acc.iter().enumerate() {
-        // Each column's two partial sums added, four columns at a time, and finished.
-        let v: [v128; 2] = core::array::from_fn(|h| {
-            let (x, y) = (acc[2 * h], acc[2 * h + 1]);
+    for (r, &[a, b, c, d]) in acc.iter().enumerate() {
+        // Each column's two partial sums added, four columns at a time, and finished. (Named
+        // vectors, not an array indexed in a closure: the compiler kept such an array in
+        // memory and cleared it with `memory.fill`, a call out of the compiled code, per tile.)
+        let finish = |x: v128, y: v128, h: usize| {
             let sum = i32x4_add(
                 i32x4_shuffle::<0, 2, 4, 6>(x, y),
                 i32x4_shuffle::<1, 3, 5, 7>(x, y),
@@ -92,7 +93,8 @@ fn tile<const R: usize>(g: &QPanels, a: &[u8], sums: &[i32; ROWS], first: usize,
                 sum = i32x4_sub(sum, i32x4_mul(offset[h], i32x4_splat(sums[r])));
             }
             requantize_lanes(sum, scales[h], bounds)
-        });
+        };
+        let v = [finish(a, b, 0), finish(c, d, 1)];
         // The values are already within 0..=255: the narrowing does not saturate.
         let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(v[0], v[1]), i32x4_splat(0));
         let out = &mut out[r * g.n + first..][..columns];
