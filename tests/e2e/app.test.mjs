@@ -236,6 +236,8 @@ test("the model is cached, the app works offline, and a wrong model file is refu
     await waitForModel(page);
     console.log(`warm load (offline, everything from the caches) to model ready: ${Date.now() - start} ms`);
     assert.match(await page.getByTestId("model-ready").innerText(), /cache/);
+    // On the CPU the page runs the quantized file in its own integers, and says so.
+    assert.match(await page.getByTestId("model-ready").getAttribute("title"), /runs in the file's 8-bit integers/);
     assert.equal(server.requests.filter((p) => p === modelPath).length, before + 1, "the model was downloaded again");
     await page.getByTestId("photo-input").setInputFiles([KNOWN[1][0]]);
     await waitForResults(page, 1);

@@ -53,6 +53,7 @@ pub fn load(
         sha256: weights.sha256.clone(),
         size_bytes: bytes.len() as u64,
         load_ms: load_ms(),
+        arithmetic: classifier.arithmetic().describe().into(),
     };
     let loaded = Loaded {
         classifier: Rc::new(classifier),

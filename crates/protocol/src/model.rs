@@ -40,6 +40,9 @@ pub struct ModelInfo {
     pub size_bytes: u64,
     /// From the start of the request to the model ready on its device (warm-up included).
     pub load_ms: f64,
+    /// The arithmetic the frozen backbone runs in, in words ("the file's 8-bit integers",
+    /// "float32"), for the page's diagnostics.
+    pub arithmetic: String,
 }
 
 /// What the model says about one photo.

@@ -328,7 +328,11 @@ fn ModelStatus(model: RwSignal<ModelView>, activity: RwSignal<String>) -> impl I
                         ModelSource::File(name) => format!("from {name}"),
                     };
                     view! {
-                        <p class="ready" data-testid="model-ready" title=format!("sha256 {}", info.sha256)>
+                        <p
+                            class="ready"
+                            data-testid="model-ready"
+                            title=format!("sha256 {}; runs in {}", info.sha256, info.arithmetic)
+                        >
                             "✓ Model ready: MobileNetV2, "
                             {info.num_classes}
                             " classes, "

@@ -86,6 +86,7 @@ impl ModelHost {
             sha256: weights.sha256.clone(),
             size_bytes: bytes.len() as u64,
             load_ms: now_ms(&self.scope) - start,
+            arithmetic: classifier.arithmetic().describe().into(),
         };
         {
             let mut model = self.state.borrow_mut();

@@ -25,6 +25,15 @@ impl Arithmetic {
 
     pub const ALL: [Self; 3] = [Self::Auto, Self::Integer, Self::Float];
 
+    /// What runs, in words, for diagnostics: "8-bit integers" or "float32" ([`Self::Auto`]
+    /// is not a result: a classifier runs one of the two).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Integer => "the file's 8-bit integers",
+            Self::Float | Self::Auto => "float32",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Auto => "auto",
