@@ -28,18 +28,6 @@ const MODEL_NAME: &str = "the app's model";
 /// worker's own.
 const TRAINING_WORKER_SCRIPT: &str = "./afinar-worker_loader.js";
 
-/// The arithmetic this worker's URL asks for (`?arithmetic=float`, for measurements beside
-/// the default), else [`Arithmetic::Auto`].
-fn asked_arithmetic(scope: &DedicatedWorkerGlobalScope) -> Arithmetic {
-    let search = scope.location().search();
-    search
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("arithmetic="))
-        .and_then(Arithmetic::from_name)
-        .unwrap_or(Arithmetic::Auto)
-}
-
 /// Starts the worker: installs the message handler and tells the page it is listening.
 pub fn start() {
     let scope = global_scope();
@@ -260,7 +248,7 @@ impl Front {
             bytes,
             sha256,
             source,
-            asked_arithmetic(&self.scope),
+            Arithmetic::from_query(&self.scope.location().search()),
             current.as_deref(),
             || mark(&self.scope, "afinar:model-parsed"),
             || now_ms(&self.scope) - start,

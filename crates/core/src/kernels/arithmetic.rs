@@ -1,10 +1,12 @@
 //! Which arithmetic runs a quantized file's frozen part on the CPU kernels.
 
+use super::isa::CpuKernels;
+
 /// The arithmetic of a quantized file's frozen part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arithmetic {
     /// The file's own 8-bit integers where the kernels run them faster than float32
-    /// ([`super::CpuKernels::integer_is_faster`]), else float32.
+    /// ([`CpuKernels::integer_is_faster`]), else float32.
     Auto,
     /// The file's 8-bit integers on any path (a float32 file stays float32).
     Integer,
@@ -15,7 +17,7 @@ pub enum Arithmetic {
 impl Arithmetic {
     /// Whether a quantized file's integers are wanted on `kernels`: asked for, or
     /// [`Self::Auto`] where they run faster.
-    pub fn wants_integers(self, kernels: super::CpuKernels) -> bool {
+    pub fn wants_integers(self, kernels: CpuKernels) -> bool {
         match self {
             Self::Integer => true,
             Self::Auto => kernels.runnable().integer_is_faster(),
@@ -46,6 +48,18 @@ impl Arithmetic {
         Self::ALL.into_iter().find(|a| a.name() == name)
     }
 
+    /// What a page's worker URL query (`search`, as `location.search` gives it) asks for:
+    /// `?arithmetic=float` (or `integer`, `auto`), for measurements beside the default; else
+    /// [`Self::Auto`].
+    pub fn from_query(search: &str) -> Self {
+        search
+            .trim_start_matches('?')
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("arithmetic="))
+            .and_then(Self::from_name)
+            .unwrap_or(Self::Auto)
+    }
+
     /// `AFINAR_ARITHMETIC` (`auto`, `integer`, `float`) where set, else [`Self::Auto`].
     pub fn from_env() -> Self {
         #[cfg(not(target_arch = "wasm32"))]
@@ -55,5 +69,26 @@ impl Arithmetic {
             return arithmetic;
         }
         Self::Auto
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_urls_query_names_the_arithmetic() {
+        assert_eq!(Arithmetic::from_query(""), Arithmetic::Auto);
+        assert_eq!(
+            Arithmetic::from_query("?arithmetic=float"),
+            Arithmetic::Float
+        );
+        let both = "?x=1&arithmetic=integer";
+        assert_eq!(Arithmetic::from_query(both), Arithmetic::Integer);
+        assert_eq!(Arithmetic::from_query("?arithmetic=fast"), Arithmetic::Auto);
+        assert_eq!(
+            Arithmetic::from_query("?xarithmetic=float"),
+            Arithmetic::Auto
+        );
     }
 }
