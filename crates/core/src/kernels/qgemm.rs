@@ -166,12 +166,6 @@ impl QPanels {
     }
 }
 
-/// The sum of a row's uint8 values.
-#[inline(always)]
-fn row_sum(row: &[u8]) -> i32 {
-    row.iter().map(|&x| i32::from(x)).sum()
-}
-
 /// Some rows of a [`PackedQGemm`]: `a` holds them, `out` receives them.
 struct QGemmRows<'a> {
     gemm: &'a QPanels,
@@ -188,12 +182,7 @@ impl Kernel for QGemmRows<'_> {
         let (k, n) = (gemm.k, gemm.n);
         for (a, out) in a.chunks(ROWS * k).zip(out.chunks_mut(ROWS * n)) {
             let rows = a.len() / k.max(1);
-            let mut sums = [0i32; ROWS];
-            if gemm.offsets {
-                for (s, row) in sums.iter_mut().zip(a.chunks_exact(k)) {
-                    *s = row_sum(row);
-                }
-            }
+            let sums: [i32; ROWS] = gemm.row_sums(a);
             for p in 0..n.div_ceil(PANEL) {
                 let panel = gemm.panel(p);
                 let mut acc = [[0i32; PANEL]; ROWS];

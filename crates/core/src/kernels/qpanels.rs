@@ -29,3 +29,18 @@ pub struct QPanels {
     pub min: u8,
     pub max: u8,
 }
+
+impl QPanels {
+    /// The uint8 sum of each of the `k`-long rows of `a` (at most `N`), where a column's
+    /// stored weights carry an offset that the sum takes back out; zeros where none does.
+    #[inline(always)]
+    pub fn row_sums<const N: usize>(&self, a: &[u8]) -> [i32; N] {
+        let mut sums = [0i32; N];
+        if self.offsets {
+            for (s, row) in sums.iter_mut().zip(a.chunks_exact(self.k.max(1))) {
+                *s = row.iter().map(|&x| i32::from(x)).sum();
+            }
+        }
+        sums
+    }
+}

@@ -14,6 +14,7 @@ use core::arch::wasm32::{
 use super::isa::Simd128;
 use super::qpanels::{DEPTH, PANEL, QPanels};
 use super::requantize::{BlockRequantization, MAGIC};
+use super::simd128::load;
 
 /// Rows of a tile.
 const ROWS: usize = 2;
@@ -27,12 +28,7 @@ pub(super) fn qgemm_rows(_isa: Simd128, g: &QPanels, a: &[u8], out: &mut [u8]) {
     let (k, n) = (g.k, g.n);
     for (a, out) in a.chunks(ROWS * k).zip(out.chunks_mut(ROWS * n)) {
         let rows = a.len() / k.max(1);
-        let mut sums = [0i32; ROWS];
-        if g.offsets {
-            for (s, row) in sums.iter_mut().zip(a.chunks_exact(k)) {
-                *s = row.iter().map(|&x| i32::from(x)).sum();
-            }
-        }
+        let sums: [i32; ROWS] = g.row_sums(a);
         for first in (0..n).step_by(COLUMNS) {
             match rows {
                 2 => tile::<2>(g, a, &sums, first, out),
@@ -77,7 +73,7 @@ fn tile<const R: usize>(g: &QPanels, a: &[u8], sums: &[i32; ROWS], first: usize,
     let columns = COLUMNS.min(g.n - first);
     // What finishes the tile's columns, four at a time, for all its rows.
     let bias = [0, 4].map(|h| load_i32(&g.bias, first + h));
-    let scales = [0, 4].map(|h| load_f32(&g.scales, first + h));
+    let scales = [0, 4].map(|h| load(&g.scales, first + h));
     let offset = [0, 4].map(|h| load_i32(&g.offset, first + h));
     for (r, &[a, b, c, d]) in acc.iter().enumerate() {
         // Each column's two partial sums added, four columns at a time, and finished. (Named
@@ -120,14 +116,6 @@ pub(super) fn load_i32(values: &[i32], at: usize) -> v128 {
     let lanes = &values[at..at + 4];
     // SAFETY: `lanes` is a live slice of exactly 4 i32 (16 bytes), checked by the indexing
     // above; wasm loads take unaligned addresses.
-    unsafe { v128_load(lanes.as_ptr().cast()) }
-}
-
-/// Four float32 lanes of `values` from `at`.
-#[inline(always)]
-pub(super) fn load_f32(values: &[f32], at: usize) -> v128 {
-    let lanes = &values[at..at + 4];
-    // SAFETY: as [`load_i32`]: 4 live f32, 16 bytes.
     unsafe { v128_load(lanes.as_ptr().cast()) }
 }
 

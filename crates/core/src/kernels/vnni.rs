@@ -29,12 +29,7 @@ fn rows(g: &QPanels, a: &[u8], out: &mut [u8]) {
     let panels = n.div_ceil(PANEL);
     for (a, out) in a.chunks(ROWS * k).zip(out.chunks_mut(ROWS * n)) {
         let rows = a.len() / k.max(1);
-        let mut sums = [0i32; ROWS];
-        if g.offsets {
-            for (s, row) in sums.iter_mut().zip(a.chunks_exact(k)) {
-                *s = row.iter().map(|&x| i32::from(x)).sum();
-            }
-        }
+        let sums: [i32; ROWS] = g.row_sums(a);
         let mut p = 0;
         while p + 2 <= panels {
             tile::<2>(g, a, rows, &sums, p, out);

@@ -12,21 +12,21 @@ use core::arch::wasm32::{
 
 use super::strip::{LANES, Strip};
 use crate::kernels::isa::Simd128;
-use crate::kernels::qsimd128::{Bounds, load_f32, load_i32, requantize_lanes};
+use crate::kernels::qsimd128::{Bounds, load_i32, requantize_lanes};
+use crate::kernels::simd128::load;
 
 /// Runs `strip`.
 pub(super) fn strip(_isa: Simd128, s: Strip<'_>) {
     let block = s.block;
     let bias: [v128; 4] = core::array::from_fn(|v| load_i32(&block.bias, 4 * v));
-    let scales: [v128; 4] = core::array::from_fn(|v| load_f32(&block.scales, 4 * v));
+    let scales: [v128; 4] = core::array::from_fn(|v| load(&block.scales, 4 * v));
     let bounds = Bounds::new(s.finish);
     let reach = s.reach();
     for p in 0..s.pixels {
-        let (at, to) = (s.first + p * s.step, p * s.out_step);
-        if at + reach > s.values.len() || to + LANES > s.out.len() {
+        let Some((at, to)) = s.pixel(p, reach) else {
             debug_assert!(false, "a strip reaches past its input or output");
             return;
-        }
+        };
         let window = &s.values[at..at + reach];
         let mut acc = bias;
         for (pair, weights) in block.pairs.iter().enumerate() {

@@ -71,6 +71,16 @@ impl Strip<'_> {
     pub fn reach(&self) -> usize {
         self.taps.iter().max().map_or(0, |&t| t + LANES)
     }
+
+    /// Where pixel `p` reads in `values` (its window of `reach` values, [`Self::reach`]) and
+    /// writes in `out` (its sixteen channels), where both lie inside them. Plain comparisons,
+    /// no `get(..)` chain: the instruction sets' loops hold weights in registers that a call
+    /// the compiler leaves out of line would spill at every pixel.
+    #[inline(always)]
+    pub fn pixel(&self, p: usize, reach: usize) -> Option<(usize, usize)> {
+        let (at, to) = (self.first + p * self.step, p * self.out_step);
+        (at + reach <= self.values.len() && to + LANES <= self.out.len()).then_some((at, to))
+    }
 }
 
 /// Runs `s` in plain lanes that the compiler vectorizes for the instruction set it is

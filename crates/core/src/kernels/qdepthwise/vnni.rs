@@ -42,13 +42,10 @@ fn run(s: Strip<'_>) {
     let zero_point = _mm512_set1_epi32(zero_point);
     let reach = s.reach();
     for p in 0..s.pixels {
-        // Slicing, not `get(..).and_then(..)`: a call the compiler does not inline here would
-        // spill the weights' registers on every pixel.
-        let (at, to) = (s.first + p * s.step, p * s.out_step);
-        if at + reach > s.values.len() || to + LANES > s.out.len() {
+        let Some((at, to)) = s.pixel(p, reach) else {
             debug_assert!(false, "a strip reaches past its input or output");
             return;
-        }
+        };
         let window = &s.values[at..at + reach];
         let out = &mut s.out[to..to + LANES];
         let mut acc = bias;
