@@ -3,8 +3,9 @@
 // `startups`; run alone, it also prints where each start's time goes, the page's and the workers'
 // resource timings and performance marks on one clock:
 //
-//   node bench/startup.mjs [--runs N] [--timeline]
+//   node bench/startup.mjs [--runs N] [--timeline] [--stay MS]
 //
+// (--stay: the cold visit stays open MS more before the warm one, as a person's would.)
 // (Chromium flags for an experiment: CHROMIUM_FLAGS="--js-flags=--liftoff-only".)
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -58,7 +59,7 @@ const timeline = () =>
  * first answer. `first_ms` = ready + photo → answer, in the page's clock; `wall_ms` = the same
  * in the harness's clock, its own delays included. With `rows`, the visit's timeline is pushed
  * there. */
-async function visit(context, origin, photo, rows) {
+async function visit(context, origin, photo, rows, stay_ms = 0) {
   const page = await context.newPage();
   const workers = [];
   page.on("worker", (w) => workers.push(w));
@@ -79,6 +80,7 @@ async function visit(context, origin, photo, rows) {
     add("page", await page.evaluate(timeline));
     for (const w of workers) add(w.url().split("/").pop().split("#")[0], await w.evaluate(timeline).catch(() => []));
   }
+  await page.waitForTimeout(stay_ms);
   await page.close();
   const ready_ms = Math.round(t.ready);
   const photo_ms = Math.round(t.result - t.photo);
@@ -107,14 +109,14 @@ async function liteRtFirst(browser, origin, photo) {
  * LiteRT.js's cold start, interleaved `runs` times: medians, and every run. `photo`: `{ path,
  * url }` of a JPEG, as a file and as served by bench/serve.mjs. `timeline(label, rows)` receives
  * each visit's timeline where given. */
-export async function startups(browser, origin, photo, runs, timeline) {
+export async function startups(browser, origin, photo, runs, timeline, stay_ms = 0) {
   const all = { app: [], litert: [] };
   for (let i = 0; i < runs; i++) {
     const context = await browser.newContext();
     await context.addInitScript(pageClock);
     if (timeline) await context.addInitScript(workerMarks);
     const rows = timeline ? [[], []] : [];
-    const cold = await visit(context, origin, photo, rows[0]);
+    const cold = await visit(context, origin, photo, rows[0], stay_ms);
     const warm = await visit(context, origin, photo, rows[1]);
     await context.close();
     if (timeline) {
@@ -149,6 +151,7 @@ export async function startups(browser, origin, photo, runs, timeline) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const runs = Number(args[args.indexOf("--runs") + 1]) || 3;
+  const stay = args.includes("--stay") ? Number(args[args.indexOf("--stay") + 1]) : 0;
   const print = (label, rows) => {
     console.log(`--- ${label}`);
     for (const r of rows.sort((a, b) => a.start - b.start)) {
@@ -160,7 +163,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const browser = await launch(false, process.env.CHROMIUM_FLAGS?.split(" ") ?? []);
   const daisy = "daisy/100080576_f52e8ee070_n.jpg";
   const photo = { path: path.join(photoDir, daisy), url: `/photos/${daisy}` };
-  const result = await startups(browser, server.origin, photo, runs, args.includes("--timeline") ? print : undefined);
+  const result = await startups(browser, server.origin, photo, runs, args.includes("--timeline") ? print : undefined, stay);
   const { app, litert } = result;
   console.log(
     `median of ${runs}: app cold ${app.cold_ms} ms, warm ${app.warm_ms} ms; LiteRT.js ${litert.cold_ms} ms; ` +

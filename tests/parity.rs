@@ -263,6 +263,42 @@ fn warming_up_changes_no_answer() {
     );
 }
 
+/// Reading a file straight into the arithmetic that runs it (the page's way: no float32 copy of
+/// the weights beside the integers) gives the classifier that packing all of its weights gives:
+/// same labels, same probabilities, same boundary activations.
+#[test]
+fn reading_a_file_into_one_arithmetic_gives_the_same_classifier() {
+    use afinar::classify::CpuClassifier;
+
+    let bytes = model_bytes(V1_QUANT);
+    let weights = MobileNetV2Weights::from_tflite(&bytes).expect("model loads");
+    let labels = weights.labels_or(None).expect("the file carries labels");
+    let photos: Vec<ModelInput> = references().iter().map(|(_, r)| r.input()).collect();
+    let kernels = CpuKernels::best();
+    for arithmetic in [Arithmetic::Integer, Arithmetic::Float] {
+        let packed = CpuClassifier::with_arithmetic(&weights, labels.clone(), kernels, arithmetic)
+            .expect("packs");
+        let read = CpuClassifier::read(&bytes, weights.sha256.clone(), None, kernels, arithmetic)
+            .expect("reads");
+        assert_eq!(read.arithmetic(), arithmetic);
+        assert_eq!(read.integer_refused(), None);
+        assert_eq!(read.labels(), labels.as_slice());
+        assert_eq!(read.model_sha256(), weights.sha256);
+        assert_eq!(read.kernels(), packed.kernels());
+        assert_eq!(
+            read.imagenet_probabilities(&photos),
+            packed.imagenet_probabilities(&photos),
+            "{arithmetic:?}"
+        );
+        let boundary = FeatureStage::Boundary(2);
+        assert_eq!(
+            read.features(&photos[..1], boundary),
+            packed.features(&photos[..1], boundary),
+            "{arithmetic:?}"
+        );
+    }
+}
+
 /// A trained head (with and without a fine-tuned top) gives the same answers on the core's CPU
 /// kernels, read from its file, as Burn's trained parts do, and ImageNet's answer from that
 /// same pass is the plain classifier's.

@@ -164,6 +164,55 @@ fn quantized_files_are_dequantized_per_tensor_and_per_channel() {
     }
 }
 
+/// `CpuClassifier::read` (the page's way in): a quantized file runs in its integers and a
+/// float32 one in float32 even where the integers were asked for (saying why); the labels a
+/// file lacks come from the fallback list, which must name each output.
+#[test]
+fn reading_a_file_picks_the_arithmetic_it_can_run_and_checks_its_labels() {
+    use afinar::classify::CpuClassifier;
+
+    let labels: String = (0..1001).map(|i| format!("class {i}\n")).collect();
+    let kernels = CpuKernels::best();
+    let read = |bytes: &[u8], fallback: Option<&str>| {
+        CpuClassifier::read(bytes, "sha".into(), fallback, kernels, Arithmetic::Integer)
+    };
+    let input = ModelInput::from_rgb(vec![77; 224 * 224 * 3]).expect("input");
+    for (weights, arithmetic) in [
+        (Weights::Uint8, Arithmetic::Integer),
+        (Weights::Int8, Arithmetic::Integer),
+        (Weights::Float32, Arithmetic::Float),
+    ] {
+        let bytes = standard(weights);
+        let classifier = read(&bytes, Some(&labels)).expect("reads");
+        assert_eq!(classifier.arithmetic(), arithmetic, "{weights:?}");
+        assert_eq!(classifier.labels()[1000], "class 1000");
+        assert_eq!(classifier.model_sha256(), "sha");
+        // Zero kernels: the classifier's biases are the logits, the last the largest (tied
+        // with its neighbours once rounded to the integers' 8 bits).
+        let probs = classifier.imagenet_probabilities(std::slice::from_ref(&input));
+        assert!(probs.iter().all(|&p| p <= probs[1000]), "{weights:?}");
+        assert!(probs[1000] > probs[0], "{weights:?}");
+        if arithmetic == Arithmetic::Float {
+            let why = classifier.integer_refused().expect("says why");
+            assert!(why.contains("float32"), "{why}");
+        } else {
+            assert_eq!(classifier.integer_refused(), None);
+        }
+        assert!(matches!(read(&bytes, None), Err(ModelError::NoLabels)));
+        assert!(matches!(
+            read(&bytes, Some("daisy\nroses\n")),
+            Err(ModelError::LabelCount {
+                classes: 1001,
+                labels: 2
+            })
+        ));
+    }
+    assert!(matches!(
+        read(b"not a model", Some(&labels)),
+        Err(ModelError::NotTflite)
+    ));
+}
+
 #[test]
 fn a_quantized_tensor_with_scales_that_do_not_fit_its_channels_is_refused() {
     // Tensor 1 is the stem's weight ([32, 3, 3, 3], int8 per channel).

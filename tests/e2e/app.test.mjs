@@ -228,6 +228,10 @@ test("the model is cached, the app works offline, and a wrong model file is refu
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.equal(server.requests.filter((p) => p === modelPath).length, before + 1, "first visit downloads the model");
+    // The worker index.html starts reads the model at once; the page's own request for it,
+    // later, is answered by that read instead of a second one.
+    const marks = await worker.evaluate(() => ["afinar:model-requested", "afinar:model-already-read"].map((m) => performance.getEntriesByName(m).length));
+    assert.deepEqual(marks, [1, 1], "one read of the model, begun before the page asked");
 
     // Next visit, offline: the service worker serves the app, Cache Storage the model.
     await context.setOffline(true);

@@ -12,21 +12,32 @@ use crate::kernels::gemm::PackedGemm;
 use crate::kernels::integer_backbone::IntegerBackbone;
 use crate::kernels::{CpuKernels, PackedBackbone, PackedTop};
 use crate::preprocess::{INPUT_BYTES, InputScaling, ModelInput};
-use crate::tflite::{DenseWeights, MobileNetV2Weights, ModelError};
+use crate::tflite::{
+    DenseWeights, MobileNetV2Weights, ModelError, QuantizedMobileNetV2, file_labels,
+};
 
 /// The pretrained network with its labels, packed for the CPU kernels.
 #[derive(Debug)]
 pub struct CpuClassifier {
-    backbone: PackedBackbone,
-    /// The file's own integers, where they run the frozen part: its activations at a
-    /// fine-tuned top's boundary, the pooled features and ImageNet's answers (what trains, and a
-    /// fine-tuned top, stay float32).
-    integer: Option<IntegerBackbone>,
+    frozen: Frozen,
+    kernels: CpuKernels,
     /// Why the file's integers do not run where they were asked for.
     integer_refused: Option<String>,
     labels: Vec<String>,
     scaling: InputScaling,
     sha256: String,
+}
+
+/// What runs the pretrained network: one arithmetic, packed once. (One per classifier: the
+/// variants' sizes do not matter.)
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum Frozen {
+    Float(PackedBackbone),
+    /// The file's own integers: its activations at a fine-tuned top's boundary, the pooled
+    /// features and ImageNet's answers (what trains, and a fine-tuned top, stay float32). Its
+    /// float32 weights are neither dequantized nor packed.
+    Integer(IntegerBackbone),
 }
 
 /// A trained head packed for the CPU kernels: its fine-tuned top (if any) and its two dense
@@ -142,36 +153,81 @@ impl CpuClassifier {
     ) -> Result<Self, ModelError> {
         let integer = match (arithmetic.wants_integers(kernels), &weights.quantized) {
             (false, _) => Ok(None),
-            (true, Ok(q)) => IntegerBackbone::pack(q, kernels)
-                .map(Some)
-                .ok_or_else(|| "its scales do not fit the integer kernels".to_string()),
+            (true, Ok(q)) => pack_integers(q, kernels).map(Some),
             (true, Err(why)) => Err(why.clone()),
         };
-        let (integer, integer_refused) = match integer {
-            Ok(integer) => (integer, None),
-            Err(why) => (None, (arithmetic == Arithmetic::Integer).then_some(why)),
+        let (frozen, refused) = match integer {
+            Ok(Some(integer)) => (Frozen::Integer(integer), None),
+            Ok(None) => (Frozen::Float(pack_float(weights, kernels)?), None),
+            Err(why) => (Frozen::Float(pack_float(weights, kernels)?), Some(why)),
         };
-        let backbone = PackedBackbone::pack(weights, kernels).ok_or_else(|| {
-            ModelError::WrongArchitecture("its convolutions are not MobileNetV2's".into())
-        })?;
-        if labels.len() != backbone.outputs() {
-            return Err(ModelError::LabelCount {
-                classes: backbone.outputs(),
-                labels: labels.len(),
-            });
-        }
-        Ok(Self {
-            backbone,
-            integer,
-            integer_refused,
+        let classifier = Self {
+            frozen,
+            kernels: kernels.runnable(),
+            integer_refused: refused.filter(|_| arithmetic == Arithmetic::Integer),
             labels,
             scaling: weights.input_scaling,
             sha256: weights.sha256.clone(),
-        })
+        };
+        classifier.check_labels()
+    }
+
+    /// Reads and packs a `.tflite` file whose sha256 (lower-case hex) is `sha256`, for
+    /// `kernels` in `arithmetic`; `fallback_labels` as for [`Self::from_tflite`]. Where the
+    /// file's integers run, its float32 weights are neither dequantized nor packed (the page's
+    /// worker starts sooner and keeps less memory).
+    pub fn read(
+        bytes: &[u8],
+        sha256: String,
+        fallback_labels: Option<&str>,
+        kernels: CpuKernels,
+        arithmetic: Arithmetic,
+    ) -> Result<Self, ModelError> {
+        let mut refused = None;
+        if arithmetic.wants_integers(kernels) {
+            let integers = QuantizedMobileNetV2::from_tflite(bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|q| Ok((pack_integers(&q, kernels)?, q.input_scaling)));
+            match integers {
+                Ok((integer, scaling)) => {
+                    let classes = integer.outputs();
+                    let classifier = Self {
+                        frozen: Frozen::Integer(integer),
+                        kernels: kernels.runnable(),
+                        integer_refused: None,
+                        labels: file_labels(bytes, classes, fallback_labels)?,
+                        scaling,
+                        sha256,
+                    };
+                    return classifier.check_labels();
+                }
+                Err(why) => refused = Some(why),
+            }
+        }
+        let weights = MobileNetV2Weights::read(bytes, sha256, false)?;
+        let labels = weights.labels_or(fallback_labels)?;
+        let mut classifier = Self::with_arithmetic(&weights, labels, kernels, Arithmetic::Float)?;
+        classifier.integer_refused = refused.filter(|_| arithmetic == Arithmetic::Integer);
+        Ok(classifier)
+    }
+
+    /// `self`, where it has one label per output.
+    fn check_labels(self) -> Result<Self, ModelError> {
+        let classes = match &self.frozen {
+            Frozen::Float(backbone) => backbone.outputs(),
+            Frozen::Integer(integer) => integer.outputs(),
+        };
+        match self.labels.len() == classes {
+            true => Ok(self),
+            false => Err(ModelError::LabelCount {
+                classes,
+                labels: self.labels.len(),
+            }),
+        }
     }
 
     pub fn kernels(&self) -> CpuKernels {
-        self.backbone.kernels()
+        self.kernels
     }
 
     /// Why the file's integers do not run, where they were asked for and do not.
@@ -182,9 +238,9 @@ impl CpuClassifier {
     /// The arithmetic the frozen backbone's pooled features and ImageNet's answers run in:
     /// [`Arithmetic::Integer`] or [`Arithmetic::Float`].
     pub fn arithmetic(&self) -> Arithmetic {
-        match self.integer {
-            Some(_) => Arithmetic::Integer,
-            None => Arithmetic::Float,
+        match self.frozen {
+            Frozen::Integer(_) => Arithmetic::Integer,
+            Frozen::Float(_) => Arithmetic::Float,
         }
     }
 
@@ -229,15 +285,15 @@ impl CpuClassifier {
     ) -> Embedding {
         let batch: Vec<ModelInput> = std::iter::once(input).chain(views).cloned().collect();
         let width = unfreeze.map(|blocks| FeatureStage::Boundary(blocks).width());
-        let (pooled, boundary, mut probs) = match &self.integer {
-            Some(integer) => {
+        let (pooled, boundary, mut probs) = match &self.frozen {
+            Frozen::Integer(integer) => {
                 let rows = integer_rows(integer, &batch, unfreeze, true);
                 let mut logits = rows.logits;
                 logits.truncate(self.labels.len());
                 let boundary = width.map(|width| (rows.boundary, width));
                 (rows.pooled, boundary, logits)
             }
-            None => {
+            Frozen::Float(backbone) => {
                 let (boundary, pooled) = match unfreeze {
                     Some(blocks) => {
                         let (boundary, pooled) = self.boundary_and_pooled(&batch, blocks);
@@ -245,9 +301,7 @@ impl CpuClassifier {
                     }
                     None => (None, self.features(&batch, FeatureStage::Pooled)),
                 };
-                let probs = self
-                    .backbone
-                    .logits(&pooled[..FEATURE_DIM.min(pooled.len())]);
+                let probs = backbone.logits(&pooled[..FEATURE_DIM.min(pooled.len())]);
                 (pooled, boundary.zip(width), probs)
             }
         };
@@ -266,11 +320,11 @@ impl CpuClassifier {
 
     /// ImageNet softmax probabilities, `labels().len()` values per input, concatenated.
     pub fn imagenet_probabilities(&self, inputs: &[ModelInput]) -> Vec<f32> {
-        let mut logits = match &self.integer {
-            Some(integer) => integer_rows(integer, inputs, None, true).logits,
-            None => self
-                .backbone
-                .logits(&self.features(inputs, FeatureStage::Pooled)),
+        let mut logits = match &self.frozen {
+            Frozen::Integer(integer) => integer_rows(integer, inputs, None, true).logits,
+            Frozen::Float(backbone) => {
+                backbone.logits(&self.features(inputs, FeatureStage::Pooled))
+            }
         };
         softmax_rows(&mut logits, self.labels.len());
         logits
@@ -280,30 +334,29 @@ impl CpuClassifier {
     pub fn classify_with_head(&self, input: &ModelInput, head: &PackedHead, k: usize) -> Answers {
         let mut pooled = Vec::with_capacity(FEATURE_DIM);
         let mut head_pooled = Vec::with_capacity(FEATURE_DIM);
-        let mut integer_answer = None;
-        match (&self.integer, &head.top) {
-            (Some(integer), None) => {
+        let mut imagenet = Vec::new();
+        match (&self.frozen, &head.top) {
+            (Frozen::Integer(integer), None) => {
                 let out = integer.run(input.rgb());
                 pooled = out.pooled;
-                integer_answer = Some(integer_logits(integer, &out.logits));
+                imagenet = integer_logits(integer, &out.logits);
             }
             // The frozen blocks in the file's integers, the fine-tuned top in float32 on their
             // real activations, the file's own top in integers: one pass below the boundary.
-            (Some(integer), Some(top)) => {
+            (Frozen::Integer(integer), Some(top)) => {
                 let (at, out) = integer.run_to_boundary(input.rgb(), top.unfrozen(), true);
-                self.backbone
-                    .run_top_from(&at.values, at.side, at.channels, top, &mut head_pooled);
+                top.run_from(&at.values, at.side, at.channels, &mut head_pooled);
                 if let Some(out) = out {
-                    pooled = out.pooled;
-                    integer_answer = Some(integer_logits(integer, &out.logits));
+                    imagenet = integer_logits(integer, &out.logits);
                 }
             }
-            _ => self.each_scaled(std::slice::from_ref(input), |image| match &head.top {
-                Some(top) => self
-                    .backbone
-                    .run_with_top(image, top, &mut pooled, &mut head_pooled),
-                None => self.backbone.run(image, FeatureStage::Pooled, &mut pooled),
-            }),
+            (Frozen::Float(backbone), top) => {
+                self.each_scaled(std::slice::from_ref(input), |image| match top {
+                    Some(top) => backbone.run_with_top(image, top, &mut pooled, &mut head_pooled),
+                    None => backbone.run(image, FeatureStage::Pooled, &mut pooled),
+                });
+                imagenet = backbone.logits(&pooled);
+            }
         }
         let features = if head.top.is_some() {
             &head_pooled
@@ -312,7 +365,6 @@ impl CpuClassifier {
         };
         let mut head_probs = head.logits(features);
         softmax_rows(&mut head_probs, head.classes.len());
-        let mut imagenet = integer_answer.unwrap_or_else(|| self.backbone.logits(&pooled));
         softmax_rows(&mut imagenet, self.labels.len());
         let first = |mut rows: Vec<Vec<Prediction>>| rows.pop().unwrap_or_default();
         Answers {
@@ -328,40 +380,39 @@ impl CpuClassifier {
     /// What the frozen backbone computes at `stage`, `stage.width()` values per input,
     /// concatenated.
     pub fn features(&self, inputs: &[ModelInput], stage: FeatureStage) -> Vec<f32> {
-        let mut rows = Vec::with_capacity(inputs.len() * stage.width());
-        match (&self.integer, stage) {
-            (Some(integer), FeatureStage::Pooled) => {
-                rows = integer_rows(integer, inputs, None, true).pooled;
+        match (&self.frozen, stage) {
+            (Frozen::Integer(integer), FeatureStage::Pooled) => {
+                integer_rows(integer, inputs, None, true).pooled
             }
-            (Some(integer), FeatureStage::Boundary(k)) => {
-                rows = integer_rows(integer, inputs, Some(k), false).boundary;
+            (Frozen::Integer(integer), FeatureStage::Boundary(k)) => {
+                integer_rows(integer, inputs, Some(k), false).boundary
             }
-            _ => self.each_scaled(inputs, |image| self.backbone.run(image, stage, &mut rows)),
+            (Frozen::Float(backbone), _) => {
+                let mut rows = Vec::with_capacity(inputs.len() * stage.width());
+                self.each_scaled(inputs, |image| backbone.run(image, stage, &mut rows));
+                rows
+            }
         }
-        rows
     }
 
     /// The boundary activations below the last `k` blocks and the pooled features, from one
     /// pass per input: `(N × boundary width, N × 1280)`.
     pub fn boundary_and_pooled(&self, inputs: &[ModelInput], k: usize) -> (Vec<f32>, Vec<f32>) {
-        let mut boundary = Vec::with_capacity(inputs.len() * FeatureStage::Boundary(k).width());
-        let mut pooled = Vec::with_capacity(inputs.len() * FEATURE_DIM);
-        match &self.integer {
-            Some(integer) => {
+        match &self.frozen {
+            Frozen::Integer(integer) => {
                 let rows = integer_rows(integer, inputs, Some(k), true);
-                (boundary, pooled) = (rows.boundary, rows.pooled);
+                (rows.boundary, rows.pooled)
             }
-            None => self.each_scaled(inputs, |image| {
-                self.backbone
-                    .run_boundary_and_pooled(image, k, &mut boundary, &mut pooled);
-            }),
+            Frozen::Float(backbone) => {
+                let mut boundary =
+                    Vec::with_capacity(inputs.len() * FeatureStage::Boundary(k).width());
+                let mut pooled = Vec::with_capacity(inputs.len() * FEATURE_DIM);
+                self.each_scaled(inputs, |image| {
+                    backbone.run_boundary_and_pooled(image, k, &mut boundary, &mut pooled);
+                });
+                (boundary, pooled)
+            }
         }
-        (boundary, pooled)
-    }
-
-    /// ImageNet logits of pooled features (`N × 1280` → `N × outputs`).
-    pub fn logits(&self, features: &[f32]) -> Vec<f32> {
-        self.backbone.logits(features)
     }
 
     /// Calls `f` with each input scaled for the model (`224 × 224 × 3`, NHWC), one buffer
@@ -373,6 +424,22 @@ impl CpuClassifier {
             f(&image);
         }
     }
+}
+
+/// Why the integer kernels refuse a file's integers.
+const SCALES_REFUSED: &str = "its scales do not fit the integer kernels";
+
+fn pack_integers(q: &QuantizedMobileNetV2, kernels: CpuKernels) -> Result<IntegerBackbone, String> {
+    IntegerBackbone::pack(q, kernels).ok_or_else(|| SCALES_REFUSED.to_string())
+}
+
+fn pack_float(
+    weights: &MobileNetV2Weights,
+    kernels: CpuKernels,
+) -> Result<PackedBackbone, ModelError> {
+    PackedBackbone::pack(weights, kernels).ok_or_else(|| {
+        ModelError::WrongArchitecture("its convolutions are not MobileNetV2's".into())
+    })
 }
 
 /// What integer passes give for photos, concatenated: the real activations below the last

@@ -10,17 +10,18 @@ use std::rc::Rc;
 
 use afinar_core::kernels::Arithmetic;
 use afinar_protocol::{ModelSource, Reply, Request};
-use afinar_vocabulary::{Backend, CPU_ADAPTER, RowsNeeded};
+use afinar_vocabulary::{Backend, RowsNeeded};
 use afinar_worker_scope::{global_scope, listen, mark, next_task, now_ms, post};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::adapter::{self, Adapter};
 use crate::child::ChildLink;
 use crate::download;
 use crate::message::variant;
 use crate::model::{self, Loaded, UserHead};
 use crate::pool::{Job, Pool};
+
+mod backend;
 
 /// The name the training worker is given for the model this worker loaded.
 const MODEL_NAME: &str = "the app's model";
@@ -44,6 +45,7 @@ pub fn start() {
         queue: RefCell::new(VecDeque::new()),
         busy: Cell::new(false),
         model: RefCell::new(None),
+        default_from: RefCell::new(None),
         head: RefCell::new(None),
         backend_asked: Cell::new(0),
         webgpu_wanted: Cell::new(false),
@@ -51,24 +53,36 @@ pub fn start() {
         handing_over: Cell::new(false),
         training: ChildLink::new(),
     });
+    let listener = front.clone();
     listen(&scope, move |event: MessageEvent| {
+        let front = &listener;
         let data = event.data();
         match variant(&data).as_deref() {
             // Not queued: training is what the training worker is doing, and it checks this
             // between epochs.
             Some("CancelTraining") => front.training.send(&data),
+            // Not queued either: the model the early worker is reading need not wait for it.
+            Some("UseBestBackend") => front.use_best_backend(),
             Some(name) if answered_here(name) => {
                 match serde_wasm_bindgen::from_value::<Request>(data.clone()) {
-                    Ok(request) => Front::enqueue(&front, Some(request), data),
+                    Ok(request) => Front::enqueue(front, Some(request), data),
                     // Answered, so that nobody waits for a reply that will never come.
                     Err(e) => post(&front.scope, &Reply::BadRequest(e.to_string())),
                 }
             }
             // Relayed as they came: the training worker reads (and refuses) them.
-            _ => Front::enqueue(&front, None, data),
+            _ => Front::enqueue(front, None, data),
         }
     });
     mark(&scope, "afinar:started");
+    if scope.name() == afinar_vocabulary::EARLY_WORKER_NAME {
+        let request = Request::LoadDefaultModel {
+            url: afinar_vocabulary::default_model_url(),
+        };
+        if let Ok(raw) = serde_wasm_bindgen::to_value(&request) {
+            Front::enqueue(&front, Some(request), raw);
+        }
+    }
 }
 
 /// The requests this worker reads; the others go to the training worker as they are.
@@ -94,6 +108,8 @@ struct Front {
     queue: RefCell<VecDeque<(Option<Request>, JsValue)>>,
     busy: Cell<bool>,
     model: RefCell<Option<Loaded>>,
+    /// The URL the model in `model` came from, where it is the default one.
+    default_from: RefCell<Option<String>>,
     head: RefCell<Option<UserHead>>,
     /// Backend requests so far: an adapter probe answers only if none came after it.
     backend_asked: Cell<u32>,
@@ -134,12 +150,21 @@ impl Front {
             return self.relay(&raw);
         };
         match request {
+            // The early worker read it before the page asked.
+            Request::LoadDefaultModel { url }
+                if self.default_from.borrow().as_ref() == Some(&url) =>
+            {
+                mark(&self.scope, "afinar:model-already-read");
+            }
             Request::LoadDefaultModel { url } => self.load_default_model(&url).await,
             Request::LoadModelFile { name, bytes } => {
                 let start = now_ms(&self.scope);
                 let sha256 = download::sha256_hex(&self.scope, &bytes).await;
                 match self.install(bytes, sha256, ModelSource::File(name.clone()), start) {
-                    Ok(()) => self.tell_training(&raw),
+                    Ok(()) => {
+                        self.default_from.borrow_mut().take();
+                        self.tell_training(&raw);
+                    }
                     Err(message) => self.post(&Reply::ModelRefused { name, message }),
                 }
             }
@@ -150,19 +175,7 @@ impl Front {
                     Backend::WebGpu => self.use_webgpu(&raw),
                 }
             }
-            Request::UseBestBackend => {
-                // Asking for the adapter can take a while: the model loads meanwhile, and the
-                // CPU answers until the adapter is known. A later choice wins over this one.
-                let asked = self.backend_asked.get() + 1;
-                self.backend_asked.set(asked);
-                let this = self.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    let adapter = adapter::probe_adapter(&this.scope).await;
-                    if this.backend_asked.get() == asked {
-                        this.use_adapter(adapter);
-                    }
-                });
-            }
+            Request::UseBestBackend => self.use_best_backend(),
             Request::Classify { id, bytes } if !self.on_webgpu.get() => {
                 let result = self.classify(&bytes);
                 self.post(&Reply::Classified { id, result });
@@ -250,7 +263,6 @@ impl Front {
             source,
             Arithmetic::from_query(&self.scope.location().search()),
             current.as_deref(),
-            || mark(&self.scope, "afinar:model-parsed"),
             || now_ms(&self.scope) - start,
         )?;
         self.pool.use_model(loaded.file.clone());
@@ -282,48 +294,6 @@ impl Front {
         let (head, info) = model::head(&loaded.classifier, file)?;
         *self.head.borrow_mut() = Some(head);
         Ok(info)
-    }
-
-    /// The best backend for `adapter`: WebGPU on a hardware one, the CPU otherwise (saying why
-    /// where WebGPU exists).
-    fn use_adapter(self: &Rc<Self>, adapter: Adapter) {
-        match adapter {
-            Adapter::Hardware => {
-                let webgpu = Request::UseBackend(Backend::WebGpu);
-                match serde_wasm_bindgen::to_value(&webgpu) {
-                    Ok(value) => self.use_webgpu(&value),
-                    Err(e) => self.use_cpu(Some(e.to_string())),
-                }
-            }
-            Adapter::Missing => self.use_cpu(None),
-            Adapter::Software(name) => {
-                let why = format!(
-                    "This browser's WebGPU runs on {name}, a software renderer slower than the \
-                     CPU (choose WebGPU to use it anyway)"
-                );
-                self.use_cpu(Some(why));
-            }
-        }
-    }
-
-    /// The CPU from now on, here and in the training worker where it runs.
-    fn use_cpu(&self, fallback: Option<String>) {
-        self.webgpu_wanted.set(false);
-        self.on_webgpu.set(false);
-        self.post(&Reply::BackendReady {
-            backend: Backend::Cpu,
-            adapter: CPU_ADAPTER.into(),
-            fallback,
-        });
-        if let Ok(value) = serde_wasm_bindgen::to_value(&Request::UseBackend(Backend::Cpu)) {
-            self.tell_training(&value);
-        }
-    }
-
-    /// WebGPU runs in the training worker: it says which backend it got.
-    fn use_webgpu(self: &Rc<Self>, raw: &JsValue) {
-        self.webgpu_wanted.set(true);
-        self.relay(raw);
     }
 
     /// Sends a request to the training worker where it runs (it keeps the same model and head
@@ -459,6 +429,7 @@ impl Front {
         let kept = keep.then(|| (bytes.clone(), sha256.clone()));
         match self.install(bytes, sha256, source.clone(), start) {
             Ok(()) => {
+                *self.default_from.borrow_mut() = Some(url.to_string());
                 // A photo sent while the model was packed is the warm-up (let it in first);
                 // so is WebGPU's first pass, in the training worker.
                 next_task(&self.scope).await;

@@ -2,10 +2,10 @@
 
 use std::rc::Rc;
 
+use afinar_core::ModelInput;
 use afinar_core::augment::TrainingPhoto;
 use afinar_core::classify::{CpuClassifier, PackedHead};
 use afinar_core::kernels::{Arithmetic, CpuKernels};
-use afinar_core::{MobileNetV2Weights, ModelInput};
 use afinar_protocol::{Classification, HeadInfo, ModelInfo, ModelSource, PreparedPhoto};
 use afinar_vocabulary::{Backend, RowsNeeded};
 use afinar_worker_scope::{PREPARED_TOP_K, prepared_photo};
@@ -27,30 +27,28 @@ pub struct UserHead {
 
 /// Reads and packs a model file whose sha256 (hex) is `sha256`, for `arithmetic`.
 /// `current_labels` names the outputs of a file that carries no label list, when their number
-/// agrees; `parsed` is called between reading and packing.
+/// agrees.
 pub fn load(
     bytes: Vec<u8>,
     sha256: String,
     source: ModelSource,
     arithmetic: Arithmetic,
     current_labels: Option<&[String]>,
-    parsed: impl FnOnce(),
     load_ms: impl FnOnce() -> f64,
 ) -> Result<(Loaded, ModelInfo), String> {
-    let kernels = CpuKernels::best();
-    let weights = MobileNetV2Weights::read(&bytes, sha256, arithmetic.wants_integers(kernels))
-        .map_err(|e| e.to_string())?;
-    parsed();
     let fallback = current_labels.map(|labels| labels.join("\n"));
-    let labels = weights
-        .labels_or(fallback.as_deref())
-        .map_err(|e| e.to_string())?;
-    let classifier = CpuClassifier::with_arithmetic(&weights, labels, kernels, arithmetic)
-        .map_err(|e| e.to_string())?;
+    let classifier = CpuClassifier::read(
+        &bytes,
+        sha256,
+        fallback.as_deref(),
+        CpuKernels::best(),
+        arithmetic,
+    )
+    .map_err(|e| e.to_string())?;
     let info = ModelInfo {
         source,
         num_classes: classifier.labels().len(),
-        sha256: weights.sha256.clone(),
+        sha256: classifier.model_sha256().to_string(),
         size_bytes: bytes.len() as u64,
         load_ms: load_ms(),
         arithmetic: classifier.arithmetic().describe().into(),

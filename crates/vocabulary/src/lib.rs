@@ -28,5 +28,15 @@ pub use settings::{RecipeName, TrainSettings, total_epochs};
 /// File name of the recommended model, as the setup script puts it in place.
 pub const DEFAULT_MODEL_FILE: &str = "mobilenet_v2_1.0_224_quant.tflite";
 
+/// Where the page and its inference worker find the recommended model, relative to both.
+pub fn default_model_url() -> String {
+    format!("models/{DEFAULT_MODEL_FILE}")
+}
+
+/// The name `index.html` gives the inference worker it starts before the page's wasm loads.
+/// Every page asks for the default model first, so a worker with this name starts reading it at
+/// once, and answers the page's own request for it with that load.
+pub const EARLY_WORKER_NAME: &str = "afinar-early";
+
 #[cfg(test)]
 mod tests;

@@ -202,7 +202,7 @@ fn App() -> impl IntoView {
     };
 
     let link = WorkerLink::spawn(backend_choice::load(), on_reply);
-    link.load_default_model(&format!("models/{}", afinar_vocabulary::DEFAULT_MODEL_FILE));
+    link.load_default_model(&afinar_vocabulary::default_model_url());
     training.start(link.clone());
     let link = StoredValue::new_local(link);
 

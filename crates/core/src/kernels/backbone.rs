@@ -71,6 +71,8 @@ pub struct PackedBackbone {
 pub struct PackedTop {
     unfrozen: usize,
     body: Blocks,
+    /// For [`Self::run_from`], where no float32 backbone runs below it.
+    scratch: Mutex<Scratch>,
 }
 
 impl std::fmt::Debug for PackedBackbone {
@@ -210,12 +212,39 @@ impl PackedTop {
             return None;
         }
         let body = Blocks::pack(specs, convs, kernels.runnable())?;
-        Some(Self { unfrozen, body })
+        Some(Self {
+            unfrozen,
+            body,
+            scratch: Mutex::new(Scratch::default()),
+        })
     }
 
     /// Blocks of the backbone it replaces.
     pub fn unfrozen(&self) -> usize {
         self.unfrozen
+    }
+
+    /// Its pooled features (appended to `pooled`) from real activations at its boundary, NHWC,
+    /// `side × side × channels`: the frozen part having run elsewhere (in the file's integers).
+    pub fn run_from(
+        &self,
+        activations: &[f32],
+        side: usize,
+        channels: usize,
+        pooled: &mut Vec<f32>,
+    ) {
+        let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        let s = &mut *guard;
+        let mut shape = Shape {
+            h: side,
+            w: side,
+            c: channels,
+        };
+        grow(&mut s.x, shape.len());
+        s.x[..shape.len()].copy_from_slice(&activations[..shape.len()]);
+        self.body
+            .run(0..self.body.blocks.len(), s, &mut shape, None);
+        self.body.pool(s, shape, pooled);
     }
 }
 
@@ -326,30 +355,6 @@ impl PackedBackbone {
         s.x[..shape.len()].copy_from_slice(&s.kept[..shape.len()]);
         top.body.run(0..top.body.blocks.len(), s, &mut shape, None);
         top.body.pool(s, shape, top_pooled);
-    }
-
-    /// A fine-tuned `top`'s pooled features (appended to `pooled`) from real activations at its
-    /// boundary, NHWC, `side × side × channels`: the frozen part having run elsewhere (in the
-    /// file's integers).
-    pub fn run_top_from(
-        &self,
-        activations: &[f32],
-        side: usize,
-        channels: usize,
-        top: &PackedTop,
-        pooled: &mut Vec<f32>,
-    ) {
-        let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
-        let s = &mut *guard;
-        let mut shape = Shape {
-            h: side,
-            w: side,
-            c: channels,
-        };
-        grow(&mut s.x, shape.len());
-        s.x[..shape.len()].copy_from_slice(&activations[..shape.len()]);
-        top.body.run(0..top.body.blocks.len(), s, &mut shape, None);
-        top.body.pool(s, shape, pooled);
     }
 
     /// The stem on `image` into `s.x`; returns the activations' shape.

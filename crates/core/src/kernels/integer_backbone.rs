@@ -131,6 +131,11 @@ impl IntegerBackbone {
         self.kernels
     }
 
+    /// Outputs of the ImageNet classifier.
+    pub fn outputs(&self) -> usize {
+        self.classifier.n()
+    }
+
     /// The real value of a logit.
     pub fn logit(&self, q: u8) -> f32 {
         self.logits.real(q)

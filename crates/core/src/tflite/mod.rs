@@ -20,4 +20,4 @@ pub mod writer;
 
 pub use exported::ExportedClassifier;
 pub use quantized::{ActivationQuantization, QuantizedBlock, QuantizedConv, QuantizedMobileNetV2};
-pub use weights::{ConvWeights, DenseWeights, MobileNetV2Weights, ModelError};
+pub use weights::{ConvWeights, DenseWeights, MobileNetV2Weights, ModelError, file_labels};

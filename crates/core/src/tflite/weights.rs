@@ -53,14 +53,32 @@ impl MobileNetV2Weights {
 
     /// Labels from the file, else from `fallback` (the text of an `imagenet_labels.txt`).
     pub fn labels_or(&self, fallback: Option<&str>) -> Result<Vec<String>, ModelError> {
-        let labels = match (&self.labels, fallback) {
-            (Some(labels), _) => labels.clone(),
-            (None, Some(text)) => parse_labels(text),
-            (None, None) => return Err(ModelError::NoLabels),
-        };
-        check_label_count(self.num_classes(), labels.len())?;
-        Ok(labels)
+        labels_or(self.labels.clone(), fallback, self.num_classes())
     }
+}
+
+/// The labels a file's bytes carry, else `fallback`'s (the text of an `imagenet_labels.txt`):
+/// one for each of its `classes` outputs.
+pub fn file_labels(
+    bytes: &[u8],
+    classes: usize,
+    fallback: Option<&str>,
+) -> Result<Vec<String>, ModelError> {
+    labels_or(appended_labels(bytes, classes)?, fallback, classes)
+}
+
+fn labels_or(
+    labels: Option<Vec<String>>,
+    fallback: Option<&str>,
+    classes: usize,
+) -> Result<Vec<String>, ModelError> {
+    let labels = match (labels, fallback) {
+        (Some(labels), _) => labels,
+        (None, Some(text)) => parse_labels(text),
+        (None, None) => return Err(ModelError::NoLabels),
+    };
+    check_label_count(classes, labels.len())?;
+    Ok(labels)
 }
 
 /// The label list a file carries (appended as a zip, as TFLite's metadata writer does), if
