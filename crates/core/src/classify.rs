@@ -3,18 +3,18 @@
 
 pub use afinar_vocabulary::Prediction;
 
-use crate::architecture::{FEATURE_DIM, FeatureStage, INPUT_SIZE};
+mod packed_head;
+
 pub use crate::embedding::Embedding;
-use crate::head::{HeadFileError, HeadWeights};
 pub use crate::kernels::Arithmetic;
+pub use packed_head::PackedHead;
+
+use crate::architecture::{FEATURE_DIM, FeatureStage, INPUT_SIZE};
 use crate::kernels::backbone::channels_first;
-use crate::kernels::gemm::PackedGemm;
 use crate::kernels::integer_backbone::IntegerBackbone;
-use crate::kernels::{CpuKernels, PackedBackbone, PackedTop};
+use crate::kernels::{CpuKernels, PackedBackbone};
 use crate::preprocess::{INPUT_BYTES, InputScaling, ModelInput};
-use crate::tflite::{
-    DenseWeights, MobileNetV2Weights, ModelError, QuantizedMobileNetV2, file_labels,
-};
+use crate::tflite::{MobileNetV2Weights, ModelError, QuantizedMobileNetV2, file_labels};
 
 /// The pretrained network with its labels, packed for the CPU kernels.
 #[derive(Debug)]
@@ -40,84 +40,11 @@ enum Frozen {
     Integer(IntegerBackbone),
 }
 
-/// A trained head packed for the CPU kernels: its fine-tuned top (if any) and its two dense
-/// layers.
-#[derive(Debug)]
-pub struct PackedHead {
-    classes: Vec<String>,
-    top: Option<PackedTop>,
-    hidden: PackedGemm,
-    output: PackedGemm,
-}
-
 /// What one photo is, for ImageNet and for a trained head.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answers {
     pub imagenet: Vec<Prediction>,
     pub head: Vec<Prediction>,
-}
-
-/// A dense layer (`[in, out]` weights) as a GEMM.
-fn dense(layer: &DenseWeights, kernels: CpuKernels) -> PackedGemm {
-    let outputs = layer.outputs;
-    PackedGemm::pack(
-        layer.inputs,
-        outputs,
-        |kk, j| layer.weight[kk * outputs + j],
-        &layer.bias,
-        kernels,
-    )
-}
-
-impl PackedHead {
-    /// Packs a head file's weights (a fine-tuned top must have MobileNetV2's shapes, which
-    /// [`HeadWeights::read`] has checked).
-    pub fn pack(weights: &HeadWeights, kernels: CpuKernels) -> Result<Self, HeadFileError> {
-        let top = match weights.unfrozen_blocks {
-            0 => None,
-            unfrozen => Some(PackedTop::pack(unfrozen, &weights.top, kernels).ok_or_else(
-                || HeadFileError::Unreadable("its fine-tuned top is not MobileNetV2's".into()),
-            )?),
-        };
-        Ok(Self {
-            classes: weights.classes.clone(),
-            top,
-            hidden: dense(&weights.hidden, kernels),
-            output: dense(&weights.output, kernels),
-        })
-    }
-
-    /// Reads and packs a head file, refusing one trained on another base model than
-    /// `base_model_sha256`.
-    pub fn from_file(
-        bytes: &[u8],
-        base_model_sha256: &str,
-        kernels: CpuKernels,
-    ) -> Result<Self, HeadFileError> {
-        Self::pack(&HeadWeights::read(bytes, Some(base_model_sha256))?, kernels)
-    }
-
-    pub fn classes(&self) -> &[String] {
-        &self.classes
-    }
-
-    /// Blocks of the backbone its top replaces (0 for a head alone).
-    pub fn unfrozen(&self) -> usize {
-        self.top.as_ref().map_or(0, PackedTop::unfrozen)
-    }
-
-    /// The classes' logits of pooled features: `N × 1280` → `N × classes`.
-    fn logits(&self, features: &[f32]) -> Vec<f32> {
-        let rows = features.len() / FEATURE_DIM;
-        let mut hidden = vec![0.0; rows * self.hidden.n];
-        self.hidden.run(features, &mut hidden, None, false);
-        for h in &mut hidden {
-            *h = h.max(0.0);
-        }
-        let mut logits = vec![0.0; rows * self.output.n];
-        self.output.run(&hidden, &mut logits, None, false);
-        logits
-    }
 }
 
 impl CpuClassifier {
@@ -335,7 +262,7 @@ impl CpuClassifier {
         let mut pooled = Vec::with_capacity(FEATURE_DIM);
         let mut head_pooled = Vec::with_capacity(FEATURE_DIM);
         let mut imagenet = Vec::new();
-        match (&self.frozen, &head.top) {
+        match (&self.frozen, head.top()) {
             (Frozen::Integer(integer), None) => {
                 let out = integer.run(input.rgb());
                 pooled = out.pooled;
@@ -358,21 +285,21 @@ impl CpuClassifier {
                 imagenet = backbone.logits(&pooled);
             }
         }
-        let features = if head.top.is_some() {
+        let features = if head.top().is_some() {
             &head_pooled
         } else {
             &pooled
         };
         let mut head_probs = head.logits(features);
-        softmax_rows(&mut head_probs, head.classes.len());
+        softmax_rows(&mut head_probs, head.classes().len());
         softmax_rows(&mut imagenet, self.labels.len());
         let first = |mut rows: Vec<Vec<Prediction>>| rows.pop().unwrap_or_default();
         Answers {
             imagenet: first(labelled_top_k(&imagenet, &self.labels, k)),
             head: first(labelled_top_k(
                 &head_probs,
-                &head.classes,
-                k.min(head.classes.len()),
+                head.classes(),
+                k.min(head.classes().len()),
             )),
         }
     }
