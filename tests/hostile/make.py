@@ -50,4 +50,4 @@ project("another-class-folder.afinar", [["photos/1/00000.jpg"], ["photos/1/00001
         [("photos/1/00000.jpg", b"x"), ("photos/1/00001.jpg", b"y")])
 project("head-elsewhere.afinar", [["photos/0/00001.jpg"], ["photos/1/00000.jpg"]],
         two + [("../head.safetensors", b"h")], head="../head.safetensors")
-project("too-many-classes.afinar", [[f"photos/{c}/00000.jpg"] for c in range(21)], [])
+project("too-many-classes.afinar", [[f"photos/{c}/00000.jpg"] for c in range(201)], [])

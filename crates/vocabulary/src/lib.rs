@@ -22,7 +22,10 @@ pub use backend::{Backend, CPU_ADAPTER};
 pub use prediction::{NOT_SURE_BELOW, Prediction};
 pub use record::{TrainingRecord, utc_date};
 pub use rows::RowsNeeded;
-pub use scores::{EpochSummary, LeftOut, Mistake, RowPrediction, RunScores};
+pub use scores::{
+    Confused, EpochSummary, LeftOut, MANY_CLASSES, Mistake, RowPrediction, RunScores,
+    most_confused, weakest_first,
+};
 pub use settings::{RecipeName, TrainSettings, total_epochs};
 
 /// File name of the recommended model, as the setup script puts it in place.

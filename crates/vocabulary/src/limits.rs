@@ -4,7 +4,7 @@
 /// Fewest classes a head can be trained on.
 pub const MIN_CLASSES: usize = 2;
 /// Most classes a head can be trained on.
-pub const MAX_CLASSES: usize = 20;
+pub const MAX_CLASSES: usize = 200;
 /// Fewest photos a class needs (one to learn from, one to check against).
 pub const MIN_PHOTOS_PER_CLASS: usize = 2;
 /// Most blocks the fine-tuning stage can unfreeze: all 17 of MobileNetV2's.

@@ -84,3 +84,48 @@ pub struct LeftOut {
     pub row: usize,
     pub reason: String,
 }
+
+/// Past this many classes the page lays them out for many: the class list and the per-class
+/// scores in boxes that scroll (the scores weakest first), and the confusion matrix as its most
+/// confused pairs (a grid of hundreds of cells can't be read).
+pub const MANY_CLASSES: usize = 20;
+
+/// One cell of a confusion matrix off its diagonal: `count` validation photos of class `truth`
+/// predicted as `predicted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confused {
+    pub truth: usize,
+    pub predicted: usize,
+    pub count: usize,
+}
+
+/// The `k` cells of `confusion[true][predicted]` off its diagonal with the most photos, the
+/// largest first (ties in row, then column order); empty cells are left out.
+pub fn most_confused(confusion: &[Vec<usize>], k: usize) -> Vec<Confused> {
+    let mut cells: Vec<Confused> = confusion
+        .iter()
+        .enumerate()
+        .flat_map(|(truth, row)| {
+            row.iter()
+                .enumerate()
+                .filter(move |&(predicted, &count)| predicted != truth && count > 0)
+                .map(move |(predicted, &count)| Confused {
+                    truth,
+                    predicted,
+                    count,
+                })
+        })
+        .collect();
+    cells.sort_by(|a, b| (b.count, a.truth, a.predicted).cmp(&(a.count, b.truth, b.predicted)));
+    cells.truncate(k);
+    cells
+}
+
+/// The classes in the order to read their scores when there are many: the lowest F1 first
+/// (recall where F1 is missing), ties in class order.
+pub fn weakest_first(recall: &[f64], f1: &[f64]) -> Vec<usize> {
+    let score = |c: usize| f1.get(c).or(recall.get(c)).copied().unwrap_or(0.0);
+    let mut order: Vec<usize> = (0..recall.len().max(f1.len())).collect();
+    order.sort_by(|&a, &b| score(a).total_cmp(&score(b)).then(a.cmp(&b)));
+    order
+}

@@ -114,3 +114,31 @@ fn photo_workers_follow_the_cores_within_memory_and_limits() {
     assert_eq!(workers(Some(f64::NAN), Some(-1.0)), 1);
     assert_eq!(workers(Some(0.0), None), 1);
 }
+
+#[test]
+fn the_most_confused_pairs_come_largest_first_without_the_diagonal() {
+    use crate::scores::{Confused, most_confused};
+    let confusion = vec![vec![9, 3, 0], vec![1, 8, 3], vec![0, 5, 7]];
+    let cell = |truth, predicted, count| Confused {
+        truth,
+        predicted,
+        count,
+    };
+    assert_eq!(
+        most_confused(&confusion, 3),
+        [cell(2, 1, 5), cell(0, 1, 3), cell(1, 2, 3)]
+    );
+    // Empty cells and the diagonal never appear, however many are asked for.
+    assert_eq!(most_confused(&confusion, 100).len(), 4);
+    assert!(most_confused(&[vec![4]], 5).is_empty());
+    assert!(most_confused(&[], 5).is_empty());
+}
+
+#[test]
+fn the_weakest_classes_come_first() {
+    use crate::scores::weakest_first;
+    assert_eq!(weakest_first(&[0.9, 0.2, 0.5], &[0.8, 0.3, 0.3]), [1, 2, 0]);
+    // Without F1 (scores from an older file), recall decides.
+    assert_eq!(weakest_first(&[0.9, 0.2, 0.5], &[]), [1, 2, 0]);
+    assert!(weakest_first(&[], &[]).is_empty());
+}

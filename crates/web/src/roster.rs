@@ -22,11 +22,22 @@ pub fn class_named(classes: &mut Vec<TrainClass>, name: &str) -> Result<u32, Str
         return Ok(c.id);
     }
     if classes.len() >= MAX_CLASSES {
-        return Err(format!(
-            "At most {MAX_CLASSES} classes: “{name}” was not added."
-        ));
+        return Err(classes_not_added(&[name]));
     }
     Ok(new_class(classes, name))
+}
+
+/// What the page says of classes refused for the limit (`names` in the order they came): the
+/// first by name, and how many more.
+pub fn classes_not_added(names: &[&str]) -> String {
+    let first = names.first().copied().unwrap_or_default();
+    match names.len() {
+        0 | 1 => format!("At most {MAX_CLASSES} classes: “{first}” was not added."),
+        n => format!(
+            "At most {MAX_CLASSES} classes: “{first}” and {} more were not added, with their photos.",
+            n - 1
+        ),
+    }
 }
 
 /// Adds a class called `name` (trimmed; "class N" when empty) with an id no class has had.

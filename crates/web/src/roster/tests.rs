@@ -188,6 +188,10 @@ fn no_class_is_added_past_the_limit() {
     let refused = class_named(&mut classes, "one more").unwrap_err();
     assert!(refused.contains("“one more” was not added"), "{refused}");
     assert_eq!(classes.len(), MAX_CLASSES);
+    assert_eq!(
+        classes_not_added(&["x", "y", "z"]),
+        format!("At most {MAX_CLASSES} classes: “x” and 2 more were not added, with their photos.")
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The class list: the classes, their photos (thumbnails) and how photos come in: a folder of
 //! class folders (picked or dropped), or photos picked for or dropped on one class.
 
+use std::collections::HashMap;
+
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, FileList};
@@ -9,26 +11,28 @@ use super::state::{Prepared, TrainPhoto, Training, run_local, use_training};
 use crate::folders::DroppedFile;
 use crate::photos::{jpeg_url, revoke_later};
 use crate::tabs::Turn;
+use afinar_vocabulary::MANY_CLASSES;
 use afinar_vocabulary::limits::{MIN_PHOTOS_PER_CLASS, is_photo_name};
 use afinar_web::roster::{self, ClassTally, TrainClass};
 
 impl Training {
-    /// The class called `name` (any case), created if there is none.
+    /// The class called `name` (any case), created if there is none; else why not, said.
     fn class_named(self, name: &str) -> Option<u32> {
-        let mut found = None;
+        self.find_or_add_class(name)
+            .map_err(|message| self.say(message))
+            .ok()
+    }
+
+    /// The class called `name` (any case), created if there is none; else why not.
+    fn find_or_add_class(self, name: &str) -> Result<u32, String> {
+        let mut found = Err(String::new());
         // Notified only when a class was added: this runs for every photo added.
         self.classes.maybe_update(|list| {
             let before = list.len();
-            found = Some(roster::class_named(list, name));
+            found = roster::class_named(list, name);
             list.len() != before
         });
-        match found? {
-            Ok(id) => Some(id),
-            Err(message) => {
-                self.say(message);
-                None
-            }
-        }
+        found
     }
 
     fn rename_class(self, id: u32, name: String) {
@@ -75,10 +79,24 @@ impl Training {
     /// classes is kept in the same one as the CLI keeps it.
     fn add_photos(self, mut files: Vec<(String, String, Blob)>) {
         files.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let mut refused: Vec<String> = Vec::new();
         let photos = files
             .into_iter()
-            .filter_map(|(class, name, blob)| Some((self.class_named(&class)?, name, blob)))
+            .filter_map(|(class, name, blob)| match self.find_or_add_class(&class) {
+                Ok(id) => Some((id, name, blob)),
+                Err(_) => {
+                    if refused.last() != Some(&class) {
+                        refused.push(class);
+                    }
+                    None
+                }
+            })
             .collect();
+        // Said once for all: one message per refused class would leave only the last.
+        if !refused.is_empty() {
+            let names: Vec<&str> = refused.iter().map(String::as_str).collect();
+            self.say(roster::classes_not_added(&names));
+        }
         self.add_to_classes(photos);
     }
 
@@ -298,15 +316,40 @@ pub fn Intake() -> impl IntoView {
 /// file in IndexedDB costs the browser a few milliseconds).
 const ADDED_PER_SLICE: usize = 8;
 
+/// Thumbnails shown per class: its newest photos.
+const THUMBS_SHOWN: usize = 8;
+
+/// A thumbnail in a class row: the photo's id, name and preparation.
+type Thumb = (u32, String, RwSignal<Prepared>);
+
+/// Each class's newest `per_class` photos, newest first, from one pass over `photos` (rows
+/// that each scanned every photo would make adding photos to many classes quadratic).
+fn newest_by_class(photos: &[TrainPhoto], per_class: usize) -> HashMap<u32, Vec<Thumb>> {
+    let mut by_class: HashMap<u32, Vec<Thumb>> = HashMap::new();
+    for p in photos.iter().rev() {
+        let newest = by_class.entry(p.class_id).or_default();
+        if newest.len() < per_class {
+            newest.push((p.id, p.name.clone(), p.state));
+        }
+    }
+    by_class
+}
+
 #[component]
 pub fn ClassList() -> impl IntoView {
     let training = use_training();
+    let thumbs = Memo::new(move |_| {
+        training
+            .photos
+            .with(|photos| newest_by_class(photos, THUMBS_SHOWN))
+    });
+    let many = move || training.classes.with(Vec::len) > MANY_CLASSES;
     view! {
-        <ul class="classes" data-testid="classes">
+        <ul class="classes" class:many=many data-testid="classes">
             <For
                 each=move || training.tally()
                 key=|t| (t.class.id, t.class.name.clone(), t.photos, t.ready)
-                children=move |t| view! { <ClassRow class=t.class total=t.photos ready=t.ready /> }
+                children=move |t| view! { <ClassRow class=t.class total=t.photos ready=t.ready thumbs /> }
             />
         </ul>
         {move || roster::imbalance(&training.tally()).map(|text| view! {
@@ -316,7 +359,12 @@ pub fn ClassList() -> impl IntoView {
 }
 
 #[component]
-fn ClassRow(class: TrainClass, total: usize, ready: usize) -> impl IntoView {
+fn ClassRow(
+    class: TrainClass,
+    total: usize,
+    ready: usize,
+    thumbs: Memo<HashMap<u32, Vec<Thumb>>>,
+) -> impl IntoView {
     let training = use_training();
     let id = class.id;
     let data_class = class.name.clone();
@@ -344,16 +392,7 @@ fn ClassRow(class: TrainClass, total: usize, ready: usize) -> impl IntoView {
             );
         });
     };
-    let thumbs = move || {
-        training.photos.with(|l| {
-            l.iter()
-                .filter(|p| p.class_id == id)
-                .rev()
-                .take(8)
-                .map(|p| (p.id, p.name.clone(), p.state))
-                .collect::<Vec<_>>()
-        })
-    };
+    let thumbs = move || thumbs.with(|t| t.get(&id).cloned().unwrap_or_default());
     let status = if total == 0 {
         "no photos yet".to_string()
     } else if ready < total {

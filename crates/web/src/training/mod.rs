@@ -22,6 +22,7 @@
 //! This file only declares them: none of them uses it.
 
 mod classes;
+mod confusion;
 mod curves;
 mod head;
 mod panel;

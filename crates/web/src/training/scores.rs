@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use super::confusion::Confusion;
 use super::head::HeadControls;
 use super::publish::PublishControls;
-use super::state::{LabelCheck, Prepared, RunResult, TrainPhoto, Training, percent, use_training};
+use super::state::{
+    LabelCheck, Prepared, RunResult, TrainPhoto, Training, percent, photos, use_training,
+};
 use crate::notice::Notice;
 use crate::photos::jpeg_url;
-use afinar_vocabulary::{LeftOut, Mistake, RowPrediction};
+use afinar_vocabulary::{LeftOut, MANY_CLASSES, Mistake, RowPrediction, weakest_first};
 use afinar_web::roster::StoredPrepared;
 
 impl Training {
@@ -103,9 +106,20 @@ fn PerClass(
     confusion: Vec<Vec<usize>>,
 ) -> impl IntoView {
     let cell = |v: Option<&f64>| v.map_or("–".to_string(), |v| percent(*v));
+    // Many classes: the weakest first, in a box of their own, so that they can be found.
+    let many = classes.len() > MANY_CLASSES;
+    let order = match many {
+        true => weakest_first(&recall, &f1),
+        false => (0..classes.len()).collect(),
+    };
+    let caption = match many {
+        true => "Per class (validation photos; the weakest first)",
+        false => "Per class (validation photos)",
+    };
     view! {
+        <div class="per-class-box" class:many=many>
         <table class="per-class" data-testid="per-class">
-            <caption>"Per class (validation photos)"</caption>
+            <caption>{caption}</caption>
             <thead>
                 <tr>
                     <th scope="col">"Class"</th>
@@ -116,9 +130,9 @@ fn PerClass(
                 </tr>
             </thead>
             <tbody>
-                {classes
+                {order
                     .into_iter()
-                    .enumerate()
+                    .filter_map(|c| Some((c, classes.get(c)?.clone())))
                     .map(|(c, name)| {
                         let r = recall.get(c).copied().unwrap_or(0.0);
                         let photos: usize = confusion.get(c).map_or(0, |row| row.iter().sum());
@@ -135,6 +149,7 @@ fn PerClass(
                     .collect_view()}
             </tbody>
         </table>
+        </div>
     }
 }
 
@@ -190,85 +205,6 @@ fn Mistakes(classes: Vec<String>, mistakes: Vec<Mistake>, photo_ids: Vec<u32>) -
     })
 }
 
-/// `confusion[true][predicted]` as a grid of shaded cells.
-#[component]
-fn Confusion(
-    classes: Vec<String>,
-    confusion: Vec<Vec<usize>>,
-    selected: RwSignal<Option<(usize, usize)>>,
-) -> impl IntoView {
-    const CELL: f64 = 28.0;
-    const LABEL_W: f64 = 90.0;
-    let n = classes.len();
-    let max_cell = confusion
-        .iter()
-        .flatten()
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let side = LABEL_W + CELL * n as f64 + 4.0;
-    let names = classes.clone();
-    let name = move |c: usize| names.get(c).cloned().unwrap_or_default();
-    view! {
-        <figure class="confusion" data-testid="confusion">
-            <figcaption>"Confusion matrix (rows: true class, columns: predicted; choose a cell to see its photos)"</figcaption>
-            <svg viewBox=format!("0 0 {side} {side}") role="img" aria-label="Confusion matrix">
-                {classes
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        let y = LABEL_W + CELL * i as f64 + CELL * 0.65;
-                        let x = LABEL_W + CELL * i as f64 + CELL * 0.5;
-                        view! {
-                            <text x=LABEL_W - 4.0 y=y text-anchor="end" class="axis">{c.clone()}</text>
-                            <text x=x y=LABEL_W - 4.0 text-anchor="start" class="axis" transform=format!("rotate(-60 {x} {})", LABEL_W - 4.0)>{c}</text>
-                        }
-                    })
-                    .collect_view()}
-                {confusion
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(t, row)| row.iter().enumerate().map(move |(p, &count)| (t, p, count)))
-                    .map(|(t, p, count)| {
-                        let x = LABEL_W + CELL * p as f64;
-                        let y = LABEL_W + CELL * t as f64;
-                        let shade = count as f64 / max_cell as f64;
-                        let class = if t == p { "cell diag" } else { "cell" };
-                        let label = format!("{count} {} photos predicted {}", name(t), name(p));
-                        let title = label.clone();
-                        let choose = move || selected.set(Some((t, p)));
-                        view! {
-                            // A cell is a button: its photos are listed below the matrix.
-                            <g
-                                class="cell-button"
-                                class:chosen=move || selected.get() == Some((t, p))
-                                role="button"
-                                tabindex="0"
-                                aria-label=label
-                                data-testid="confusion-cell"
-                                data-cell=format!("{t}-{p}")
-                                on:click=move |_| choose()
-                                on:keydown=move |ev| {
-                                    if ev.key() == "Enter" || ev.key() == " " {
-                                        ev.prevent_default();
-                                        choose();
-                                    }
-                                }
-                            >
-                                <rect x=x y=y width=CELL - 1.0 height=CELL - 1.0 class=class style:fill-opacity=format!("{:.2}", 0.08 + 0.92 * shade)>
-                                    <title>{title}</title>
-                                </rect>
-                                <text x=x + CELL / 2.0 y=y + CELL * 0.65 text-anchor="middle" class="count">{count.to_string()}</text>
-                            </g>
-                        }
-                    })
-                    .collect_view()}
-            </svg>
-        </figure>
-    }
-}
-
 /// A photo of the last run as a list item: its thumbnail, a first line and a muted second one.
 #[component]
 fn PhotoItem(
@@ -311,7 +247,7 @@ fn CellPhotos(
                 Some((photo.name, r.confidence, url))
             })
             .collect();
-        let title = format!("{}: {} photos predicted {}", name(t), items.len(), name(p));
+        let title = format!("{}: {} predicted {}", name(t), photos(items.len()), name(p));
         let predicted = name(p);
         Some(view! {
             <div class="cell-photos" data-testid="cell-photos">

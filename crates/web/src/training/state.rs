@@ -184,6 +184,14 @@ pub(super) fn percent(x: f64) -> String {
     format!("{:.1} %", x * 100.0)
 }
 
+/// "1 photo", "2 photos".
+pub(super) fn photos(n: usize) -> String {
+    match n {
+        1 => "1 photo".to_string(),
+        n => format!("{n} photos"),
+    }
+}
+
 impl Training {
     /// The training state, provided as a context to the components created below the caller.
     pub fn provide() -> Self {
