@@ -23,8 +23,8 @@ pub use prediction::{NOT_SURE_BELOW, Prediction};
 pub use record::{TrainingRecord, utc_date};
 pub use rows::RowsNeeded;
 pub use scores::{
-    Confused, EpochSummary, LeftOut, MANY_CLASSES, Mistake, RowPrediction, RunScores,
-    most_confused, weakest_first,
+    CONFUSED_PAIRS_SHOWN, Confused, EpochSummary, LeftOut, MANY_CLASSES, Mistake, RowPrediction,
+    RunScores, most_confused, weakest_first,
 };
 pub use settings::{RecipeName, TrainSettings, total_epochs};
 

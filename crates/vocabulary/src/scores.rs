@@ -90,6 +90,9 @@ pub struct LeftOut {
 /// confused pairs (a grid of hundreds of cells can't be read).
 pub const MANY_CLASSES: usize = 20;
 
+/// Most confused pairs shown in place of a confusion matrix of [`MANY_CLASSES`] or more.
+pub const CONFUSED_PAIRS_SHOWN: usize = 20;
+
 /// One cell of a confusion matrix off its diagonal: `count` validation photos of class `truth`
 /// predicted as `predicted`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

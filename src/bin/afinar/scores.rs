@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use afinar::train::{Dataset, Disputed, Evaluation};
+use afinar_vocabulary::{CONFUSED_PAIRS_SHOWN, MANY_CLASSES, most_confused};
 use serde::Serialize;
 
 /// Most of the confident mistakes listed in the text output (JSON lists them all).
@@ -91,10 +92,24 @@ pub fn print_scores(classes: &[String], e: &Evaluation, photos: &[PathBuf], json
             e.confusion[c].iter().sum::<usize>()
         );
     }
-    println!("confusion (rows: true class, columns: predicted):");
-    for (c, row) in classes.iter().zip(&e.confusion) {
-        let cells: Vec<String> = row.iter().map(|n| format!("{n:>5}")).collect();
-        println!("  {c:<width$} {}", cells.join(""));
+    if classes.len() > MANY_CLASSES {
+        // A matrix this wide can't be read in a terminal (`--json` has it whole).
+        println!("most confused pairs (true class → predicted):");
+        for pair in most_confused(&e.confusion, CONFUSED_PAIRS_SHOWN) {
+            let name = |c: usize| classes.get(c).map_or("?", String::as_str);
+            println!(
+                "  {:>5}  {} → {}",
+                pair.count,
+                name(pair.truth),
+                name(pair.predicted)
+            );
+        }
+    } else {
+        println!("confusion (rows: true class, columns: predicted):");
+        for (c, row) in classes.iter().zip(&e.confusion) {
+            let cells: Vec<String> = row.iter().map(|n| format!("{n:>5}")).collect();
+            println!("  {c:<width$} {}", cells.join(""));
+        }
     }
     if !mistakes.is_empty() {
         println!("most confident mistakes (a wrong label, or a hard photo):");

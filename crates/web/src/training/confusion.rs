@@ -4,10 +4,7 @@
 use leptos::prelude::*;
 
 use super::state::photos;
-use afinar_vocabulary::{MANY_CLASSES, most_confused};
-
-/// Most confused pairs listed where the matrix has too many classes to draw.
-const PAIRS_SHOWN: usize = 20;
+use afinar_vocabulary::{CONFUSED_PAIRS_SHOWN, MANY_CLASSES, most_confused};
 
 /// `confusion[true][predicted]`: the grid, or the most confused pairs past
 /// [`MANY_CLASSES`] classes. `selected` is the chosen cell: (true class, predicted class).
@@ -30,7 +27,7 @@ fn MostConfused(
     confusion: Vec<Vec<usize>>,
     selected: RwSignal<Option<(usize, usize)>>,
 ) -> impl IntoView {
-    let pairs = most_confused(&confusion, PAIRS_SHOWN);
+    let pairs = most_confused(&confusion, CONFUSED_PAIRS_SHOWN);
     let total = classes.len();
     let name = move |c: usize| classes.get(c).cloned().unwrap_or_default();
     let of_class = move |c: usize| confusion.get(c).map_or(0, |row| row.iter().sum::<usize>());
