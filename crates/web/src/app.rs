@@ -109,7 +109,7 @@ fn App() -> impl IntoView {
 
     // Every reply to its owner, in one exhaustive match: a new kind of reply does not compile
     // until it has one.
-    let on_reply = move |reply: Reply| match reply {
+    let handle_reply = move |reply: Reply| match reply {
         Reply::Started => {}
         Reply::Status(text) => activity.set(text),
         Reply::Download { loaded, total } => {
@@ -199,6 +199,15 @@ fn App() -> impl IntoView {
         Reply::ProjectBytes(result) => training.project_bytes(result),
         Reply::ProjectOpened(result) => training.project_checked(result),
         Reply::ProjectPhotos(result) => training.project_photos(result),
+    };
+
+    let on_reply = move |reply: Reply| {
+        // Prepared photos' states are set a batch at a time: before anything else the worker
+        // says, the batch so far, as it came before.
+        if !matches!(reply, Reply::Prepared { .. }) {
+            training.settle_prepared();
+        }
+        handle_reply(reply)
     };
 
     let link = WorkerLink::spawn(backend_choice::load(), on_reply);

@@ -16,6 +16,9 @@ use afinar_protocol::{
 use afinar_vocabulary::{EpochSummary, RowsNeeded, TrainSettings};
 use afinar_web::roster::{self, RosterPhoto, StoredPrepared};
 
+/// Longest a prepared photo's state waits to be set with others ([`Training::prepared`]).
+const SETTLE_MS: u32 = 250;
+
 impl Training {
     /// The worker stopped (it is being restarted): what was under way here is lost with it.
     pub fn worker_crashed(self) {
@@ -60,13 +63,12 @@ impl Training {
         self.publishing.set(false);
     }
 
-    /// A training photo prepared for `rows` (or why it could not be).
+    /// A training photo prepared for `rows` (or why it could not be). Its state is set with
+    /// the others that come within [`SETTLE_MS`]: replies come by the hundred a second with
+    /// several workers, and every count of prepared photos goes over all of them (one by one,
+    /// adding photos by the thousand took time in the square of their number).
     pub fn prepared(self, id: u32, rows: RowsNeeded, result: Result<PreparedPhoto, String>) {
-        let Some(photo) = self.photo(id) else {
-            return;
-        };
-        let saved = result.is_ok();
-        photo.state.set(match result {
+        let state = match result {
             Ok(embedding) => Prepared::Ready(Arc::new(StoredPrepared {
                 // What it holds of what was asked for.
                 rows: RowsNeeded {
@@ -79,9 +81,34 @@ impl Training {
                 model: self.model.get_value().unwrap_or_default(),
             })),
             Err(message) => Prepared::Failed(message),
-        });
-        if saved {
-            self.save_photo(id);
+        };
+        let first = self
+            .settling
+            .try_update_value(|settling| {
+                settling.push((id, state));
+                settling.len() == 1
+            })
+            .unwrap_or(false);
+        if first {
+            gloo_timers::callback::Timeout::new(SETTLE_MS, move || self.settle_prepared()).forget();
+        }
+    }
+
+    /// Sets the states of the photos prepared since the last time, and keeps their rows. Called
+    /// before any other reply of the worker is handled too, so that those see every answer that
+    /// came before them.
+    pub fn settle_prepared(self) {
+        let settled = self.settling.try_update_value(std::mem::take);
+        for (id, state) in settled.unwrap_or_default() {
+            // A photo removed meanwhile has nothing to set.
+            let Some(photo) = self.photo(id) else {
+                continue;
+            };
+            let saved = matches!(state, Prepared::Ready(_));
+            photo.state.set(state);
+            if saved {
+                self.save_photo(id);
+            }
         }
     }
 

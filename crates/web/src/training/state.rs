@@ -145,6 +145,8 @@ pub struct Training {
     /// Another model file was picked and the worker has not answered yet: training waits, or
     /// it would train the new model's head on the old one's features.
     pub(super) model_loading: StoredValue<bool>,
+    /// Photos the worker prepared whose new state is not set yet ([`Training::prepared`]).
+    pub(super) settling: StoredValue<Vec<(u32, Prepared)>>,
 }
 
 /// Work under way that will write to the store ([`Training::writing`]).
@@ -238,6 +240,7 @@ impl Training {
             owner: StoredValue::new(Owner::current().unwrap_or_default()),
             model: StoredValue::new(None),
             model_loading: StoredValue::new(false),
+            settling: StoredValue::new(Vec::new()),
         };
         provide_context(training);
         training
