@@ -17,6 +17,7 @@ use afinar::train::{
     train_head,
 };
 use afinar::{Arithmetic, Classifier, FeatureStage, MobileNetV2Weights, ModelInput};
+use afinar_vocabulary::limits::MAX_CLASSES;
 use common::{V1_QUANT, model_bytes, shared_dir};
 use futures_lite::future::block_on;
 
@@ -510,12 +511,14 @@ fn bad_datasets_get_clear_messages() {
         Err(DatasetError::TooFewClasses { found: 1 })
     );
     let many = Dataset {
-        classes: names(21),
+        classes: names(MAX_CLASSES + 1),
         samples: vec![],
     };
     assert_eq!(
         many.check(),
-        Err(DatasetError::TooManyClasses { found: 21 })
+        Err(DatasetError::TooManyClasses {
+            found: MAX_CLASSES + 1
+        })
     );
     let empty = Dataset {
         classes: names(2),
@@ -687,7 +690,8 @@ fn a_page_training_run_trains_and_refuses_bad_input_with_clear_messages() {
     };
     assert!(message(&page_set(&[6, 1]), &recipe).contains("“class 1” has 1 photo(s)"));
     assert!(message(&page_set(&[6, 0]), &recipe).contains("“class 1” has no photos"));
-    assert!(message(&page_set(&[2; 21]), &recipe).contains("at most 20"));
+    let too_many = vec![2; MAX_CLASSES + 1];
+    assert!(message(&page_set(&too_many), &recipe).contains(&format!("at most {MAX_CLASSES}")));
     let wild = Recipe::new().with_learning_rate(1e30);
     assert!(message(&page_set(&[4, 4]), &wild).contains("try a lower learning rate"));
     let tune = Recipe::new().with_finetune(Some(FineTuneConfig::new()));

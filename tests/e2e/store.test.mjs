@@ -365,3 +365,30 @@ test("a store of the previous schema is migrated: photos and classes kept, and p
     await browser.close();
   }
 });
+
+test("leaving the page while photos are still being saved asks first, and not once they are", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    const { page, seen } = await openApp(context, server.origin);
+    await waitForModel(page);
+    // Whether the page asks before it is left (its beforeunload handler cancels the event).
+    const asks = () => page.evaluate(() => {
+      const event = new Event("beforeunload", { cancelable: true });
+      window.dispatchEvent(event);
+      return event.defaultPrevented;
+    });
+    assert.equal(await asks(), false, "nothing to save yet");
+    await page.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "big"));
+    assert.equal(await asks(), true, "200 photos being saved, and leaving did not ask");
+    await waitUntilPrepared(page);
+    for (let i = 0; await asks(); i++) {
+      assert.ok(i < 240, "still saving after a minute");
+      await page.waitForTimeout(250);
+    }
+    assert.equal(await storedPhotos(page), ALL_CLASSES.length * BIG_PER_CLASS);
+    assert.deepEqual(seen.errors.filter((e) => !/favicon/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});

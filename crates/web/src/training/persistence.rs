@@ -24,6 +24,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use leptos::prelude::*;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::state::{
@@ -47,11 +48,32 @@ impl Training {
     /// what the last visit kept and keeps it from then on.
     pub fn start(self, link: WorkerLink) {
         self.link.set_value(Some(link));
+        self.ask_before_leaving_unsaved();
         tabs::claim(
             move || self.open_store(),
             Box::new(move || Box::pin(self.let_go())),
             move |turn| self.turn.set(turn),
         );
+    }
+
+    /// While photos are still being written, leaving the page asks first: a write the browser
+    /// has not committed is dropped with the page, and with it a photo (thousands added at once
+    /// take a while to store).
+    fn ask_before_leaving_unsaved(self) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let ask = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
+            if self.writes.try_get_value().unwrap_or(0) > 0 {
+                event.prevent_default();
+                // What older browsers look at instead.
+                let _ = js_sys::Reflect::set(&event, &"returnValue".into(), &"".into());
+            }
+        });
+        let _ =
+            window.add_event_listener_with_callback("beforeunload", ask.as_ref().unchecked_ref());
+        // Listens as long as the page lives.
+        ask.forget();
     }
 
     /// A newer tab asks for the store: once the run, the project file and the writes under
