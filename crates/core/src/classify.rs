@@ -20,7 +20,6 @@ use crate::tflite::{MobileNetV2Weights, ModelError, QuantizedMobileNetV2, file_l
 #[derive(Debug)]
 pub struct CpuClassifier {
     frozen: Frozen,
-    kernels: CpuKernels,
     /// Why the file's integers do not run where they were asked for.
     integer_refused: Option<String>,
     labels: Vec<String>,
@@ -90,7 +89,6 @@ impl CpuClassifier {
         };
         let classifier = Self {
             frozen,
-            kernels: kernels.runnable(),
             integer_refused: refused.filter(|_| arithmetic == Arithmetic::Integer),
             labels,
             scaling: weights.input_scaling,
@@ -120,7 +118,6 @@ impl CpuClassifier {
                     let classes = integer.outputs();
                     let classifier = Self {
                         frozen: Frozen::Integer(integer),
-                        kernels: kernels.runnable(),
                         integer_refused: None,
                         labels: file_labels(bytes, classes, fallback_labels)?,
                         scaling,
@@ -154,7 +151,10 @@ impl CpuClassifier {
     }
 
     pub fn kernels(&self) -> CpuKernels {
-        self.kernels
+        match &self.frozen {
+            Frozen::Float(backbone) => backbone.kernels(),
+            Frozen::Integer(integer) => integer.kernels(),
+        }
     }
 
     /// Why the file's integers do not run, where they were asked for and do not.
