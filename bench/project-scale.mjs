@@ -9,7 +9,7 @@
 import path from "node:path";
 import os from "node:os";
 import { copyFileSync, linkSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { serveDist, launch, openApp, waitForModel, shared, waitUntilPrepared, photosInClasses, waitForPhotosInClasses } from "../tests/e2e/support.mjs";
+import { serveDist, launch, openApp, waitForModel, shared, waitUntilPrepared, waitUntilSaved, photosInClasses, waitForPhotosInClasses } from "../tests/e2e/support.mjs";
 
 const args = process.argv.slice(2);
 const wanted = args.includes("--photos") ? Number(args[args.indexOf("--photos") + 1]) : 5000;
@@ -77,6 +77,8 @@ try {
   check("added", await photosInClasses(page));
   console.log(`${photos} photos added and prepared: ${seconds(start)} s; ${await page.getByTestId("recipe-summary").innerText()}`);
   console.log(`  page JS heap ${await heapMb(page)} MB; longest main-thread task ${await longest(page)}`);
+  await waitUntilSaved(page, hour);
+  console.log(`  ... and every photo saved in the browser: ${seconds(start)} s`);
 
   start = performance.now();
   await page.getByTestId("train-button").click();
@@ -86,6 +88,8 @@ try {
   console.log(`trained: ${seconds(start)} s; ${await done.innerText()} Validation accuracy ${await page.getByTestId("val-accuracy").innerText()}`);
   console.log(`  worker wasm memory ${(memory / 1e6).toFixed(0)} MB; page JS heap ${await heapMb(page)} MB; longest main-thread task ${await longest(page)}`);
 
+  // The head and the scores are written when the run ends.
+  await waitUntilSaved(page, hour);
   start = performance.now();
   await page.reload();
   await waitForModel(page);

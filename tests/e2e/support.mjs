@@ -75,6 +75,24 @@ export async function waitUntilPrepared(page, { timeout = 300_000 } = {}) {
   await page.waitForFunction(() => document.querySelector('[data-testid="train-button"]')?.disabled === false, null, { timeout, polling: 500 });
 }
 
+/** Whether the page asks before it is left: its beforeunload handler cancels the event while
+ * it still has photos to save (or is opening its store). */
+export function leavingAsks(page) {
+  return page.evaluate(() => {
+    const event = new Event("beforeunload", { cancelable: true });
+    window.dispatchEvent(event);
+    return event.defaultPrevented;
+  });
+}
+
+/** Waits until the page has nothing left to save: it no longer asks before it is left. */
+export async function waitUntilSaved(page, { timeout = 60_000 } = {}) {
+  for (const start = Date.now(); await leavingAsks(page); ) {
+    if (Date.now() - start > timeout) throw new Error(`still saving after ${timeout} ms`);
+    await page.waitForTimeout(250);
+  }
+}
+
 /** The training photos in all classes, as the class rows count them. */
 export function photosInClasses(page) {
   return page.evaluate(countPhotosInClasses);

@@ -302,9 +302,26 @@ impl Store {
         }
     }
 
-    pub async fn put_photo(&self, photo: &StoredPhoto) -> Result<(), WriteError> {
-        self.write(PHOTOS, photo.id.into(), Some(&photo_record(photo)))
-            .await
+    /// Writes `photos` and deletes the photos `deleted` in one transaction: all of it is kept,
+    /// or none.
+    pub async fn write_photos(
+        &self,
+        photos: &[StoredPhoto],
+        deleted: &[u32],
+    ) -> Result<(), WriteError> {
+        self.transact(&[PHOTOS], |tx| {
+            let store = tx.object_store(PHOTOS)?;
+            for photo in photos {
+                store
+                    .put(&photo_record(photo), Some(&photo.id.into()))
+                    .map(|_| ())?;
+            }
+            for id in deleted {
+                store.delete(JsValue::from(*id)).map(|_| ())?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Replaces everything stored with `photos` and the `meta` values (`None` deletes one), in
@@ -332,10 +349,6 @@ impl Store {
             Ok(())
         })
         .await
-    }
-
-    pub async fn delete_photo(&self, id: u32) -> Result<(), WriteError> {
-        self.write(PHOTOS, id.into(), None).await
     }
 
     /// Every stored photo, and how many records could not be read as one (they stay stored,

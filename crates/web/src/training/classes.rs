@@ -63,16 +63,6 @@ impl Training {
         self.forget_photos(vec![id]);
     }
 
-    /// Drops the files of photos taken off the list, here and in the store.
-    pub(super) fn forget_photos(self, ids: Vec<u32>) {
-        self.blobs.update_value(|b| {
-            for id in &ids {
-                b.remove(id);
-            }
-        });
-        self.delete_saved_photos(ids);
-    }
-
     /// Adds photos `(class, file name, file)`, each to the class of that name (created when
     /// new), and has the worker prepare them. They are taken in name order (class, then file),
     /// as `afinar train` reads a folder: new classes appear sorted, and a photo that is in two
@@ -139,7 +129,7 @@ impl Training {
                 for (photo, blob) in slice {
                     // Removed meanwhile: nothing to store or prepare.
                     if self.blob(photo.id).is_some() {
-                        self.save_photo(photo.id);
+                        self.save_new_photo(photo.id);
                         self.send_embed(photo.id, blob.clone(), needed);
                     }
                 }

@@ -8,7 +8,8 @@
 //! The state all parts share is one [`Training`] ([`state`]), provided as a Leptos context and
 //! read by each component with `use_training`. Each part uses only parts listed before it:
 //! - [`state`]: the shared state, its types and small helpers;
-//! - [`persistence`]: everything read from or written to IndexedDB, and starting it all;
+//! - [`saving`]: the photos written to the store, a batch at a time;
+//! - [`persistence`]: everything else read from or written to IndexedDB, and starting it all;
 //! - [`head`]: the head in use, its export and import;
 //! - [`publish`]: the classifier as a web app of its own;
 //! - [`classes`]: the class list, class rows, photo thumbnails, adding folders and photos;
@@ -31,6 +32,7 @@ mod project;
 mod publish;
 mod recipe;
 mod run;
+mod saving;
 mod scores;
 mod state;
 

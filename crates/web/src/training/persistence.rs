@@ -9,8 +9,8 @@
 //!   (`result`), and whether a run is under way (`training`: a reload in the middle of one is
 //!   then explained).
 //! - Photos, too big to write again on every change, are written when added and again once
-//!   their features are computed ([`Training::save_photo`]), and deleted with their class or by
-//!   themselves; the head file when a run ends or an imported head is accepted.
+//!   their features are computed, and deleted with their class or by themselves, a batch at a
+//!   time ([`super::saving`]); the head file when a run ends or an imported head is accepted.
 //! - When the browser's storage for the page is full, what it kept stays; the page says which
 //!   photos will not be there after a reload and how to keep them (a project file).
 //! - A project being opened is written whole, in one transaction, once all of it has arrived
@@ -18,8 +18,6 @@
 //! - Only one tab keeps the store at a time ([`crate::tabs`]): the newest; the one before
 //!   finishes its work, lets go ([`Training::let_go`]) and shows where the photos went.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -290,44 +288,6 @@ impl Training {
         }
     }
 
-    /// Runs `f` on the store, if there is one, then `done` with how it went; says so when it
-    /// fails. While a project is being opened, the write is left out or waits ([`Hold`]).
-    fn with_store(
-        self,
-        f: impl FnOnce(Rc<Store>) -> Pin<Box<dyn Future<Output = Result<(), WriteError>>>> + 'static,
-        done: impl FnOnce(&Result<(), WriteError>) + 'static,
-    ) {
-        if self.hold.with_value(|hold| matches!(hold, Hold::Arriving)) {
-            return;
-        }
-        if self
-            .hold
-            .with_value(|hold| matches!(hold, Hold::Writing(_)))
-        {
-            let write: Box<dyn FnOnce()> = Box::new(move || self.with_store(f, done));
-            self.hold.update_value(|hold| {
-                if let Hold::Writing(waiting) = hold {
-                    waiting.push(write);
-                }
-            });
-            return;
-        }
-        let Some(store) = self.store.get_value() else {
-            return;
-        };
-        let writing = self.writing();
-        run_local(async move {
-            let result = f(store).await;
-            drop(writing);
-            done(&result);
-            match result {
-                Ok(()) => {}
-                Err(WriteError::Full) => self.say_storage_full(),
-                Err(e) => self.say(format!("Could not save in this browser: {e}")),
-            }
-        });
-    }
-
     /// Writes the project just opened over everything the store kept, in one transaction:
     /// until then ([`Hold::Arriving`]) the store kept the project there was, whole. Writes
     /// asked for meanwhile follow once it is kept; if it is not, nothing more is written from
@@ -390,94 +350,37 @@ impl Training {
         }
     }
 
-    fn say_storage_full(self) {
-        let not_kept = self.not_kept.with_value(|n| n.len());
-        let photos = if not_kept == 0 {
-            String::new()
-        } else {
-            let kept = self
-                .photos
-                .with_untracked(Vec::len)
-                .saturating_sub(not_kept);
-            format!(
-                " {not_kept} photo{} added since {} used now but will be gone after a reload; \
-                 the {kept} kept before are safe.",
-                if not_kept == 1 { "" } else { "s" },
-                if not_kept == 1 { "is" } else { "are" },
-            )
-        };
-        // Saving a project is only advice where the page can save one this large.
-        let keep = match self.too_large_to_save() {
-            None => "Save the project to keep everything in a file, or make room",
-            Some(_) => "Make room",
-        };
-        self.say(format!(
-            "This browser's storage for the page is full.{photos} {keep}: remove photos, or \
-             clear other sites' data."
-        ));
-    }
-
+    /// Writes a small value under `key` (`None` deletes it); says so when it fails. While a
+    /// project is being opened, the write is left out or waits ([`Hold`]).
     pub(super) fn save_meta(self, key: &'static str, value: Option<JsValue>) {
-        self.with_store(
-            move |store| Box::pin(async move { store.put_meta(key, value).await }),
-            |_| {},
-        );
-    }
-
-    /// A photo as it is stored: its file, and its features once computed; `None` once its
-    /// file is gone (the photo was removed).
-    fn stored_photo(self, photo: &TrainPhoto) -> Option<StoredPhoto> {
-        let embedding = match photo.state.get_untracked() {
-            Prepared::Ready(e) => Some((*e).clone()),
-            _ => None,
-        };
-        Some(StoredPhoto {
-            id: photo.id,
-            class_id: photo.class_id,
-            name: photo.name.clone(),
-            blob: self.blob(photo.id)?,
-            embedding,
-        })
-    }
-
-    /// Writes a photo: its file, and its features once computed.
-    pub(super) fn save_photo(self, id: u32) {
-        let Some(record) = self.photo(id).and_then(|photo| self.stored_photo(&photo)) else {
+        if self.hold.with_value(|hold| matches!(hold, Hold::Arriving)) {
+            return;
+        }
+        if self
+            .hold
+            .with_value(|hold| matches!(hold, Hold::Writing(_)))
+        {
+            let write: Box<dyn FnOnce()> = Box::new(move || self.save_meta(key, value));
+            self.hold.update_value(|hold| {
+                if let Hold::Writing(waiting) = hold {
+                    waiting.push(write);
+                }
+            });
+            return;
+        }
+        let Some(store) = self.store.get_value() else {
             return;
         };
-        // A photo whose features did not fit is still kept (as it was stored when added).
-        let had_features = record.embedding.is_some();
-        self.with_store(
-            move |store| Box::pin(async move { store.put_photo(&record).await }),
-            move |result| match result {
-                Ok(()) => self.not_kept.update_value(|n| {
-                    n.remove(&id);
-                }),
-                Err(WriteError::Full) if !had_features => self.not_kept.update_value(|n| {
-                    n.insert(id);
-                }),
-                Err(_) => {}
-            },
-        );
-    }
-
-    pub(super) fn delete_saved_photos(self, ids: Vec<u32>) {
-        self.not_kept.update_value(|n| {
-            for id in &ids {
-                n.remove(id);
+        let writing = self.writing();
+        run_local(async move {
+            let result = store.put_meta(key, value).await;
+            drop(writing);
+            match result {
+                Ok(()) => {}
+                Err(WriteError::Full) => self.say_storage_full(),
+                Err(e) => self.say(format!("Could not save in this browser: {e}")),
             }
         });
-        self.with_store(
-            move |store| {
-                Box::pin(async move {
-                    for id in ids {
-                        store.delete_photo(id).await?;
-                    }
-                    Ok(())
-                })
-            },
-            |_| {},
-        );
     }
 
     pub(super) fn save_head(self, file: &[u8]) {

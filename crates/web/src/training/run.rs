@@ -1,6 +1,7 @@
 //! A training run: starting and cancelling it, the worker's replies about training, and the
 //! controls (the recipe, Train, Cancel, the progress).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use leptos::prelude::*;
@@ -98,14 +99,22 @@ impl Training {
     /// before any other reply of the worker is handled too, so that those see every answer that
     /// came before them.
     pub fn settle_prepared(self) {
-        let settled = self.settling.try_update_value(std::mem::take);
-        for (id, state) in settled.unwrap_or_default() {
-            // A photo removed meanwhile has nothing to set.
-            let Some(photo) = self.photo(id) else {
-                continue;
-            };
+        let mut settled: HashMap<u32, Prepared> = self
+            .settling
+            .try_update_value(std::mem::take)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        // One pass over the list, not one search per photo; a photo removed meanwhile has
+        // nothing to set.
+        let found: Vec<(u32, RwSignal<Prepared>, Prepared)> = self.photos.with_untracked(|list| {
+            list.iter()
+                .filter_map(|p| settled.remove(&p.id).map(|state| (p.id, p.state, state)))
+                .collect()
+        });
+        for (id, signal, state) in found {
             let saved = matches!(state, Prepared::Ready(_));
-            photo.state.set(state);
+            signal.set(state);
             if saved {
                 self.save_photo(id);
             }

@@ -2,7 +2,7 @@
 //! context ([`Training::provide`]) and read by each component with [`use_training`], the types
 //! it holds, and small helpers. It uses none of its sibling modules.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use crate::store::Store;
 use crate::tabs::Turn;
 use afinar_protocol::{DisputedLabel, HeadInfo, Publication};
 use afinar_vocabulary::{EpochSummary, RowsNeeded, RunScores, TrainSettings};
+use afinar_web::photo_writes::PhotoWrites;
 use afinar_web::roster::{StoredPrepared, TrainClass};
 
 const DEFAULT_CLASSES: [&str; 5] = ["daisy", "dandelion", "roses", "sunflowers", "tulips"];
@@ -124,8 +125,8 @@ pub struct Training {
     pub(super) project_job: StoredValue<ProjectJob, LocalStorage>,
     pub(super) under_way: StoredValue<RunUnderWay>,
     pub(super) next_id: StoredValue<u32>,
-    /// Photos the store refused for lack of space: used in this visit, gone after a reload.
-    pub(super) not_kept: StoredValue<BTreeSet<u32>>,
+    /// Photo writes waiting for the store, and the photos it does not keep.
+    pub(super) photo_writes: StoredValue<PhotoWrites>,
     /// Whether this tab keeps the store ([`crate::tabs`]).
     pub(super) turn: RwSignal<Turn>,
     /// Work that writes to the store, under way: writes, photos added but not yet written,
@@ -232,7 +233,7 @@ impl Training {
             project_job: StoredValue::new_local(ProjectJob::Idle),
             under_way: StoredValue::new(RunUnderWay::default()),
             next_id: StoredValue::new(0),
-            not_kept: StoredValue::new(BTreeSet::new()),
+            photo_writes: StoredValue::new(PhotoWrites::default()),
             turn: RwSignal::new(Turn::Claiming),
             writes: StoredValue::new(0),
             leaving: StoredValue::new(false),
