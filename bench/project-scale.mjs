@@ -9,7 +9,7 @@
 import path from "node:path";
 import os from "node:os";
 import { copyFileSync, linkSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { serveDist, launch, openApp, waitForModel, shared, waitUntilPrepared, waitUntilSaved, photosInClasses, waitForPhotosInClasses } from "../tests/e2e/support.mjs";
+import { serveDist, launch, openApp, waitForModel, shared, waitUntilPrepared, waitUntilSaved, inStore, photosInClasses, waitForPhotosInClasses } from "../tests/e2e/support.mjs";
 
 const args = process.argv.slice(2);
 const wanted = args.includes("--photos") ? Number(args[args.indexOf("--photos") + 1]) : 5000;
@@ -70,6 +70,12 @@ const browser = await launch({ webgpu: false });
 try {
   const first = await browser.newContext();
   const { page, seen } = await openApp(first, server.origin);
+  // An off-the-record context keeps its storage in memory under a small quota, too small for
+  // thousands of photos (the page would say the storage is full, and keep what fits): the
+  // disk's quota instead, as a person's browser has.
+  const cdp = await first.newCDPSession(page);
+  await cdp.send("Storage.overrideQuotaForOrigin", { origin: server.origin, quotaSize: 20e9 });
+  console.log(`storage quota: ${(await page.evaluate(async () => (await navigator.storage.estimate()).quota) / 1e9).toFixed(1)} GB`);
   await waitForModel(page);
   let start = performance.now();
   await page.getByTestId("dataset-folder-input").setInputFiles(path.join(folder, "flowers"));
@@ -95,9 +101,17 @@ try {
   await waitForModel(page);
   await waitForPhotosInClasses(page, photos, hour);
   const back = seconds(start);
+  console.log(`reloaded: every photo back in ${back} s`);
   await waitUntilPrepared(page, hour);
-  await page.getByTestId("val-accuracy").waitFor({ timeout: 60_000 });
-  console.log(`reloaded: every photo back in ${back} s, ready to train in ${seconds(start)} s (nothing prepared again); page JS heap ${await heapMb(page)} MB; longest main-thread task ${await longest(page)}`);
+  await page.getByTestId("val-accuracy").waitFor({ timeout: 60_000 }).catch(async (e) => {
+    const message = await page.getByTestId("training-message").innerText().catch(() => "(none)");
+    const kept = await inStore(page, (db) => new Promise((resolve) => {
+      const r = db.transaction("meta").objectStore("meta").getAllKeys();
+      r.onsuccess = () => resolve(r.result);
+    }));
+    throw new Error(`no scores after the reload (the page says: ${message}; the store keeps: ${kept})`, { cause: e });
+  });
+  console.log(`  ready to train in ${seconds(start)} s (nothing prepared again); page JS heap ${await heapMb(page)} MB; longest main-thread task ${await longest(page)}`);
   const errors = seen.errors.filter((e) => !/favicon/.test(e));
   if (errors.length) throw new Error(`errors in the page: ${errors.join(" | ")}`);
 
