@@ -26,8 +26,8 @@ function renamedCopy(jpeg, n) {
 }
 
 // The photos, as a folder of class folders: the shared files (hard links, or copies: Playwright
-// leaves symbolic links out of a folder it picks), then copies under new names taken in turn
-// from each class until there are `wanted`.
+// leaves symbolic links out of a folder it picks), taken in turn from each class, then copies
+// under new names taken in turn from each class until there are `wanted`.
 const folder = mkdtempSync(path.join(os.tmpdir(), "afinar-project-scale-"));
 const flowers = path.join(shared, "data/flower_photos");
 const classes = readdirSync(flowers).filter((f) => statSync(path.join(flowers, f)).isDirectory()).sort();
@@ -36,8 +36,12 @@ let photos = 0;
 for (const name of classes) {
   mkdirSync(path.join(folder, "flowers", name), { recursive: true });
   lists[name] = readdirSync(path.join(flowers, name)).filter((f) => f.endsWith(".jpg")).sort();
-  for (const f of lists[name]) {
-    if (photos === wanted) break;
+}
+// One photo of each class in turn, so that a small N still has every class.
+for (let i = 0; photos < wanted && classes.some((name) => i < lists[name].length); i++) {
+  for (const name of classes) {
+    const f = lists[name][i];
+    if (photos === wanted || f === undefined) continue;
     const [from, to] = [path.join(flowers, name, f), path.join(folder, "flowers", name, f)];
     try {
       linkSync(from, to);

@@ -22,6 +22,9 @@ const DB_NAME: &str = "afinar-training";
 /// The schema written here; see [`upgrade`].
 const DB_VERSION: u32 = 2;
 const PHOTOS: &str = "photos";
+/// Photo records read back in one turn of the page's event loop: thousands at once would hold
+/// the page for seconds.
+const RECORDS_PER_SLICE: usize = 500;
 const META: &str = "meta";
 
 /// A training photo as stored.
@@ -367,7 +370,10 @@ impl Store {
             .map_err(text)?;
         let mut photos = Vec::with_capacity(values.len());
         let mut unreadable = 0;
-        for record in values {
+        for (i, record) in values.into_iter().enumerate() {
+            if i > 0 && i % RECORDS_PER_SLICE == 0 {
+                gloo_timers::future::TimeoutFuture::new(0).await;
+            }
             let (Some(id), Some(class_id), Ok(blob)) = (
                 get(&record, "id").as_f64(),
                 get(&record, "classId").as_f64(),
