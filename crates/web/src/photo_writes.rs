@@ -115,11 +115,6 @@ impl PhotoWrites {
         self.not_kept.len()
     }
 
-    /// Whether writes are waiting.
-    pub fn is_waiting(&self) -> bool {
-        !self.waiting.is_empty()
-    }
-
     /// Marks batches as being written; `false` when they already are (one writer at a time, so
     /// that batches are committed in the order they were taken).
     pub fn start_flushing(&mut self) -> bool {
@@ -145,7 +140,6 @@ mod tests {
         let batch = writes.take_batch(10);
         assert_eq!(batch.puts, vec![1, 2, 3]);
         assert!(batch.deletes.is_empty());
-        assert!(!writes.is_waiting());
         assert!(writes.take_batch(10).is_empty());
     }
 
@@ -159,7 +153,7 @@ mod tests {
         assert_eq!(first.puts, (0..10).collect::<Vec<_>>());
         assert_eq!(writes.take_batch(10).puts, (10..20).collect::<Vec<_>>());
         assert_eq!(writes.take_batch(10).puts, (20..25).collect::<Vec<_>>());
-        assert!(!writes.is_waiting());
+        assert!(writes.take_batch(10).is_empty());
     }
 
     #[test]
@@ -215,7 +209,6 @@ mod tests {
         writes.put_new(1);
         writes.delete([0]);
         writes.drop_waiting();
-        assert!(!writes.is_waiting());
         assert!(writes.take_batch(10).is_empty());
     }
 }

@@ -145,6 +145,16 @@ fn photo_record(photo: &StoredPhoto) -> Object {
     record
 }
 
+/// Puts each of `photos` in `store` (the `photos` object store), keyed by its id.
+fn put_photos(store: &idb::ObjectStore, photos: &[StoredPhoto]) -> Result<(), idb::Error> {
+    for photo in photos {
+        store
+            .put(&photo_record(photo), Some(&photo.id.into()))
+            .map(|_| ())?;
+    }
+    Ok(())
+}
+
 /// Brings a store of schema `from` (0: none yet) to [`DB_VERSION`], in the upgrade transaction:
 /// a reload part-way leaves the old version whole, and the next visit upgrades it again.
 ///
@@ -314,11 +324,7 @@ impl Store {
     ) -> Result<(), WriteError> {
         self.transact(&[PHOTOS], |tx| {
             let store = tx.object_store(PHOTOS)?;
-            for photo in photos {
-                store
-                    .put(&photo_record(photo), Some(&photo.id.into()))
-                    .map(|_| ())?;
-            }
+            put_photos(&store, photos)?;
             for id in deleted {
                 store.delete(JsValue::from(*id)).map(|_| ())?;
             }
@@ -337,11 +343,7 @@ impl Store {
         self.transact(&[PHOTOS, META], |tx| {
             let store = tx.object_store(PHOTOS)?;
             store.clear().map(|_| ())?;
-            for photo in photos {
-                store
-                    .put(&photo_record(photo), Some(&photo.id.into()))
-                    .map(|_| ())?;
-            }
+            put_photos(&store, photos)?;
             let kept = tx.object_store(META)?;
             for (key, value) in meta {
                 match value {

@@ -26,7 +26,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::state::{
-    Hold, LabelCheck, Prepared, RunResult, RunState, TrainPhoto, Training, run_local,
+    Hold, LabelCheck, Prepared, RunResult, RunState, TrainPhoto, Training, WriteTurn, run_local,
 };
 use crate::link::WorkerLink;
 use crate::store::{Store, StoredPhoto, WriteError};
@@ -353,20 +353,12 @@ impl Training {
     /// Writes a small value under `key` (`None` deletes it); says so when it fails. While a
     /// project is being opened, the write is left out or waits ([`Hold`]).
     pub(super) fn save_meta(self, key: &'static str, value: Option<JsValue>) {
-        if self.hold.with_value(|hold| matches!(hold, Hold::Arriving)) {
-            return;
-        }
-        if self
-            .hold
-            .with_value(|hold| matches!(hold, Hold::Writing(_)))
-        {
-            let write: Box<dyn FnOnce()> = Box::new(move || self.save_meta(key, value));
-            self.hold.update_value(|hold| {
-                if let Hold::Writing(waiting) = hold {
-                    waiting.push(write);
-                }
-            });
-            return;
+        match self.write_turn() {
+            WriteTurn::Now => {}
+            WriteTurn::LeftOut => return,
+            WriteTurn::Later => {
+                return self.write_later(Box::new(move || self.save_meta(key, value)));
+            }
         }
         let Some(store) = self.store.get_value() else {
             return;

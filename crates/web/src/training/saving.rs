@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use super::state::{Hold, Prepared, TrainPhoto, Training, run_local};
+use super::state::{Prepared, TrainPhoto, Training, WriteTurn, run_local};
 use crate::store::{StoredPhoto, WriteError};
 use afinar_web::photo_writes::PhotoBatch;
 
@@ -36,7 +36,7 @@ impl Training {
 
     fn queue_photo_write(self, queue: impl FnOnce(&mut afinar_web::photo_writes::PhotoWrites)) {
         // A project's photos arriving are written with it, whole.
-        if self.hold.with_value(|hold| matches!(hold, Hold::Arriving)) {
+        if self.write_turn() == WriteTurn::LeftOut {
             return;
         }
         self.photo_writes.update_value(queue);
@@ -62,24 +62,16 @@ impl Training {
                     self.photo_writes.update_value(|w| w.drop_waiting());
                     break;
                 };
-                match self.hold.with_value(|hold| match hold {
-                    Hold::No => None,
-                    Hold::Arriving => Some(false),
-                    Hold::Writing(_) => Some(true),
-                }) {
-                    None => {}
+                match self.write_turn() {
+                    WriteTurn::Now => {}
                     // The project being opened replaces them, and is written whole.
-                    Some(false) => {
+                    WriteTurn::LeftOut => {
                         self.photo_writes.update_value(|w| w.drop_waiting());
                         break;
                     }
                     // They follow once the project opened is kept.
-                    Some(true) => {
-                        self.hold.update_value(|hold| {
-                            if let Hold::Writing(waiting) = hold {
-                                waiting.push(Box::new(move || self.write_waiting_photos()));
-                            }
-                        });
+                    WriteTurn::Later => {
+                        self.write_later(Box::new(move || self.write_waiting_photos()));
                         break;
                     }
                 }

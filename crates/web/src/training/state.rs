@@ -174,6 +174,17 @@ pub(super) enum Hold {
     Writing(Vec<Box<dyn FnOnce()>>),
 }
 
+/// What becomes of a write asked for while a project may be being opened ([`Hold`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum WriteTurn {
+    /// It goes to the store now.
+    Now,
+    /// It is left out: the project arriving is written whole.
+    LeftOut,
+    /// It waits until the project being written is kept ([`Training::write_later`]).
+    Later,
+}
+
 pub(super) fn run_local(future: impl std::future::Future<Output = ()> + 'static) {
     wasm_bindgen_futures::spawn_local(future);
 }
@@ -304,6 +315,24 @@ impl Training {
 
     pub(super) fn send_embed(self, id: u32, blob: Blob, rows: RowsNeeded) {
         self.with_link(|link| link.embed(id, blob, rows));
+    }
+
+    /// When a write asked for now may go to the store ([`Hold`]).
+    pub(super) fn write_turn(self) -> WriteTurn {
+        self.hold.with_value(|hold| match hold {
+            Hold::No => WriteTurn::Now,
+            Hold::Arriving => WriteTurn::LeftOut,
+            Hold::Writing(_) => WriteTurn::Later,
+        })
+    }
+
+    /// Runs `write` once the project being written is kept ([`WriteTurn::Later`]).
+    pub(super) fn write_later(self, write: Box<dyn FnOnce()>) {
+        self.hold.update_value(|hold| {
+            if let Hold::Writing(waiting) = hold {
+                waiting.push(write);
+            }
+        });
     }
 
     /// A project file is being saved or opened, or an opened one is still being written.
