@@ -5,7 +5,8 @@
 //
 //   node bench/browser-recipe.mjs [--recipe best] [--seed 42] [--workers 1] [--out bench/recipes-page.jsonl]
 //
-// `--workers N` prepares the photos on N workers (the page's pool); training runs on one.
+// `--workers N` prepares the photos on N workers (the page's pool) and shares the fine-tuning
+// stage among N training workers (the head's stage runs on one).
 //
 // Needs the app built into dist/ (Trunk copies the bench page, www/bench/, to dist/bench/).
 import { appendFile, readFile } from "node:fs/promises";
@@ -47,11 +48,12 @@ try {
     [classes, settings]);
   const end = Date.now();
   const line = {
-    recipe, seed, where: `page, CPU: prepared on ${workers} worker${workers > 1 ? "s" : ""}, trained on 1`, cores: workers,
+    recipe, seed, where: `page, CPU: prepared and fine-tuned on ${workers} worker${workers > 1 ? "s" : ""}`, cores: workers,
     seconds: (end - start) / 1000, prepare_seconds: (prepared - start) / 1000,
     train_seconds: trained.train_ms / 1000, val_accuracy: trained.val_accuracy,
     macro_f1: trained.macro_f1, kept_epoch: trained.kept_epoch,
     epochs_run: trained.epoch_elapsed_ms.length, wasm_memory_mb: Math.round(trained.memory / 1e6),
+    epoch_seconds: trained.epoch_elapsed_ms.map((ms, i, all) => Math.round(ms - (all[i - 1] ?? 0)) / 1000),
     errors,
   };
   console.error(JSON.stringify(line));

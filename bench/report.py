@@ -404,16 +404,17 @@ def page_recipes(runs):
         "",
         "In the page (`node bench/browser-recipe.mjs --recipe R --seed S [--workers N]`): the app's "
         "workers on the CPU (wasm, no WebGPU), the same split, every photo prepared as the page "
-        "prepares it (training photos with the recipe's views, on N workers) and then trained on "
-        "one, one run per line.",
+        "prepares it (training photos with the recipe's views, on N workers) and then trained "
+        "(the fine-tuning stage on N workers since 2026-12-08, on one before), one run per line.",
         "",
-        "| recipe | seed | workers preparing | validation accuracy | macro F1 | time (min): prepare + train = total | kept epoch / epochs run | worker wasm memory (MB) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| recipe | seed | workers preparing | workers fine-tuning | validation accuracy | macro F1 | time (min): prepare + train = total | kept epoch / epochs run | training worker wasm memory (MB) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for x in runs:
         f1 = "–" if x.get("macro_f1") is None else f"{x['macro_f1']:.3f}"
+        tuning = x.get("cores", 1) if "fine-tuned on" in x.get("where", "") else 1
         lines.append(
-            f"| {x['recipe']} | {x['seed']} | {x.get('cores', 1)} | **{pct(x['val_accuracy'])}** | {f1} | "
+            f"| {x['recipe']} | {x['seed']} | {x.get('cores', 1)} | {tuning} | **{pct(x['val_accuracy'])}** | {f1} | "
             f"{x['prepare_seconds'] / 60:.1f} + {x['train_seconds'] / 60:.1f} = {x['seconds'] / 60:.1f} | "
             f"{x['kept_epoch']}/{x['epochs_run']} | {x['wasm_memory_mb']} |")
     return lines

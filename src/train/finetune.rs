@@ -6,13 +6,14 @@
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::Gradients;
 
 use super::evaluate::{Evaluation, evaluate_with};
-use super::fit::{EpochReport, Kept, Schedule, Stage, fit};
+use super::fit::{EpochReport, Held, Kept, Schedule, Stage, fit, follow};
+use super::flat::{take_gradients, with_weights};
 use super::labelled::{LabelledFeatures, TrainError};
+use super::peers::{Alone, Peers, StageShare};
 use crate::architecture::{FEATURE_DIM, boundary_shape};
-use crate::head::model::Head;
+use crate::head::model::{Head, HeadConfig};
 use crate::model::BackboneTop;
 use crate::recipe::{FineTuneConfig, Recipe};
 
@@ -75,42 +76,124 @@ pub async fn fine_tune(
     device: &Device,
     on_epoch: impl FnMut(&EpochReport) -> bool,
 ) -> Result<(FineTuned, Vec<EpochReport>, Kept), TrainError> {
+    let model = FineTuned { top, head };
+    let train = Held::whole(train);
+    fine_tune_led(recipe, stage, model, train, val, device, &Alone, on_epoch).await
+}
+
+/// [`fine_tune`] of `model`, leading `peers`: `train` holds this worker's share of the photos
+/// and the others [`follow_fine_tune`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn fine_tune_led<P: Peers>(
+    recipe: &Recipe,
+    stage: &FineTuneConfig,
+    model: FineTuned,
+    train: Held<'_>,
+    val: Option<LabelledFeatures<'_>>,
+    device: &Device,
+    peers: &P,
+    on_epoch: impl FnMut(&EpochReport) -> bool,
+) -> Result<(FineTuned, Vec<EpochReport>, Kept), TrainError> {
     let autodiff = device.clone().autodiff();
-    let model = FineTuned { top, head }.fork(&autodiff).train();
-    let schedule = Schedule {
+    let schedule = schedule(recipe, stage);
+    let stage = prepared(stage, model, &autodiff);
+    fit(
+        stage, recipe, &schedule, train, val, device, peers, on_epoch,
+    )
+    .await
+}
+
+/// A follower's part of a fine-tuning stage that the first worker runs with [`fine_tune`]:
+/// the share it was handed, on `top` and a head of the recipe's shape (their weights come with
+/// the share). Ends when the stage does, or when the first worker stops.
+pub async fn follow_fine_tune<P: Peers>(
+    recipe: &Recipe,
+    top: BackboneTop,
+    share: &StageShare,
+    device: &Device,
+    peers: &P,
+) -> Result<(), TrainError> {
+    let Some(stage) = recipe.finetune.as_ref() else {
+        return Err(TrainError::BadShare);
+    };
+    let head = HeadConfig::new(share.classes)
+        .with_hidden(recipe.hidden)
+        .init(device);
+    let model =
+        with_weights(FineTuned { top, head }, &share.weights).ok_or(TrainError::BadShare)?;
+    let width: usize = boundary_shape(stage.unfreeze).iter().product();
+    let views = share.augmented.as_ref().map_or(0, |_| share.views);
+    let fits = share.boundary.len() == share.labels.len() * width
+        && share
+            .augmented
+            .as_ref()
+            .is_none_or(|a| a.len() == share.labels.len() * views * width)
+        && share.labels.iter().all(|&l| l < share.classes);
+    if !fits {
+        return Err(TrainError::BadShare);
+    }
+    let rows = LabelledFeatures::new(&share.boundary, &share.labels);
+    let rows = match &share.augmented {
+        Some(augmented) => rows.with_augmented(augmented, share.views),
+        None => rows,
+    };
+    let held = Held {
+        rows,
+        share: share.share(),
+    };
+    if held.share.rank >= held.share.ranks || held.rows.len() != held.share.held() {
+        return Err(TrainError::BadShare);
+    }
+    let autodiff = device.clone().autodiff();
+    let schedule = schedule(recipe, stage);
+    let stage = prepared(stage, model, &autodiff);
+    follow(stage, recipe, &schedule, held, device, peers)
+        .await
+        .map(|_| ())
+}
+
+type RateGroups = Box<dyn Fn(&FineTuned, GradientsParams) -> Vec<(f64, GradientsParams)>>;
+
+/// The stage's model on the autodiff device, its forward and its rate groups.
+fn prepared(
+    stage: &FineTuneConfig,
+    model: FineTuned,
+    autodiff: &Device,
+) -> Stage<FineTuned, fn(&FineTuned, Tensor<2>) -> Tensor<2>, RateGroups> {
+    let decay = stage.layer_decay;
+    Stage {
+        model: model.fork(autodiff).train(),
+        forward: FineTuned::forward_rows,
+        rate_groups: Box::new(move |model: &FineTuned, grads| rate_groups(model, grads, decay)),
+    }
+}
+
+fn schedule(recipe: &Recipe, stage: &FineTuneConfig) -> Schedule {
+    Schedule {
         epochs: stage.epochs,
         learning_rate: stage.learning_rate,
         first_epoch: recipe.epochs + 1,
-    };
-    let decay = stage.layer_decay;
-    let stage = Stage {
-        model,
-        forward: FineTuned::forward_rows,
-        rate_groups: move |model: &FineTuned, grads: Gradients| rate_groups(model, grads, decay),
-    };
-    fit(stage, recipe, &schedule, train, val, device, on_epoch).await
+    }
 }
 
 /// The gradients of the head and the last 1×1 conv at the full rate, and of each block at
 /// `decay` times the rate of the block above it.
-fn rate_groups(model: &FineTuned, mut grads: Gradients, decay: f64) -> Vec<(f64, GradientsParams)> {
+fn rate_groups(
+    model: &FineTuned,
+    mut grads: GradientsParams,
+    decay: f64,
+) -> Vec<(f64, GradientsParams)> {
     if decay == 1.0 {
-        return vec![(1.0, GradientsParams::from_grads(grads, model))];
+        return vec![(1.0, grads)];
     }
     let mut groups = vec![
-        (1.0, GradientsParams::from_module(&mut grads, &model.head)),
-        (
-            1.0,
-            GradientsParams::from_module(&mut grads, &model.top.last),
-        ),
+        (1.0, take_gradients(&mut grads, &model.head)),
+        (1.0, take_gradients(&mut grads, &model.top.last)),
     ];
     let blocks = model.top.blocks.len();
     for (i, block) in model.top.blocks.iter().enumerate() {
         let depth = (blocks - i) as i32;
-        groups.push((
-            decay.powi(depth),
-            GradientsParams::from_module(&mut grads, block),
-        ));
+        groups.push((decay.powi(depth), take_gradients(&mut grads, block)));
     }
     groups
 }

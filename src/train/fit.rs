@@ -4,16 +4,17 @@
 //! Every read from the device is asynchronous, so the same code runs natively (block on it)
 //! and in a browser worker on WebGPU.
 
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::tensor::Gradients;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::evaluate::evaluate_with;
+use super::flat::{flat_gradients, gradients_from_flat};
 use super::labelled::{LabelledFeatures, TrainError, read_f64};
+use super::peers::{Alone, Peers, Share};
 use crate::head::model::{Head, HeadConfig};
 use crate::recipe::Recipe;
 
@@ -67,9 +68,13 @@ pub(crate) async fn train_head_keeping_best(
     let stage = Stage {
         model: head,
         forward: Head::forward,
-        rate_groups: |head: &Head, grads| vec![(1.0, GradientsParams::from_grads(grads, head))],
+        rate_groups: |_: &Head, grads| vec![(1.0, grads)],
     };
-    fit(stage, recipe, &schedule, train, val, device, on_epoch).await
+    let train = Held::whole(train);
+    fit(
+        stage, recipe, &schedule, train, val, device, &Alone, on_epoch,
+    )
+    .await
 }
 
 /// Optimizer steps between two chances for the host (the browser worker's event loop) to run.
@@ -128,86 +133,74 @@ impl Kept {
     }
 }
 
+/// The training rows a worker holds, and which of the stage's photos they are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Held<'a> {
+    /// One row (with its views) per photo held, in order.
+    pub rows: LabelledFeatures<'a>,
+    pub share: Share,
+}
+
+impl<'a> Held<'a> {
+    /// Every photo, on one worker.
+    pub fn whole(rows: LabelledFeatures<'a>) -> Self {
+        Self {
+            rows,
+            share: Share::whole(rows.len()),
+        }
+    }
+}
+
 /// Trains every trainable parameter of the stage's model (already on the autodiff device) with
 /// the recipe's optimizer, schedule and loss, reporting each epoch. Each epoch draws one view of
 /// every training photo. Returns the weights of the best epoch on validation when the recipe
 /// keeps the best (else the last), and stops early after the recipe's patience.
-pub(crate) async fn fit<M, F, G>(
+///
+/// With `peers`, this worker leads: it holds `train`'s share of the photos, the others hold
+/// theirs and [`follow`] its steps.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn fit<M, F, G, P>(
     stage: Stage<M, F, G>,
     recipe: &Recipe,
     schedule: &Schedule,
-    train: LabelledFeatures<'_>,
+    train: Held<'_>,
     val: Option<LabelledFeatures<'_>>,
     device: &Device,
+    peers: &P,
     mut on_epoch: impl FnMut(&EpochReport) -> bool,
 ) -> Result<(M, Vec<EpochReport>, Kept), TrainError>
 where
     M: Module,
     F: Fn(&M, Tensor<2>) -> Tensor<2>,
-    G: Fn(&M, Gradients) -> Vec<(f64, GradientsParams)>,
+    G: Fn(&M, GradientsParams) -> Vec<(f64, GradientsParams)>,
+    P: Peers,
 {
-    if train.is_empty() {
+    if train.share.photos == 0 {
         return Err(TrainError::NoTrainingData);
     }
-    let Stage {
-        mut model,
-        forward,
-        rate_groups,
-    } = stage;
     let val = val.filter(|v| !v.is_empty());
-    let autodiff = device.clone().autodiff();
-    let mut optimizer = recipe.optimizer.init();
-    let smoothing = (recipe.label_smoothing > 0.0).then_some(recipe.label_smoothing as f32);
-    let loss_fn = CrossEntropyLossConfig::new()
-        .with_smoothing(smoothing)
-        .init(&autodiff);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(recipe.seed ^ schedule.first_epoch as u64);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let views = train.views();
-    let batch = recipe.batch_size.max(1);
-    let steps_per_epoch = train.len().div_ceil(batch) as f64;
+    let mut model = stage.model;
+    let mut stepper = Stepper::new(recipe, schedule, train, device, peers);
     let mut reports = Vec::with_capacity(schedule.epochs);
     let mut best: Option<(M, Kept)> = None;
     for (index, epoch) in (schedule.first_epoch..schedule.first_epoch + schedule.epochs).enumerate()
     {
-        order.shuffle(&mut rng);
-        let picks: Vec<(usize, usize)> = order
-            .iter()
-            .map(|&i| (i, rng.random_range(0..views)))
-            .collect();
-        // Sums stay on the device and are read once per epoch.
-        let mut loss_sum = Tensor::<1>::zeros([1], device);
-        let mut correct = Tensor::<1, Int>::zeros([1], device);
-        for (step, rows) in picks.chunks(batch).enumerate() {
-            if step % YIELD_EVERY_STEPS == YIELD_EVERY_STEPS - 1 {
-                crate::host::let_host_run().await;
-            }
-            let rate = schedule.rate_at(recipe, index as f64 + step as f64 / steps_per_epoch);
-            let (x, y) = train.view_tensors(rows, &autodiff);
-            let logits = forward(&model, x);
-            let loss = loss_fn.forward(logits.clone(), y.clone());
-            let hits = logits
-                .inner()
-                .argmax(1)
-                .reshape([rows.len()])
-                .equal(y.inner());
-            correct = correct + hits.int().sum();
-            loss_sum = loss_sum + loss.clone().inner().mul_scalar(rows.len() as f32);
-            for (share, grads) in rate_groups(&model, loss.backward()) {
-                model = optimizer.step(rate * share, model, grads);
-            }
-        }
-        let train_loss = read_f64(loss_sum).await? / train.len() as f64;
+        let (trained, tally) = stepper
+            .epoch(model, &stage.forward, &stage.rate_groups, index)
+            .await?;
+        model = trained;
+        let photos = train.share.photos as f64;
+        let train_loss = tally.loss / photos;
         if !train_loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
                 epoch,
                 value: train_loss,
             });
         }
-        let train_accuracy = read_f64(correct.float()).await? / train.len() as f64;
+        let train_accuracy = tally.correct / photos;
         let scores = match val {
             Some(val) => {
-                let e = evaluate_with(&model.valid(), &forward, val, device).await?;
+                let e = evaluate_with(&model.valid(), &stage.forward, val, device).await?;
                 Some((e.accuracy, e.loss))
             }
             None => None,
@@ -242,6 +235,166 @@ where
     match best {
         Some((model, kept)) => Ok((model, reports, kept)),
         None => Err(TrainError::NoTrainingData),
+    }
+}
+
+/// A follower's side of [`fit`]: the same steps on the photos this worker holds, until the
+/// stage's last epoch or until the first worker stops (then [`TrainError::PeerLost`]).
+pub(crate) async fn follow<M, F, G, P>(
+    stage: Stage<M, F, G>,
+    recipe: &Recipe,
+    schedule: &Schedule,
+    train: Held<'_>,
+    device: &Device,
+    peers: &P,
+) -> Result<M, TrainError>
+where
+    M: Module,
+    F: Fn(&M, Tensor<2>) -> Tensor<2>,
+    G: Fn(&M, GradientsParams) -> Vec<(f64, GradientsParams)>,
+    P: Peers,
+{
+    let mut model = stage.model;
+    let mut stepper = Stepper::new(recipe, schedule, train, device, peers);
+    for index in 0..schedule.epochs {
+        model = stepper
+            .epoch(model, &stage.forward, &stage.rate_groups, index)
+            .await?
+            .0;
+    }
+    Ok(model)
+}
+
+/// Loss (summed over rows) and correct rows of an epoch.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    loss: f64,
+    correct: f64,
+}
+
+/// The steps every worker of a stage takes alike: the same order and views each epoch (drawn
+/// from the recipe's seed), the same rate at each step, the same optimizer.
+struct Stepper<'a, P> {
+    recipe: &'a Recipe,
+    schedule: &'a Schedule,
+    train: Held<'a>,
+    device: &'a Device,
+    autodiff: Device,
+    peers: &'a P,
+    optimizer: ModuleOptimizer,
+    loss_fn: CrossEntropyLoss,
+    rng: rand::rngs::StdRng,
+    order: Vec<usize>,
+}
+
+impl<'a, P: Peers> Stepper<'a, P> {
+    fn new(
+        recipe: &'a Recipe,
+        schedule: &'a Schedule,
+        train: Held<'a>,
+        device: &'a Device,
+        peers: &'a P,
+    ) -> Self {
+        let autodiff = device.clone().autodiff();
+        let smoothing = (recipe.label_smoothing > 0.0).then_some(recipe.label_smoothing as f32);
+        Stepper {
+            recipe,
+            schedule,
+            train,
+            device,
+            loss_fn: CrossEntropyLossConfig::new()
+                .with_smoothing(smoothing)
+                .init(&autodiff),
+            autodiff,
+            peers,
+            optimizer: recipe.optimizer.init(),
+            rng: rand::rngs::StdRng::seed_from_u64(recipe.seed ^ schedule.first_epoch as u64),
+            order: (0..train.share.photos).collect(),
+        }
+    }
+
+    /// One pass over the photos: the model after it, and the tally of every worker's rows.
+    async fn epoch<M, F, G>(
+        &mut self,
+        mut model: M,
+        forward: &F,
+        rate_groups: &G,
+        index: usize,
+    ) -> Result<(M, Tally), TrainError>
+    where
+        M: Module,
+        F: Fn(&M, Tensor<2>) -> Tensor<2>,
+        G: Fn(&M, GradientsParams) -> Vec<(f64, GradientsParams)>,
+    {
+        let views = self.train.rows.views();
+        self.order.shuffle(&mut self.rng);
+        let picks: Vec<(usize, usize)> = self
+            .order
+            .iter()
+            .map(|&i| (i, self.rng.random_range(0..views)))
+            .collect();
+        let batch = self.recipe.batch_size.max(1);
+        let steps_per_epoch = picks.len().div_ceil(batch) as f64;
+        // Sums stay on the device and are read once per epoch.
+        let mut loss_sum = Tensor::<1>::zeros([1], self.device);
+        let mut correct = Tensor::<1, Int>::zeros([1], self.device);
+        for (step, rows) in picks.chunks(batch).enumerate() {
+            if step % YIELD_EVERY_STEPS == YIELD_EVERY_STEPS - 1 {
+                crate::host::let_host_run().await;
+            }
+            let rate = self
+                .schedule
+                .rate_at(self.recipe, index as f64 + step as f64 / steps_per_epoch);
+            let share = self.train.share;
+            let held: Vec<(usize, usize)> = rows
+                .iter()
+                .filter(|&&(i, _)| share.holds(i))
+                .map(|&(i, view)| (share.row(i), view))
+                .collect();
+            let mut grads = None;
+            if !held.is_empty() {
+                let (x, y) = self.train.rows.view_tensors(&held, &self.autodiff);
+                let logits = forward(&model, x);
+                let mut loss = self.loss_fn.forward(logits.clone(), y.clone());
+                let hits = logits
+                    .inner()
+                    .argmax(1)
+                    .reshape([held.len()])
+                    .equal(y.inner());
+                correct = correct + hits.int().sum();
+                loss_sum = loss_sum + loss.clone().inner().mul_scalar(held.len() as f32);
+                if share.ranks > 1 {
+                    // This worker's part of the batch's mean.
+                    loss = loss.mul_scalar(held.len() as f32 / rows.len() as f32);
+                }
+                grads = Some(GradientsParams::from_grads(loss.backward(), &model));
+            }
+            let grads = match grads {
+                Some(grads) if share.ranks == 1 => grads,
+                grads => {
+                    let mine = flat_gradients(&model, grads.as_ref(), self.device).await?;
+                    let all = self.peers.sum(mine).await?;
+                    gradients_from_flat(&model, &all, self.device)
+                }
+            };
+            for (part, grads) in rate_groups(&model, grads) {
+                model = self.optimizer.step(rate * part, model, grads);
+            }
+        }
+        let mut tally = vec![
+            read_f64(loss_sum).await? as f32,
+            read_f64(correct.float()).await? as f32,
+        ];
+        if self.train.share.ranks > 1 {
+            tally = self.peers.sum(tally).await?;
+        }
+        Ok((
+            model,
+            Tally {
+                loss: tally[0] as f64,
+                correct: tally[1] as f64,
+            },
+        ))
     }
 }
 

@@ -148,6 +148,12 @@ pub enum TrainError {
     Cancelled,
     #[error("the compute device failed: {0}")]
     Device(String),
+    /// A worker training together with this one stopped (or the run it followed ended).
+    #[error("a worker training together with this one stopped")]
+    PeerLost,
+    /// The share of a stage handed to this worker does not fit the model it follows.
+    #[error("the share of photos handed to this worker does not fit its model")]
+    BadShare,
 }
 
 /// The first value of a one-element tensor, read back asynchronously.

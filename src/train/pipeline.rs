@@ -13,9 +13,11 @@ use burn::prelude::*;
 
 use super::dataset::{Dataset, DatasetError, LeftOut, Part};
 use super::evaluate::{Evaluation, evaluate};
-use super::finetune::{self, pooled_features};
-use super::fit::{EpochReport, train_head_keeping_best};
+use super::finetune::{self, FineTuned, pooled_features};
+use super::fit::{EpochReport, Held, train_head_keeping_best};
+use super::flat::flat_weights;
 use super::labelled::{LabelledFeatures, TrainError, samples_in};
+use super::peers::{Alone, Peers, Share, StageShare};
 use crate::architecture::{FEATURE_DIM, boundary_shape};
 use crate::head::file::{HeadMetadata, save};
 use crate::head::model::TrainedParts;
@@ -119,8 +121,48 @@ impl RunError {
         matches!(self, RunError::Train(TrainError::Device(_)))
     }
 
+    /// A worker training with this one stopped: worth a retry without it.
+    pub fn is_peer_lost(&self) -> bool {
+        matches!(self, RunError::Train(TrainError::PeerLost))
+    }
+
     pub fn is_cancelled(&self) -> bool {
         matches!(self, RunError::Train(TrainError::Cancelled))
+    }
+}
+
+/// The boundary rows of every photo of a run, to hand out in shares.
+struct Rows<'a> {
+    boundary: &'a [f32],
+    augmented: Option<&'a [f32]>,
+    views: usize,
+    labels: &'a [usize],
+    classes: usize,
+}
+
+impl Rows<'_> {
+    /// What the worker of `share` needs of the training photos `samples` to follow the stage
+    /// from `weights`.
+    fn share(&self, share: Share, samples: &[usize], weights: Vec<f32>) -> StageShare {
+        let held = share.pick(samples);
+        let width = self.boundary.len() / self.labels.len().max(1);
+        let rows_of = |all: &[f32], per: usize| -> Vec<f32> {
+            held.iter()
+                .flat_map(|&s| &all[s * per * width..(s + 1) * per * width])
+                .copied()
+                .collect()
+        };
+        StageShare {
+            share_rank: share.rank,
+            ranks: share.ranks,
+            photos: share.photos,
+            classes: self.classes,
+            weights,
+            labels: held.iter().map(|&s| self.labels[s]).collect(),
+            boundary: rows_of(self.boundary, 1),
+            augmented: self.augmented.map(|a| rows_of(a, self.views)),
+            views: self.views,
+        }
     }
 }
 
@@ -191,6 +233,19 @@ pub async fn run(
     recipe: &Recipe,
     base: BaseModel<'_>,
     device: &Device,
+    on_epoch: impl FnMut(&EpochReport) -> bool,
+) -> Result<TrainingRun, RunError> {
+    run_with(set, recipe, base, device, &Alone, on_epoch).await
+}
+
+/// [`run`], leading `peers` through the fine-tuning stage: each of them is handed its share of
+/// the training photos ([`Peers::hand_out`]) and follows this worker's steps.
+pub async fn run_with<P: Peers>(
+    set: &TrainingSet,
+    recipe: &Recipe,
+    base: BaseModel<'_>,
+    device: &Device,
+    peers: &P,
     mut on_epoch: impl FnMut(&EpochReport) -> bool,
 ) -> Result<TrainingRun, RunError> {
     recipe.check()?;
@@ -276,15 +331,39 @@ pub async fn run(
     let (trained, scores, head_alone_scores, kept) = match (&recipe.finetune, &set.boundary) {
         (Some(stage), Some(boundary)) => {
             let augmented_boundary = augmented.and_then(|a| a.boundary.as_deref());
-            let (train, val) = split_rows(boundary, augmented_boundary, views, &labels, &samples);
-            let (tuned, reports, tuned_kept) = finetune::fine_tune(
+            let model = FineTuned {
+                top: base.network.top(stage.unfreeze),
+                head: head.clone(),
+            };
+            let share = Share {
+                rank: 0,
+                ranks: peers.ranks(),
+                photos: samples.0.len(),
+            };
+            if share.ranks > 1 {
+                let weights = flat_weights(&model).await?;
+                let rows = Rows {
+                    boundary,
+                    augmented: augmented_boundary,
+                    views,
+                    labels: &labels,
+                    classes,
+                };
+                for rank in 1..share.ranks {
+                    let theirs = Share { rank, ..share };
+                    peers.hand_out(rows.share(theirs, &samples.0, weights.clone()));
+                }
+            }
+            let held = (share.pick(&samples.0), samples.1.clone());
+            let (train, val) = split_rows(boundary, augmented_boundary, views, &labels, &held);
+            let (tuned, reports, tuned_kept) = finetune::fine_tune_led(
                 recipe,
                 stage,
-                base.network.top(stage.unfreeze),
-                head.clone(),
-                train,
+                model,
+                Held { rows: train, share },
                 val,
                 device,
+                peers,
                 &mut on_epoch,
             )
             .await?;

@@ -1,5 +1,6 @@
 // End-to-end: training photos prepared on several workers (the inference worker's pool of
-// helpers), in headless Chromium on the CPU.
+// helpers), and the fine-tuning stage trained on several (the training worker's helpers), in
+// headless Chromium on the CPU.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -43,6 +44,55 @@ test("photos prepared on two workers have the very rows one worker gives, and th
     assert.equal(two, one, "the same rows from two workers as from one");
     // Back to one: the helpers stop, and the rows are still the same.
     assert.equal(await prepare(1), one);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("the fine-tuning stage is trained on two workers, with the results one worker gives", async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    const modules = [];
+    context.on("request", (r) => /afinar-worker_bg\.wasm/.test(r.url()) && modules.push(r.url()));
+    const page = await context.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(`${server.origin}/bench/index.html`);
+    await page.waitForFunction(() => window.bench);
+    await page.evaluate(() => window.bench.load("afinar-cpu"));
+
+    // Every 40th photo of the fixed split: 87 photos of the five classes, 69 to train on
+    // (enough for the stage to be shared: 64).
+    const split = readFileSync(path.join(shared, "data/flower_photos_split.csv"), "utf8").trim().split("\n").slice(1)
+      .filter((_, i) => i % 40 === 0).map((line) => line.split(","));
+    const classes = [...new Set(split.map(([, c]) => c))].sort();
+    const urls = split.map(([p]) => `/photos/${p.replace(/^flower_photos\//, "")}`);
+    const labels = split.map(([, c]) => classes.indexOf(c));
+    const validation = split.map(([, , part]) => part.trim() !== "train");
+    assert.ok(validation.filter((v) => !v).length >= 64);
+    const settings = {
+      ...(await page.evaluate(async () => (await fetch("recipes.json")).json())).best,
+      epochs: 2, finetune_epochs: 3, views: 1,
+    };
+    const train = (workers) => page.evaluate(async ([u, l, c, s, v, w]) => {
+      await window.bench.embed("afinar-cpu", u, l, s.unfreeze, { views: s.views, seed: 42, validation: v, workers: w });
+      return window.bench.train("afinar-cpu", { classes: c, settings: s });
+    }, [urls, labels, classes, settings, validation, workers]);
+
+    const one = await train(1);
+    assert.equal(modules.length, 1, "one training worker");
+    const two = await train(2);
+    assert.equal(modules.length, 2, "a helper started for the fine-tuning stage");
+    assert.equal(two.train_losses.length, 5);
+    // The same arithmetic as one worker on each whole batch, to float rounding.
+    for (const [epoch, loss] of two.train_losses.entries()) {
+      assert.ok(Math.abs(loss - one.train_losses[epoch]) < 1e-3 * Math.max(1, loss),
+        `epoch ${epoch + 1}: loss ${loss} on two workers, ${one.train_losses[epoch]} on one`);
+    }
+    assert.ok(two.train_losses[4] < two.train_losses[0], "training lowers the loss");
+    assert.ok(Math.abs(two.val_accuracy - one.val_accuracy) <= 1 / 18 + 1e-9, "the same validation accuracy, to a photo");
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -119,6 +119,7 @@ class AfinarEngine {
   async train({ classes, labels, features, boundary, augmented, augmentedBoundary, validation,
     settings }) {
     const epochs = [];
+    const losses = [];
     const start = performance.now();
     const outcome = await this.request(
       { Train: { classes, labels, features, boundary: boundary ?? null,
@@ -129,6 +130,7 @@ class AfinarEngine {
       (r) => {
         if (r.Epoch) {
           epochs.push(r.Epoch.elapsed_ms);
+          losses.push(r.Epoch.train_loss);
           const e = r.Epoch;
           console.log(`epoch ${e.epoch}/${e.total_epochs}: val ${e.val_accuracy ?? "-"} (${(e.elapsed_ms / 1000).toFixed(0)} s)`);
         }
@@ -138,6 +140,7 @@ class AfinarEngine {
     const o = outcome.Ok.scores;
     return { wall_ms: performance.now() - start, train_ms: o.train_ms, val_accuracy: o.val_accuracy,
       frozen_val_accuracy: o.frozen_val_accuracy ?? null, epoch_elapsed_ms: epochs,
+      train_losses: losses,
       kept_epoch: o.kept_epoch, macro_f1: macroF1(o), memory: o.wasm_memory_bytes,
       head_bytes: outcome.Ok.head_file.length };
   }

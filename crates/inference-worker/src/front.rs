@@ -15,11 +15,11 @@ use afinar_worker_scope::{global_scope, listen, mark, next_task, now_ms, post};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::child::ChildLink;
 use crate::download;
 use crate::message::variant;
 use crate::model::{self, Loaded, UserHead};
 use crate::pool::{Job, Pool};
+use afinar_worker_scope::child::ChildLink;
 
 mod backend;
 
@@ -52,6 +52,7 @@ pub fn start() {
         on_webgpu: Cell::new(false),
         handing_over: Cell::new(false),
         training: ChildLink::new(),
+        workers: Cell::new(1),
     });
     let listener = front.clone();
     listen(&scope, move |event: MessageEvent| {
@@ -122,6 +123,8 @@ struct Front {
     training: ChildLink,
     /// Helper workers that prepare training photos, where the page asked for more than one.
     pool: Pool,
+    /// Workers the page allows ([`Request::UseWorkers`]).
+    workers: Cell<u32>,
 }
 
 impl Front {
@@ -191,7 +194,12 @@ impl Front {
                 let result = self.prepare(&bytes, rows);
                 self.post(&Reply::Prepared { id, rows, result });
             }
-            Request::UseWorkers(workers) => self.pool.use_workers(workers),
+            Request::UseWorkers(workers) => {
+                self.pool.use_workers(workers);
+                self.workers.set(workers);
+                // The training worker shares its fine-tuning with as many.
+                self.tell_training(&raw);
+            }
             Request::UseHead { bytes } => match self.use_head(bytes) {
                 Ok(info) => {
                     self.post(&Reply::HeadReady(info));
@@ -328,6 +336,7 @@ impl Front {
                     bytes: head.file.clone(),
                 });
             }
+            setup.push(Request::UseWorkers(self.workers.get()));
             let this = self.clone();
             let that = self.clone();
             let started = self.training.start(

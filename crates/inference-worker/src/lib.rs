@@ -17,8 +17,6 @@ mod adapter;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod assign;
 #[cfg(target_arch = "wasm32")]
-mod child;
-#[cfg(target_arch = "wasm32")]
 mod download;
 #[cfg(target_arch = "wasm32")]
 mod front;

@@ -19,8 +19,8 @@ use wasm_bindgen::prelude::*;
 use web_sys::DedicatedWorkerGlobalScope;
 
 use crate::assign::{Assignments, Step};
-use crate::child::ChildLink;
 use crate::message::variant;
+use afinar_worker_scope::child::ChildLink;
 
 /// This worker's own loader script, which the helpers run too.
 const HELPER_SCRIPT: &str = "./afinar-inference-worker_loader.js";

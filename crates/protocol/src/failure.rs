@@ -49,7 +49,9 @@ impl Request {
             | Request::ForgetHead
             | Request::SaveProject(_)
             | Request::OpenProjectPart { .. }
-            | Request::CloseProject => return None,
+            | Request::CloseProject
+            | Request::FollowStage(_)
+            | Request::StageSum(_) => return None,
         })
     }
 }

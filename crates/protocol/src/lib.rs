@@ -14,7 +14,9 @@ use afinar_vocabulary::{Backend, EpochSummary};
 use serde::{Deserialize, Serialize};
 
 pub use model::{Classification, ExportedModel, ModelInfo, ModelSource, Publication};
-pub use training::{DisputedLabel, HeadInfo, PreparedPhoto, TrainingOutcome, TrainingRows};
+pub use training::{
+    DisputedLabel, HeadInfo, PreparedPhoto, StageShare, TrainingOutcome, TrainingRows,
+};
 
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +104,13 @@ pub enum Request {
     /// without it. Answered with [`Reply::LabelsChecked`]; a separate request so that the
     /// training's own time and replies are the training's alone.
     CheckLabels,
+    /// Training worker → a helper training worker it started: follow the fine-tuning stage
+    /// with this share of its photos. The helper answers each step with
+    /// [`Reply::StageGradients`] and hears the sum as [`Request::StageSum`].
+    FollowStage(Box<StageShare>),
+    /// The gradients of a step summed over every training worker. Handled as soon as it
+    /// arrives.
+    StageSum(#[serde(with = "f32_bytes")] Vec<f32>),
 }
 
 /// Worker → page.
@@ -181,4 +190,10 @@ pub enum Reply {
     /// The answer to [`Request::CheckLabels`]: the photos whose label is disputed, the most
     /// confident first, or why there are none to show (a message for people).
     LabelsChecked(Result<Vec<DisputedLabel>, String>),
+    /// Helper training worker → the training worker that started it: its gradients of a step
+    /// of the stage it follows ([`Request::FollowStage`]).
+    StageGradients(#[serde(with = "f32_bytes")] Vec<f32>),
+    /// Helper training worker → the training worker that started it: it stopped following
+    /// the stage, and why (a message for people).
+    StageFailed(String),
 }

@@ -94,3 +94,27 @@ pub struct HeadInfo {
     /// Fine-tuned backbone blocks it carries (0: the head alone).
     pub unfrozen_blocks: usize,
 }
+
+/// A helper training worker's share of a fine-tuning stage: where the stage starts and the rows
+/// of the training photos it holds (photo `i` of the stage is held by worker `i % ranks`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageShare {
+    pub rank: usize,
+    pub ranks: usize,
+    /// Training photos across every worker.
+    pub photos: usize,
+    pub classes: usize,
+    pub settings: TrainSettings,
+    /// Every weight of the stage's model as it starts, in the module's order.
+    #[serde(with = "f32_bytes")]
+    pub weights: Vec<f32>,
+    /// The labels of the photos it holds.
+    pub labels: Vec<usize>,
+    /// Their boundary activations, one row per photo.
+    #[serde(with = "f32_bytes")]
+    pub boundary: Vec<f32>,
+    /// Their augmented views' boundary activations, `views` rows per photo.
+    #[serde(with = "f32_bytes::option", default)]
+    pub augmented: Option<Vec<f32>>,
+    pub views: usize,
+}

@@ -1,6 +1,7 @@
 //! Per-photo costs of the page's CPU path (one thread, `bench/results.md`) behind
 //! [`TrainSettings::estimated_seconds`], and the time the page's own pick must fit in.
 
+use crate::limits::MIN_PHOTOS_TO_SHARE_TRAINING;
 use crate::settings::{RecipeName, TrainSettings};
 
 /// Preparing a photo (decode, crop, backbone).
@@ -12,7 +13,7 @@ pub const VIEW_MS: f64 = 55.0;
 /// One epoch of the head, per photo.
 pub const HEAD_EPOCH_MS: f64 = 0.5;
 /// One epoch of the fine-tuning stage (training photos forward and back, validation
-/// photos forward), per photo and unfrozen block: the same run.
+/// photos forward), per photo and unfrozen block, on one worker: the same run.
 pub const FINETUNE_EPOCH_MS_PER_BLOCK: f64 = 12.0;
 /// The page picks the best recipe that prepares and trains in about this long.
 pub const PAGE_SECONDS: f64 = 600.0;
@@ -20,15 +21,23 @@ pub const PAGE_SECONDS: f64 = 600.0;
 impl TrainSettings {
     /// A rough time for preparing and training `photos` photos with these settings in the
     /// page on the CPU, from per-photo costs measured there (`bench/results.md`): photos are
-    /// prepared on `workers` workers at once, and trained on one.
+    /// prepared on `workers` workers at once, the head trained on one, and the fine-tuning
+    /// stage shared by the `workers` where there are enough training photos.
     pub fn estimated_seconds(&self, photos: usize, workers: usize) -> f64 {
+        let training = (1.0 - self.val_fraction).clamp(0.0, 1.0);
         // Only the training share of the photos gets views.
-        let views = self.views as f64 * (1.0 - self.val_fraction).clamp(0.0, 1.0);
-        let per_photo_ms = (PREPARE_MS + VIEW_MS * views) / workers.max(1) as f64
+        let views = self.views as f64 * training;
+        let workers = workers.max(1) as f64;
+        let tuning_workers = if photos as f64 * training >= MIN_PHOTOS_TO_SHARE_TRAINING as f64 {
+            workers
+        } else {
+            1.0
+        };
+        let per_photo_ms = (PREPARE_MS + VIEW_MS * views) / workers
             + HEAD_EPOCH_MS * self.epochs as f64
             + self.unfreeze.map_or(0.0, |k| {
                 FINETUNE_EPOCH_MS_PER_BLOCK * k as f64 * self.finetune_epochs as f64
-            });
+            }) / tuning_workers;
         per_photo_ms * photos as f64 / 1000.0
     }
 

@@ -24,6 +24,9 @@ pub const MAX_HIDDEN: usize = 4096;
 /// Most workers that prepare photos at once in the page: each holds the model and its
 /// activations (tens of MB), and more than the cores would only share them.
 pub const MAX_PHOTO_WORKERS: u32 = 8;
+/// Training photos from which a run's fine-tuning stage is shared with helper workers: below
+/// it, starting them costs more than they save.
+pub const MIN_PHOTOS_TO_SHARE_TRAINING: usize = 64;
 /// Extensions (lower case, no dot) of the photo formats Afinar decodes.
 pub const PHOTO_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "gif", "bmp"];
 

@@ -1,9 +1,11 @@
 //! What Afinar's two Web Workers (the inference worker and the training worker it starts) share:
-//! their global scope (posting replies, the clock, the size of their memory), and the reply a
-//! training photo makes once prepared (by the inference worker on the CPU, by the training
-//! worker on WebGPU).
+//! their global scope (posting replies, the clock, the size of their memory), the workers they
+//! start ([`child`]), and the reply a training photo makes once prepared (by the inference
+//! worker on the CPU, by the training worker on WebGPU).
 
 #![cfg(target_arch = "wasm32")]
+
+pub mod child;
 
 use afinar_core::augment::TrainingPhoto;
 use afinar_core::classify::Embedding;

@@ -144,3 +144,39 @@ pub fn disputed(disputed: Vec<train::Disputed>) -> Vec<DisputedLabel> {
         })
         .collect()
 }
+
+/// A helper's share of a fine-tuning stage, as the message that carries it.
+pub fn stage_share(
+    share: train::StageShare,
+    settings: &afinar_vocabulary::TrainSettings,
+) -> afinar_protocol::StageShare {
+    afinar_protocol::StageShare {
+        rank: share.share_rank,
+        ranks: share.ranks,
+        photos: share.photos,
+        classes: share.classes,
+        settings: settings.clone(),
+        weights: share.weights,
+        labels: share.labels,
+        boundary: share.boundary,
+        augmented: share.augmented,
+        views: share.views,
+    }
+}
+
+/// The message back as the library's share, and the recipe it follows.
+pub fn followed_share(share: afinar_protocol::StageShare) -> (train::StageShare, afinar::Recipe) {
+    let recipe = afinar::Recipe::from_settings(&share.settings);
+    let share = train::StageShare {
+        share_rank: share.rank,
+        ranks: share.ranks,
+        photos: share.photos,
+        classes: share.classes,
+        weights: share.weights,
+        labels: share.labels,
+        boundary: share.boundary,
+        augmented: share.augmented,
+        views: share.views,
+    };
+    (share, recipe)
+}

@@ -5,8 +5,9 @@
 //!
 //! [`worker`] dispatches requests; [`device`] holds the model on the device that runs it, which
 //! [`backend`] starts; [`head`] keeps the user's trained head; [`project`] writes and reads
-//! project files; [`publish`] writes the classifier as a web app of its own; [`convert`] turns
-//! the library's types into messages.
+//! project files; [`publish`] writes the classifier as a web app of its own; [`team`] starts
+//! the helpers a run's fine-tuning stage is shared with; [`convert`] turns the library's types
+//! into messages.
 
 #[cfg(target_arch = "wasm32")]
 mod backend;
@@ -20,6 +21,8 @@ mod head;
 mod project;
 #[cfg(target_arch = "wasm32")]
 mod publish;
+#[cfg(target_arch = "wasm32")]
+mod team;
 #[cfg(target_arch = "wasm32")]
 mod worker;
 

@@ -15,10 +15,12 @@ use afinar::classify::{CpuClassifier, PackedHead};
 use afinar::{Classifier, ModelInput};
 use afinar_protocol::{
     Classification, DisputedLabel, ExportedModel, HeadInfo, ModelSource, PreparedPhoto,
-    Publication, Reply, Request, TrainingOutcome, TrainingRows,
+    Publication, Reply, Request,
 };
 use afinar_vocabulary::{Backend, RowsNeeded};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+mod training;
 
 use crate::convert;
 use crate::device::ModelHost;
@@ -44,11 +46,19 @@ pub fn start() {
         head: RefCell::new(None),
         project: RefCell::new(ProjectFile::None),
         last_set: RefCell::new(None),
+        workers: Cell::new(1),
+        stage_sums: RefCell::new(None),
     });
     listen(&scope, move |event: MessageEvent| {
         match serde_wasm_bindgen::from_value::<Request>(event.data()) {
             // Not queued: training is the request under way, and it checks this between epochs.
             Ok(Request::CancelTraining) => state.cancel_training.set(true),
+            // Not queued: the stage this helper follows waits for it.
+            Ok(Request::StageSum(sum)) => {
+                if let Some(sums) = state.stage_sums.borrow().as_ref() {
+                    let _ = sums.try_send(sum);
+                }
+            }
             Ok(request) => Worker::enqueue(&state, request),
             // Answered, so that nobody waits for a reply that will never come.
             Err(e) => post(&state.scope, &Reply::BadRequest(e.to_string())),
@@ -69,6 +79,11 @@ struct Worker {
     project: RefCell<ProjectFile>,
     /// The photos of the last training run, for [`Request::CheckLabels`].
     last_set: RefCell<Option<TrainedSet>>,
+    /// Workers the page allows ([`Request::UseWorkers`]): a run's fine-tuning stage is shared
+    /// with helpers up to that many in all.
+    workers: Cell<u32>,
+    /// Where the sums of the stage this worker follows as a helper arrive.
+    stage_sums: RefCell<Option<async_channel::Sender<Vec<f32>>>>,
 }
 
 /// What the label check needs of a training run.
@@ -147,8 +162,10 @@ impl Worker {
                 self.post(&Reply::Trained(result));
             }
             // Preparing on several workers is the inference worker's (this one prepares on
-            // WebGPU, in batches).
-            Request::CancelTraining | Request::UseWorkers(_) => {}
+            // WebGPU, in batches); training shares its fine-tuning stage with up to that many.
+            Request::UseWorkers(workers) => self.workers.set(workers),
+            Request::FollowStage(share) => self.follow_stage(*share).await,
+            Request::CancelTraining | Request::StageSum(_) => {}
             Request::UseHead { bytes } => match self.use_head(bytes) {
                 Ok(info) => self.post(&Reply::HeadReady(info)),
                 Err(message) => self.post(&Reply::HeadRefused(message)),
@@ -273,70 +290,6 @@ impl Worker {
             },
         )
         .await
-    }
-
-    /// Trains on the current device; if WebGPU fails in the middle, once more on the CPU.
-    async fn train(&self, set: TrainingRows) -> Result<TrainingOutcome, String> {
-        self.cancel_training.set(false);
-        let recipe = afinar::Recipe::from_settings(&set.settings);
-        let set = convert::training_set(set).map_err(|e| format!("Training stopped: {e}."))?;
-        let total_epochs = recipe.total_epochs();
-        let no_model = "No model is loaded yet; wait for it, then train.";
-        let during = "during training; training again on the CPU";
-        self.last_set.borrow_mut().take();
-        // What the label check needs from the run: the photos it used, and the pooled
-        // features it computed where the set had none.
-        let used = RefCell::new(None);
-        let outcome = self
-            .retry_on_cpu(during, no_model, async |classifier, backend| {
-                let device = classifier.device().clone();
-                let start = now_ms(&self.scope);
-                let mut epochs = Vec::new();
-                let mut run =
-                    afinar::train::run(&set, &recipe, classifier.base(), &device, |report| {
-                        let summary =
-                            convert::epoch(report, total_epochs, now_ms(&self.scope) - start);
-                        self.post(&Reply::Epoch(summary.clone()));
-                        epochs.push(summary);
-                        !self.cancel_training.get()
-                    })
-                    .await
-                    .map_err(|e| match e {
-                        e if e.is_device_failure() => Failure::Device(e.to_string()),
-                        e if e.is_cancelled() => Failure::Final(
-                            "Training was cancelled; your photos and classes are kept.".into(),
-                        ),
-                        e => Failure::Final(format!("Training stopped: {e}.")),
-                    })?;
-                let train_ms = now_ms(&self.scope) - start;
-                *used.borrow_mut() = Some((run.used_samples.clone(), run.computed_pooled.take()));
-                *self.head.borrow_mut() = Some(UserHead::new(
-                    run.head_file.clone(),
-                    run.metadata.classes.clone(),
-                    run.parts.clone(),
-                    device,
-                ));
-                Ok(convert::outcome(
-                    run,
-                    epochs,
-                    backend,
-                    train_ms,
-                    wasm_memory_bytes(),
-                ))
-            })
-            .await?;
-        if let Some((used, computed)) = used.into_inner()
-            && let Some(pooled) = set.pooled.or(computed)
-        {
-            *self.last_set.borrow_mut() = Some(TrainedSet {
-                pooled,
-                labels: set.dataset.samples.iter().map(|s| s.class).collect(),
-                num_classes: set.dataset.classes.len(),
-                used,
-                seed: recipe.seed,
-            });
-        }
-        Ok(outcome)
     }
 
     /// Every photo of the last run scored by heads trained without it; the ones put in

@@ -1,6 +1,7 @@
-//! A worker this one starts: the training worker (`crates/worker`, Burn) on first need, and the
-//! helpers that prepare photos ([`crate::pool`]). What is sent to it is held back until its wasm
-//! is listening, and its replies come back to the handler it was started with.
+//! A worker this one starts: the training worker (`crates/worker`, Burn) on first need, the
+//! helpers that prepare photos (the inference worker's pool), and the helpers that train with
+//! the training worker. What is sent to it is held back until its wasm is listening, and its
+//! replies come back to the handler it was started with.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -23,6 +24,12 @@ struct State {
     outbox: RefCell<Vec<JsValue>>,
     /// Its event handlers, alive as long as it is.
     handlers: RefCell<Vec<Handler>>,
+}
+
+impl Default for ChildLink {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ChildLink {

@@ -1,0 +1,111 @@
+//! The helper training workers that a run's fine-tuning stage is shared with (see
+//! `afinar::train::peers`): each is this same worker, started from this one with the model's
+//! file, handed its share of the photos, and linked to this one by messages. They live for one
+//! run: [`Team::stop`] ends them.
+//!
+//! A helper that stops (out of memory, say) closes its link; the run then fails with
+//! `TrainError::PeerLost`, and the caller trains again without helpers.
+
+use std::rc::Rc;
+
+use afinar::train::{Leader, Link};
+use afinar_protocol::{Reply, Request};
+use afinar_vocabulary::TrainSettings;
+use afinar_worker_scope::child::ChildLink;
+use wasm_bindgen::JsValue;
+use web_sys::DedicatedWorkerGlobalScope;
+
+use crate::convert;
+
+/// This worker's own loader script, which the helpers run too.
+const HELPER_SCRIPT: &str = "./afinar-worker_loader.js";
+
+/// The helpers of one run.
+pub struct Team {
+    helpers: Vec<Rc<ChildLink>>,
+}
+
+impl Team {
+    /// Starts `helpers` training workers with the model `file`; returns them and this worker's
+    /// end of their links. `settings` go with each share, for the helper's recipe.
+    pub fn start(
+        scope: &DedicatedWorkerGlobalScope,
+        helpers: usize,
+        file: &[u8],
+        settings: &TrainSettings,
+    ) -> Result<(Team, Leader), String> {
+        let mut team = Team {
+            helpers: Vec::new(),
+        };
+        let mut links = Vec::new();
+        for _ in 0..helpers {
+            let helper = Rc::new(ChildLink::new());
+            let (heard, hearing) = async_channel::unbounded();
+            let on_reply = {
+                let heard = heard.clone();
+                move |raw: JsValue| match serde_wasm_bindgen::from_value::<Reply>(raw) {
+                    Ok(Reply::StageGradients(values)) => {
+                        let _ = heard.try_send(values);
+                    }
+                    Ok(Reply::StageFailed(why) | Reply::Crashed(why)) => {
+                        web_sys::console::warn_1(
+                            &format!("A training helper stopped: {why}").into(),
+                        );
+                        heard.close();
+                    }
+                    // What it says of its model and backend is not news here.
+                    _ => {}
+                }
+            };
+            let started = helper.start(
+                scope,
+                HELPER_SCRIPT,
+                "a training helper",
+                vec![Request::LoadModelFile {
+                    name: "model.tflite".into(),
+                    bytes: file.to_vec(),
+                }],
+                on_reply,
+                move |_, _| {
+                    heard.close();
+                },
+            );
+            if let Err(why) = started {
+                team.stop();
+                return Err(why);
+            }
+            let to = helper.clone();
+            links.push(Link {
+                send: Box::new(move |sum| send(&to, &Request::StageSum(sum))),
+                heard: hearing,
+            });
+            team.helpers.push(helper);
+        }
+        let shares_to = team.helpers.clone();
+        let settings = settings.clone();
+        let leader = Leader::new(links, move |share| {
+            let to = share
+                .share_rank
+                .checked_sub(1)
+                .and_then(|i| shares_to.get(i));
+            if let Some(helper) = to {
+                let share = convert::stage_share(share, &settings);
+                send(helper, &Request::FollowStage(Box::new(share)));
+            }
+        });
+        Ok((team, leader))
+    }
+
+    /// Ends every helper.
+    pub fn stop(&self) {
+        for helper in &self.helpers {
+            helper.stop();
+        }
+    }
+}
+
+fn send(helper: &ChildLink, request: &Request) {
+    if let Ok(value) = serde_wasm_bindgen::to_value(request) {
+        helper.send(&value);
+    }
+}
