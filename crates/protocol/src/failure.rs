@@ -50,8 +50,7 @@ impl Request {
             | Request::SaveProject(_)
             | Request::OpenProjectPart { .. }
             | Request::CloseProject
-            | Request::FollowStage(_)
-            | Request::StageSum(_) => return None,
+            | Request::FollowStage(_) => return None,
         })
     }
 }

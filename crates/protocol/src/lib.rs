@@ -105,12 +105,10 @@ pub enum Request {
     /// training's own time and replies are the training's alone.
     CheckLabels,
     /// Training worker → a helper training worker it started: follow the fine-tuning stage
-    /// with this share of its photos. The helper answers each step with
-    /// [`Reply::StageGradients`] and hears the sum as [`Request::StageSum`].
+    /// with this share of its photos. Then, at each step, the helper sends its gradients and
+    /// hears their sum over every worker, each as a bare `Float32Array` (no envelope: the
+    /// vectors are large and frequent, and a typed array is copied once, not converted).
     FollowStage(Box<StageShare>),
-    /// The gradients of a step summed over every training worker. Handled as soon as it
-    /// arrives.
-    StageSum(#[serde(with = "f32_bytes")] Vec<f32>),
 }
 
 /// Worker → page.
@@ -190,9 +188,6 @@ pub enum Reply {
     /// The answer to [`Request::CheckLabels`]: the photos whose label is disputed, the most
     /// confident first, or why there are none to show (a message for people).
     LabelsChecked(Result<Vec<DisputedLabel>, String>),
-    /// Helper training worker → the training worker that started it: its gradients of a step
-    /// of the stage it follows ([`Request::FollowStage`]).
-    StageGradients(#[serde(with = "f32_bytes")] Vec<f32>),
     /// Helper training worker → the training worker that started it: it stopped following
     /// the stage, and why (a message for people).
     StageFailed(String),

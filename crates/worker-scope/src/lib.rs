@@ -59,6 +59,21 @@ pub fn post(scope: &DedicatedWorkerGlobalScope, reply: &Reply) {
     }
 }
 
+/// Sends `values` as a bare `Float32Array` to the worker that started this one (the step
+/// vectors of training workers that train together, [`afinar_protocol::Request::FollowStage`]).
+pub fn post_floats(scope: &DedicatedWorkerGlobalScope, values: &[f32]) {
+    if let Err(e) = scope.post_message(&js_sys::Float32Array::from(values)) {
+        web_sys::console::error_1(&e);
+    }
+}
+
+/// The values of a message that is a bare `Float32Array`; `None` for any other message.
+pub fn floats(message: &wasm_bindgen::JsValue) -> Option<Vec<f32>> {
+    message
+        .dyn_ref::<js_sys::Float32Array>()
+        .map(js_sys::Float32Array::to_vec)
+}
+
 /// Size of this worker's wasm memory: it never shrinks, so this is the peak so far.
 pub fn wasm_memory_bytes() -> u64 {
     wasm_bindgen::memory()

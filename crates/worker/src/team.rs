@@ -12,6 +12,7 @@ use afinar::train::{Leader, Link};
 use afinar_protocol::{Reply, Request};
 use afinar_vocabulary::TrainSettings;
 use afinar_worker_scope::child::ChildLink;
+use afinar_worker_scope::floats;
 use wasm_bindgen::JsValue;
 use web_sys::DedicatedWorkerGlobalScope;
 
@@ -43,18 +44,19 @@ impl Team {
             let (heard, hearing) = async_channel::unbounded();
             let on_reply = {
                 let heard = heard.clone();
-                move |raw: JsValue| match serde_wasm_bindgen::from_value::<Reply>(raw) {
-                    Ok(Reply::StageGradients(values)) => {
-                        let _ = heard.try_send(values);
-                    }
-                    Ok(Reply::StageFailed(why) | Reply::Crashed(why)) => {
-                        web_sys::console::warn_1(
-                            &format!("A training helper stopped: {why}").into(),
-                        );
-                        heard.close();
+                move |raw: JsValue| {
+                    if let Some(gradients) = floats(&raw) {
+                        let _ = heard.try_send(gradients);
+                        return;
                     }
                     // What it says of its model and backend is not news here.
-                    _ => {}
+                    if let Ok(Reply::StageFailed(why) | Reply::Crashed(why)) =
+                        serde_wasm_bindgen::from_value::<Reply>(raw)
+                    {
+                        let why = format!("A training helper stopped: {why}");
+                        web_sys::console::warn_1(&why.into());
+                        heard.close();
+                    }
                 }
             };
             let started = helper.start(
@@ -76,7 +78,7 @@ impl Team {
             }
             let to = helper.clone();
             links.push(Link {
-                send: Box::new(move |sum| send(&to, &Request::StageSum(sum))),
+                send: Box::new(move |sum: Vec<f32>| to.send(&js_sys::Float32Array::from(&sum[..]))),
                 heard: hearing,
             });
             team.helpers.push(helper);

@@ -28,7 +28,7 @@ use crate::head::UserHead;
 use crate::project::ProjectFile;
 use crate::publish;
 use afinar_worker_scope::{
-    PREPARED_TOP_K, global_scope, listen, now_ms, post, prepared_photo, wasm_memory_bytes,
+    PREPARED_TOP_K, floats, global_scope, listen, now_ms, post, prepared_photo, wasm_memory_bytes,
 };
 
 /// Predictions reported per photo.
@@ -50,15 +50,16 @@ pub fn start() {
         stage_sums: RefCell::new(None),
     });
     listen(&scope, move |event: MessageEvent| {
+        // Not queued: the stage this helper follows waits for it.
+        if let Some(sum) = floats(&event.data()) {
+            if let Some(sums) = state.stage_sums.borrow().as_ref() {
+                let _ = sums.try_send(sum);
+            }
+            return;
+        }
         match serde_wasm_bindgen::from_value::<Request>(event.data()) {
             // Not queued: training is the request under way, and it checks this between epochs.
             Ok(Request::CancelTraining) => state.cancel_training.set(true),
-            // Not queued: the stage this helper follows waits for it.
-            Ok(Request::StageSum(sum)) => {
-                if let Some(sums) = state.stage_sums.borrow().as_ref() {
-                    let _ = sums.try_send(sum);
-                }
-            }
             Ok(request) => Worker::enqueue(&state, request),
             // Answered, so that nobody waits for a reply that will never come.
             Err(e) => post(&state.scope, &Reply::BadRequest(e.to_string())),
@@ -165,7 +166,7 @@ impl Worker {
             // WebGPU, in batches); training shares its fine-tuning stage with up to that many.
             Request::UseWorkers(workers) => self.workers.set(workers),
             Request::FollowStage(share) => self.follow_stage(*share).await,
-            Request::CancelTraining | Request::StageSum(_) => {}
+            Request::CancelTraining => {}
             Request::UseHead { bytes } => match self.use_head(bytes) {
                 Ok(info) => self.post(&Reply::HeadReady(info)),
                 Err(message) => self.post(&Reply::HeadRefused(message)),

@@ -7,7 +7,7 @@ use afinar::train::{Follower, Link, TrainError};
 use afinar_protocol::{Reply, TrainingOutcome, TrainingRows};
 use afinar_vocabulary::Backend;
 use afinar_vocabulary::limits::{MAX_PHOTO_WORKERS, MIN_PHOTOS_TO_SHARE_TRAINING};
-use afinar_worker_scope::{now_ms, post, wasm_memory_bytes};
+use afinar_worker_scope::{now_ms, post_floats, wasm_memory_bytes};
 
 use super::{Failure, TrainedSet, Worker};
 use crate::convert;
@@ -137,7 +137,7 @@ impl Worker {
             rank: share.share_rank,
             ranks: share.ranks,
             leader: Link {
-                send: Box::new(move |values| post(&scope, &Reply::StageGradients(values))),
+                send: Box::new(move |values| post_floats(&scope, &values)),
                 heard,
             },
         };
