@@ -8,6 +8,22 @@ import path from "node:path";
 import { serveDist, launch, openApp, waitForModel, shared } from "./support.mjs";
 
 let server;
+
+/** The bench page with Afinar's CPU engine loaded; the requests for `module` are counted (each
+ * worker started fetches its wasm). */
+async function benchPage(browser, module) {
+  const context = await browser.newContext();
+  const modules = [];
+  context.on("request", (r) => module.test(r.url()) && modules.push(r.url()));
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`${server.origin}/bench/index.html`);
+  await page.waitForFunction(() => window.bench);
+  await page.evaluate(() => window.bench.load("afinar-cpu"));
+  return { page, modules, errors };
+}
+
 before(async () => {
   server = await serveDist();
 });
@@ -18,15 +34,7 @@ after(async () => {
 test("photos prepared on two workers have the very rows one worker gives, and the helpers really ran", async () => {
   const browser = await launch({ webgpu: false });
   try {
-    const context = await browser.newContext();
-    const modules = [];
-    context.on("request", (r) => /afinar-inference-worker_bg\.wasm/.test(r.url()) && modules.push(r.url()));
-    const page = await context.newPage();
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(`${server.origin}/bench/index.html`);
-    await page.waitForFunction(() => window.bench);
-    await page.evaluate(() => window.bench.load("afinar-cpu"));
+    const { page, modules, errors } = await benchPage(browser, /afinar-inference-worker_bg\.wasm/);
     assert.equal(modules.length, 1, "one inference worker before any helper");
 
     const split = readFileSync(path.join(shared, "data/flower_photos_split.csv"), "utf8").trim().split("\n").slice(1);
@@ -53,15 +61,7 @@ test("photos prepared on two workers have the very rows one worker gives, and th
 test("the fine-tuning stage is trained on two workers, with the results one worker gives", async () => {
   const browser = await launch({ webgpu: false });
   try {
-    const context = await browser.newContext();
-    const modules = [];
-    context.on("request", (r) => /afinar-worker_bg\.wasm/.test(r.url()) && modules.push(r.url()));
-    const page = await context.newPage();
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(`${server.origin}/bench/index.html`);
-    await page.waitForFunction(() => window.bench);
-    await page.evaluate(() => window.bench.load("afinar-cpu"));
+    const { page, modules, errors } = await benchPage(browser, /afinar-worker_bg\.wasm/);
 
     // Every 40th photo of the fixed split: 87 photos of the five classes, 69 to train on
     // (enough for the stage to be shared: 64).
