@@ -34,11 +34,11 @@ impl Worker {
             .retry_on_cpu(during, no_model, async |classifier, backend| {
                 let device = classifier.device().clone();
                 let start = now_ms(&self.scope);
-                let mut epochs = Vec::new();
+                let epochs = RefCell::new(Vec::new());
                 let mut on_epoch = |report: &afinar::train::EpochReport| {
                     let summary = convert::epoch(report, total_epochs, now_ms(&self.scope) - start);
                     self.post(&Reply::Epoch(summary.clone()));
-                    epochs.push(summary);
+                    epochs.borrow_mut().push(summary);
                     !self.cancel_training.get()
                 };
                 let base = classifier.base();
@@ -56,6 +56,8 @@ impl Worker {
                     team.stop();
                 }
                 if result.as_ref().is_err_and(|e| e.is_peer_lost()) {
+                    // The run starts over: its epochs are those of the run without helpers.
+                    epochs.borrow_mut().clear();
                     result = afinar::train::run(&set, &recipe, base, &device, &mut on_epoch).await;
                 }
                 let mut run = result.map_err(|e| match e {
@@ -75,7 +77,7 @@ impl Worker {
                 ));
                 Ok(convert::outcome(
                     run,
-                    epochs,
+                    epochs.into_inner(),
                     backend,
                     train_ms,
                     wasm_memory_bytes(),
