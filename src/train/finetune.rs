@@ -16,6 +16,7 @@ use crate::architecture::{FEATURE_DIM, boundary_shape};
 use crate::head::model::{Head, HeadConfig};
 use crate::model::BackboneTop;
 use crate::recipe::{FineTuneConfig, Recipe};
+use crate::train::dataset::{MAX_CLASSES, MIN_CLASSES};
 
 /// The trained parts after fine-tuning: the backbone's top and the head.
 #[derive(Module, Debug)]
@@ -116,6 +117,9 @@ pub async fn follow_fine_tune<P: Peers>(
     let Some(stage) = recipe.finetune.as_ref() else {
         return Err(TrainError::BadShare);
     };
+    if !(MIN_CLASSES..=MAX_CLASSES).contains(&share.classes) {
+        return Err(TrainError::BadShare);
+    }
     let head = HeadConfig::new(share.classes)
         .with_hidden(recipe.hidden)
         .init(device);

@@ -14,6 +14,8 @@ pub mod fit;
 mod flat;
 pub mod labelled;
 pub mod peers;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod peers_tests;
 pub mod pipeline;
 
 pub use audit::{AuditConfig, Disputed, disputed_labels};
