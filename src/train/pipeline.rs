@@ -146,11 +146,14 @@ impl Rows<'_> {
     fn share(&self, share: Share, samples: &[usize], weights: Vec<f32>) -> StageShare {
         let held = share.pick(samples);
         let width = self.boundary.len() / self.labels.len().max(1);
+        // One copy of each photo's rows into a vector sized once (a flat-mapped collect grows
+        // it step by step: hundreds of megabytes for the whole set).
         let rows_of = |all: &[f32], per: usize| -> Vec<f32> {
-            held.iter()
-                .flat_map(|&s| &all[s * per * width..(s + 1) * per * width])
-                .copied()
-                .collect()
+            let mut rows = Vec::with_capacity(held.len() * per * width);
+            for &s in &held {
+                rows.extend_from_slice(&all[s * per * width..(s + 1) * per * width]);
+            }
+            rows
         };
         StageShare {
             share_rank: share.rank,
