@@ -104,6 +104,32 @@ pub async fn evaluate_with<M>(
     ))
 }
 
+/// The loss summed over `data`'s rows and how many rows the model gets right: what workers
+/// that each hold part of the validation photos add up to score an epoch. Read once.
+pub(crate) async fn loss_and_hits<M>(
+    model: &M,
+    forward: impl Fn(&M, Tensor<2>) -> Tensor<2>,
+    data: LabelledFeatures<'_>,
+    device: &Device,
+) -> Result<(f64, f64), TrainError> {
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut loss_sum = Tensor::<1>::zeros([1], device);
+    let mut hits = Tensor::<1, Int>::zeros([1], device);
+    let all: Vec<usize> = (0..data.len()).collect();
+    for rows in all.chunks(256) {
+        let (x, y) = data.tensors(rows, device);
+        let logits = forward(model, x);
+        let right = logits
+            .clone()
+            .argmax(1)
+            .reshape([rows.len()])
+            .equal(y.clone());
+        hits = hits + right.int().sum();
+        loss_sum = loss_sum + loss_fn.forward(logits, y).mul_scalar(rows.len() as f32);
+    }
+    Ok((read_f64(loss_sum).await?, read_f64(hits.float()).await?))
+}
+
 /// Scores from each row's class probabilities (`classes` per row) and true classes.
 fn scores(probabilities: &[f32], classes: usize, truths: &[usize], loss: f64) -> Evaluation {
     let predictions: Vec<Predicted> = probabilities

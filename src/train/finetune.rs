@@ -78,19 +78,19 @@ pub async fn fine_tune(
     on_epoch: impl FnMut(&EpochReport) -> bool,
 ) -> Result<(FineTuned, Vec<EpochReport>, Kept), TrainError> {
     let model = FineTuned { top, head };
-    let train = Held::whole(train);
+    let (train, val) = (Held::whole(train), val.map(Held::whole));
     fine_tune_led(recipe, stage, model, train, val, device, &Alone, on_epoch).await
 }
 
-/// [`fine_tune`] of `model`, leading `peers`: `train` holds this worker's share of the photos
-/// and the others [`follow_fine_tune`].
+/// [`fine_tune`] of `model`, leading `peers`: `train` and `val` hold this worker's share of the
+/// training and validation photos, and the others [`follow_fine_tune`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn fine_tune_led<P: Peers>(
     recipe: &Recipe,
     stage: &FineTuneConfig,
     model: FineTuned,
     train: Held<'_>,
-    val: Option<LabelledFeatures<'_>>,
+    val: Option<Held<'_>>,
     device: &Device,
     peers: &P,
     on_epoch: impl FnMut(&EpochReport) -> bool,
@@ -132,7 +132,9 @@ pub async fn follow_fine_tune<P: Peers>(
             .augmented
             .as_ref()
             .is_none_or(|a| a.len() == share.labels.len() * views * width)
-        && share.labels.iter().all(|&l| l < share.classes);
+        && share.val_boundary.len() == share.val_labels.len() * width
+        && share.val_labels.len() == share.val_share().held()
+        && (share.labels.iter().chain(&share.val_labels)).all(|&l| l < share.classes);
     if !fits {
         return Err(TrainError::BadShare);
     }
@@ -148,10 +150,14 @@ pub async fn follow_fine_tune<P: Peers>(
     if held.share.rank >= held.share.ranks || held.rows.len() != held.share.held() {
         return Err(TrainError::BadShare);
     }
+    let val = Held {
+        rows: LabelledFeatures::new(&share.val_boundary, &share.val_labels),
+        share: share.val_share(),
+    };
     let autodiff = device.clone().autodiff();
     let schedule = schedule(recipe, stage);
     let stage = prepared(stage, model, &autodiff);
-    follow(stage, recipe, &schedule, held, device, peers)
+    follow(stage, recipe, &schedule, held, Some(val), device, peers)
         .await
         .map(|_| ())
 }

@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use super::evaluate::evaluate_with;
+use super::evaluate::loss_and_hits;
 use super::flat::{flat_gradients, gradients_from_flat};
 use super::labelled::{LabelledFeatures, TrainError, read_f64};
 use super::peers::{Alone, Peers, Share};
@@ -70,7 +70,7 @@ pub(crate) async fn train_head_keeping_best(
         forward: Head::forward,
         rate_groups: |_: &Head, grads| vec![(1.0, grads)],
     };
-    let train = Held::whole(train);
+    let (train, val) = (Held::whole(train), val.map(Held::whole));
     fit(
         stage, recipe, &schedule, train, val, device, &Alone, on_epoch,
     )
@@ -156,15 +156,15 @@ impl<'a> Held<'a> {
 /// every training photo. Returns the weights of the best epoch on validation when the recipe
 /// keeps the best (else the last), and stops early after the recipe's patience.
 ///
-/// With `peers`, this worker leads: it holds `train`'s share of the photos, the others hold
-/// theirs and [`follow`] its steps.
+/// With `peers`, this worker leads: it holds `train`'s share of the training photos and `val`'s
+/// of the validation photos, the others hold theirs and [`follow`] its steps.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn fit<M, F, G, P>(
     stage: Stage<M, F, G>,
     recipe: &Recipe,
     schedule: &Schedule,
     train: Held<'_>,
-    val: Option<LabelledFeatures<'_>>,
+    val: Option<Held<'_>>,
     device: &Device,
     peers: &P,
     mut on_epoch: impl FnMut(&EpochReport) -> bool,
@@ -178,7 +178,7 @@ where
     if train.share.photos == 0 {
         return Err(TrainError::NoTrainingData);
     }
-    let val = val.filter(|v| !v.is_empty());
+    let val = val.filter(|v| v.share.photos > 0);
     let mut model = stage.model;
     let mut stepper = Stepper::new(recipe, schedule, train, device, peers);
     let mut reports = Vec::with_capacity(schedule.epochs);
@@ -199,10 +199,7 @@ where
         }
         let train_accuracy = tally.correct / photos;
         let scores = match val {
-            Some(val) => {
-                let e = evaluate_with(&model.valid(), &stage.forward, val, device).await?;
-                Some((e.accuracy, e.loss))
-            }
+            Some(val) => Some(validate(&model.valid(), &stage.forward, val, device, peers).await?),
             None => None,
         };
         let report = EpochReport {
@@ -238,13 +235,15 @@ where
     }
 }
 
-/// A follower's side of [`fit`]: the same steps on the photos this worker holds, until the
-/// stage's last epoch or until the first worker stops (then [`TrainError::PeerLost`]).
+/// A follower's side of [`fit`]: the same steps on the photos this worker holds, and its part
+/// of each epoch's validation, until the stage's last epoch or until the first worker stops
+/// (then [`TrainError::PeerLost`]).
 pub(crate) async fn follow<M, F, G, P>(
     stage: Stage<M, F, G>,
     recipe: &Recipe,
     schedule: &Schedule,
     train: Held<'_>,
+    val: Option<Held<'_>>,
     device: &Device,
     peers: &P,
 ) -> Result<M, TrainError>
@@ -261,8 +260,36 @@ where
             .epoch(model, &stage.forward, &stage.rate_groups, index)
             .await?
             .0;
+        if let Some(val) = val.filter(|v| v.share.photos > 0) {
+            validate(&model.valid(), &stage.forward, val, device, peers).await?;
+        }
     }
     Ok(model)
+}
+
+/// Accuracy and mean loss on every worker's validation photos, from the rows this one holds.
+async fn validate<M, F, P>(
+    model: &M,
+    forward: &F,
+    val: Held<'_>,
+    device: &Device,
+    peers: &P,
+) -> Result<(f64, f64), TrainError>
+where
+    F: Fn(&M, Tensor<2>) -> Tensor<2>,
+    P: Peers,
+{
+    let (mut loss, mut hits) = if val.rows.is_empty() {
+        (0.0, 0.0)
+    } else {
+        loss_and_hits(model, forward, val.rows, device).await?
+    };
+    if val.share.ranks > 1 {
+        let all = peers.sum(vec![loss as f32, hits as f32]).await?;
+        (loss, hits) = (all[0] as f64, all[1] as f64);
+    }
+    let photos = val.share.photos as f64;
+    Ok((hits / photos, loss / photos))
 }
 
 /// Loss (summed over rows) and correct rows of an epoch.

@@ -111,14 +111,29 @@ pub struct StageShare {
     /// Their augmented views' boundary activations, `views` rows per photo (none: no views).
     pub augmented: Option<Vec<f32>>,
     pub views: usize,
+    /// Validation photos across every worker (each scores its share after every epoch).
+    pub val_photos: usize,
+    /// The labels of the validation photos it holds.
+    pub val_labels: Vec<usize>,
+    /// Their boundary activations, one row per photo.
+    pub val_boundary: Vec<f32>,
 }
 
 impl StageShare {
+    /// Which of the training photos it holds.
     pub fn share(&self) -> Share {
         Share {
             rank: self.share_rank,
             ranks: self.ranks,
             photos: self.photos,
+        }
+    }
+
+    /// Which of the validation photos it holds.
+    pub fn val_share(&self) -> Share {
+        Share {
+            photos: self.val_photos,
+            ..self.share()
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Workers that share a stage's photos ([`super::peers`]) end with the weights one worker
-//! reaches on all of them: leaders and followers on threads, linked by channels.
+//! Workers that share a stage's photos ([`super::peers`]) end with the weights and the
+//! validation scores one worker reaches on all of them: leaders and followers on threads,
+//! linked by channels.
 
 use futures_lite::future::block_on;
 
@@ -16,6 +17,8 @@ use crate::recipe::Recipe;
 
 const WIDTH: usize = 24;
 const PHOTOS: usize = 61;
+/// Photos after the training ones, held out for validation.
+const VAL_PHOTOS: usize = 23;
 const VIEWS: usize = 2;
 
 /// Rows whose class shows in a few of their values, and their labels.
@@ -25,7 +28,7 @@ fn rows() -> (Vec<f32>, Vec<f32>, Vec<usize>) {
         state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
     };
-    let labels: Vec<usize> = (0..PHOTOS).map(|i| i % 3).collect();
+    let labels: Vec<usize> = (0..PHOTOS + VAL_PHOTOS).map(|i| i % 3).collect();
     let mut row = |label: usize| -> Vec<f32> {
         (0..WIDTH)
             .map(|j| next() + if j % 3 == label { 1.0 } else { 0.0 })
@@ -67,8 +70,9 @@ fn stage(device: &Device) -> Stage<Head, fn(&Head, Tensor<2>) -> Tensor<2>, Rate
 
 type RateGroups = fn(&Head, GradientsParams) -> Vec<(f64, GradientsParams)>;
 
-/// Trains on the share of `rank` of `ranks` workers, linked by `peers`.
-fn train_share<P: Peers>(rank: usize, ranks: usize, peers: &P) -> Vec<f32> {
+/// Trains on the share of `rank` of `ranks` workers, linked by `peers`: the weights it ends
+/// with, and (the first worker) each epoch's validation accuracy and loss.
+fn train_share<P: Peers>(rank: usize, ranks: usize, peers: &P) -> (Vec<f32>, Vec<(f64, f64)>) {
     let device = crate::device::cpu();
     let (plain, views, labels) = rows();
     let share = Share {
@@ -81,25 +85,48 @@ fn train_share<P: Peers>(rank: usize, ranks: usize, peers: &P) -> Vec<f32> {
         .subset(&held)
         .with_augmented(&views, VIEWS);
     let held = Held { rows, share };
+    let val_share = Share {
+        photos: VAL_PHOTOS,
+        ..share
+    };
+    let val_held: Vec<usize> = val_share.pick(&(PHOTOS..PHOTOS + VAL_PHOTOS).collect::<Vec<_>>());
+    let val = Some(Held {
+        rows: LabelledFeatures::new(&plain, &labels).subset(&val_held),
+        share: val_share,
+    });
     let recipe = recipe();
     block_on(async {
-        let model = if rank == 0 {
-            fit(
+        let (model, scores) = if rank == 0 {
+            let (model, reports, _) = fit(
                 stage(&device),
                 &recipe,
                 &SCHEDULE,
                 held,
-                None,
+                val,
                 &device,
                 peers,
                 |_| true,
             )
             .await
-            .map(|(model, ..)| model)
+            .expect("trains");
+            let scores = reports
+                .iter()
+                .map(|r| (r.val_accuracy.expect("scored"), r.val_loss.expect("scored")))
+                .collect();
+            (model, scores)
         } else {
-            follow(stage(&device), &recipe, &SCHEDULE, held, &device, peers).await
+            let model = follow(
+                stage(&device),
+                &recipe,
+                &SCHEDULE,
+                held,
+                val,
+                &device,
+                peers,
+            );
+            (model.await.expect("follows"), Vec::new())
         };
-        flat_weights(&model.expect("trains")).await.expect("reads")
+        (flat_weights(&model).await.expect("reads"), scores)
     })
 }
 
@@ -127,7 +154,8 @@ fn ends() -> (Ends, Ends) {
 
 #[test]
 fn workers_sharing_the_photos_reach_the_weights_of_one_worker_on_all_of_them() {
-    let alone = train_share(0, 1, &Alone);
+    let (alone, alone_scores) = train_share(0, 1, &Alone);
+    assert_eq!(alone_scores.len(), SCHEDULE.epochs);
     for ranks in [2, 3] {
         let (leader_ends, follower_ends): (Vec<Ends>, Vec<Ends>) =
             (1..ranks).map(|_| ends()).unzip();
@@ -146,8 +174,20 @@ fn workers_sharing_the_photos_reach_the_weights_of_one_worker_on_all_of_them() {
             })
             .collect();
         let leader = Leader::new(leader_ends.into_iter().map(link).collect(), |_| {});
-        let led = train_share(0, ranks, &leader);
+        let (led, led_scores) = train_share(0, ranks, &leader);
         drop(leader);
+        for (epoch, (a, b)) in alone_scores.iter().zip(&led_scores).enumerate() {
+            assert_eq!(
+                a.0, b.0,
+                "{ranks} workers: validation accuracy of epoch {epoch}"
+            );
+            assert!(
+                (a.1 - b.1).abs() < 1e-5,
+                "{ranks} workers: validation loss of epoch {epoch}: {} against {}",
+                b.1,
+                a.1
+            );
+        }
         assert_eq!(led.len(), alone.len());
         let largest = alone
             .iter()
@@ -159,7 +199,7 @@ fn workers_sharing_the_photos_reach_the_weights_of_one_worker_on_all_of_them() {
             "{ranks} workers: weights differ by {largest}"
         );
         for follower in followers {
-            let theirs = follower.join().expect("follower");
+            let (theirs, _) = follower.join().expect("follower");
             assert_eq!(theirs, led, "every worker ends with the same weights");
         }
     }

@@ -141,16 +141,26 @@ struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// What the worker of `share` needs of the training photos `samples` to follow the stage
-    /// from `weights`.
-    fn share(&self, share: Share, samples: &[usize], weights: Vec<f32>) -> StageShare {
-        let held = share.pick(samples);
+    /// What the worker of `share` (of the training photos `samples.0`) needs to follow the
+    /// stage from `weights`, validation (of `samples.1`) included.
+    fn share(
+        &self,
+        share: Share,
+        samples: &(Vec<usize>, Vec<usize>),
+        weights: Vec<f32>,
+    ) -> StageShare {
+        let held = share.pick(&samples.0);
+        let val_share = Share {
+            photos: samples.1.len(),
+            ..share
+        };
+        let val_held = val_share.pick(&samples.1);
         let width = self.boundary.len() / self.labels.len().max(1);
         // One copy of each photo's rows into a vector sized once (a flat-mapped collect grows
         // it step by step: hundreds of megabytes for the whole set).
-        let rows_of = |all: &[f32], per: usize| -> Vec<f32> {
+        let rows_of = |all: &[f32], per: usize, held: &[usize]| -> Vec<f32> {
             let mut rows = Vec::with_capacity(held.len() * per * width);
-            for &s in &held {
+            for &s in held {
                 rows.extend_from_slice(&all[s * per * width..(s + 1) * per * width]);
             }
             rows
@@ -162,9 +172,12 @@ impl Rows<'_> {
             classes: self.classes,
             weights,
             labels: held.iter().map(|&s| self.labels[s]).collect(),
-            boundary: rows_of(self.boundary, 1),
-            augmented: self.augmented.map(|a| rows_of(a, self.views)),
+            boundary: rows_of(self.boundary, 1, &held),
+            augmented: self.augmented.map(|a| rows_of(a, self.views, &held)),
             views: self.views,
+            val_photos: val_share.photos,
+            val_labels: val_held.iter().map(|&s| self.labels[s]).collect(),
+            val_boundary: rows_of(self.boundary, 1, &val_held),
         }
     }
 }
@@ -354,17 +367,26 @@ pub async fn run_with<P: Peers>(
                 };
                 for rank in 1..share.ranks {
                     let theirs = Share { rank, ..share };
-                    peers.hand_out(rows.share(theirs, &samples.0, weights.clone()));
+                    peers.hand_out(rows.share(theirs, &samples, weights.clone()));
                 }
             }
-            let held = (share.pick(&samples.0), samples.1.clone());
-            let (train, val) = split_rows(boundary, augmented_boundary, views, &labels, &held);
+            let val_share = Share {
+                photos: samples.1.len(),
+                ..share
+            };
+            let held = (share.pick(&samples.0), val_share.pick(&samples.1));
+            let (train, _) = split_rows(boundary, augmented_boundary, views, &labels, &held);
+            let held_val = LabelledFeatures::new(boundary, &labels).subset(&held.1);
+            let (_, val) = split_rows(boundary, None, 0, &labels, &samples);
             let (tuned, reports, tuned_kept) = finetune::fine_tune_led(
                 recipe,
                 stage,
                 model,
                 Held { rows: train, share },
-                val,
+                Some(Held {
+                    rows: held_val,
+                    share: val_share,
+                }),
                 device,
                 peers,
                 &mut on_epoch,

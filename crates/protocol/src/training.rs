@@ -117,4 +117,11 @@ pub struct StageShare {
     #[serde(with = "f32_bytes::option", default)]
     pub augmented: Option<Vec<f32>>,
     pub views: usize,
+    /// Validation photos across every worker; this one scores its share after each epoch.
+    pub val_photos: usize,
+    /// The labels of the validation photos it holds.
+    pub val_labels: Vec<usize>,
+    /// Their boundary activations, one row per photo.
+    #[serde(with = "f32_bytes")]
+    pub val_boundary: Vec<f32>,
 }

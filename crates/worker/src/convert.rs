@@ -76,6 +76,7 @@ pub fn outcome(
     backend: Backend,
     train_ms: f64,
     wasm_memory_bytes: u64,
+    helper_memory_bytes: Vec<u64>,
 ) -> TrainingOutcome {
     let scores = run.scores.as_ref();
     let mistakes = scores
@@ -126,6 +127,7 @@ pub fn outcome(
         backend,
         train_ms,
         wasm_memory_bytes,
+        helper_memory_bytes,
     };
     TrainingOutcome {
         scores,
@@ -161,6 +163,9 @@ pub fn stage_share(
         boundary: share.boundary,
         augmented: share.augmented,
         views: share.views,
+        val_photos: share.val_photos,
+        val_labels: share.val_labels,
+        val_boundary: share.val_boundary,
     }
 }
 
@@ -177,6 +182,9 @@ pub fn followed_share(share: afinar_protocol::StageShare) -> (train::StageShare,
         boundary: share.boundary,
         augmented: share.augmented,
         views: share.views,
+        val_photos: share.val_photos,
+        val_labels: share.val_labels,
+        val_boundary: share.val_boundary,
     };
     (share, recipe)
 }
