@@ -53,6 +53,7 @@ try {
     train_seconds: trained.train_ms / 1000, val_accuracy: trained.val_accuracy,
     macro_f1: trained.macro_f1, kept_epoch: trained.kept_epoch,
     epochs_run: trained.epoch_elapsed_ms.length, wasm_memory_mb: Math.round(trained.memory / 1e6),
+    helper_memory_mb: trained.helper_memory.map((b) => Math.round(b / 1e6)),
     epoch_seconds: trained.epoch_elapsed_ms.map((ms, i, all) => Math.round(ms - (all[i - 1] ?? 0)) / 1000),
     errors,
   };

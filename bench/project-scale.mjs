@@ -95,8 +95,9 @@ try {
   await page.getByTestId("training-done").waitFor({ timeout: 3_600_000 });
   const done = page.getByTestId("training-done");
   const memory = Number(await done.getAttribute("data-worker-memory"));
+  const helpers = (await done.getAttribute("data-helper-memory")).split(",").filter(Boolean).map((b) => `${(Number(b) / 1e6).toFixed(0)} MB`);
   console.log(`trained: ${seconds(start)} s; ${await done.innerText()} Validation accuracy ${await page.getByTestId("val-accuracy").innerText()}`);
-  console.log(`  worker wasm memory ${(memory / 1e6).toFixed(0)} MB; page JS heap ${await heapMb(page)} MB; longest main-thread task ${await longest(page)}`);
+  console.log(`  worker wasm memory ${(memory / 1e6).toFixed(0)} MB${helpers.length ? `, its helpers' ${helpers.join(", ")}` : ""}; page JS heap ${await heapMb(page)} MB; longest main-thread task ${await longest(page)}`);
 
   // The head and the scores are written when the run ends.
   await waitUntilSaved(page, hour);

@@ -407,7 +407,7 @@ def page_recipes(runs):
         "prepares it (training photos with the recipe's views, on N workers) and then trained "
         "(the fine-tuning stage on N workers since 2026-12-08, on one before), one run per line.",
         "",
-        "| recipe | seed | workers preparing | workers fine-tuning | validation accuracy | macro F1 | time (min): prepare + train = total | kept epoch / epochs run | training worker wasm memory (MB) |",
+        "| recipe | seed | workers preparing | workers fine-tuning | validation accuracy | macro F1 | time (min): prepare + train = total | kept epoch / epochs run | wasm memory (MB): training worker + helpers |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for x in runs:
@@ -416,7 +416,8 @@ def page_recipes(runs):
         lines.append(
             f"| {x['recipe']} | {x['seed']} | {x.get('cores', 1)} | {tuning} | **{pct(x['val_accuracy'])}** | {f1} | "
             f"{x['prepare_seconds'] / 60:.1f} + {x['train_seconds'] / 60:.1f} = {x['seconds'] / 60:.1f} | "
-            f"{x['kept_epoch']}/{x['epochs_run']} | {x['wasm_memory_mb']} |")
+            f"{x['kept_epoch']}/{x['epochs_run']} | "
+            f"{' + '.join(str(m) for m in [x['wasm_memory_mb'], *x.get('helper_memory_mb', [])])} |")
     return lines
 
 

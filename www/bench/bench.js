@@ -142,6 +142,7 @@ class AfinarEngine {
       frozen_val_accuracy: o.frozen_val_accuracy ?? null, epoch_elapsed_ms: epochs,
       train_losses: losses,
       kept_epoch: o.kept_epoch, macro_f1: macroF1(o), memory: o.wasm_memory_bytes,
+      helper_memory: o.helper_memory_bytes ?? [],
       head_bytes: outcome.Ok.head_file.length };
   }
 

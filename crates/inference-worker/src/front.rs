@@ -351,7 +351,8 @@ impl Front {
                 return self.training_unreachable(&why, vec![raw.clone()]);
             }
         }
-        self.training.send(raw);
+        // Relayed requests are not read here again: their rows are handed over.
+        self.training.hand_over(raw);
     }
 
     /// The training worker could not start: every request held for it that the page waits on

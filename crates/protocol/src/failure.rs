@@ -50,7 +50,8 @@ impl Request {
             | Request::SaveProject(_)
             | Request::OpenProjectPart { .. }
             | Request::CloseProject
-            | Request::FollowStage(_) => return None,
+            | Request::FollowStage(_)
+            | Request::ReportMemory => return None,
         })
     }
 }

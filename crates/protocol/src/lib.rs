@@ -6,6 +6,8 @@
 
 mod f32_bytes;
 mod failure;
+#[cfg(target_arch = "wasm32")]
+pub mod js;
 mod model;
 pub mod project;
 mod training;
@@ -109,6 +111,9 @@ pub enum Request {
     /// hears their sum over every worker, each as a bare `Float32Array` (no envelope: the
     /// vectors are large and frequent, and a typed array is copied once, not converted).
     FollowStage(Box<StageShare>),
+    /// Training worker → a helper: say your memory ([`Reply::HelperMemory`]), even while
+    /// following a stage.
+    ReportMemory,
 }
 
 /// Worker → page.
@@ -191,4 +196,7 @@ pub enum Reply {
     /// Helper training worker → the training worker that started it: it stopped following
     /// the stage, and why (a message for people).
     StageFailed(String),
+    /// Helper → the training worker, answering [`Request::ReportMemory`]: its wasm memory (it
+    /// only grows: the peak so far).
+    HelperMemory(u64),
 }

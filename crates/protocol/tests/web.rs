@@ -6,7 +6,7 @@
 
 use afinar_protocol::{Classification, Reply, Request, TrainingRows};
 use afinar_vocabulary::{Backend, Prediction, RecipeName, TrainSettings};
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -80,6 +80,66 @@ fn messages_survive_the_trip_through_js_values() {
     .expect("field");
     assert!(features.is_instance_of::<js_sys::Uint8Array>());
     match serde_wasm_bindgen::from_value::<Request>(value).expect("deserializes") {
+        Request::Train(back) => assert_eq!(*back, set),
+        other => panic!("got {other:?}"),
+    }
+}
+
+/// A run's rows go to the worker handed over, not copied: the transfer list names the buffers
+/// of its large arrays (and not the small ones), and the message arrives whole through a
+/// transferring clone, as `postMessage` makes one, leaving the sender's buffers empty.
+#[wasm_bindgen_test]
+fn a_runs_large_rows_are_handed_over_whole() {
+    let width = 1 << 18; // 1 MiB of f32 per photo's boundary row.
+    let set = TrainingRows {
+        classes: vec!["a".into(), "b".into()],
+        labels: vec![0, 1],
+        features: (0..2 * 1280).map(|i| i as f32).collect(),
+        boundary: Some((0..2 * width).map(|i| i as f32 * 0.5).collect()),
+        augmented: None,
+        augmented_boundary: Some((0..2 * width).map(|i| -(i as f32)).collect()),
+        sha256: vec!["x".into(), "y".into()],
+        names: vec!["x.jpg".into(), "y.jpg".into()],
+        validation: None,
+        settings: TrainSettings::named(RecipeName::Best),
+    };
+    let value =
+        serde_wasm_bindgen::to_value(&Request::Train(Box::new(set.clone()))).expect("serializes");
+    let field = |name: &str| -> js_sys::Uint8Array {
+        let train = js_sys::Reflect::get(&value, &"Train".into()).expect("variant");
+        js_sys::Reflect::get(&train, &name.into())
+            .expect("field")
+            .unchecked_into()
+    };
+    let transfer = afinar_protocol::js::transfer_list(&value);
+    assert_eq!(
+        transfer.length(),
+        2,
+        "the two large arrays, not the 10 KB of features"
+    );
+    assert!(transfer.includes(&field("boundary").buffer(), 0));
+    assert!(transfer.includes(&field("augmented_boundary").buffer(), 0));
+
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"transfer".into(), &transfer).expect("options");
+    let clone: js_sys::Function =
+        js_sys::Reflect::get(&js_sys::global(), &"structuredClone".into())
+            .expect("structuredClone")
+            .unchecked_into();
+    let arrived = clone
+        .call2(&JsValue::NULL, &value, &options)
+        .expect("clones");
+    assert_eq!(
+        field("boundary").byte_length(),
+        0,
+        "handed over: gone from the sender"
+    );
+    assert_eq!(
+        field("features").byte_length(),
+        2 * 1280 * 4,
+        "small arrays are copied"
+    );
+    match serde_wasm_bindgen::from_value::<Request>(arrived).expect("deserializes") {
         Request::Train(back) => assert_eq!(*back, set),
         other => panic!("got {other:?}"),
     }

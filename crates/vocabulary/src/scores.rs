@@ -46,6 +46,10 @@ pub struct RunScores {
     /// The worker's wasm memory after training (it only grows: the peak so far).
     #[serde(default)]
     pub wasm_memory_bytes: u64,
+    /// The same for each helper worker that shared the fine-tuning stage (none: it trained
+    /// alone).
+    #[serde(default)]
+    pub helper_memory_bytes: Vec<u64>,
 }
 
 /// Loss and accuracy after one epoch.
@@ -104,6 +108,30 @@ pub struct Confused {
 
 /// The `k` cells of `confusion[true][predicted]` off its diagonal with the most photos, the
 /// largest first (ties in row, then column order); empty cells are left out.
+impl RunScores {
+    /// The memory each worker of the run held, for people: "1,252 MB in the training worker",
+    /// then its helpers' (each one's figure, in megabytes).
+    pub fn memory_summary(&self) -> String {
+        let mb = |bytes: u64| {
+            let mb = (bytes as f64 / 1e6).round() as u64;
+            match mb {
+                1000.. => format!("{},{:03}", mb / 1000, mb % 1000),
+                _ => mb.to_string(),
+            }
+        };
+        let mut summary = format!("{} MB in the training worker", mb(self.wasm_memory_bytes));
+        match self.helper_memory_bytes.as_slice() {
+            [] => {}
+            [one] => summary += &format!(", {} MB in its helper", mb(*one)),
+            many => {
+                let each: Vec<String> = many.iter().map(|&b| mb(b)).collect();
+                summary += &format!(", {} MB in its {} helpers", each.join(" + "), many.len());
+            }
+        }
+        summary
+    }
+}
+
 pub fn most_confused(confusion: &[Vec<usize>], k: usize) -> Vec<Confused> {
     let mut cells: Vec<Confused> = confusion
         .iter()

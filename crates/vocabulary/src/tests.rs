@@ -142,3 +142,24 @@ fn the_weakest_classes_come_first() {
     assert_eq!(weakest_first(&[0.9, 0.2, 0.5], &[]), [1, 2, 0]);
     assert!(weakest_first(&[], &[]).is_empty());
 }
+
+#[test]
+fn the_memory_summary_names_every_worker() {
+    let mut scores: RunScores = serde_json::from_str(
+        r#"{"classes": [], "val_rows": [], "val_accuracy": null, "frozen_val_accuracy": null,
+            "per_class": [], "confusion": [], "epochs": [], "backend": "Cpu", "train_ms": 1}"#,
+    )
+    .expect("scores");
+    scores.wasm_memory_bytes = 1_252_300_000;
+    assert_eq!(scores.memory_summary(), "1,252 MB in the training worker");
+    scores.helper_memory_bytes = vec![610_400_000];
+    assert_eq!(
+        scores.memory_summary(),
+        "1,252 MB in the training worker, 610 MB in its helper"
+    );
+    scores.helper_memory_bytes = vec![610_400_000, 1_005_000_000, 98_000_000];
+    assert_eq!(
+        scores.memory_summary(),
+        "1,252 MB in the training worker, 610 + 1,005 + 98 MB in its 3 helpers"
+    );
+}

@@ -195,7 +195,7 @@ fn App() -> impl IntoView {
         Reply::ModelExported(result) => training.model_exported(&result),
         Reply::Published(result) => training.published(&result),
         Reply::LabelsChecked(result) => training.labels_answered(result),
-        Reply::StageFailed(_) => {} // between training workers
+        Reply::StageFailed(_) | Reply::HelperMemory(_) => {} // between training workers
         Reply::ProjectProgress(result) => training.project_progress(result),
         Reply::ProjectBytes(result) => training.project_bytes(result),
         Reply::ProjectOpened(result) => training.project_checked(result),

@@ -312,10 +312,8 @@ impl WorkerLink {
             self.inner.outbox.borrow_mut().push(value);
             return;
         }
-        if let Some(worker) = self.inner.worker.borrow().as_ref()
-            && let Err(e) = worker.post_message(&value)
-        {
-            web_sys::console::error_1(&e);
+        if let Some(worker) = self.inner.worker.borrow().as_ref() {
+            hand_over(worker, &value);
         }
     }
 
@@ -376,9 +374,7 @@ impl WorkerLink {
                 let outbox = std::mem::take(&mut *self.inner.outbox.borrow_mut());
                 if let Some(worker) = self.inner.worker.borrow().as_ref() {
                     for value in outbox {
-                        if let Err(e) = worker.post_message(&value) {
-                            web_sys::console::error_1(&e);
-                        }
+                        hand_over(worker, &value);
                     }
                 }
             }
@@ -427,5 +423,14 @@ impl WorkerLink {
 impl Inner {
     fn pending_model_fallback(&self, previous: Option<ModelRequest>) {
         *self.previous_model.borrow_mut() = Some(previous);
+    }
+}
+
+/// Posts a request made for sending, handing its large byte arrays (photos, a run's rows) over
+/// instead of copying them: nothing here reads a request once it is posted.
+fn hand_over(worker: &Worker, value: &JsValue) {
+    let transfer = afinar_protocol::js::transfer_list(value);
+    if let Err(e) = worker.post_message_with_transfer(value, &transfer) {
+        web_sys::console::error_1(&e);
     }
 }

@@ -184,6 +184,8 @@ pub fn training_rows<'a>(
         validation: None,
         settings: settings.clone(),
     };
+    let photos: Vec<RosterPhoto> = photos.into_iter().collect();
+    reserve_rows(&mut set, classes, &photos, &needed, model_in_use);
     let mut ids = Vec::new();
     let mut stale = Vec::new();
     for p in photos {
@@ -221,6 +223,41 @@ pub fn training_rows<'a>(
         Ok((set, ids))
     } else {
         Err(stale)
+    }
+}
+
+/// Makes room in `set` for the rows [`training_rows`] will take from `photos`, all at once: a
+/// vector grown photo by photo is copied each time it doubles, and can hold twice its rows.
+fn reserve_rows(
+    set: &mut TrainingRows,
+    classes: &[TrainClass],
+    photos: &[RosterPhoto],
+    needed: &RowsNeeded,
+    model_in_use: Option<&str>,
+) {
+    let mut lengths = [0usize; 4];
+    let usable = photos.iter().filter_map(|p| {
+        let in_class = classes.iter().any(|c| c.id == p.class_id);
+        p.prepared
+            .filter(|e| in_class && e.usable(needed, model_in_use))
+            .map(|e| &e.embedding)
+    });
+    for photo in usable {
+        lengths[0] += photo.features.len();
+        lengths[1] += photo.boundary.as_ref().map_or(0, Vec::len);
+        lengths[2] += photo.augmented.len();
+        lengths[3] += photo.augmented_boundary.as_ref().map_or(0, Vec::len);
+    }
+    set.features.reserve_exact(lengths[0]);
+    let optional = [
+        &mut set.boundary,
+        &mut set.augmented,
+        &mut set.augmented_boundary,
+    ];
+    for (rows, &length) in optional.into_iter().zip(&lengths[1..]) {
+        if let Some(rows) = rows {
+            rows.reserve_exact(length);
+        }
     }
 }
 

@@ -20,8 +20,8 @@ struct State {
     worker: RefCell<Option<Worker>>,
     /// Its wasm is listening (it said [`Reply::Started`]).
     started: Cell<bool>,
-    /// Messages posted before it was.
-    outbox: RefCell<Vec<JsValue>>,
+    /// Messages posted before it was, and whether their large buffers are handed over.
+    outbox: RefCell<Vec<(JsValue, bool)>>,
     /// Its event handlers, alive as long as it is.
     handlers: RefCell<Vec<Handler>>,
 }
@@ -104,7 +104,7 @@ impl ChildLink {
         *self.0.worker.borrow_mut() = Some(worker);
         for request in setup {
             if let Ok(value) = serde_wasm_bindgen::to_value(&request) {
-                self.send(&value);
+                self.0.send(&value, true);
             }
         }
         Ok(())
@@ -112,7 +112,13 @@ impl ChildLink {
 
     /// Sends a message (a [`Request`] as a JS value), held back until the worker listens.
     pub fn send(&self, message: &JsValue) {
-        self.0.send(message);
+        self.0.send(message, false);
+    }
+
+    /// [`Self::send`], handing the message's large buffers over instead of copying them
+    /// ([`afinar_protocol::js::transfer_list`]): for a message that nothing here reads again.
+    pub fn hand_over(&self, message: &JsValue) {
+        self.0.send(message, true);
     }
 
     /// Stops the worker; nothing it would still have said arrives.
@@ -136,19 +142,24 @@ impl State {
         if let Some(worker) = self.worker.borrow_mut().take() {
             worker.terminate();
         }
-        std::mem::take(&mut *self.outbox.borrow_mut())
+        let held = std::mem::take(&mut *self.outbox.borrow_mut());
+        held.into_iter().map(|(message, _)| message).collect()
     }
 
-    /// Sends a message (a [`Request`] as a JS value), held back until the worker listens.
-    pub fn send(&self, message: &JsValue) {
+    fn send(&self, message: &JsValue, hand_over: bool) {
         let worker = self.worker.borrow();
         match worker.as_ref() {
             Some(worker) if self.started.get() => {
-                if let Err(e) = worker.post_message(message) {
+                let transfer = if hand_over {
+                    afinar_protocol::js::transfer_list(message)
+                } else {
+                    js_sys::Array::new()
+                };
+                if let Err(e) = worker.post_message_with_transfer(message, &transfer) {
                     web_sys::console::error_1(&e);
                 }
             }
-            Some(_) => self.outbox.borrow_mut().push(message.clone()),
+            Some(_) => self.outbox.borrow_mut().push((message.clone(), hand_over)),
             None => {}
         }
     }
@@ -156,8 +167,8 @@ impl State {
     fn flush(&self) {
         self.started.set(true);
         let pending = std::mem::take(&mut *self.outbox.borrow_mut());
-        for message in pending {
-            self.send(&message);
+        for (message, hand_over) in pending {
+            self.send(&message, hand_over);
         }
     }
 }

@@ -62,7 +62,8 @@ pub fn post(scope: &DedicatedWorkerGlobalScope, reply: &Reply) {
 /// Sends `values` as a bare `Float32Array` to the worker that started this one (the step
 /// vectors of training workers that train together, [`afinar_protocol::Request::FollowStage`]).
 pub fn post_floats(scope: &DedicatedWorkerGlobalScope, values: &[f32]) {
-    if let Err(e) = scope.post_message(&js_sys::Float32Array::from(values)) {
+    let array = js_sys::Float32Array::from(values);
+    if let Err(e) = scope.post_message_with_transfer(&array, &js_sys::Array::of1(&array.buffer())) {
         web_sys::console::error_1(&e);
     }
 }

@@ -24,6 +24,8 @@ const HELPER_SCRIPT: &str = "./afinar-worker_loader.js";
 /// The helpers of one run.
 pub struct Team {
     helpers: Vec<Rc<ChildLink>>,
+    /// Where each helper's memory reports arrive ([`Team::memory`]); closed when it stops.
+    memory: Vec<async_channel::Receiver<u64>>,
 }
 
 impl Team {
@@ -37,25 +39,32 @@ impl Team {
     ) -> Result<(Team, Leader), String> {
         let mut team = Team {
             helpers: Vec::new(),
+            memory: Vec::new(),
         };
         let mut links = Vec::new();
         for _ in 0..helpers {
             let helper = Rc::new(ChildLink::new());
             let (heard, hearing) = async_channel::unbounded();
+            let (memory, memory_heard) = async_channel::unbounded();
             let on_reply = {
-                let heard = heard.clone();
+                let (heard, memory) = (heard.clone(), memory.clone());
                 move |raw: JsValue| {
                     if let Some(gradients) = floats(&raw) {
                         let _ = heard.try_send(gradients);
                         return;
                     }
                     // What it says of its model and backend is not news here.
-                    if let Ok(Reply::StageFailed(why) | Reply::Crashed(why)) =
-                        serde_wasm_bindgen::from_value::<Reply>(raw)
-                    {
-                        let why = format!("A training helper stopped: {why}");
-                        web_sys::console::warn_1(&why.into());
-                        heard.close();
+                    match serde_wasm_bindgen::from_value::<Reply>(raw) {
+                        Ok(Reply::HelperMemory(bytes)) => {
+                            let _ = memory.try_send(bytes);
+                        }
+                        Ok(Reply::StageFailed(why) | Reply::Crashed(why)) => {
+                            let why = format!("A training helper stopped: {why}");
+                            web_sys::console::warn_1(&why.into());
+                            heard.close();
+                            memory.close();
+                        }
+                        _ => {}
                     }
                 }
             };
@@ -70,6 +79,7 @@ impl Team {
                 on_reply,
                 move |_, _| {
                     heard.close();
+                    memory.close();
                 },
             );
             if let Err(why) = started {
@@ -78,10 +88,13 @@ impl Team {
             }
             let to = helper.clone();
             links.push(Link {
-                send: Box::new(move |sum: Vec<f32>| to.send(&js_sys::Float32Array::from(&sum[..]))),
+                send: Box::new(move |sum: Vec<f32>| {
+                    to.hand_over(&js_sys::Float32Array::from(&sum[..]))
+                }),
                 heard: hearing,
             });
             team.helpers.push(helper);
+            team.memory.push(memory_heard);
         }
         let shares_to = team.helpers.clone();
         let settings = settings.clone();
@@ -98,6 +111,18 @@ impl Team {
         Ok((team, leader))
     }
 
+    /// Each helper's wasm memory now (the peak so far), in order; 0 for one that stopped.
+    pub async fn memory(&self) -> Vec<u64> {
+        for helper in &self.helpers {
+            send(helper, &Request::ReportMemory);
+        }
+        let mut memory = Vec::with_capacity(self.memory.len());
+        for heard in &self.memory {
+            memory.push(heard.recv().await.unwrap_or(0));
+        }
+        memory
+    }
+
     /// Ends every helper.
     pub fn stop(&self) {
         for helper in &self.helpers {
@@ -106,8 +131,9 @@ impl Team {
     }
 }
 
+/// Sends a request made for the purpose, its rows handed over.
 fn send(helper: &ChildLink, request: &Request) {
     if let Ok(value) = serde_wasm_bindgen::to_value(request) {
-        helper.send(&value);
+        helper.hand_over(&value);
     }
 }

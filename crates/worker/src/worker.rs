@@ -60,6 +60,10 @@ pub fn start() {
         match serde_wasm_bindgen::from_value::<Request>(event.data()) {
             // Not queued: training is the request under way, and it checks this between epochs.
             Ok(Request::CancelTraining) => state.cancel_training.set(true),
+            // Not queued: asked while this helper follows a stage.
+            Ok(Request::ReportMemory) => {
+                post(&state.scope, &Reply::HelperMemory(wasm_memory_bytes()));
+            }
             Ok(request) => Worker::enqueue(&state, request),
             // Answered, so that nobody waits for a reply that will never come.
             Err(e) => post(&state.scope, &Reply::BadRequest(e.to_string())),
@@ -166,7 +170,7 @@ impl Worker {
             // WebGPU, in batches); training shares its fine-tuning stage with up to that many.
             Request::UseWorkers(workers) => self.workers.set(workers),
             Request::FollowStage(share) => self.follow_stage(*share).await,
-            Request::CancelTraining => {}
+            Request::CancelTraining | Request::ReportMemory => {}
             Request::UseHead { bytes } => match self.use_head(bytes) {
                 Ok(info) => self.post(&Reply::HeadReady(info)),
                 Err(message) => self.post(&Reply::HeadRefused(message)),

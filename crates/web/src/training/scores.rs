@@ -50,15 +50,23 @@ fn Scores(result: RunResult) -> impl IntoView {
     let o = result.outcome;
     // The confusion matrix cell whose photos are shown: (true class, predicted class).
     let selected = RwSignal::new(None::<(usize, usize)>);
+    let helper_memory: Vec<String> = o.helper_memory_bytes.iter().map(u64::to_string).collect();
+    let helper_memory = helper_memory.join(",");
     view! {
         <div class="scores">
-            <p class="training-done" data-testid="training-done" data-worker-memory=o.wasm_memory_bytes.to_string()>
+            <p
+                class="training-done"
+                data-testid="training-done"
+                data-worker-memory=o.wasm_memory_bytes.to_string()
+                data-helper-memory=helper_memory
+            >
                 {format!(
-                    "Trained on {} in {:.1} s ({} epochs; kept the weights of epoch {}, the best on the validation photos).",
+                    "Trained on {} in {:.1} s ({} epochs; kept the weights of epoch {}, the best on the validation photos). Memory: {}.",
                     o.backend.name(),
                     o.train_ms / 1000.0,
                     o.epochs.len(),
                     o.kept_epoch,
+                    o.memory_summary(),
                 )}
             </p>
             <p class="big">

@@ -42,6 +42,7 @@ impl Worker {
                     !self.cancel_training.get()
                 };
                 let base = classifier.base();
+                let mut helper_memory = Vec::new();
                 let mut result = Err(afinar::train::RunError::Train(TrainError::PeerLost));
                 if let Some((team, leader)) = self.team(&set, &recipe, &settings, backend) {
                     result = afinar::train::run_with(
@@ -53,6 +54,9 @@ impl Worker {
                         &mut on_epoch,
                     )
                     .await;
+                    if result.is_ok() {
+                        helper_memory = team.memory().await;
+                    }
                     team.stop();
                 }
                 if result.as_ref().is_err_and(|e| e.is_peer_lost()) {
@@ -81,6 +85,7 @@ impl Worker {
                     backend,
                     train_ms,
                     wasm_memory_bytes(),
+                    helper_memory,
                 ))
             })
             .await?;
