@@ -93,6 +93,10 @@ test("the fine-tuning stage is trained on two workers, with the results one work
     }
     assert.ok(two.train_losses[4] < two.train_losses[0], "training lowers the loss");
     assert.ok(Math.abs(two.val_accuracy - one.val_accuracy) <= 1 / 18 + 1e-9, "the same validation accuracy, to a photo");
+    // Each worker's memory is reported: the helper's holds at least the model.
+    assert.deepEqual(one.helper_memory, []);
+    assert.equal(two.helper_memory.length, 1);
+    assert.ok(two.helper_memory[0] > 30e6 && two.helper_memory[0] < two.memory, `helper memory ${two.helper_memory[0]}`);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
