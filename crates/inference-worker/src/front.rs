@@ -318,7 +318,7 @@ impl Front {
     /// Sends a request to the training worker, starting it first (with this worker's model and
     /// head) where it does not run yet.
     fn relay(self: &Rc<Self>, raw: &JsValue) {
-        if variant(raw).as_deref() == Some("Train") {
+        if matches!(variant(raw).as_deref(), Some("Train" | "TrainRows")) {
             // Training needs the memory more than idle helpers do.
             self.pool.rest();
         }

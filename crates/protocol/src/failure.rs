@@ -51,7 +51,8 @@ impl Request {
             | Request::OpenProjectPart { .. }
             | Request::CloseProject
             | Request::FollowStage(_)
-            | Request::ReportMemory => return None,
+            | Request::ReportMemory
+            | Request::TrainRows(_) => return None,
         })
     }
 }

@@ -10,15 +10,20 @@ mod failure;
 pub mod js;
 mod model;
 pub mod project;
+mod rows;
 mod training;
 
 use afinar_vocabulary::{Backend, EpochSummary};
 use serde::{Deserialize, Serialize};
 
 pub use model::{Classification, ExportedModel, ModelInfo, ModelSource, Publication};
+pub use rows::{RowsAhead, RowsPart};
 pub use training::{
     DisputedLabel, HeadInfo, PreparedPhoto, StageShare, TrainingOutcome, TrainingRows,
 };
+
+/// What a cancelled run says, wherever it stopped.
+pub const TRAINING_CANCELLED: &str = "Training was cancelled; your photos and classes are kept.";
 
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +65,8 @@ pub enum Request {
     /// Prepare training photos on this many workers at once from now on (at most
     /// [`afinar_vocabulary::limits::MAX_PHOTO_WORKERS`]); 1 prepares them in the worker itself.
     UseWorkers(u32),
+    /// Rows of the next [`Request::Train`] (whose set says they came ahead), in order.
+    TrainRows(Box<RowsPart>),
     /// Train a head; the worker answers with [`Reply::Epoch`]s, then [`Reply::Trained`], and
     /// uses the new head from then on.
     Train(Box<TrainingRows>),

@@ -63,6 +63,10 @@ pub struct TrainingRows {
     /// are never read.
     #[serde(default)]
     pub validation: Option<Vec<bool>>,
+    /// The rows (`features`, `boundary`, `augmented`, `augmented_boundary`) came ahead in
+    /// [`crate::Request::TrainRows`] parts and are empty here.
+    #[serde(default)]
+    pub rows_ahead: bool,
     pub settings: TrainSettings,
 }
 

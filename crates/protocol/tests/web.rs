@@ -63,6 +63,7 @@ fn messages_survive_the_trip_through_js_values() {
         sha256: vec!["x".into(), "y".into()],
         names: vec!["x.jpg".into(), "y.jpg".into()],
         validation: Some(vec![false, true]),
+        rows_ahead: false,
         // Every kind of setting (the recipe's name, options, numbers) makes the trip.
         settings: TrainSettings {
             views: 2,
@@ -101,6 +102,7 @@ fn a_runs_large_rows_are_handed_over_whole() {
         sha256: vec!["x".into(), "y".into()],
         names: vec!["x.jpg".into(), "y.jpg".into()],
         validation: None,
+        rows_ahead: false,
         settings: TrainSettings::named(RecipeName::Best),
     };
     let value =

@@ -206,6 +206,11 @@ impl WorkerLink {
         self.pump();
     }
 
+    /// Sends rows of the next run ahead of it ([`Request::TrainRows`]).
+    pub fn send_rows(&self, part: afinar_protocol::RowsPart) {
+        self.post(&Request::TrainRows(Box::new(part)));
+    }
+
     /// Starts training; progress comes as [`Reply::Epoch`], the end as [`Reply::Trained`].
     pub fn train(&self, set: TrainingRows) {
         self.post(&Request::Train(Box::new(set)));

@@ -2,7 +2,7 @@
 //! tally, the imbalance warning, and the rows a training run is sent. No signals and no DOM, so
 //! `cargo test` checks it natively; the page's `training` module keeps its signals around it.
 
-use afinar_protocol::{PreparedPhoto, TrainingRows};
+use afinar_protocol::{PreparedPhoto, RowsPart, TrainingRows};
 use afinar_vocabulary::limits::{MAX_CLASSES, MIN_PHOTOS_PER_CLASS};
 use afinar_vocabulary::{RowsNeeded, TrainSettings};
 use serde::{Deserialize, Serialize};
@@ -151,7 +151,8 @@ pub fn imbalance(tallies: &[ClassTally]) -> Option<String> {
     })
 }
 
-/// A training photo as [`training_rows`] reads it.
+/// A training photo as [`training_plan`] reads it.
+#[derive(Debug, Clone, Copy)]
 pub struct RosterPhoto<'a> {
     pub id: u32,
     pub class_id: u32,
@@ -160,35 +161,42 @@ pub struct RosterPhoto<'a> {
     pub prepared: Option<&'a StoredPrepared>,
 }
 
-/// The prepared photos (in the order they were added) as the rows of a run with `settings`,
-/// with the photo id of each row. A photo of no class or not prepared yet is left out; `Err`
-/// lists the photos that must be prepared again first (fine-tuning needs each photo's
-/// activations below the unfrozen blocks, augmentation its views, and every row must come
-/// from the model in use).
-pub fn training_rows<'a>(
+/// A run as it goes to the worker: the set without its rows (they follow in parts, built by
+/// [`rows_part`]), the photo id of each row, and which of the photos given (their positions)
+/// the rows are of, in the rows' order.
+#[derive(Debug)]
+pub struct TrainingPlan {
+    pub set: TrainingRows,
+    pub ids: Vec<u32>,
+    pub picked: Vec<usize>,
+}
+
+/// The prepared photos (in the order they were added) as a run with `settings`. A photo of no
+/// class or not prepared yet is left out; `Err` lists the photos that must be prepared again
+/// first (fine-tuning needs each photo's activations below the unfrozen blocks, augmentation
+/// its views, and every row must come from the model in use).
+pub fn training_plan<'a>(
     classes: &[TrainClass],
     photos: impl IntoIterator<Item = RosterPhoto<'a>>,
     settings: &TrainSettings,
     model_in_use: Option<&str>,
-) -> Result<(TrainingRows, Vec<u32>), Vec<u32>> {
+) -> Result<TrainingPlan, Vec<u32>> {
     let needed = settings.rows_needed();
     let mut set = TrainingRows {
         classes: classes.iter().map(|c| c.name.clone()).collect(),
         labels: Vec::new(),
         features: Vec::new(),
-        boundary: settings.unfreeze.map(|_| Vec::new()),
-        augmented: (needed.views > 0).then(Vec::new),
-        augmented_boundary: (needed.views > 0 && needed.unfreeze.is_some()).then(Vec::new),
+        boundary: None,
+        augmented: None,
+        augmented_boundary: None,
         sha256: Vec::new(),
         names: Vec::new(),
         validation: None,
+        rows_ahead: true,
         settings: settings.clone(),
     };
-    let photos: Vec<RosterPhoto> = photos.into_iter().collect();
-    reserve_rows(&mut set, classes, &photos, &needed, model_in_use);
-    let mut ids = Vec::new();
-    let mut stale = Vec::new();
-    for p in photos {
+    let (mut ids, mut picked, mut stale) = (Vec::new(), Vec::new(), Vec::new());
+    for (at, p) in photos.into_iter().enumerate() {
         let Some(label) = classes.iter().position(|c| c.id == p.class_id) else {
             continue;
         };
@@ -199,65 +207,50 @@ pub fn training_rows<'a>(
             stale.push(p.id);
             continue;
         }
-        let photo = &e.embedding;
         set.labels.push(label);
-        set.features.extend_from_slice(&photo.features);
-        let rows = [
-            (&mut set.boundary, photo.boundary.as_deref()),
-            (&mut set.augmented, Some(photo.augmented.as_slice())),
-            (
-                &mut set.augmented_boundary,
-                photo.augmented_boundary.as_deref(),
-            ),
-        ];
-        for (all, rows) in rows {
-            if let (Some(all), Some(rows)) = (all, rows) {
-                all.extend_from_slice(rows);
-            }
-        }
-        set.sha256.push(photo.sha256.clone());
+        set.sha256.push(e.embedding.sha256.clone());
         set.names.push(p.name.to_string());
         ids.push(p.id);
+        picked.push(at);
     }
     if stale.is_empty() {
-        Ok((set, ids))
+        Ok(TrainingPlan { set, ids, picked })
     } else {
         Err(stale)
     }
 }
 
-/// Makes room in `set` for the rows [`training_rows`] will take from `photos`, all at once: a
-/// vector grown photo by photo is copied each time it doubles, and can hold twice its rows.
-fn reserve_rows(
-    set: &mut TrainingRows,
-    classes: &[TrainClass],
-    photos: &[RosterPhoto],
+/// The rows of `photos`, photos `first..` of a run of `total` that needs `needed`.
+pub fn rows_part(
+    photos: &[&PreparedPhoto],
+    first: usize,
+    total: usize,
     needed: &RowsNeeded,
-    model_in_use: Option<&str>,
-) {
-    let mut lengths = [0usize; 4];
-    let usable = photos.iter().filter_map(|p| {
-        let in_class = classes.iter().any(|c| c.id == p.class_id);
-        p.prepared
-            .filter(|e| in_class && e.usable(needed, model_in_use))
-            .map(|e| &e.embedding)
-    });
-    for photo in usable {
-        lengths[0] += photo.features.len();
-        lengths[1] += photo.boundary.as_ref().map_or(0, Vec::len);
-        lengths[2] += photo.augmented.len();
-        lengths[3] += photo.augmented_boundary.as_ref().map_or(0, Vec::len);
-    }
-    set.features.reserve_exact(lengths[0]);
-    let optional = [
-        &mut set.boundary,
-        &mut set.augmented,
-        &mut set.augmented_boundary,
-    ];
-    for (rows, &length) in optional.into_iter().zip(&lengths[1..]) {
-        if let Some(rows) = rows {
-            rows.reserve_exact(length);
+) -> RowsPart {
+    let views = needed.views > 0;
+    // Each kind of row in a vector sized once.
+    let rows = |kind: fn(&PreparedPhoto) -> Option<&[f32]>| -> Vec<f32> {
+        let mut rows = Vec::with_capacity(
+            photos
+                .iter()
+                .filter_map(|p| kind(p))
+                .map(<[f32]>::len)
+                .sum(),
+        );
+        for p in photos {
+            rows.extend_from_slice(kind(p).unwrap_or_default());
         }
+        rows
+    };
+    RowsPart {
+        first,
+        count: photos.len(),
+        photos: total,
+        features: rows(|p| Some(&p.features)),
+        boundary: needed.unfreeze.map(|_| rows(|p| p.boundary.as_deref())),
+        augmented: views.then(|| rows(|p| Some(&p.augmented))),
+        augmented_boundary: (views && needed.unfreeze.is_some())
+            .then(|| rows(|p| p.augmented_boundary.as_deref())),
     }
 }
 

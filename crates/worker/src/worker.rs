@@ -48,6 +48,7 @@ pub fn start() {
         last_set: RefCell::new(None),
         workers: Cell::new(1),
         stage_sums: RefCell::new(None),
+        rows_ahead: RefCell::new(Default::default()),
     });
     listen(&scope, move |event: MessageEvent| {
         // Not queued: the stage this helper follows waits for it.
@@ -89,6 +90,8 @@ struct Worker {
     workers: Cell<u32>,
     /// Where the sums of the stage this worker follows as a helper arrive.
     stage_sums: RefCell<Option<async_channel::Sender<Vec<f32>>>>,
+    /// The rows of the next run, sent ahead of it in parts.
+    rows_ahead: RefCell<afinar_protocol::RowsAhead>,
 }
 
 /// What the label check needs of a training run.
@@ -161,6 +164,12 @@ impl Worker {
             Request::Prepare { id, bytes, rows } => {
                 let result = self.prepare(&bytes, rows).await;
                 self.post(&Reply::Prepared { id, rows, result });
+            }
+            Request::TrainRows(part) => {
+                if let Err(e) = self.rows_ahead.borrow_mut().add(*part) {
+                    // The run they are for says so when it starts.
+                    web_sys::console::warn_1(&format!("afinar: {e}").into());
+                }
             }
             Request::Train(set) => {
                 let result = self.train(*set).await;

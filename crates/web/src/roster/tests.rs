@@ -18,6 +18,33 @@ fn counted(classes: &[(u32, &str)], photos: &[(u32, usize, usize)]) -> Vec<Class
     tally(classes, photos)
 }
 
+/// A run's rows as the worker gets them: the plan's set, its rows sent in parts of two photos.
+fn training_rows<'a>(
+    classes: &[TrainClass],
+    photos: impl IntoIterator<Item = RosterPhoto<'a>>,
+    settings: &TrainSettings,
+    model_in_use: Option<&str>,
+) -> Result<(TrainingRows, Vec<u32>), Vec<u32>> {
+    let photos: Vec<RosterPhoto> = photos.into_iter().collect();
+    let TrainingPlan {
+        mut set,
+        ids,
+        picked,
+    } = training_plan(classes, photos.iter().copied(), settings, model_in_use)?;
+    let rows: Vec<&PreparedPhoto> = picked
+        .iter()
+        .filter_map(|&at| photos[at].prepared.map(|e| &e.embedding))
+        .collect();
+    assert_eq!(rows.len(), ids.len(), "every row's photo picked");
+    let mut ahead = afinar_protocol::RowsAhead::default();
+    for (k, part) in rows.chunks(2).enumerate() {
+        let part = rows_part(part, 2 * k, rows.len(), &settings.rows_needed());
+        ahead.add(part).expect("in order");
+    }
+    ahead.fill(&mut set).expect("every part");
+    Ok((set, ids))
+}
+
 /// A photo prepared for `rows` by `model`, its features all `value`.
 fn prepared(value: f32, rows: RowsNeeded, model: &str) -> StoredPrepared {
     let width = 4;

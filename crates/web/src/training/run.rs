@@ -8,17 +8,21 @@ use leptos::prelude::*;
 
 use super::recipe::Recipe;
 use super::state::{
-    LabelCheck, Prepared, RunResult, RunState, RunUnderWay, Training, use_training,
+    LabelCheck, Prepared, RunResult, RunState, RunUnderWay, Training, run_local, use_training,
 };
 use crate::link::WorkerLink;
 use afinar_protocol::{
-    DisputedLabel, HeadInfo, ModelInfo, PreparedPhoto, TrainingOutcome, TrainingRows,
+    DisputedLabel, HeadInfo, ModelInfo, PreparedPhoto, TRAINING_CANCELLED, TrainingOutcome,
+    TrainingRows,
 };
 use afinar_vocabulary::{EpochSummary, RowsNeeded, TrainSettings};
-use afinar_web::roster::{self, RosterPhoto, StoredPrepared};
+use afinar_web::roster::{self, RosterPhoto, StoredPrepared, TrainingPlan};
 
 /// Longest a prepared photo's state waits to be set with others ([`Training::prepared`]).
 const SETTLE_MS: u32 = 250;
+/// Photos whose rows go to the worker in one message: each part is built and posted in a
+/// short task of its own, so that the page answers while a large run's rows go.
+const PHOTOS_PER_PART: usize = 128;
 
 impl Training {
     /// The worker stopped (it is being restarted): what was under way here is lost with it.
@@ -203,9 +207,12 @@ impl Training {
             .with_untracked(|r| r.as_ref().is_some_and(|r| r.labels == LabelCheck::Checking))
     }
 
-    /// The prepared photos as a run's rows, with the photo id of each row; `Err` with the
-    /// photos that must be prepared again first ([`roster::training_rows`]).
-    fn training_set(self, settings: &TrainSettings) -> Result<(TrainingRows, Vec<u32>), Vec<u32>> {
+    /// The prepared photos as a run ([`roster::training_plan`]), with the prepared rows of
+    /// each of its photos, in order; `Err` with the photos that must be prepared again first.
+    fn training_plan(
+        self,
+        settings: &TrainSettings,
+    ) -> Result<(TrainingPlan, Vec<Arc<StoredPrepared>>), Vec<u32>> {
         let classes = self.classes.get_untracked();
         let model = self.model.get_value();
         self.photos.with_untracked(|photos| {
@@ -224,7 +231,13 @@ impl Training {
                 name: &p.name,
                 prepared: e.as_deref(),
             });
-            roster::training_rows(&classes, photos, settings, model.as_deref())
+            let plan = roster::training_plan(&classes, photos, settings, model.as_deref())?;
+            let rows = plan
+                .picked
+                .iter()
+                .filter_map(|&at| prepared.get(at).cloned().flatten())
+                .collect();
+            Ok((plan, rows))
         })
     }
 
@@ -240,8 +253,8 @@ impl Training {
         }
         let settings = self.effective_settings_untracked();
         let needed = settings.rows_needed();
-        let (set, photo_ids) = match self.training_set(&settings) {
-            Ok(set) => set,
+        let (plan, rows) = match self.training_plan(&settings) {
+            Ok(plan) => plan,
             Err(stale) => {
                 self.prepare_again(&stale, needed);
                 self.say(format!(
@@ -251,10 +264,37 @@ impl Training {
                 return;
             }
         };
-        self.under_way.set_value(RunUnderWay { photo_ids });
+        self.under_way.set_value(RunUnderWay {
+            photo_ids: plan.ids,
+        });
         self.epochs.set(Vec::new());
         self.run.set(RunState::Running);
-        self.with_link(|link| link.train(set));
+        run_local(self.send_run(plan.set, rows, needed));
+    }
+
+    /// Sends a run's rows in parts, a task each, then the run. A run cancelled before it went
+    /// ends here; one that ended otherwise meanwhile (its worker stopped) is not sent.
+    async fn send_run(self, set: TrainingRows, rows: Vec<Arc<StoredPrepared>>, needed: RowsNeeded) {
+        let still_on = move || match self.run.get_untracked() {
+            RunState::Running => true,
+            RunState::Cancelling => {
+                self.run_ended(Err(TRAINING_CANCELLED.into()));
+                false
+            }
+            _ => false,
+        };
+        for (k, part) in rows.chunks(PHOTOS_PER_PART).enumerate() {
+            if !still_on() {
+                return;
+            }
+            let photos: Vec<&PreparedPhoto> = part.iter().map(|e| &e.embedding).collect();
+            let part = roster::rows_part(&photos, k * PHOTOS_PER_PART, rows.len(), &needed);
+            self.with_link(|link| link.send_rows(part));
+            gloo_timers::future::TimeoutFuture::new(0).await;
+        }
+        if still_on() {
+            self.with_link(|link| link.train(set));
+        }
     }
 
     fn cancel(self) {

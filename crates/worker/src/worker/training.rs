@@ -18,8 +18,14 @@ impl Worker {
     /// Trains on the current device; if WebGPU fails in the middle, once more on the CPU. On
     /// the CPU, the fine-tuning stage is shared with helper workers where the page allows more
     /// than one; if a helper stops, the run starts again without them.
-    pub(super) async fn train(&self, set: TrainingRows) -> Result<TrainingOutcome, String> {
+    pub(super) async fn train(&self, mut set: TrainingRows) -> Result<TrainingOutcome, String> {
         self.cancel_training.set(false);
+        if set.rows_ahead {
+            let ahead = std::mem::take(&mut *self.rows_ahead.borrow_mut());
+            ahead
+                .fill(&mut set)
+                .map_err(|e| format!("Training stopped: {e}. Press Train again."))?;
+        }
         let recipe = afinar::Recipe::from_settings(&set.settings);
         let settings = set.settings.clone();
         let set = convert::training_set(set).map_err(|e| format!("Training stopped: {e}."))?;
@@ -66,9 +72,9 @@ impl Worker {
                 }
                 let mut run = result.map_err(|e| match e {
                     e if e.is_device_failure() => Failure::Device(e.to_string()),
-                    e if e.is_cancelled() => Failure::Final(
-                        "Training was cancelled; your photos and classes are kept.".into(),
-                    ),
+                    e if e.is_cancelled() => {
+                        Failure::Final(afinar_protocol::TRAINING_CANCELLED.into())
+                    }
                     e => Failure::Final(format!("Training stopped: {e}.")),
                 })?;
                 let train_ms = now_ms(&self.scope) - start;
