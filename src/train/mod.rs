@@ -23,7 +23,7 @@ pub use dataset::{Dataset, DatasetError, LeftOut, Part, Sample};
 pub use evaluate::{Evaluation, Predicted, evaluate};
 pub use fit::{EpochReport, Kept, train_head};
 pub use labelled::{LabelledFeatures, TrainError, samples_in, select_rows};
-pub use peers::{Alone, Follower, Leader, Link, Peers, StageShare};
+pub use peers::{Alone, Follower, Leader, Link, Peers, ShareRows, StageShare};
 pub use pipeline::{
     AugmentedRows, BaseModel, RunError, Split, TrainingRun, TrainingSet, run, run_with,
 };

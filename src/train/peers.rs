@@ -23,8 +23,22 @@ pub trait Peers {
     fn ranks(&self) -> usize;
     /// `values` added element-wise across every worker; each gets the same sum.
     fn sum(&self, values: Vec<f32>) -> impl Future<Output = Result<Vec<f32>, TrainError>>;
-    /// (The first worker) hands each other worker its share of the fine-tuning stage.
-    fn hand_out(&self, share: StageShare);
+    /// (The first worker) hands another worker its share of the fine-tuning stage: `share`
+    /// with its training rows (`boundary`, `augmented`) left empty, and those rows in `pieces`,
+    /// in order, to go before it, so that neither worker holds a second copy of them at once.
+    fn hand_out(&self, share: StageShare, pieces: &mut dyn Iterator<Item = ShareRows>);
+}
+
+/// Training rows of a share's held photos `first..` (as many as it holds), handed out ahead of
+/// the share ([`Peers::hand_out`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShareRows {
+    pub first: usize,
+    pub count: usize,
+    /// One boundary row per photo.
+    pub boundary: Vec<f32>,
+    /// `views` augmented rows per photo (none: no views).
+    pub augmented: Option<Vec<f32>>,
 }
 
 /// One worker training alone.
@@ -44,7 +58,7 @@ impl Peers for Alone {
         Ok(values)
     }
 
-    fn hand_out(&self, _: StageShare) {}
+    fn hand_out(&self, _: StageShare, _: &mut dyn Iterator<Item = ShareRows>) {}
 }
 
 /// Which of a stage's training photos a worker holds: photo `i` (in the stage's order) is held
@@ -138,11 +152,13 @@ impl StageShare {
     }
 }
 
+type HandOut = Box<dyn Fn(StageShare, &mut dyn Iterator<Item = ShareRows>)>;
+
 /// The first worker's end of the links: one per follower, each a way to send and a queue of
 /// what it sent.
 pub struct Leader {
     followers: Vec<Link>,
-    hand_out: Box<dyn Fn(StageShare)>,
+    hand_out: HandOut,
 }
 
 /// A way to send to another worker, and what it sent, in order.
@@ -152,8 +168,12 @@ pub struct Link {
 }
 
 impl Leader {
-    /// Leads `followers` (ranks 1, 2, … in order); `hand_out` delivers each one's share.
-    pub fn new(followers: Vec<Link>, hand_out: impl Fn(StageShare) + 'static) -> Self {
+    /// Leads `followers` (ranks 1, 2, … in order); `hand_out` delivers each one's share
+    /// ([`Peers::hand_out`]).
+    pub fn new(
+        followers: Vec<Link>,
+        hand_out: impl Fn(StageShare, &mut dyn Iterator<Item = ShareRows>) + 'static,
+    ) -> Self {
         Self {
             followers,
             hand_out: Box::new(hand_out),
@@ -184,8 +204,8 @@ impl Peers for Leader {
         Ok(values)
     }
 
-    fn hand_out(&self, share: StageShare) {
-        (self.hand_out)(share);
+    fn hand_out(&self, share: StageShare, pieces: &mut dyn Iterator<Item = ShareRows>) {
+        (self.hand_out)(share, pieces);
     }
 }
 
@@ -210,7 +230,7 @@ impl Peers for Follower {
         self.leader.heard.recv().await.map_err(|_| lost())
     }
 
-    fn hand_out(&self, _: StageShare) {}
+    fn hand_out(&self, _: StageShare, _: &mut dyn Iterator<Item = ShareRows>) {}
 }
 
 fn lost() -> TrainError {

@@ -173,7 +173,7 @@ fn workers_sharing_the_photos_reach_the_weights_of_one_worker_on_all_of_them() {
                 })
             })
             .collect();
-        let leader = Leader::new(leader_ends.into_iter().map(link).collect(), |_| {});
+        let leader = Leader::new(leader_ends.into_iter().map(link).collect(), |_, _| {});
         let (led, led_scores) = train_share(0, ranks, &leader);
         drop(leader);
         for (epoch, (a, b)) in alone_scores.iter().zip(&led_scores).enumerate() {

@@ -17,7 +17,7 @@ use super::finetune::{self, FineTuned, pooled_features};
 use super::fit::{EpochReport, Held, train_head_keeping_best};
 use super::flat::flat_weights;
 use super::labelled::{LabelledFeatures, TrainError, samples_in};
-use super::peers::{Alone, Peers, Share, StageShare};
+use super::peers::{Alone, Peers, Share, ShareRows, StageShare};
 use crate::architecture::{FEATURE_DIM, boundary_shape};
 use crate::head::file::{HeadMetadata, save};
 use crate::head::model::TrainedParts;
@@ -140,45 +140,60 @@ struct Rows<'a> {
     classes: usize,
 }
 
+/// Training photos whose rows are handed out to a follower in one piece.
+const PHOTOS_PER_PIECE: usize = 128;
+
 impl Rows<'_> {
-    /// What the worker of `share` (of the training photos `samples.0`) needs to follow the
-    /// stage from `weights`, validation (of `samples.1`) included.
-    fn share(
+    /// Hands the worker of `share` (of the training photos `samples.0`) what it needs to
+    /// follow the stage from `weights`, validation (of `samples.1`) included; its training rows
+    /// go in pieces, each copied only as it goes.
+    fn hand_out<P: Peers>(
         &self,
+        peers: &P,
         share: Share,
         samples: &(Vec<usize>, Vec<usize>),
         weights: Vec<f32>,
-    ) -> StageShare {
+    ) {
         let held = share.pick(&samples.0);
         let val_share = Share {
             photos: samples.1.len(),
             ..share
         };
         let val_held = val_share.pick(&samples.1);
-        let width = self.boundary.len() / self.labels.len().max(1);
-        // One copy of each photo's rows into a vector sized once (a flat-mapped collect grows
-        // it step by step: hundreds of megabytes for the whole set).
-        let rows_of = |all: &[f32], per: usize, held: &[usize]| -> Vec<f32> {
-            let mut rows = Vec::with_capacity(held.len() * per * width);
-            for &s in held {
-                rows.extend_from_slice(&all[s * per * width..(s + 1) * per * width]);
-            }
-            rows
-        };
-        StageShare {
+        let handed = StageShare {
             share_rank: share.rank,
             ranks: share.ranks,
             photos: share.photos,
             classes: self.classes,
             weights,
             labels: held.iter().map(|&s| self.labels[s]).collect(),
-            boundary: rows_of(self.boundary, 1, &held),
-            augmented: self.augmented.map(|a| rows_of(a, self.views, &held)),
+            boundary: Vec::new(),
+            augmented: None,
             views: self.views,
             val_photos: val_share.photos,
             val_labels: val_held.iter().map(|&s| self.labels[s]).collect(),
-            val_boundary: rows_of(self.boundary, 1, &val_held),
+            val_boundary: self.rows_of(self.boundary, 1, &val_held),
+        };
+        let mut pieces = held
+            .chunks(PHOTOS_PER_PIECE)
+            .enumerate()
+            .map(|(k, photos)| ShareRows {
+                first: k * PHOTOS_PER_PIECE,
+                count: photos.len(),
+                boundary: self.rows_of(self.boundary, 1, photos),
+                augmented: self.augmented.map(|a| self.rows_of(a, self.views, photos)),
+            });
+        peers.hand_out(handed, &mut pieces);
+    }
+
+    /// The `per` rows of each of the photos `samples` in `all`, in a vector sized once.
+    fn rows_of(&self, all: &[f32], per: usize, samples: &[usize]) -> Vec<f32> {
+        let width = self.boundary.len() / self.labels.len().max(1);
+        let mut rows = Vec::with_capacity(samples.len() * per * width);
+        for &s in samples {
+            rows.extend_from_slice(&all[s * per * width..(s + 1) * per * width]);
         }
+        rows
     }
 }
 
@@ -367,7 +382,7 @@ pub async fn run_with<P: Peers>(
                 };
                 for rank in 1..share.ranks {
                     let theirs = Share { rank, ..share };
-                    peers.hand_out(rows.share(theirs, &samples, weights.clone()));
+                    rows.hand_out(peers, theirs, &samples, weights.clone());
                 }
             }
             let val_share = Share {
@@ -460,3 +475,7 @@ pub async fn run_with<P: Peers>(
         computed_pooled: computed,
     })
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

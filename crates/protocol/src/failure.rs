@@ -52,7 +52,8 @@ impl Request {
             | Request::CloseProject
             | Request::FollowStage(_)
             | Request::ReportMemory
-            | Request::TrainRows(_) => return None,
+            | Request::TrainRows(_)
+            | Request::StageRows(_) => return None,
         })
     }
 }

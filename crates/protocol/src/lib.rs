@@ -118,6 +118,10 @@ pub enum Request {
     /// hears their sum over every worker, each as a bare `Float32Array` (no envelope: the
     /// vectors are large and frequent, and a typed array is copied once, not converted).
     FollowStage(Box<StageShare>),
+    /// Training worker → a helper: training rows of the share that the next
+    /// [`Request::FollowStage`] hands it (whose own rows are empty), in order: its held photos'
+    /// boundary activations as `boundary`, their views' as `augmented_boundary`.
+    StageRows(Box<RowsPart>),
     /// Training worker → a helper: say your memory ([`Reply::HelperMemory`]), even while
     /// following a stage.
     ReportMemory,

@@ -1,6 +1,7 @@
 //! A run's rows sent ahead of it in parts ([`crate::Request::TrainRows`]): a whole set's rows
 //! (a gigabyte for the *best* recipe on a few thousand photos) built and posted in one message
-//! would hold the page for seconds and keep a second copy of them in its memory.
+//! would hold the page for seconds and keep a second copy of them in its memory. A helper's
+//! share of the fine-tuning stage comes the same way ([`crate::Request::StageRows`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -105,21 +106,34 @@ impl RowsAhead {
     /// Moves every row into `set`, whose rows came ahead; fails when parts are missing or
     /// broken, or are another run's.
     pub fn fill(self, set: &mut TrainingRows) -> Result<(), String> {
+        let rows = self.finish(set.labels.len())?;
+        set.features = rows.features;
+        set.boundary = rows.boundary;
+        set.augmented = rows.augmented;
+        set.augmented_boundary = rows.augmented_boundary;
+        Ok(())
+    }
+
+    /// Every row received, as one part, where they are the rows of `photos` photos.
+    pub fn finish(self, photos: usize) -> Result<RowsPart, String> {
         if let Some(why) = self.broken {
             return Err(why);
         }
-        if self.received != self.photos || self.photos != set.labels.len() {
+        if self.received != self.photos || self.photos != photos {
             return Err(format!(
-                "the rows of {} photos arrived, for {} photos",
-                self.received,
-                set.labels.len()
+                "the rows of {} photos arrived, for {photos} photos",
+                self.received
             ));
         }
-        set.features = self.features;
-        set.boundary = self.boundary;
-        set.augmented = self.augmented;
-        set.augmented_boundary = self.augmented_boundary;
-        Ok(())
+        Ok(RowsPart {
+            first: 0,
+            count: photos,
+            photos,
+            features: self.features,
+            boundary: self.boundary,
+            augmented: self.augmented,
+            augmented_boundary: self.augmented_boundary,
+        })
     }
 }
 

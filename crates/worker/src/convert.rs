@@ -169,6 +169,19 @@ pub fn stage_share(
     }
 }
 
+/// A piece of a helper's training rows as the message that carries it, of its `photos`.
+pub fn share_rows(piece: train::ShareRows, photos: usize) -> afinar_protocol::RowsPart {
+    afinar_protocol::RowsPart {
+        first: piece.first,
+        count: piece.count,
+        photos,
+        features: Vec::new(),
+        boundary: Some(piece.boundary),
+        augmented: None,
+        augmented_boundary: piece.augmented,
+    }
+}
+
 /// The message back as the library's share, and the recipe it follows.
 pub fn followed_share(share: afinar_protocol::StageShare) -> (train::StageShare, afinar::Recipe) {
     let recipe = afinar::Recipe::from_settings(&share.settings);

@@ -98,12 +98,17 @@ impl Team {
         }
         let shares_to = team.helpers.clone();
         let settings = settings.clone();
-        let leader = Leader::new(links, move |share| {
+        let leader = Leader::new(links, move |share, pieces| {
             let to = share
                 .share_rank
                 .checked_sub(1)
                 .and_then(|i| shares_to.get(i));
             if let Some(helper) = to {
+                let photos = share.labels.len();
+                for piece in pieces {
+                    let part = convert::share_rows(piece, photos);
+                    send(helper, &Request::StageRows(Box::new(part)));
+                }
                 let share = convert::stage_share(share, &settings);
                 send(helper, &Request::FollowStage(Box::new(share)));
             }

@@ -49,6 +49,7 @@ pub fn start() {
         workers: Cell::new(1),
         stage_sums: RefCell::new(None),
         rows_ahead: RefCell::new(Default::default()),
+        stage_rows: RefCell::new(Default::default()),
     });
     listen(&scope, move |event: MessageEvent| {
         // Not queued: the stage this helper follows waits for it.
@@ -92,6 +93,8 @@ struct Worker {
     stage_sums: RefCell<Option<async_channel::Sender<Vec<f32>>>>,
     /// The rows of the next run, sent ahead of it in parts.
     rows_ahead: RefCell<afinar_protocol::RowsAhead>,
+    /// A helper's training rows of the stage it follows next, sent ahead of it in parts.
+    stage_rows: RefCell<afinar_protocol::RowsAhead>,
 }
 
 /// What the label check needs of a training run.
@@ -164,6 +167,12 @@ impl Worker {
             Request::Prepare { id, bytes, rows } => {
                 let result = self.prepare(&bytes, rows).await;
                 self.post(&Reply::Prepared { id, rows, result });
+            }
+            Request::StageRows(part) => {
+                if let Err(e) = self.stage_rows.borrow_mut().add(*part) {
+                    // The stage they are for says so when it starts.
+                    web_sys::console::warn_1(&format!("afinar: {e}").into());
+                }
             }
             Request::TrainRows(part) => {
                 if let Err(e) = self.rows_ahead.borrow_mut().add(*part) {

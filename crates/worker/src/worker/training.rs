@@ -135,11 +135,19 @@ impl Worker {
     }
 
     /// Follows, as a helper, the fine-tuning stage of the training worker that started this
-    /// one; says why if it cannot.
+    /// one, with the training rows that came ahead of it; says why if it cannot.
     pub(super) async fn follow_stage(&self, share: afinar_protocol::StageShare) {
         let (sums, heard) = async_channel::unbounded();
         *self.stage_sums.borrow_mut() = Some(sums);
-        let (share, recipe) = convert::followed_share(share);
+        let (mut share, recipe) = convert::followed_share(share);
+        let ahead = std::mem::take(&mut *self.stage_rows.borrow_mut());
+        match ahead.finish(share.labels.len()) {
+            Ok(rows) => {
+                share.boundary = rows.boundary.unwrap_or_default();
+                share.augmented = rows.augmented_boundary;
+            }
+            Err(why) => return self.post(&Reply::StageFailed(why)),
+        }
         let Some((classifier, _)) = self.model.current() else {
             return self.post(&Reply::StageFailed("it has no model".into()));
         };
