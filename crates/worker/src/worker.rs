@@ -66,11 +66,23 @@ pub fn start() {
             Ok(Request::ReportMemory) => {
                 post(&state.scope, &Reply::HelperMemory(wasm_memory_bytes()));
             }
+            // Not queued: put with the others as they come, so that parts waiting behind a
+            // request under way (the model loading) are not held twice.
+            Ok(Request::TrainRows(part)) => keep_rows(&state.rows_ahead, *part),
+            Ok(Request::StageRows(part)) => keep_rows(&state.stage_rows, *part),
             Ok(request) => Worker::enqueue(&state, request),
             // Answered, so that nobody waits for a reply that will never come.
             Err(e) => post(&state.scope, &Reply::BadRequest(e.to_string())),
         }
     });
+}
+
+/// Adds a part to the rows sent ahead of a run or a stage; one that does not fit is logged here,
+/// and the run or stage it was for says so when it starts.
+fn keep_rows(ahead: &RefCell<afinar_protocol::RowsAhead>, part: afinar_protocol::RowsPart) {
+    if let Err(e) = ahead.borrow_mut().add(part) {
+        web_sys::console::warn_1(&format!("afinar: {e}").into());
+    }
 }
 
 struct Worker {
@@ -168,18 +180,8 @@ impl Worker {
                 let result = self.prepare(&bytes, rows).await;
                 self.post(&Reply::Prepared { id, rows, result });
             }
-            Request::StageRows(part) => {
-                if let Err(e) = self.stage_rows.borrow_mut().add(*part) {
-                    // The stage they are for says so when it starts.
-                    web_sys::console::warn_1(&format!("afinar: {e}").into());
-                }
-            }
-            Request::TrainRows(part) => {
-                if let Err(e) = self.rows_ahead.borrow_mut().add(*part) {
-                    // The run they are for says so when it starts.
-                    web_sys::console::warn_1(&format!("afinar: {e}").into());
-                }
-            }
+            // Kept as they came (see `start`).
+            Request::TrainRows(_) | Request::StageRows(_) => {}
             Request::Train(set) => {
                 let result = self.train(*set).await;
                 self.post(&Reply::Trained(result));
